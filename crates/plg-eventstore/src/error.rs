@@ -1,0 +1,27 @@
+use crate::{ExpectedRevision, StreamName, StreamRevision};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("wrong expected revision on stream {stream}: expected {expected}, actual {}", describe(*.actual))]
+    WrongExpectedRevision {
+        stream: StreamName,
+        expected: ExpectedRevision,
+        actual: Option<StreamRevision>,
+    },
+    #[error("idempotency key {0} was already used for a different request")]
+    IdempotencyKeyReused(String),
+    #[error("invalid stream name {0:?}")]
+    InvalidStreamName(String),
+    #[error("an append must carry at least one event")]
+    EmptyAppend,
+    #[error("stored event is unreadable: {0}")]
+    Corrupt(String),
+    #[error("storage failure: {0}")]
+    Storage(String),
+    #[error("the event store is shut down")]
+    Closed,
+}
+
+fn describe(actual: Option<StreamRevision>) -> String {
+    actual.map_or_else(|| "no stream".to_owned(), |revision| revision.to_string())
+}

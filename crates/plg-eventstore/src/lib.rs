@@ -1,0 +1,79 @@
+//! The event store: the append-only log every service writes to and every projection reads.
+//!
+//! The trait is shaped after KurrentDB (streams with 0-based revisions, a global log with
+//! positions, expected-revision checks, catch-up subscriptions), so that a KurrentDB backend
+//! can implement it without changing callers. The embedded default is [`sqlite::SqliteEventStore`].
+
+mod error;
+pub mod sqlite;
+mod types;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+
+pub use error::StoreError;
+pub use types::{
+    AppendOutcome, AppendRequest, Direction, ExpectedRevision, IdempotencyKey, NewEvent, Position,
+    ReadFrom, RecordedEvent, StreamName, StreamRevision,
+};
+
+/// A subscription: every event from its starting point on, catching up from storage and then
+/// following new appends live, in log order, with no gap and no duplicate between the two.
+pub type Subscription = BoxStream<'static, Result<RecordedEvent, StoreError>>;
+
+/// An append-only, durable event log.
+#[async_trait]
+pub trait EventStore: Send + Sync + std::fmt::Debug + 'static {
+    /// Appends events to one stream atomically if the stream's revision matches `expected`.
+    ///
+    /// When the request carries an idempotency key that was already used, nothing is written
+    /// and the outcome of the first append is returned with `replayed = true`.
+    /// Returns only once the events are durable.
+    async fn append(&self, request: AppendRequest) -> Result<AppendOutcome, StoreError>;
+
+    /// The outcome recorded for an idempotency key, if an append with that key succeeded.
+    ///
+    /// Answers as a retried append would: the first outcome with `replayed = true`, or
+    /// [`StoreError::IdempotencyKeyReused`] when the key was used with another fingerprint.
+    async fn find_idempotent_outcome(
+        &self,
+        key: &IdempotencyKey,
+    ) -> Result<Option<AppendOutcome>, StoreError>;
+
+    /// Reads up to `max_count` events of one stream, forward from (or backward from) a revision.
+    /// A stream that does not exist reads as empty.
+    async fn read_stream(
+        &self,
+        stream: &StreamName,
+        direction: Direction,
+        from: ReadFrom<StreamRevision>,
+        max_count: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// Reads up to `max_count` events of the global log, in either direction.
+    async fn read_all(
+        &self,
+        direction: Direction,
+        from: ReadFrom<Position>,
+        max_count: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// The current revision of a stream, or `None` when it does not exist.
+    async fn stream_revision(
+        &self,
+        stream: &StreamName,
+    ) -> Result<Option<StreamRevision>, StoreError>;
+
+    /// Follows the global log from a position, exclusive (`None`: from the start).
+    fn subscribe_to_all(&self, after: Option<Position>) -> Subscription;
+
+    /// Follows one stream from a revision, exclusive (`None`: from its first event).
+    fn subscribe_to_stream(
+        &self,
+        stream: StreamName,
+        after: Option<StreamRevision>,
+    ) -> Subscription;
+}

@@ -1,0 +1,918 @@
+//! The embedded event store: one SQLite file, written by one thread with group commit.
+//!
+//! # Storage layout
+//!
+//! The file is an ordinary SQLite database in WAL mode and can be opened with `sqlite3` for
+//! inspection (preferably read-only: `sqlite3 -readonly events.db`). `PRAGMA user_version`
+//! holds the schema version ([`SCHEMA_VERSION`]) so that later builds can migrate it.
+//!
+//! ```sql
+//! -- The global log. `position` is the event's place in it: it starts at 1, strictly
+//! -- increases in commit order and is never reused.
+//! CREATE TABLE events (
+//!     position       INTEGER PRIMARY KEY AUTOINCREMENT,
+//!     stream         TEXT    NOT NULL,
+//!     revision       INTEGER NOT NULL,  -- 0-based index within the stream
+//!     event_id       TEXT    NOT NULL UNIQUE,  -- hyphenated lowercase UUID
+//!     event_type     TEXT    NOT NULL,
+//!     schema_version INTEGER NOT NULL,
+//!     data           TEXT    NOT NULL,  -- JSON document
+//!     metadata       TEXT    NOT NULL,  -- JSON document
+//!     recorded_at    TEXT    NOT NULL,  -- RFC 3339, UTC, microseconds: 2025-01-31T12:00:00.123456Z
+//!     UNIQUE (stream, revision)
+//! ) STRICT;
+//!
+//! -- One row per successful append that carried an idempotency key: its outcome.
+//! CREATE TABLE idempotency (
+//!     key            TEXT    PRIMARY KEY,
+//!     fingerprint    TEXT    NOT NULL,
+//!     stream         TEXT    NOT NULL,
+//!     first_revision INTEGER NOT NULL,
+//!     revision       INTEGER NOT NULL,
+//!     position       INTEGER NOT NULL  -- that of the append's last event
+//! ) STRICT, WITHOUT ROWID;
+//! ```
+//!
+//! # Concurrency
+//!
+//! One writer thread owns the only write connection of the process. It takes every append
+//! queued at that moment (up to [`MAX_BATCH`]), runs them in one transaction, each inside
+//! its own savepoint so that a failed check undoes only that append, commits once (one
+//! fsync for the whole batch) and only then answers the callers. Reads go to a small pool of
+//! read-only connections on the blocking thread pool; WAL lets them run alongside the writer.
+//! Several processes may share the file: writers then take turns through SQLite's lock,
+//! waiting up to [`BUSY_TIMEOUT`].
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, SecondsFormat, Utc};
+use futures::StreamExt;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior, params};
+use tokio::sync::{mpsc, oneshot, watch};
+use uuid::Uuid;
+
+use crate::{
+    AppendOutcome, AppendRequest, Direction, EventStore, IdempotencyKey, Position, ReadFrom,
+    RecordedEvent, StoreError, StreamName, StreamRevision, Subscription,
+};
+
+/// The schema version this build writes, kept in `PRAGMA user_version`.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// The most appends committed together in one transaction.
+pub const MAX_BATCH: usize = 256;
+
+/// How long a write waits for another process holding the database lock.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Appends waiting for the writer; callers wait for room beyond this.
+const QUEUE_CAPACITY: usize = 1024;
+
+/// Idle read connections kept open for reuse.
+const MAX_IDLE_READERS: usize = 4;
+
+/// Events a subscription reads from storage at a time, which bounds what it holds in memory.
+const SUBSCRIPTION_PAGE: usize = 256;
+
+/// How often an idle subscription looks at the file even without a local commit, so that it
+/// also sees appends made by other processes sharing the file.
+const FOREIGN_WRITE_POLL: Duration = Duration::from_secs(1);
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS events (
+    position       INTEGER PRIMARY KEY AUTOINCREMENT,
+    stream         TEXT    NOT NULL,
+    revision       INTEGER NOT NULL,
+    event_id       TEXT    NOT NULL UNIQUE,
+    event_type     TEXT    NOT NULL,
+    schema_version INTEGER NOT NULL,
+    data           TEXT    NOT NULL,
+    metadata       TEXT    NOT NULL,
+    recorded_at    TEXT    NOT NULL,
+    UNIQUE (stream, revision)
+) STRICT;
+CREATE TABLE IF NOT EXISTS idempotency (
+    key            TEXT    PRIMARY KEY,
+    fingerprint    TEXT    NOT NULL,
+    stream         TEXT    NOT NULL,
+    first_revision INTEGER NOT NULL,
+    revision       INTEGER NOT NULL,
+    position       INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+";
+
+const EVENT_COLUMNS: &str = "position, stream, revision, event_id, event_type, schema_version, \
+                             data, metadata, recorded_at";
+
+/// The embedded SQLite event store. Cheap to clone: clones share one writer and one pool of
+/// read connections. The writer stops when [`close`](Self::close) is called or the last
+/// clone is dropped.
+#[derive(Clone)]
+pub struct SqliteEventStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    /// `None` once closed.
+    queue: Mutex<Option<mpsc::Sender<WriteRequest>>>,
+    readers: Arc<ReadPool>,
+    /// The position of the last event committed by this process's writer; its sender lives
+    /// on the writer thread, so the channel closes when that thread ends.
+    committed: watch::Receiver<Position>,
+    /// The directory of a store made by [`SqliteEventStore::open_temporary`], deleted with it
+    /// (declared last, so dropped last).
+    _temp_dir: Option<tempfile::TempDir>,
+}
+
+struct WriteRequest {
+    append: AppendRequest,
+    reply: oneshot::Sender<Result<AppendOutcome, StoreError>>,
+}
+
+impl SqliteEventStore {
+    /// Opens the store at `path`, creating the file and its schema if missing.
+    pub async fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::open_inner(path.as_ref().to_path_buf(), None).await
+    }
+
+    /// Opens a store in a new temporary directory that is deleted when the store is dropped:
+    /// for tests and throwaway runs.
+    pub async fn open_temporary() -> Result<Self, StoreError> {
+        let dir = tempfile::Builder::new()
+            .prefix("plg-eventstore-")
+            .tempdir()
+            .map_err(|error| {
+                StoreError::Storage(format!("cannot create a temporary directory: {error}"))
+            })?;
+        Self::open_inner(dir.path().join("events.db"), Some(dir)).await
+    }
+
+    async fn open_inner(
+        path: PathBuf,
+        temp_dir: Option<tempfile::TempDir>,
+    ) -> Result<Self, StoreError> {
+        let writer_path = path.clone();
+        let (connection, last_position) =
+            run_blocking(move || open_writer_connection(&writer_path)).await?;
+
+        let (queue, requests) = mpsc::channel(QUEUE_CAPACITY);
+        let (committed_tx, committed) = watch::channel(last_position);
+        std::thread::Builder::new()
+            .name("plg-eventstore-writer".to_owned())
+            .spawn(move || run_writer(connection, requests, committed_tx))
+            .map_err(|error| {
+                StoreError::Storage(format!("cannot start the writer thread: {error}"))
+            })?;
+
+        tracing::info!(path = %path.display(), %last_position, "event store opened");
+        Ok(Self {
+            inner: Arc::new(Inner {
+                readers: Arc::new(ReadPool::new(path.clone())),
+                path,
+                queue: Mutex::new(Some(queue)),
+                committed,
+                _temp_dir: temp_dir,
+            }),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Stops the store for every clone: appends already queued are committed and answered,
+    /// then the writer stops; later calls fail with [`StoreError::Closed`] and subscriptions
+    /// end. Returns once the writer has finished.
+    pub async fn close(&self) {
+        drop(lock(&self.inner.queue).take());
+        // The writer drops its end of the watch channel as its very last act.
+        let mut committed = self.inner.committed.clone();
+        while committed.changed().await.is_ok() {}
+        self.inner.readers.close();
+        tracing::info!(path = %self.inner.path.display(), "event store closed");
+    }
+
+    fn queue(&self) -> Result<mpsc::Sender<WriteRequest>, StoreError> {
+        lock(&self.inner.queue).clone().ok_or(StoreError::Closed)
+    }
+
+    fn subscribe(&self, target: Target, next: u64) -> Subscription {
+        let state = SubscriptionState {
+            readers: Arc::clone(&self.inner.readers),
+            committed: self.inner.committed.clone(),
+            target,
+            next,
+            buffer: VecDeque::new(),
+        };
+        futures::stream::unfold(Some(state), |state| async move {
+            let mut state = state?;
+            match state.next_event().await {
+                Ok(Some(event)) => Some((Ok(event), Some(state))),
+                Ok(None) => None,
+                // Report the failure, then end: the caller resubscribes from what it has.
+                Err(error) => Some((Err(error), None)),
+            }
+        })
+        .boxed()
+    }
+}
+
+impl fmt::Debug for SqliteEventStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteEventStore")
+            .field("path", &self.inner.path)
+            .field("last_committed", &*self.inner.committed.borrow())
+            .field("closed", &lock(&self.inner.queue).is_none())
+            .finish()
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Nobody can be waiting on an append any more; the writer finishes what is queued
+        // (appends whose callers gave up) and stops on its own.
+        drop(lock(&self.queue).take());
+        self.readers.close();
+    }
+}
+
+#[async_trait]
+impl EventStore for SqliteEventStore {
+    async fn append(&self, request: AppendRequest) -> Result<AppendOutcome, StoreError> {
+        if request.events.is_empty() {
+            return Err(StoreError::EmptyAppend);
+        }
+        let queue = self.queue()?;
+        let (reply, outcome) = oneshot::channel();
+        queue
+            .send(WriteRequest {
+                append: request,
+                reply,
+            })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        drop(queue);
+        outcome.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn find_idempotent_outcome(
+        &self,
+        key: &IdempotencyKey,
+    ) -> Result<Option<AppendOutcome>, StoreError> {
+        let key = key.clone();
+        self.inner
+            .readers
+            .run(move |connection| {
+                load_idempotent_outcome(connection, &key.key)?
+                    .map(|(fingerprint, outcome)| replay(&key, &fingerprint, outcome))
+                    .transpose()
+            })
+            .await
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &StreamName,
+        direction: Direction,
+        from: ReadFrom<StreamRevision>,
+        max_count: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let stream = stream.clone();
+        let from = bound(from, |revision| revision.0);
+        self.inner
+            .readers
+            .run(move |connection| {
+                read_stream_page(connection, &stream, direction, from, max_count)
+            })
+            .await
+    }
+
+    async fn read_all(
+        &self,
+        direction: Direction,
+        from: ReadFrom<Position>,
+        max_count: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let from = bound(from, |position| position.0);
+        self.inner
+            .readers
+            .run(move |connection| read_all_page(connection, direction, from, max_count))
+            .await
+    }
+
+    async fn stream_revision(
+        &self,
+        stream: &StreamName,
+    ) -> Result<Option<StreamRevision>, StoreError> {
+        let stream = stream.clone();
+        self.inner
+            .readers
+            .run(move |connection| current_revision(connection, &stream))
+            .await
+    }
+
+    fn subscribe_to_all(&self, after: Option<Position>) -> Subscription {
+        self.subscribe(
+            Target::All,
+            after.map_or(0, |position| position.0.saturating_add(1)),
+        )
+    }
+
+    fn subscribe_to_stream(
+        &self,
+        stream: StreamName,
+        after: Option<StreamRevision>,
+    ) -> Subscription {
+        self.subscribe(
+            Target::Stream(stream),
+            after.map_or(0, |revision| revision.0.saturating_add(1)),
+        )
+    }
+}
+
+/// The inclusive bound a read starts from: `Start` is revision (or position) 0, `End` is
+/// past every event, so that reading backward from it starts with the newest.
+fn bound<T>(from: ReadFrom<T>, value: impl FnOnce(T) -> u64) -> i64 {
+    match from {
+        ReadFrom::Start => 0,
+        ReadFrom::End => i64::MAX,
+        ReadFrom::At(at) => i64::try_from(value(at)).unwrap_or(i64::MAX),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Opening
+
+fn open_writer_connection(path: &Path) -> Result<(Connection, Position), StoreError> {
+    let mut connection = Connection::open(path)
+        .map_err(|error| StoreError::Storage(format!("cannot open {}: {error}", path.display())))?;
+    connection.busy_timeout(BUSY_TIMEOUT).map_err(storage)?;
+    let journal_mode: String = connection
+        .pragma_update_and_check(None, "journal_mode", "wal", |row| row.get(0))
+        .map_err(storage)?;
+    if !journal_mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Storage(format!(
+            "cannot switch {} to wal mode (journal mode is {journal_mode})",
+            path.display()
+        )));
+    }
+    // FULL: a commit is on disk (the WAL is synced) before the writer answers.
+    connection
+        .pragma_update(None, "synchronous", "FULL")
+        .map_err(storage)?;
+    migrate(&mut connection)?;
+    let last_position = last_position(&connection)?;
+    Ok((connection, last_position))
+}
+
+fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
+    // IMMEDIATE: processes opening a new file at the same moment create the schema in turn.
+    let transaction = connection
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(storage)?;
+    let version: i64 = transaction
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(storage)?;
+    match version {
+        0 => {
+            transaction.execute_batch(SCHEMA).map_err(storage)?;
+            transaction
+                .pragma_update(None, "user_version", SCHEMA_VERSION)
+                .map_err(storage)?;
+            tracing::info!(
+                schema_version = SCHEMA_VERSION,
+                "event store schema created"
+            );
+        }
+        SCHEMA_VERSION => {}
+        newer => {
+            return Err(StoreError::Storage(format!(
+                "database schema version {newer} is newer than this build supports \
+                 ({SCHEMA_VERSION})"
+            )));
+        }
+    }
+    transaction.commit().map_err(storage)
+}
+
+fn last_position(connection: &Connection) -> Result<Position, StoreError> {
+    let position: Option<i64> = connection
+        .query_row("SELECT MAX(position) FROM events", [], |row| row.get(0))
+        .map_err(storage)?;
+    position.map_or(Ok(Position(0)), |position| to_u64(position).map(Position))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writing
+
+fn run_writer(
+    mut connection: Connection,
+    mut requests: mpsc::Receiver<WriteRequest>,
+    committed: watch::Sender<Position>,
+) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    // Blocks for the first request, then takes whatever else is already queued.
+    while requests.blocking_recv_many(&mut batch, MAX_BATCH) > 0 {
+        let results = commit_batch(&mut connection, &batch);
+        let last = results
+            .iter()
+            .filter_map(|result| result.as_ref().ok())
+            .filter(|outcome| !outcome.replayed)
+            .map(|outcome| outcome.position)
+            .max();
+        if let Some(last) = last {
+            committed.send_if_modified(|position| {
+                let advanced = last > *position;
+                if advanced {
+                    *position = last;
+                }
+                advanced
+            });
+        }
+        for (request, result) in batch.drain(..).zip(results) {
+            // The caller may have given up waiting; its append stands regardless.
+            let _ = request.reply.send(result);
+        }
+    }
+    // Close the file before announcing (by dropping `committed`) that the writer is done.
+    drop(connection);
+    tracing::debug!("event store writer stopped");
+}
+
+/// Runs a batch in one transaction; returns each append's result, valid only once committed.
+fn commit_batch(
+    connection: &mut Connection,
+    batch: &[WriteRequest],
+) -> Vec<Result<AppendOutcome, StoreError>> {
+    match try_commit_batch(connection, batch) {
+        Ok(results) => {
+            tracing::debug!(
+                batch_size = batch.len(),
+                appended = results.iter().filter(|result| result.is_ok()).count(),
+                "event store batch committed"
+            );
+            results
+        }
+        Err(error) => {
+            tracing::warn!(batch_size = batch.len(), %error, "event store batch failed");
+            batch
+                .iter()
+                .map(|_| Err(StoreError::Storage(format!("append batch failed: {error}"))))
+                .collect()
+        }
+    }
+}
+
+fn try_commit_batch(
+    connection: &mut Connection,
+    batch: &[WriteRequest],
+) -> rusqlite::Result<Vec<Result<AppendOutcome, StoreError>>> {
+    // IMMEDIATE takes the write lock up front, waiting (busy timeout) for other processes,
+    // rather than failing when a read transaction later needs upgrading.
+    let mut transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut results = Vec::with_capacity(batch.len());
+    for request in batch {
+        let savepoint = transaction.savepoint()?;
+        let result = append_one(&savepoint, &request.append);
+        if result.is_ok() {
+            savepoint.commit()?;
+        } else {
+            // Rolls back to the savepoint and releases it.
+            savepoint.finish()?;
+        }
+        results.push(result);
+    }
+    transaction.commit()?;
+    Ok(results)
+}
+
+/// One append, inside the batch's transaction: idempotency first, then the expected revision.
+fn append_one(
+    connection: &Connection,
+    request: &AppendRequest,
+) -> Result<AppendOutcome, StoreError> {
+    if let Some(key) = &request.idempotency
+        && let Some((fingerprint, outcome)) = load_idempotent_outcome(connection, &key.key)?
+    {
+        return replay(key, &fingerprint, outcome);
+    }
+
+    let actual = current_revision(connection, &request.stream)?;
+    if !request.expected.is_satisfied_by(actual) {
+        return Err(StoreError::WrongExpectedRevision {
+            stream: request.stream.clone(),
+            expected: request.expected,
+            actual,
+        });
+    }
+
+    let first_revision = actual.map_or(StreamRevision(0), StreamRevision::next);
+    let recorded_at = Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true);
+    let mut insert = connection
+        .prepare_cached(
+            "INSERT INTO events (stream, revision, event_id, event_type, schema_version, data, \
+             metadata, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )
+        .map_err(storage)?;
+    let mut revision = first_revision;
+    for (offset, event) in (0u64..).zip(&request.events) {
+        revision = StreamRevision(first_revision.0 + offset);
+        insert
+            .execute(params![
+                request.stream.as_str(),
+                to_i64(revision.0)?,
+                event.id.to_string(),
+                event.event_type,
+                event.schema_version,
+                to_json(&event.data)?,
+                to_json(&event.metadata)?,
+                recorded_at,
+            ])
+            .map_err(|error| insert_error(error, event.id))?;
+    }
+    let outcome = AppendOutcome {
+        stream: request.stream.clone(),
+        first_revision,
+        revision,
+        position: Position(to_u64(connection.last_insert_rowid())?),
+        replayed: false,
+    };
+
+    if let Some(key) = &request.idempotency {
+        let values = params![
+            key.key,
+            key.fingerprint,
+            outcome.stream.as_str(),
+            to_i64(outcome.first_revision.0)?,
+            to_i64(outcome.revision.0)?,
+            to_i64(outcome.position.0)?,
+        ];
+        connection
+            .prepare_cached(
+                "INSERT INTO idempotency (key, fingerprint, stream, first_revision, revision, \
+                 position) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .and_then(|mut statement| statement.execute(values))
+            .map_err(storage)?;
+    }
+    Ok(outcome)
+}
+
+/// The answer to a reused idempotency key: the first outcome if the request is the same one.
+fn replay(
+    key: &IdempotencyKey,
+    stored_fingerprint: &str,
+    outcome: AppendOutcome,
+) -> Result<AppendOutcome, StoreError> {
+    if stored_fingerprint == key.fingerprint {
+        Ok(AppendOutcome {
+            replayed: true,
+            ..outcome
+        })
+    } else {
+        Err(StoreError::IdempotencyKeyReused(key.key.clone()))
+    }
+}
+
+fn insert_error(error: rusqlite::Error, event_id: Uuid) -> StoreError {
+    let duplicate_id = matches!(
+        &error,
+        rusqlite::Error::SqliteFailure(failure, Some(message))
+            if failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                && message.contains("events.event_id")
+    );
+    if duplicate_id {
+        StoreError::Storage(format!("an event with id {event_id} is already stored"))
+    } else {
+        storage(error)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading
+
+/// Read-only connections, opened on demand and kept for reuse.
+struct ReadPool {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+    closed: AtomicBool,
+}
+
+impl ReadPool {
+    fn new(path: PathBuf) -> Self {
+        Self {
+            path,
+            idle: Mutex::new(Vec::new()),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    /// Runs `read` on a pooled connection on the blocking thread pool.
+    async fn run<T, F>(self: &Arc<Self>, read: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let pool = Arc::clone(self);
+        run_blocking(move || pool.with_connection(read)).await
+    }
+
+    fn with_connection<T>(
+        &self,
+        read: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(StoreError::Closed);
+        }
+        let pooled = lock(&self.idle).pop();
+        let connection = match pooled {
+            Some(connection) => connection,
+            None => self.open_connection()?,
+        };
+        let result = read(&connection);
+        let mut idle = lock(&self.idle);
+        if idle.len() < MAX_IDLE_READERS && !self.closed.load(Ordering::Acquire) {
+            idle.push(connection);
+        }
+        result
+    }
+
+    fn open_connection(&self) -> Result<Connection, StoreError> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let connection = Connection::open_with_flags(&self.path, flags).map_err(|error| {
+            StoreError::Storage(format!("cannot open {}: {error}", self.path.display()))
+        })?;
+        connection.busy_timeout(BUSY_TIMEOUT).map_err(storage)?;
+        Ok(connection)
+    }
+
+    fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        lock(&self.idle).clear();
+    }
+}
+
+fn read_stream_page(
+    connection: &Connection,
+    stream: &StreamName,
+    direction: Direction,
+    from: i64,
+    max_count: usize,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let sql = match direction {
+        Direction::Forward => "WHERE stream = ?1 AND revision >= ?2 ORDER BY revision ASC LIMIT ?3",
+        Direction::Backward => {
+            "WHERE stream = ?1 AND revision <= ?2 ORDER BY revision DESC LIMIT ?3"
+        }
+    };
+    query_events(
+        connection,
+        sql,
+        params![stream.as_str(), from, limit(max_count)],
+    )
+}
+
+fn read_all_page(
+    connection: &Connection,
+    direction: Direction,
+    from: i64,
+    max_count: usize,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let sql = match direction {
+        Direction::Forward => "WHERE position >= ?1 ORDER BY position ASC LIMIT ?2",
+        Direction::Backward => "WHERE position <= ?1 ORDER BY position DESC LIMIT ?2",
+    };
+    query_events(connection, sql, params![from, limit(max_count)])
+}
+
+fn limit(max_count: usize) -> i64 {
+    i64::try_from(max_count).unwrap_or(i64::MAX)
+}
+
+fn query_events(
+    connection: &Connection,
+    filter: &str,
+    params: &[&dyn rusqlite::ToSql],
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let mut statement = connection
+        .prepare_cached(&format!("SELECT {EVENT_COLUMNS} FROM events {filter}"))
+        .map_err(storage)?;
+    let mut rows = statement.query(params).map_err(storage)?;
+    let mut events = Vec::new();
+    while let Some(row) = rows.next().map_err(storage)? {
+        events.push(decode_event(row)?);
+    }
+    Ok(events)
+}
+
+fn decode_event(row: &Row<'_>) -> Result<RecordedEvent, StoreError> {
+    let position: i64 = column(row, 0)?;
+    let corrupt = |what: &str, detail: &dyn fmt::Display| {
+        StoreError::Corrupt(format!("event at position {position}: {what}: {detail}"))
+    };
+    let stream: String = column(row, 1)?;
+    let id: String = column(row, 3)?;
+    let schema_version: i64 = column(row, 5)?;
+    let data: String = column(row, 6)?;
+    let metadata: String = column(row, 7)?;
+    let recorded_at: String = column(row, 8)?;
+    Ok(RecordedEvent {
+        id: Uuid::parse_str(&id).map_err(|error| corrupt("bad event id", &error))?,
+        stream: StreamName::new(stream).map_err(|error| corrupt("bad stream name", &error))?,
+        revision: StreamRevision(to_u64(column(row, 2)?)?),
+        position: Position(to_u64(position)?),
+        event_type: column(row, 4)?,
+        schema_version: u32::try_from(schema_version)
+            .map_err(|error| corrupt("bad schema version", &error))?,
+        data: serde_json::from_str(&data).map_err(|error| corrupt("bad data json", &error))?,
+        metadata: serde_json::from_str(&metadata)
+            .map_err(|error| corrupt("bad metadata json", &error))?,
+        recorded_at: DateTime::parse_from_rfc3339(&recorded_at)
+            .map_err(|error| corrupt("bad recorded_at", &error))?
+            .with_timezone(&Utc),
+    })
+}
+
+/// A column whose stored type does not match the schema means the file was tampered with.
+fn column<T: rusqlite::types::FromSql>(row: &Row<'_>, index: usize) -> Result<T, StoreError> {
+    row.get(index).map_err(|error| match error {
+        rusqlite::Error::InvalidColumnType(..)
+        | rusqlite::Error::FromSqlConversionFailure(..)
+        | rusqlite::Error::IntegralValueOutOfRange(..) => {
+            StoreError::Corrupt(format!("stored event has a bad column: {error}"))
+        }
+        other => storage(other),
+    })
+}
+
+fn current_revision(
+    connection: &Connection,
+    stream: &StreamName,
+) -> Result<Option<StreamRevision>, StoreError> {
+    let revision: Option<i64> = connection
+        .prepare_cached("SELECT MAX(revision) FROM events WHERE stream = ?1")
+        .and_then(|mut statement| statement.query_row([stream.as_str()], |row| row.get(0)))
+        .map_err(storage)?;
+    revision
+        .map(|revision| to_u64(revision).map(StreamRevision))
+        .transpose()
+}
+
+fn load_idempotent_outcome(
+    connection: &Connection,
+    key: &str,
+) -> Result<Option<(String, AppendOutcome)>, StoreError> {
+    let row = connection
+        .prepare_cached(
+            "SELECT fingerprint, stream, first_revision, revision, position \
+             FROM idempotency WHERE key = ?1",
+        )
+        .and_then(|mut statement| {
+            statement
+                .query_row([key], |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, i64>(2)?,
+                        row.get::<_, i64>(3)?,
+                        row.get::<_, i64>(4)?,
+                    ))
+                })
+                .optional()
+        })
+        .map_err(storage)?;
+    let Some((fingerprint, stream, first_revision, revision, position)) = row else {
+        return Ok(None);
+    };
+    let stream = StreamName::new(stream).map_err(|error| {
+        StoreError::Corrupt(format!("idempotency key {key}: bad stream name: {error}"))
+    })?;
+    let outcome = AppendOutcome {
+        stream,
+        first_revision: StreamRevision(to_u64(first_revision)?),
+        revision: StreamRevision(to_u64(revision)?),
+        position: Position(to_u64(position)?),
+        replayed: false,
+    };
+    Ok(Some((fingerprint, outcome)))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Subscriptions
+
+enum Target {
+    All,
+    Stream(StreamName),
+}
+
+struct SubscriptionState {
+    readers: Arc<ReadPool>,
+    committed: watch::Receiver<Position>,
+    target: Target,
+    /// The position (or stream revision) of the next event to deliver.
+    next: u64,
+    /// At most one page read ahead, so a slow consumer costs bounded memory.
+    buffer: VecDeque<RecordedEvent>,
+}
+
+impl SubscriptionState {
+    /// The next event, or `None` once the store is closed. Every event is read from storage
+    /// by position, so catching up and following live are the same loop: no gap, no
+    /// duplicate at the hand-over.
+    async fn next_event(&mut self) -> Result<Option<RecordedEvent>, StoreError> {
+        loop {
+            if let Some(event) = self.buffer.pop_front() {
+                return Ok(Some(event));
+            }
+            // Marked before reading: a commit landing after the read still wakes us below.
+            self.committed.mark_unchanged();
+            let page = match self.read_page().await {
+                Err(StoreError::Closed) => return Ok(None),
+                page => page?,
+            };
+            if let Some(last) = page.last() {
+                self.next = match self.target {
+                    Target::All => last.position.0,
+                    Target::Stream(_) => last.revision.0,
+                }
+                .saturating_add(1);
+                self.buffer.extend(page);
+                continue;
+            }
+            match tokio::time::timeout(FOREIGN_WRITE_POLL, self.committed.changed()).await {
+                // Something was committed here, or it is time to look for other processes'.
+                Ok(Ok(())) | Err(_) => {}
+                Ok(Err(_)) => return Ok(None),
+            }
+        }
+    }
+
+    async fn read_page(&self) -> Result<Vec<RecordedEvent>, StoreError> {
+        let from = i64::try_from(self.next).unwrap_or(i64::MAX);
+        match &self.target {
+            Target::All => {
+                self.readers
+                    .run(move |connection| {
+                        read_all_page(connection, Direction::Forward, from, SUBSCRIPTION_PAGE)
+                    })
+                    .await
+            }
+            Target::Stream(stream) => {
+                let stream = stream.clone();
+                self.readers
+                    .run(move |connection| {
+                        read_stream_page(
+                            connection,
+                            &stream,
+                            Direction::Forward,
+                            from,
+                            SUBSCRIPTION_PAGE,
+                        )
+                    })
+                    .await
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+async fn run_blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|error| StoreError::Storage(format!("storage task failed: {error}")))?
+}
+
+/// The guarded data stays consistent even if a holder panicked, so poisoning is ignored.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn storage(error: rusqlite::Error) -> StoreError {
+    StoreError::Storage(error.to_string())
+}
+
+fn to_i64(value: u64) -> Result<i64, StoreError> {
+    i64::try_from(value).map_err(|_| StoreError::Storage(format!("{value} is too large to store")))
+}
+
+fn to_u64(value: i64) -> Result<u64, StoreError> {
+    u64::try_from(value)
+        .map_err(|_| StoreError::Corrupt(format!("negative revision or position {value}")))
+}
+
+fn to_json(value: &serde_json::Value) -> Result<String, StoreError> {
+    serde_json::to_string(value)
+        .map_err(|error| StoreError::Storage(format!("cannot encode json: {error}")))
+}

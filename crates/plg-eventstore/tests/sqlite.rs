@@ -1,0 +1,613 @@
+//! The SQLite backend: the conformance suite, plus what only a file-backed store can show.
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use futures::StreamExt;
+use plg_eventstore::sqlite::SqliteEventStore;
+use plg_eventstore::{
+    AppendOutcome, AppendRequest, Direction, EventStore, ExpectedRevision, NewEvent, Position,
+    ReadFrom, RecordedEvent, StoreError, StreamName, StreamRevision,
+};
+use serde_json::json;
+use uuid::Uuid;
+
+mod conformance {
+    use plg_eventstore::sqlite::SqliteEventStore;
+
+    plg_eventstore::conformance_tests!(|| async {
+        SqliteEventStore::open_temporary()
+            .await
+            .expect("temporary store opens")
+    });
+}
+
+/// `run_all` is the other way in for backends: the same checks, in one call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_whole_suite_passes_in_one_call() {
+    plg_eventstore::conformance::run_all(|| async {
+        SqliteEventStore::open_temporary()
+            .await
+            .expect("temporary store opens")
+    })
+    .await;
+}
+
+/// Bounds every wait in these tests, so that a bug fails them instead of hanging.
+const WAIT: Duration = Duration::from_secs(10);
+
+fn stream(name: &str) -> StreamName {
+    StreamName::new(name).expect("valid stream name")
+}
+
+fn event(n: u64) -> NewEvent {
+    NewEvent {
+        id: Uuid::new_v4(),
+        event_type: "test-event".to_owned(),
+        schema_version: 1,
+        data: json!({ "n": n }),
+        metadata: json!({}),
+    }
+}
+
+fn request(
+    stream: &StreamName,
+    expected: ExpectedRevision,
+    events: Vec<NewEvent>,
+) -> AppendRequest {
+    AppendRequest {
+        stream: stream.clone(),
+        expected,
+        events,
+        idempotency: None,
+    }
+}
+
+async fn append_one(store: &SqliteEventStore, stream: &StreamName, n: u64) -> AppendOutcome {
+    store
+        .append(request(stream, ExpectedRevision::Any, vec![event(n)]))
+        .await
+        .expect("append succeeds")
+}
+
+async fn read_everything(store: &SqliteEventStore) -> Vec<RecordedEvent> {
+    store
+        .read_all(Direction::Forward, ReadFrom::Start, 100_000)
+        .await
+        .expect("read succeeds")
+}
+
+async fn next_event(subscription: &mut plg_eventstore::Subscription) -> Option<RecordedEvent> {
+    tokio::time::timeout(WAIT, subscription.next())
+        .await
+        .expect("subscription answers in time")
+        .map(|event| event.expect("subscription delivers events"))
+}
+
+#[tokio::test]
+async fn reopening_keeps_every_event_and_continues_positions() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("events.db");
+    let orders = stream("order-1");
+
+    let store = SqliteEventStore::open(&path).await.expect("open");
+    for n in 0..5 {
+        append_one(&store, &orders, n).await;
+    }
+    let before = read_everything(&store).await;
+    store.close().await;
+
+    let reopened = SqliteEventStore::open(&path).await.expect("reopen");
+    assert_eq!(read_everything(&reopened).await, before);
+    assert_eq!(
+        reopened.stream_revision(&orders).await.expect("revision"),
+        Some(StreamRevision(4))
+    );
+    let next = reopened
+        .append(request(
+            &orders,
+            ExpectedRevision::Exact(StreamRevision(4)),
+            vec![event(5)],
+        ))
+        .await
+        .expect("append after reopen");
+    assert_eq!(next.revision, StreamRevision(5));
+    assert_eq!(
+        next.position,
+        Position(6),
+        "positions continue after the stored ones"
+    );
+}
+
+#[tokio::test]
+async fn a_closed_store_refuses_work_and_ends_subscriptions() {
+    let store = SqliteEventStore::open_temporary().await.expect("open");
+    let orders = stream("order-1");
+    append_one(&store, &orders, 0).await;
+    let mut subscription = store.subscribe_to_all(None);
+    assert!(
+        next_event(&mut subscription).await.is_some(),
+        "the stored event"
+    );
+
+    let clone = store.clone();
+    store.close().await;
+
+    let error = clone
+        .append(request(&orders, ExpectedRevision::Any, vec![event(1)]))
+        .await
+        .expect_err("append after close");
+    assert!(matches!(error, StoreError::Closed), "got {error:?}");
+    let error = clone
+        .read_all(Direction::Forward, ReadFrom::Start, 10)
+        .await
+        .expect_err("read after close");
+    assert!(matches!(error, StoreError::Closed), "got {error:?}");
+    assert!(
+        next_event(&mut subscription).await.is_none(),
+        "the subscription ends"
+    );
+    // Closing twice is harmless.
+    clone.close().await;
+}
+
+#[tokio::test]
+async fn dropping_the_store_ends_subscriptions() {
+    let store = SqliteEventStore::open_temporary().await.expect("open");
+    let mut subscription = store.subscribe_to_stream(stream("order-1"), None);
+    drop(store);
+    assert!(
+        next_event(&mut subscription).await.is_none(),
+        "the subscription ends"
+    );
+}
+
+/// Appends fired together are committed in shared transactions (group commit); each still
+/// gets its own dense, unique position and its own answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_appends_are_group_committed_with_dense_positions() {
+    const APPENDS: u64 = 200;
+    let store = SqliteEventStore::open_temporary().await.expect("open");
+    let tasks: Vec<_> = (0..APPENDS)
+        .map(|n| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let target = stream(&format!("group-{}", n % 7));
+                append_one(&store, &target, n).await
+            })
+        })
+        .collect();
+    let mut positions = Vec::new();
+    for task in tasks {
+        positions.push(task.await.expect("task").position.0);
+    }
+    positions.sort_unstable();
+    assert_eq!(
+        positions,
+        (1..=APPENDS).collect::<Vec<_>>(),
+        "unique and dense from 1"
+    );
+
+    let stored = read_everything(&store).await;
+    assert_eq!(stored.len() as u64, APPENDS);
+    for group in 0..7 {
+        let events = store
+            .read_stream(
+                &stream(&format!("group-{group}")),
+                Direction::Forward,
+                ReadFrom::Start,
+                1000,
+            )
+            .await
+            .expect("read");
+        let revisions: Vec<_> = events.iter().map(|event| event.revision.0).collect();
+        assert_eq!(
+            revisions,
+            (0..events.len() as u64).collect::<Vec<_>>(),
+            "contiguous"
+        );
+    }
+}
+
+/// A failing append shares a batch with others without disturbing them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failed_append_rolls_back_only_itself() {
+    let store = SqliteEventStore::open_temporary().await.expect("open");
+    let contested = stream("contested-1");
+    append_one(&store, &contested, 0).await;
+
+    let tasks: Vec<_> = (0..100u64)
+        .map(|n| {
+            let store = store.clone();
+            let contested = contested.clone();
+            tokio::spawn(async move {
+                if n % 2 == 0 {
+                    // Half of these race on one revision: one wins, the rest fail.
+                    let expected = ExpectedRevision::Exact(StreamRevision(0));
+                    store
+                        .append(request(&contested, expected, vec![event(n)]))
+                        .await
+                } else {
+                    let own = stream(&format!("own-{n}"));
+                    store
+                        .append(request(
+                            &own,
+                            ExpectedRevision::NoStream,
+                            vec![event(n), event(n)],
+                        ))
+                        .await
+                }
+            })
+        })
+        .collect();
+    let mut contested_wins = 0;
+    for (n, task) in tasks.into_iter().enumerate() {
+        match (n % 2, task.await.expect("task")) {
+            (0, Ok(_)) => contested_wins += 1,
+            (0, Err(error)) => assert!(
+                matches!(error, StoreError::WrongExpectedRevision { .. }),
+                "got {error:?}"
+            ),
+            (_, result) => assert!(result.is_ok(), "independent appends succeed: {result:?}"),
+        }
+    }
+    assert_eq!(contested_wins, 1);
+    assert_eq!(read_everything(&store).await.len(), 1 + 1 + 50 * 2);
+}
+
+#[tokio::test]
+async fn a_duplicate_event_id_is_refused_and_writes_nothing() {
+    let store = SqliteEventStore::open_temporary().await.expect("open");
+    let first = event(0);
+    store
+        .append(request(
+            &stream("order-1"),
+            ExpectedRevision::NoStream,
+            vec![first.clone()],
+        ))
+        .await
+        .expect("first append");
+
+    let error = store
+        .append(request(
+            &stream("order-2"),
+            ExpectedRevision::NoStream,
+            vec![event(1), first.clone()],
+        ))
+        .await
+        .expect_err("a reused event id is refused");
+    match error {
+        StoreError::Storage(message) => {
+            assert!(
+                message.contains(&first.id.to_string()),
+                "the message names the id: {message}"
+            )
+        }
+        other => panic!("expected a storage error, got {other:?}"),
+    }
+    assert_eq!(
+        read_everything(&store).await.len(),
+        1,
+        "nothing of the append is written"
+    );
+    assert_eq!(
+        store
+            .stream_revision(&stream("order-2"))
+            .await
+            .expect("revision"),
+        None
+    );
+}
+
+/// Two stores on one file stand for two processes sharing a data directory: their appends
+/// interleave safely, and a subscription in one sees what the other appends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_stores_can_share_one_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("events.db");
+    let first = SqliteEventStore::open(&path).await.expect("open first");
+    let second = SqliteEventStore::open(&path).await.expect("open second");
+    let mut watching_first = first.subscribe_to_all(None);
+
+    let tasks: Vec<_> = (0..40u64)
+        .map(|n| {
+            let store = if n % 2 == 0 {
+                first.clone()
+            } else {
+                second.clone()
+            };
+            tokio::spawn(async move { append_one(&store, &stream("shared-1"), n).await })
+        })
+        .collect();
+    let mut positions = HashSet::new();
+    for task in tasks {
+        assert!(
+            positions.insert(task.await.expect("task").position),
+            "unique positions"
+        );
+    }
+
+    let stored = read_everything(&first).await;
+    assert_eq!(
+        stored,
+        read_everything(&second).await,
+        "both see the same log"
+    );
+    let revisions: Vec<_> = stored.iter().map(|event| event.revision.0).collect();
+    assert_eq!(revisions, (0..40).collect::<Vec<_>>());
+    for expected in &stored {
+        let delivered = next_event(&mut watching_first).await.expect("an event");
+        assert_eq!(&delivered, expected);
+    }
+
+    // An append only the other store knows of still reaches the subscription, even one
+    // already waiting for news (the pause lets it get there).
+    let waiting = tokio::spawn(async move { next_event(&mut watching_first).await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let outcome = append_one(&second, &stream("shared-2"), 40).await;
+    let delivered = waiting.await.expect("task").expect("an event");
+    assert_eq!(delivered.position, outcome.position);
+}
+
+#[tokio::test]
+async fn the_file_has_the_documented_schema() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("events.db");
+    let store = SqliteEventStore::open(&path).await.expect("open");
+    let appended = event(7);
+    store
+        .append(AppendRequest {
+            idempotency: Some(plg_eventstore::IdempotencyKey {
+                key: "k-1".to_owned(),
+                fingerprint: "f-1".to_owned(),
+            }),
+            ..request(
+                &stream("order-1"),
+                ExpectedRevision::NoStream,
+                vec![appended.clone()],
+            )
+        })
+        .await
+        .expect("append");
+    store.close().await;
+
+    let connection = rusqlite::Connection::open(&path).expect("sqlite opens the file");
+    let user_version: i64 = connection
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .expect("user_version");
+    assert_eq!(user_version, plg_eventstore::sqlite::SCHEMA_VERSION);
+    let journal_mode: String = connection
+        .query_row("PRAGMA journal_mode", [], |row| row.get(0))
+        .expect("journal_mode");
+    assert_eq!(journal_mode, "wal");
+
+    let (position, stream_name, revision, id, data, recorded_at): (
+        i64,
+        String,
+        i64,
+        String,
+        String,
+        String,
+    ) = connection
+        .query_row(
+            "SELECT position, stream, revision, event_id, data, recorded_at FROM events",
+            [],
+            |row| {
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                    row.get(5)?,
+                ))
+            },
+        )
+        .expect("one event row");
+    assert_eq!(
+        (position, stream_name.as_str(), revision),
+        (1, "order-1", 0)
+    );
+    assert_eq!(id, appended.id.to_string());
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&data).expect("json"),
+        appended.data
+    );
+    // RFC 3339, UTC, microseconds: 2025-01-31T12:00:00.123456Z
+    assert_eq!(recorded_at.len(), 27, "{recorded_at}");
+    assert!(recorded_at.ends_with('Z'), "{recorded_at}");
+
+    let (fingerprint, idempotent_position): (String, i64) = connection
+        .query_row(
+            "SELECT fingerprint, position FROM idempotency WHERE key = 'k-1'",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .expect("one idempotency row");
+    assert_eq!((fingerprint.as_str(), idempotent_position), ("f-1", 1));
+}
+
+#[tokio::test]
+async fn tampered_json_reads_as_corrupt() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("events.db");
+    let store = SqliteEventStore::open(&path).await.expect("open");
+    append_one(&store, &stream("order-1"), 0).await;
+
+    let connection = rusqlite::Connection::open(&path).expect("sqlite opens the file");
+    connection
+        .execute(
+            "UPDATE events SET data = '{not json' WHERE position = 1",
+            [],
+        )
+        .expect("tamper");
+    drop(connection);
+
+    let error = store
+        .read_all(Direction::Forward, ReadFrom::Start, 10)
+        .await
+        .expect_err("the stored event is unreadable");
+    assert!(matches!(error, StoreError::Corrupt(_)), "got {error:?}");
+}
+
+#[tokio::test]
+async fn a_newer_schema_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("events.db");
+    SqliteEventStore::open(&path)
+        .await
+        .expect("open")
+        .close()
+        .await;
+    let connection = rusqlite::Connection::open(&path).expect("sqlite opens the file");
+    connection
+        .pragma_update(
+            None,
+            "user_version",
+            plg_eventstore::sqlite::SCHEMA_VERSION + 1,
+        )
+        .expect("bump version");
+    drop(connection);
+
+    let error = SqliteEventStore::open(&path)
+        .await
+        .expect_err("newer schema refused");
+    assert!(matches!(error, StoreError::Storage(_)), "got {error:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Crash durability: a child process appends and reports each acknowledgement, the parent
+// kills it with SIGKILL mid-stream, then checks that every acknowledged event is on disk.
+
+/// Tells the test binary, re-run as a child, to act as the writer, on this database file.
+const CRASH_WRITER_DB: &str = "PLG_EVENTSTORE_CRASH_WRITER_DB";
+const CRASH_WRITER_TEST: &str = "crash_writer_child";
+const CRASH_WRITER_TASKS: u64 = 8;
+const CRASH_WRITER_APPENDS: u64 = 100_000;
+
+/// Not a test by itself: the child half of `acknowledged_appends_survive_a_kill`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "run by acknowledged_appends_survive_a_kill as its child process"]
+async fn crash_writer_child() {
+    let Some(path) = std::env::var_os(CRASH_WRITER_DB) else {
+        return;
+    };
+    let store = SqliteEventStore::open(Path::new(&path))
+        .await
+        .expect("open");
+    let tasks: Vec<_> = (0..CRASH_WRITER_TASKS)
+        .map(|task| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let target = stream(&format!("crash-{task}"));
+                for n in 0..CRASH_WRITER_APPENDS {
+                    let appended = event(n);
+                    let outcome = store
+                        .append(request(
+                            &target,
+                            ExpectedRevision::Any,
+                            vec![appended.clone()],
+                        ))
+                        .await
+                        .expect("append");
+                    // One line per acknowledged append; println! holds the stdout lock for it.
+                    println!("ack {} {}", outcome.position, appended.id);
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("writer task");
+    }
+}
+
+#[tokio::test]
+async fn acknowledged_appends_survive_a_kill() {
+    const ACKS_BEFORE_KILL: usize = 300;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("events.db");
+
+    let mut child = Command::new(std::env::current_exe().expect("test binary path"))
+        .args([
+            CRASH_WRITER_TEST,
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CRASH_WRITER_DB, &path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("child starts");
+    let stdout = child.stdout.take().expect("child stdout");
+
+    // Read acknowledgements on a blocking thread: kill the child after enough of them, then
+    // keep reading what it had printed before dying.
+    let reader = tokio::task::spawn_blocking(move || {
+        let mut acknowledged = Vec::new();
+        let mut killed = false;
+        for line in BufReader::new(stdout).lines() {
+            let line = line.expect("child output");
+            let Some(ack) = line.strip_prefix("ack ") else {
+                continue;
+            };
+            let (position, id) = ack.split_once(' ').expect("ack line");
+            acknowledged.push((
+                Position(position.parse().expect("position")),
+                Uuid::parse_str(id).expect("event id"),
+            ));
+            if !killed && acknowledged.len() >= ACKS_BEFORE_KILL {
+                child.kill().expect("SIGKILL the child");
+                killed = true;
+            }
+        }
+        let status = child.wait().expect("child exits");
+        (acknowledged, status)
+    });
+    let (acknowledged, status) = tokio::time::timeout(Duration::from_secs(120), reader)
+        .await
+        .expect("the child is killed in time")
+        .expect("reader thread");
+    assert!(
+        !status.success(),
+        "the child was killed, not finished: {status}"
+    );
+    assert!(
+        acknowledged.len() >= ACKS_BEFORE_KILL,
+        "got {} acks",
+        acknowledged.len()
+    );
+
+    let store = SqliteEventStore::open(&path)
+        .await
+        .expect("reopen after the kill");
+    let stored: std::collections::HashMap<Position, Uuid> = read_everything(&store)
+        .await
+        .into_iter()
+        .map(|event| (event.position, event.id))
+        .collect();
+    for (position, id) in &acknowledged {
+        assert_eq!(
+            stored.get(position),
+            Some(id),
+            "acknowledged event at {position} is stored"
+        );
+    }
+    // The log is intact past the acknowledged events: dense positions from 1.
+    let mut positions: Vec<_> = stored.keys().map(|position| position.0).collect();
+    positions.sort_unstable();
+    assert_eq!(positions, (1..=stored.len() as u64).collect::<Vec<_>>());
+    let appended_after = store
+        .append(request(
+            &stream("after-crash"),
+            ExpectedRevision::NoStream,
+            vec![event(0)],
+        ))
+        .await
+        .expect("the store accepts appends after the crash");
+    assert_eq!(appended_after.position.0, stored.len() as u64 + 1);
+}
