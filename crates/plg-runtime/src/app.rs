@@ -1,0 +1,114 @@
+//! The composition root every binary shares: read the configuration, start telemetry, open the
+//! store, bind the listener, build the services, serve with health and reflection, and drain
+//! gracefully.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use plg_eventstore::{StoreError, sqlite::SqliteEventStore};
+use tokio::net::TcpListener;
+
+use crate::{
+    Ledger,
+    config::{Config, ConfigError, Flags},
+    server::{ServeError, ServiceSet, shutdown_signal},
+};
+
+/// The embedded store's file inside the data directory.
+pub const EVENT_STORE_FILE: &str = "events.db";
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Telemetry(#[from] plg_telemetry::TelemetryError),
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot open the event store: {0}")]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        address: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Serve(#[from] ServeError),
+}
+
+/// A built application: storage open, listener bound, services ready to serve.
+#[derive(Debug)]
+pub struct App {
+    config: Config,
+    store: SqliteEventStore,
+    listener: TcpListener,
+    services: ServiceSet,
+}
+
+impl App {
+    pub async fn build(
+        config: Config,
+        services: impl FnOnce(&Ledger) -> ServiceSet,
+    ) -> Result<Self, AppError> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| AppError::DataDir {
+            path: config.data_dir.display().to_string(),
+            source,
+        })?;
+        let store = SqliteEventStore::open(config.data_dir.join(EVENT_STORE_FILE)).await?;
+        let ledger = Ledger::new(Arc::new(store.clone()));
+        let services = services(&ledger);
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| AppError::Bind {
+                address: config.listen,
+                source,
+            })?;
+        Ok(Self {
+            config,
+            store,
+            listener,
+            services,
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().unwrap_or(self.config.listen)
+    }
+
+    /// Serves until `shutdown` completes, then drains and closes the store, so every
+    /// acknowledged write is on disk when this returns.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), AppError> {
+        let address = self.local_addr();
+        tracing::info!(
+            %address,
+            data_dir = %self.config.data_dir.display(),
+            services = ?self.services.names(),
+            "serving"
+        );
+        let grace = Duration::from_secs(self.config.shutdown_grace_seconds);
+        let served = self.services.serve(self.listener, shutdown, grace).await;
+        self.store.close().await;
+        tracing::info!("stopped");
+        Ok(served?)
+    }
+}
+
+/// A binary's whole `main`: configuration from defaults, file, environment and `flags`, then
+/// serve `services` until Ctrl-C or SIGTERM.
+pub async fn run(
+    flags: &Flags,
+    services: impl FnOnce(&Ledger) -> ServiceSet,
+) -> Result<(), AppError> {
+    let config = Config::load(flags)?;
+    plg_telemetry::init(config.log_format, &config.log_filter)?;
+    App::build(config, services)
+        .await?
+        .run_until(shutdown_signal())
+        .await
+}

@@ -1,0 +1,140 @@
+//! Configuration, layered: defaults, then a TOML file, then `PLG_` environment variables, then
+//! command-line flags.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use clap::Parser;
+use figment::{
+    Figment,
+    providers::{Env, Format, Serialized, Toml},
+};
+use plg_telemetry::LogFormat;
+use serde::{Deserialize, Serialize};
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Config {
+    /// The gRPC listener; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Where the embedded store keeps its files.
+    pub data_dir: PathBuf,
+    pub log_format: LogFormat,
+    /// A `RUST_LOG`-style filter.
+    pub log_filter: String,
+    /// How long a shutdown waits for requests in flight before it stops anyway.
+    pub shutdown_grace_seconds: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: DEFAULT_LISTEN
+                .parse()
+                .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 50051))),
+            data_dir: PathBuf::from("data"),
+            log_format: LogFormat::Pretty,
+            log_filter: "info".to_owned(),
+            shutdown_grace_seconds: 10,
+        }
+    }
+}
+
+/// The flags every PLG Ledger binary accepts. Each overrides the file and the environment.
+#[derive(Debug, Clone, Default, Parser, Serialize)]
+pub struct Flags {
+    /// A TOML configuration file [env: PLG_CONFIG]
+    #[arg(long, env = "PLG_CONFIG")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// Address to listen on for gRPC [default: 127.0.0.1:50051]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    /// Directory of the embedded event store [default: ./data]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    /// Log format: pretty or json
+    #[arg(long, value_parser = parse_log_format)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_format: Option<LogFormat>,
+    /// Log filter, such as `info` or `plg_runtime=debug,info`
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_filter: Option<String>,
+}
+
+fn parse_log_format(value: &str) -> Result<LogFormat, String> {
+    match value {
+        "pretty" => Ok(LogFormat::Pretty),
+        "json" => Ok(LogFormat::Json),
+        other => Err(format!(
+            "unknown log format {other:?}: expected pretty or json"
+        )),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(#[from] Box<figment::Error>);
+
+impl Config {
+    /// Layers the configuration sources; `environment` is usually `Env::prefixed("PLG_")`.
+    pub fn load(flags: &Flags) -> Result<Self, ConfigError> {
+        Self::load_with(flags, Env::prefixed("PLG_").ignore(&["config"]))
+    }
+
+    fn load_with(flags: &Flags, environment: Env) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = &flags.config {
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        figment
+            .merge(environment)
+            .merge(Serialized::defaults(flags))
+            .extract()
+            .map_err(|error| ConfigError(Box::new(error)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[expect(
+        clippy::result_large_err,
+        reason = "figment::Jail fixes the closure's error type"
+    )]
+    fn flags_beat_the_environment_which_beats_the_file_which_beats_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "plg.toml",
+                "listen = \"127.0.0.1:7001\"\ndata_dir = \"/from/file\"\nlog_filter = \"debug\"",
+            )?;
+            jail.set_env("PLG_DATA_DIR", "/from/env");
+            jail.set_env("PLG_LOG_FILTER", "warn");
+            let flags = Flags {
+                config: Some("plg.toml".into()),
+                log_filter: Some("trace".into()),
+                ..Flags::default()
+            };
+            let config = Config::load(&flags).map_err(|error| error.to_string())?;
+            assert_eq!(config.listen, "127.0.0.1:7001".parse().map_err(|_| "addr")?);
+            assert_eq!(config.data_dir, PathBuf::from("/from/env"));
+            assert_eq!(config.log_filter, "trace");
+            assert_eq!(config.log_format, LogFormat::Pretty);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_missing_config_file_is_an_error() {
+        let flags = Flags {
+            config: Some("/nonexistent/plg.toml".into()),
+            ..Flags::default()
+        };
+        assert!(Config::load(&flags).is_err());
+    }
+}

@@ -1,0 +1,228 @@
+use std::collections::HashMap;
+
+use plg_domain::{DomainError, EventDecodeError};
+use plg_eventstore::StoreError;
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
+
+/// The error domain reported in `google.rpc.ErrorInfo`.
+const ERROR_DOMAIN: &str = "plg.ledger";
+
+/// Every way a request can fail, before it becomes a gRPC status in exactly one place
+/// (`From<ServiceError> for Status`).
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("invalid request: {}", describe(.0))]
+    InvalidArgument(Vec<FieldViolation>),
+    #[error("{kind} {id} not found")]
+    NotFound { kind: &'static str, id: String },
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("stored event cannot be read: {0}")]
+    Corrupt(#[from] EventDecodeError),
+    #[error("stream {stream} does not start with a {expected} event")]
+    UnexpectedEvent {
+        stream: String,
+        expected: &'static str,
+    },
+}
+
+fn describe(violations: &[FieldViolation]) -> String {
+    violations
+        .iter()
+        .map(|violation| format!("{}: {}", violation.field, violation.description))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl ServiceError {
+    pub fn invalid(field: impl Into<String>, description: impl Into<String>) -> Self {
+        Self::InvalidArgument(vec![FieldViolation::new(field, description)])
+    }
+
+    pub fn not_found(kind: &'static str, id: impl ToString) -> Self {
+        Self::NotFound {
+            kind,
+            id: id.to_string(),
+        }
+    }
+
+    /// A write's events are not of the kind its request produces: a bug, never the caller's doing.
+    pub fn unexpected(stream: impl ToString, expected: &'static str) -> Self {
+        Self::UnexpectedEvent {
+            stream: stream.to_string(),
+            expected,
+        }
+    }
+}
+
+fn resource(code: Code, message: String, kind: &str, id: &str) -> Status {
+    let details = ErrorDetails::with_resource_info(kind, id, "", message.clone());
+    Status::with_error_details(code, message, details)
+}
+
+impl From<ServiceError> for Status {
+    fn from(error: ServiceError) -> Self {
+        let message = error.to_string();
+        match error {
+            ServiceError::InvalidArgument(violations) => Status::with_error_details(
+                Code::InvalidArgument,
+                message,
+                ErrorDetails::with_bad_request(violations),
+            ),
+            ServiceError::NotFound { kind, id }
+            | ServiceError::Domain(DomainError::NotFound { kind, id }) => {
+                resource(Code::NotFound, message, kind, &id)
+            }
+            ServiceError::Domain(DomainError::AlreadyExists { kind, id }) => {
+                resource(Code::AlreadyExists, message, kind, &id)
+            }
+            ServiceError::Domain(DomainError::InvalidField {
+                field,
+                message: description,
+            }) => Status::with_error_details(
+                Code::InvalidArgument,
+                message,
+                ErrorDetails::with_bad_request_violation(field, description),
+            ),
+            ServiceError::Domain(DomainError::RuleViolated {
+                rule,
+                message: description,
+            }) => Status::with_error_details(
+                Code::FailedPrecondition,
+                message,
+                ErrorDetails::with_precondition_failure_violation(rule, "", description),
+            ),
+            ServiceError::Store(StoreError::WrongExpectedRevision {
+                stream,
+                expected,
+                actual,
+            }) => {
+                let metadata = HashMap::from([
+                    ("stream".to_owned(), stream.to_string()),
+                    ("expected_revision".to_owned(), expected.to_string()),
+                    (
+                        "actual_revision".to_owned(),
+                        actual.map_or_else(|| "none".to_owned(), |revision| revision.to_string()),
+                    ),
+                ]);
+                Status::with_error_details(
+                    Code::Aborted,
+                    message,
+                    ErrorDetails::with_error_info(
+                        "WRONG_EXPECTED_REVISION",
+                        ERROR_DOMAIN,
+                        metadata,
+                    ),
+                )
+            }
+            ServiceError::Store(StoreError::IdempotencyKeyReused(_)) => Status::with_error_details(
+                Code::InvalidArgument,
+                message,
+                ErrorDetails::with_bad_request_violation(
+                    "options.request_id",
+                    "was already used for a different request",
+                ),
+            ),
+            ServiceError::Store(StoreError::InvalidStreamName(name)) => Status::with_error_details(
+                Code::InvalidArgument,
+                message,
+                ErrorDetails::with_bad_request_violation(
+                    "stream",
+                    format!("{name:?} is not a valid stream name"),
+                ),
+            ),
+            ServiceError::Store(StoreError::Storage(_) | StoreError::Closed) => {
+                tracing::error!(error = %message, "storage unavailable");
+                Status::unavailable("storage is unavailable; retry with the same request id")
+            }
+            ServiceError::Store(StoreError::EmptyAppend | StoreError::Corrupt(_))
+            | ServiceError::Corrupt(_)
+            | ServiceError::UnexpectedEvent { .. } => {
+                tracing::error!(error = %message, "internal error");
+                Status::internal("internal error")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use plg_eventstore::{ExpectedRevision, StreamName, StreamRevision};
+
+    #[test]
+    fn caller_mistakes_never_become_internal() {
+        let stream = StreamName::new("plg-1").expect("valid name");
+        let cases: Vec<(ServiceError, Code)> = vec![
+            (
+                ServiceError::invalid("name", "must not be empty"),
+                Code::InvalidArgument,
+            ),
+            (ServiceError::not_found("school", "x"), Code::NotFound),
+            (
+                DomainError::invalid("held_on", "future").into(),
+                Code::InvalidArgument,
+            ),
+            (
+                DomainError::rule("plg_dissolved", "dissolved").into(),
+                Code::FailedPrecondition,
+            ),
+            (
+                DomainError::already_exists("school", "x").into(),
+                Code::AlreadyExists,
+            ),
+            (
+                StoreError::WrongExpectedRevision {
+                    stream,
+                    expected: ExpectedRevision::Exact(StreamRevision(1)),
+                    actual: Some(StreamRevision(3)),
+                }
+                .into(),
+                Code::Aborted,
+            ),
+            (
+                StoreError::IdempotencyKeyReused("k".into()).into(),
+                Code::InvalidArgument,
+            ),
+        ];
+        for (error, code) in cases {
+            assert_eq!(Status::from(error).code(), code);
+        }
+    }
+
+    #[test]
+    fn a_conflict_reports_the_actual_revision() {
+        let status = Status::from(ServiceError::from(StoreError::WrongExpectedRevision {
+            stream: StreamName::new("plg-1").expect("valid name"),
+            expected: ExpectedRevision::Exact(StreamRevision(1)),
+            actual: Some(StreamRevision(3)),
+        }));
+        let info = status
+            .get_details_error_info()
+            .expect("error info attached");
+        assert_eq!(
+            info.metadata.get("actual_revision").map(String::as_str),
+            Some("3")
+        );
+    }
+
+    #[test]
+    fn field_violations_travel_as_bad_request_details() {
+        let status = Status::from(ServiceError::InvalidArgument(vec![
+            FieldViolation::new("name", "must not be empty"),
+            FieldViolation::new("country", "is required"),
+        ]));
+        let bad_request = status
+            .get_details_bad_request()
+            .expect("bad request attached");
+        let fields: Vec<_> = bad_request
+            .field_violations
+            .iter()
+            .map(|v| v.field.as_str())
+            .collect();
+        assert_eq!(fields, ["name", "country"]);
+    }
+}

@@ -1,0 +1,248 @@
+use std::{fmt, sync::Arc};
+
+use plg_domain::{Aggregate, event};
+use plg_eventstore::{
+    AppendOutcome, AppendRequest, Direction, EventStore, ExpectedRevision, NewEvent, ReadFrom,
+    StoreError, StreamName, StreamRevision,
+};
+use plg_proto::v1::WriteResult;
+
+use crate::{ServiceError, WriteContext};
+
+/// How often a write without an expected revision decides again after losing a race. Every
+/// round has a winner, so this bounds only pathological contention on one stream (dozens of
+/// simultaneous writers to one PLG); past it the caller gets ABORTED and may retry.
+const MAX_ATTEMPTS: usize = 32;
+const PAGE_SIZE: usize = 512;
+
+/// The write path every service shares: replay a retried request, else load the aggregate,
+/// decide, and append with optimistic concurrency.
+#[derive(Debug, Clone)]
+pub struct Ledger {
+    store: Arc<dyn EventStore>,
+}
+
+/// What a command addresses: the aggregate's id (its stream is `<category>-<id>`) and the command.
+#[derive(Debug)]
+pub struct Target<C> {
+    pub id: String,
+    pub command: C,
+}
+
+impl<C> Target<C> {
+    pub fn new(id: impl fmt::Display, command: C) -> Self {
+        Self {
+            id: id.to_string(),
+            command,
+        }
+    }
+}
+
+/// A write's result: where it left the log, and the events it wrote (or, for a replayed
+/// request, the events the original request wrote).
+#[derive(Debug, Clone)]
+pub struct Written<E> {
+    pub outcome: AppendOutcome,
+    pub events: Vec<E>,
+}
+
+impl<E> Written<E> {
+    pub fn result(&self) -> WriteResult {
+        WriteResult {
+            stream: self.outcome.stream.to_string(),
+            revision: self.outcome.revision.0,
+            position: self.outcome.position.0,
+            replayed: self.outcome.replayed,
+        }
+    }
+
+    /// The first event written: every command writes at least one.
+    pub fn first(&self) -> Result<&E, ServiceError> {
+        self.events
+            .first()
+            .ok_or_else(|| ServiceError::unexpected(&self.outcome.stream, "any"))
+    }
+}
+
+impl Ledger {
+    pub fn new(store: Arc<dyn EventStore>) -> Self {
+        Self { store }
+    }
+
+    pub fn store(&self) -> &Arc<dyn EventStore> {
+        &self.store
+    }
+
+    pub fn stream<A: Aggregate>(id: impl fmt::Display) -> StreamName {
+        StreamName::for_entity(A::CATEGORY, id)
+    }
+
+    /// Executes a command. `prepare` parses the request and gathers what the command needs from
+    /// other aggregates; it runs only when the request is not a retry, so a retry returns the
+    /// original result even when the world has moved on since.
+    pub async fn write<A: Aggregate>(
+        &self,
+        context: &WriteContext,
+        prepare: impl Future<Output = Result<Target<A::Command>, ServiceError>>,
+    ) -> Result<Written<A::Event>, ServiceError> {
+        let key = context.idempotency_key();
+        if let Some(outcome) = self.store.find_idempotent_outcome(&key).await? {
+            return self.replayed::<A>(outcome).await;
+        }
+        let target = prepare.await?;
+        let stream = Self::stream::<A>(&target.id);
+        let metadata = serde_json::to_value(&context.metadata)
+            .map_err(|error| StoreError::Corrupt(format!("metadata does not encode: {error}")))?;
+        let mut attempt = 1;
+        loop {
+            let (state, revision) = self.load::<A>(&stream).await?;
+            if let Some(expected) = context
+                .expected_revision
+                .filter(|expected| Some(*expected) != revision)
+            {
+                return Err(StoreError::WrongExpectedRevision {
+                    stream,
+                    expected: ExpectedRevision::Exact(expected),
+                    actual: revision,
+                }
+                .into());
+            }
+            let events = state.decide(&target.command)?;
+            let new_events = events
+                .iter()
+                .map(|domain_event| {
+                    let encoded = event::encode(domain_event)?;
+                    Ok(NewEvent {
+                        id: uuid::Uuid::new_v4(),
+                        event_type: encoded.event_type,
+                        schema_version: encoded.schema_version,
+                        data: encoded.data,
+                        metadata: metadata.clone(),
+                    })
+                })
+                .collect::<Result<Vec<_>, ServiceError>>()?;
+            let request = AppendRequest {
+                stream: stream.clone(),
+                expected: revision.map_or(ExpectedRevision::NoStream, ExpectedRevision::Exact),
+                events: new_events,
+                idempotency: Some(key.clone()),
+            };
+            match self.store.append(request).await {
+                Ok(outcome) if outcome.replayed => return self.replayed::<A>(outcome).await,
+                Ok(outcome) => {
+                    tracing::info!(
+                        stream = %outcome.stream,
+                        revision = outcome.revision.0,
+                        position = outcome.position.0,
+                        actor = %context.metadata.actor,
+                        tool = %context.metadata.tool,
+                        correlation_id = %context.metadata.correlation_id,
+                        "events appended"
+                    );
+                    return Ok(Written { outcome, events });
+                }
+                // Another writer got in between our read and our append: decide again on the
+                // new state, unless the caller pinned the revision it expects.
+                Err(StoreError::WrongExpectedRevision { .. })
+                    if context.expected_revision.is_none() && attempt < MAX_ATTEMPTS =>
+                {
+                    attempt += 1;
+                    tracing::debug!(%stream, attempt, "concurrent write, deciding again");
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+    }
+
+    /// An aggregate's state and its stream's revision (`None` when the stream does not exist).
+    pub async fn load<A: Aggregate>(
+        &self,
+        stream: &StreamName,
+    ) -> Result<(A, Option<StreamRevision>), ServiceError> {
+        let mut state = A::default();
+        let mut revision = None;
+        loop {
+            let from = revision.map_or(ReadFrom::Start, |last: StreamRevision| {
+                ReadFrom::At(last.next())
+            });
+            let page = self
+                .store
+                .read_stream(stream, Direction::Forward, from, PAGE_SIZE)
+                .await?;
+            for recorded in &page {
+                let decoded: A::Event = event::decode(
+                    &recorded.event_type,
+                    recorded.schema_version,
+                    recorded.data.clone(),
+                )?;
+                state.evolve(&decoded);
+                revision = Some(recorded.revision);
+            }
+            if page.len() < PAGE_SIZE {
+                return Ok((state, revision));
+            }
+        }
+    }
+
+    /// An aggregate that must exist, or `NOT_FOUND` naming it as `kind`.
+    pub async fn require<A: Aggregate>(
+        &self,
+        kind: &'static str,
+        id: impl fmt::Display,
+    ) -> Result<A, ServiceError> {
+        let id = id.to_string();
+        match self.load::<A>(&Self::stream::<A>(&id)).await? {
+            (state, Some(_)) => Ok(state),
+            (_, None) => Err(ServiceError::not_found(kind, id)),
+        }
+    }
+
+    /// Checks that each aggregate exists, without replaying it.
+    pub async fn require_all<A: Aggregate, I: fmt::Display>(
+        &self,
+        kind: &'static str,
+        ids: impl IntoIterator<Item = I>,
+    ) -> Result<(), ServiceError> {
+        for id in ids {
+            if self
+                .store
+                .stream_revision(&Self::stream::<A>(&id))
+                .await?
+                .is_none()
+            {
+                return Err(ServiceError::not_found(kind, id));
+            }
+        }
+        Ok(())
+    }
+
+    async fn replayed<A: Aggregate>(
+        &self,
+        outcome: AppendOutcome,
+    ) -> Result<Written<A::Event>, ServiceError> {
+        let count = usize::try_from(outcome.revision.0 - outcome.first_revision.0 + 1)
+            .unwrap_or(usize::MAX);
+        let recorded = self
+            .store
+            .read_stream(
+                &outcome.stream,
+                Direction::Forward,
+                ReadFrom::At(outcome.first_revision),
+                count,
+            )
+            .await?;
+        let events = recorded
+            .into_iter()
+            .map(|recorded| {
+                event::decode(&recorded.event_type, recorded.schema_version, recorded.data)
+            })
+            .collect::<Result<Vec<A::Event>, _>>()?;
+        Ok(Written {
+            outcome: AppendOutcome {
+                replayed: true,
+                ..outcome
+            },
+            events,
+        })
+    }
+}

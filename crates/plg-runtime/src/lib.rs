@@ -1,0 +1,15 @@
+//! What every PLG Ledger service shares: configuration, the write path (idempotent,
+//! optimistically concurrent, decided by the pure domain), the one mapping from errors to gRPC
+//! statuses, request parsing into field violations, and serving with health and reflection.
+
+pub mod app;
+pub mod config;
+mod context;
+mod error;
+mod ledger;
+pub mod parse;
+pub mod server;
+
+pub use context::{ACTOR_HEADER, CORRELATION_HEADER, EventMetadata, TOOL_HEADER, WriteContext};
+pub use error::ServiceError;
+pub use ledger::{Ledger, Target, Written};

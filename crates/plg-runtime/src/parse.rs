@@ -1,0 +1,165 @@
+//! Turning request fields into domain values, collecting every field violation at once so the
+//! caller sees all that is wrong in one reply.
+
+use chrono::NaiveDate;
+use plg_domain::{
+    ValueError,
+    dimension::Dimension,
+    values::{PastDate, parse_date},
+};
+use plg_proto::v1;
+use tonic_types::FieldViolation;
+
+use crate::ServiceError;
+
+#[derive(Debug, Default)]
+pub struct Violations(Vec<FieldViolation>);
+
+impl Violations {
+    pub fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
+        self.0.push(FieldViolation::new(field, description));
+    }
+
+    /// Keeps a parsed value, or records why it failed.
+    pub fn check<T>(
+        &mut self,
+        field: impl Into<String>,
+        parsed: Result<T, ValueError>,
+    ) -> Option<T> {
+        parsed.map_err(|error| self.add(field, error.0)).ok()
+    }
+
+    /// A field that must be present: empty is a violation.
+    pub fn required<T>(
+        &mut self,
+        field: &str,
+        value: &str,
+        parse: impl FnOnce(&str) -> Result<T, ValueError>,
+    ) -> Option<T> {
+        if value.trim().is_empty() {
+            self.add(field, "is required");
+            return None;
+        }
+        self.check(field, parse(value))
+    }
+
+    /// A field that may be empty: `Some(None)` when it is, `None` when it fails to parse.
+    pub fn optional<T>(
+        &mut self,
+        field: &str,
+        value: &str,
+        parse: impl FnOnce(&str) -> Result<T, ValueError>,
+    ) -> Option<Option<T>> {
+        if value.trim().is_empty() {
+            return Some(None);
+        }
+        self.check(field, parse(value)).map(Some)
+    }
+
+    /// Parses every element of a repeated field, naming each by its index.
+    pub fn each<S, T>(
+        &mut self,
+        field: &str,
+        values: &[S],
+        mut parse: impl FnMut(&mut Self, &str, &S) -> Option<T>,
+    ) -> Option<Vec<T>> {
+        let parsed: Vec<Option<T>> = values
+            .iter()
+            .enumerate()
+            .map(|(index, value)| parse(self, &format!("{field}[{index}]"), value))
+            .collect();
+        parsed.into_iter().collect()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The violations as the error to return. Call it when a parsed value came back `None`,
+    /// which always left a violation behind.
+    pub fn into_error(self) -> ServiceError {
+        ServiceError::InvalidArgument(self.0)
+    }
+}
+
+/// A proto enum field: `UNSPECIFIED` and unknown numbers are violations.
+pub fn enumeration<P, T>(value: i32, convert: impl FnOnce(P) -> Option<T>) -> Result<T, ValueError>
+where
+    P: TryFrom<i32>,
+{
+    P::try_from(value)
+        .ok()
+        .and_then(convert)
+        .ok_or_else(|| ValueError::new("is required and must be one of the listed values"))
+}
+
+pub fn dimension(value: i32) -> Result<Dimension, ValueError> {
+    enumeration(value, |dimension: v1::Dimension| {
+        Some(match dimension {
+            v1::Dimension::Unspecified => return None,
+            v1::Dimension::InternalProfessionalisation => Dimension::InternalProfessionalisation,
+            v1::Dimension::ExternalProfessionalisation => Dimension::ExternalProfessionalisation,
+            v1::Dimension::SharingKnowledge => Dimension::SharingKnowledge,
+            v1::Dimension::DevelopingEducationTogether => Dimension::DevelopingEducationTogether,
+            v1::Dimension::InquiringAttitude => Dimension::InquiringAttitude,
+            v1::Dimension::Support => Dimension::Support,
+            v1::Dimension::ProfessionalRoom => Dimension::ProfessionalRoom,
+            v1::Dimension::ExecutiveLeadership => Dimension::ExecutiveLeadership,
+            v1::Dimension::TeamLeadership => Dimension::TeamLeadership,
+            v1::Dimension::HrPolicy => Dimension::HrPolicy,
+            v1::Dimension::Communication => Dimension::Communication,
+            v1::Dimension::CollegialSupport => Dimension::CollegialSupport,
+        })
+    })
+}
+
+pub fn dimension_to_proto(dimension: Dimension) -> v1::Dimension {
+    match dimension {
+        Dimension::InternalProfessionalisation => v1::Dimension::InternalProfessionalisation,
+        Dimension::ExternalProfessionalisation => v1::Dimension::ExternalProfessionalisation,
+        Dimension::SharingKnowledge => v1::Dimension::SharingKnowledge,
+        Dimension::DevelopingEducationTogether => v1::Dimension::DevelopingEducationTogether,
+        Dimension::InquiringAttitude => v1::Dimension::InquiringAttitude,
+        Dimension::Support => v1::Dimension::Support,
+        Dimension::ProfessionalRoom => v1::Dimension::ProfessionalRoom,
+        Dimension::ExecutiveLeadership => v1::Dimension::ExecutiveLeadership,
+        Dimension::TeamLeadership => v1::Dimension::TeamLeadership,
+        Dimension::HrPolicy => v1::Dimension::HrPolicy,
+        Dimension::Communication => v1::Dimension::Communication,
+        Dimension::CollegialSupport => v1::Dimension::CollegialSupport,
+    }
+}
+
+/// A calendar date that may lie in the future (a planned start).
+pub fn date(value: &str) -> Result<NaiveDate, ValueError> {
+    parse_date(value)
+}
+
+/// A date on which something already happened, judged against `today`.
+pub fn past_date(today: NaiveDate) -> impl FnOnce(&str) -> Result<PastDate, ValueError> {
+    move |value| PastDate::parse(value, today)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use plg_domain::values::Label;
+
+    #[test]
+    fn every_violation_is_collected_with_its_field() {
+        let mut violations = Violations::default();
+        let name = violations.required("name", " ", Label::parse);
+        let board = violations.optional("board", "", Label::parse);
+        let dimension = violations.check("dimension", dimension(0));
+        let dates = violations.each("dates", &["2016-01-01", "soon"], |v, field, value| {
+            v.check(field, date(value))
+        });
+        assert!(name.is_none() && dimension.is_none() && dates.is_none());
+        assert_eq!(board, Some(None));
+        let ServiceError::InvalidArgument(found) = violations.into_error() else {
+            panic!("expected violations")
+        };
+        let fields: Vec<_> = found.iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(fields, ["name", "dimension", "dates[1]"]);
+    }
+}

@@ -1,0 +1,132 @@
+//! Serving a set of gRPC services with health checking and reflection, and draining
+//! gracefully on shutdown.
+
+use std::{convert::Infallible, time::Duration};
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::{body::Body, server::NamedService, service::RoutesBuilder, transport::Server};
+use tonic_health::ServingStatus;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("reflection cannot be built: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("serving failed: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// The gRPC services one process serves.
+#[derive(Debug, Default)]
+pub struct ServiceSet {
+    routes: RoutesBuilder,
+    names: Vec<&'static str>,
+}
+
+impl ServiceSet {
+    pub fn with<S>(mut self, service: S) -> Self
+    where
+        S: tower_service::Service<http::Request<Body>, Error = Infallible>
+            + NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Response: axum::response::IntoResponse,
+        S::Future: Send + 'static,
+    {
+        self.names.push(S::NAME);
+        self.routes.add_service(service);
+        self
+    }
+
+    pub fn names(&self) -> &[&'static str] {
+        &self.names
+    }
+
+    /// Serves until `shutdown` completes, then reports NOT_SERVING, stops accepting, and lets
+    /// requests in flight finish for up to `grace`.
+    pub async fn serve(
+        mut self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+        grace: Duration,
+    ) -> Result<(), ServeError> {
+        let (health, health_service) = tonic_health::server::health_reporter();
+        for name in &self.names {
+            health
+                .set_service_status(*name, ServingStatus::Serving)
+                .await;
+        }
+        health.set_service_status("", ServingStatus::Serving).await;
+
+        // Both reflection versions: grpcurl and older clients still ask v1alpha.
+        let reflection = || {
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(plg_proto::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        };
+        self.routes
+            .add_service(health_service)
+            .add_service(reflection().build_v1()?)
+            .add_service(reflection().build_v1alpha()?);
+
+        let (stopping, mut stop_requested) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stopping.send(true);
+        });
+        let mut grace_started = stop_requested.clone();
+        let names = self.names.clone();
+        let server = Server::builder()
+            .add_routes(self.routes.routes())
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+                let _ = stop_requested.wait_for(|stop| *stop).await;
+                tracing::info!("shutting down: draining requests in flight");
+                for name in names {
+                    health
+                        .set_service_status(name, ServingStatus::NotServing)
+                        .await;
+                }
+                health
+                    .set_service_status("", ServingStatus::NotServing)
+                    .await;
+            });
+        tokio::select! {
+            served = server => served?,
+            () = async {
+                let _ = grace_started.wait_for(|stop| *stop).await;
+                tokio::time::sleep(grace).await;
+            } => tracing::warn!(grace_seconds = grace.as_secs(), "requests still in flight after the grace period; stopping"),
+        }
+        Ok(())
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+}

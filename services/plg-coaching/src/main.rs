@@ -1,0 +1,13 @@
+use clap::Parser;
+use plg_runtime::{app, config::Flags, server::ServiceSet};
+
+/// CoachingService on its own: PLG coaches and the handover between them.
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let flags = Flags::parse();
+    app::run(&flags, |ledger| {
+        ServiceSet::default().with(plg_coaching::server(ledger))
+    })
+    .await?;
+    Ok(())
+}

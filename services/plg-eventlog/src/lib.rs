@@ -1,0 +1,137 @@
+//! EventLogService: reads a stream, or the global log from a position, back as recorded, with
+//! who wrote each event, through which tool, and when.
+
+use chrono::{DateTime, Utc};
+use plg_eventstore::{Direction, Position, ReadFrom, RecordedEvent, StreamName, StreamRevision};
+use plg_proto::v1::{
+    self,
+    event_log_service_server::{EventLogService, EventLogServiceServer},
+};
+use plg_runtime::{EventMetadata, Ledger, ServiceError};
+use tonic::{Request, Response, Status};
+
+const DEFAULT_PAGE: u32 = 100;
+const MAX_PAGE: u32 = 1000;
+
+pub fn server(ledger: &Ledger) -> EventLogServiceServer<EventLog> {
+    EventLogServiceServer::new(EventLog {
+        ledger: ledger.clone(),
+    })
+}
+
+#[derive(Debug, Clone)]
+pub struct EventLog {
+    ledger: Ledger,
+}
+
+fn page_size(max_count: u32) -> Result<usize, ServiceError> {
+    match max_count {
+        0 => Ok(DEFAULT_PAGE as usize),
+        1..=MAX_PAGE => Ok(max_count as usize),
+        _ => Err(ServiceError::invalid(
+            "max_count",
+            format!("must be at most {MAX_PAGE}"),
+        )),
+    }
+}
+
+fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: at.timestamp(),
+        nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
+    }
+}
+
+fn to_proto(event: RecordedEvent) -> v1::Event {
+    // Metadata that does not parse is shown as recorded fields only; the payload stays intact.
+    let metadata: Option<EventMetadata> = serde_json::from_value(event.metadata).ok();
+    v1::Event {
+        event_id: event.id.to_string(),
+        stream: event.stream.to_string(),
+        revision: event.revision.0,
+        position: event.position.0,
+        event_type: event.event_type,
+        schema_version: event.schema_version,
+        data_json: event.data.to_string(),
+        metadata: Some(v1::EventMetadata {
+            actor: metadata
+                .as_ref()
+                .map(|m| m.actor.clone())
+                .unwrap_or_default(),
+            tool: metadata
+                .as_ref()
+                .map(|m| m.tool.clone())
+                .unwrap_or_default(),
+            correlation_id: metadata
+                .as_ref()
+                .map(|m| m.correlation_id.clone())
+                .unwrap_or_default(),
+            request_id: metadata
+                .as_ref()
+                .map(|m| m.request_id.clone())
+                .unwrap_or_default(),
+            occurred_at: metadata.map(|m| timestamp(m.occurred_at)),
+            recorded_at: Some(timestamp(event.recorded_at)),
+        }),
+    }
+}
+
+#[tonic::async_trait]
+impl EventLogService for EventLog {
+    async fn read_stream(
+        &self,
+        request: Request<v1::ReadStreamRequest>,
+    ) -> Result<Response<v1::ReadStreamResponse>, Status> {
+        let message = request.into_inner();
+        let stream = StreamName::new(message.stream.trim())
+            .map_err(|error| ServiceError::invalid("stream", error.to_string()))?;
+        let direction = match v1::ReadDirection::try_from(message.direction) {
+            Ok(v1::ReadDirection::Unspecified | v1::ReadDirection::Forward) => Direction::Forward,
+            Ok(v1::ReadDirection::Backward) => Direction::Backward,
+            Err(_) => {
+                return Err(
+                    ServiceError::invalid("direction", "must be one of the listed values").into(),
+                );
+            }
+        };
+        let from = match (message.from_revision, direction) {
+            (Some(revision), _) => ReadFrom::At(StreamRevision(revision)),
+            (None, Direction::Forward) => ReadFrom::Start,
+            (None, Direction::Backward) => ReadFrom::End,
+        };
+        let events = self
+            .ledger
+            .store()
+            .read_stream(&stream, direction, from, page_size(message.max_count)?)
+            .await
+            .map_err(ServiceError::from)?;
+        Ok(Response::new(v1::ReadStreamResponse {
+            events: events.into_iter().map(to_proto).collect(),
+        }))
+    }
+
+    async fn read_all(
+        &self,
+        request: Request<v1::ReadAllRequest>,
+    ) -> Result<Response<v1::ReadAllResponse>, Status> {
+        let message = request.into_inner();
+        let from = message.after_position.map_or(ReadFrom::Start, |position| {
+            ReadFrom::At(Position(position.saturating_add(1)))
+        });
+        let events = self
+            .ledger
+            .store()
+            .read_all(Direction::Forward, from, page_size(message.max_count)?)
+            .await
+            .map_err(ServiceError::from)?;
+        let last_position = events
+            .last()
+            .map_or(message.after_position.unwrap_or(0), |event| {
+                event.position.0
+            });
+        Ok(Response::new(v1::ReadAllResponse {
+            events: events.into_iter().map(to_proto).collect(),
+            last_position,
+        }))
+    }
+}

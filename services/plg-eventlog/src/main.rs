@@ -1,0 +1,13 @@
+use clap::Parser;
+use plg_runtime::{app, config::Flags, server::ServiceSet};
+
+/// EventLogService on its own: reads streams and the global log back.
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let flags = Flags::parse();
+    app::run(&flags, |ledger| {
+        ServiceSet::default().with(plg_eventlog::server(ledger))
+    })
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,553 @@
+//! InterventionService: the interventions a school runs to develop as a PLG (logged, started,
+//! completed or abandoned, and assessed for what they contributed), and the school's development
+//! plan and reflection conversations about it.
+
+use std::collections::BTreeSet;
+
+use chrono::Utc;
+use plg_domain::{
+    ValueError,
+    development_plan::{DevelopmentPlan, DevelopmentPlanCommand, DevelopmentPlanEvent},
+    ids::{InterventionId, PersonId, SchoolId},
+    intervention::{
+        ContributionDegree, Intervention, InterventionCategory, InterventionCommand,
+        InterventionEvent, InterventionLevel, LogIntervention,
+    },
+    person::Person,
+    school::School,
+    values::{Label, Text},
+};
+use plg_proto::v1::{
+    self,
+    intervention_service_server::{InterventionService, InterventionServiceServer},
+};
+use plg_runtime::{
+    Ledger, ServiceError, Target, WriteContext,
+    parse::{self, Violations, enumeration},
+};
+use tonic::{Request, Response, Status};
+
+pub fn server(ledger: &Ledger) -> InterventionServiceServer<Interventions> {
+    InterventionServiceServer::new(Interventions {
+        ledger: ledger.clone(),
+    })
+}
+
+#[derive(Debug, Clone)]
+pub struct Interventions {
+    ledger: Ledger,
+}
+
+fn category(value: i32) -> Result<InterventionCategory, ValueError> {
+    enumeration(value, |category: v1::InterventionCategory| match category {
+        v1::InterventionCategory::Unspecified => None,
+        v1::InterventionCategory::OrganisationalStructure => {
+            Some(InterventionCategory::OrganisationalStructure)
+        }
+        v1::InterventionCategory::Professionalisation => {
+            Some(InterventionCategory::Professionalisation)
+        }
+        v1::InterventionCategory::VisionDevelopment => {
+            Some(InterventionCategory::VisionDevelopment)
+        }
+        v1::InterventionCategory::WorkingAndLearningTogether => {
+            Some(InterventionCategory::WorkingAndLearningTogether)
+        }
+        v1::InterventionCategory::Communication => Some(InterventionCategory::Communication),
+        v1::InterventionCategory::LeadershipDevelopment => {
+            Some(InterventionCategory::LeadershipDevelopment)
+        }
+    })
+}
+
+fn level(value: i32) -> Result<InterventionLevel, ValueError> {
+    enumeration(value, |level: v1::InterventionLevel| match level {
+        v1::InterventionLevel::Unspecified => None,
+        v1::InterventionLevel::School => Some(InterventionLevel::School),
+        v1::InterventionLevel::Team => Some(InterventionLevel::Team),
+        v1::InterventionLevel::Section => Some(InterventionLevel::Section),
+        v1::InterventionLevel::Network => Some(InterventionLevel::Network),
+    })
+}
+
+fn degree(value: i32) -> Result<ContributionDegree, ValueError> {
+    enumeration(value, |degree: v1::ContributionDegree| match degree {
+        v1::ContributionDegree::Unspecified => None,
+        v1::ContributionDegree::None => Some(ContributionDegree::None),
+        v1::ContributionDegree::Small => Some(ContributionDegree::Small),
+        v1::ContributionDegree::Moderate => Some(ContributionDegree::Moderate),
+        v1::ContributionDegree::Large => Some(ContributionDegree::Large),
+    })
+}
+
+/// A repeated enum field read as a set: every element must be one of the listed values, and
+/// none may appear twice.
+fn distinct<T: Ord>(
+    violations: &mut Violations,
+    field: &str,
+    values: &[i32],
+    convert: impl Fn(i32) -> Result<T, ValueError>,
+) -> Option<BTreeSet<T>> {
+    let mut seen = BTreeSet::new();
+    let parsed = violations.each(field, values, |violations, field, value| {
+        let value = violations.check(field, convert(*value))?;
+        if !seen.insert(value) {
+            violations.add(field, "appears more than once");
+            return None;
+        }
+        Some(())
+    });
+    parsed.map(|_| seen)
+}
+
+/// A repeated string field whose every element is required.
+fn each_required<T>(
+    violations: &mut Violations,
+    field: &str,
+    values: &[String],
+    parse: impl Fn(&str) -> Result<T, ValueError>,
+) -> Option<Vec<T>> {
+    violations.each(field, values, |violations, field, value| {
+        violations.required(field, value, &parse)
+    })
+}
+
+fn school_id(violations: &mut Violations, value: &str) -> Option<SchoolId> {
+    violations.required("school_id", value, SchoolId::parse)
+}
+
+fn intervention_id(violations: &mut Violations, value: &str) -> Option<InterventionId> {
+    violations.required("intervention_id", value, InterventionId::parse)
+}
+
+/// The intervention a request logs, under a new id.
+fn intervention(
+    violations: &mut Violations,
+    message: &v1::LogInterventionRequest,
+) -> Option<LogIntervention> {
+    let school_id = school_id(violations, &message.school_id);
+    let title = violations.required("title", &message.title, Label::parse);
+    let description = violations.optional("description", &message.description, Text::parse);
+    let categories = if message.categories.is_empty() {
+        violations.add("categories", "at least one category is required");
+        None
+    } else {
+        distinct(violations, "categories", &message.categories, category)
+    };
+    let targets = distinct(violations, "targets", &message.targets, parse::dimension);
+    let level = violations.check("level", level(message.level));
+    let starts_on = violations.required("starts_on", &message.starts_on, parse::date);
+    let planned_end_on =
+        violations.optional("planned_end_on", &message.planned_end_on, parse::date);
+    Some(LogIntervention {
+        intervention_id: InterventionId::new_random(),
+        school_id: school_id?,
+        title: title?,
+        description: description?,
+        categories: categories?,
+        targets: targets?,
+        level: level?,
+        starts_on: starts_on?,
+        planned_end_on: planned_end_on?,
+    })
+}
+
+#[tonic::async_trait]
+impl InterventionService for Interventions {
+    async fn log_intervention(
+        &self,
+        request: Request<v1::LogInterventionRequest>,
+    ) -> Result<Response<v1::LogInterventionResponse>, Status> {
+        let (headers, _, message) = request.into_parts();
+        let context = WriteContext::new(
+            "LogIntervention",
+            &headers,
+            message.options.as_ref(),
+            &message,
+            Utc::now(),
+        )?;
+        let written = self
+            .ledger
+            .write::<Intervention>(&context, async {
+                let mut violations = Violations::default();
+                let Some(log) = intervention(&mut violations, &message) else {
+                    return Err(violations.into_error());
+                };
+                self.ledger
+                    .require_all::<School, _>("school", [log.school_id])
+                    .await?;
+                Ok(Target::new(
+                    log.intervention_id,
+                    InterventionCommand::Log(log),
+                ))
+            })
+            .await?;
+        let InterventionEvent::InterventionLogged {
+            intervention_id, ..
+        } = written.first()?
+        else {
+            return Err(
+                ServiceError::unexpected(&written.outcome.stream, "InterventionLogged").into(),
+            );
+        };
+        Ok(Response::new(v1::LogInterventionResponse {
+            intervention_id: intervention_id.to_string(),
+            result: Some(written.result()),
+        }))
+    }
+
+    async fn start_intervention(
+        &self,
+        request: Request<v1::StartInterventionRequest>,
+    ) -> Result<Response<v1::StartInterventionResponse>, Status> {
+        let (headers, _, message) = request.into_parts();
+        let context = WriteContext::new(
+            "StartIntervention",
+            &headers,
+            message.options.as_ref(),
+            &message,
+            Utc::now(),
+        )?;
+        let written = self
+            .ledger
+            .write::<Intervention>(&context, async {
+                let mut violations = Violations::default();
+                let intervention_id = intervention_id(&mut violations, &message.intervention_id);
+                let started_on = violations.required(
+                    "started_on",
+                    &message.started_on,
+                    parse::past_date(context.today()),
+                );
+                let (Some(intervention_id), Some(started_on)) = (intervention_id, started_on)
+                else {
+                    return Err(violations.into_error());
+                };
+                self.ledger
+                    .require::<Intervention>("intervention", intervention_id)
+                    .await?;
+                Ok(Target::new(
+                    intervention_id,
+                    InterventionCommand::Start { started_on },
+                ))
+            })
+            .await?;
+        Ok(Response::new(v1::StartInterventionResponse {
+            result: Some(written.result()),
+        }))
+    }
+
+    async fn complete_intervention(
+        &self,
+        request: Request<v1::CompleteInterventionRequest>,
+    ) -> Result<Response<v1::CompleteInterventionResponse>, Status> {
+        let (headers, _, message) = request.into_parts();
+        let context = WriteContext::new(
+            "CompleteIntervention",
+            &headers,
+            message.options.as_ref(),
+            &message,
+            Utc::now(),
+        )?;
+        let written = self
+            .ledger
+            .write::<Intervention>(&context, async {
+                let mut violations = Violations::default();
+                let intervention_id = intervention_id(&mut violations, &message.intervention_id);
+                let completed_on = violations.required(
+                    "completed_on",
+                    &message.completed_on,
+                    parse::past_date(context.today()),
+                );
+                let notes = violations.optional("notes", &message.notes, Text::parse);
+                let (Some(intervention_id), Some(completed_on), Some(notes)) =
+                    (intervention_id, completed_on, notes)
+                else {
+                    return Err(violations.into_error());
+                };
+                self.ledger
+                    .require::<Intervention>("intervention", intervention_id)
+                    .await?;
+                Ok(Target::new(
+                    intervention_id,
+                    InterventionCommand::Complete {
+                        completed_on,
+                        notes,
+                    },
+                ))
+            })
+            .await?;
+        Ok(Response::new(v1::CompleteInterventionResponse {
+            result: Some(written.result()),
+        }))
+    }
+
+    async fn abandon_intervention(
+        &self,
+        request: Request<v1::AbandonInterventionRequest>,
+    ) -> Result<Response<v1::AbandonInterventionResponse>, Status> {
+        let (headers, _, message) = request.into_parts();
+        let context = WriteContext::new(
+            "AbandonIntervention",
+            &headers,
+            message.options.as_ref(),
+            &message,
+            Utc::now(),
+        )?;
+        let written = self
+            .ledger
+            .write::<Intervention>(&context, async {
+                let mut violations = Violations::default();
+                let intervention_id = intervention_id(&mut violations, &message.intervention_id);
+                let abandoned_on = violations.required(
+                    "abandoned_on",
+                    &message.abandoned_on,
+                    parse::past_date(context.today()),
+                );
+                let reason = violations.required("reason", &message.reason, Text::parse);
+                let (Some(intervention_id), Some(abandoned_on), Some(reason)) =
+                    (intervention_id, abandoned_on, reason)
+                else {
+                    return Err(violations.into_error());
+                };
+                self.ledger
+                    .require::<Intervention>("intervention", intervention_id)
+                    .await?;
+                Ok(Target::new(
+                    intervention_id,
+                    InterventionCommand::Abandon {
+                        abandoned_on,
+                        reason,
+                    },
+                ))
+            })
+            .await?;
+        Ok(Response::new(v1::AbandonInterventionResponse {
+            result: Some(written.result()),
+        }))
+    }
+
+    async fn assess_contribution(
+        &self,
+        request: Request<v1::AssessContributionRequest>,
+    ) -> Result<Response<v1::AssessContributionResponse>, Status> {
+        let (headers, _, message) = request.into_parts();
+        let context = WriteContext::new(
+            "AssessContribution",
+            &headers,
+            message.options.as_ref(),
+            &message,
+            Utc::now(),
+        )?;
+        let written = self
+            .ledger
+            .write::<Intervention>(&context, async {
+                let mut violations = Violations::default();
+                let intervention_id = intervention_id(&mut violations, &message.intervention_id);
+                let dimension = violations.check("dimension", parse::dimension(message.dimension));
+                let realised = violations.check("realised", degree(message.realised));
+                let notes = violations.optional("notes", &message.notes, Text::parse);
+                let (Some(intervention_id), Some(dimension), Some(realised), Some(notes)) =
+                    (intervention_id, dimension, realised, notes)
+                else {
+                    return Err(violations.into_error());
+                };
+                let command = InterventionCommand::AssessContribution {
+                    dimension,
+                    intended: message.intended,
+                    realised,
+                    notes,
+                };
+                self.ledger
+                    .require::<Intervention>("intervention", intervention_id)
+                    .await?;
+                Ok(Target::new(intervention_id, command))
+            })
+            .await?;
+        Ok(Response::new(v1::AssessContributionResponse {
+            result: Some(written.result()),
+        }))
+    }
+
+    async fn revise_development_plan(
+        &self,
+        request: Request<v1::ReviseDevelopmentPlanRequest>,
+    ) -> Result<Response<v1::ReviseDevelopmentPlanResponse>, Status> {
+        let (headers, _, message) = request.into_parts();
+        let context = WriteContext::new(
+            "ReviseDevelopmentPlan",
+            &headers,
+            message.options.as_ref(),
+            &message,
+            Utc::now(),
+        )?;
+        let written = self
+            .ledger
+            .write::<DevelopmentPlan>(&context, async {
+                let mut violations = Violations::default();
+                let school_id = school_id(&mut violations, &message.school_id);
+                let revised_on = violations.required(
+                    "revised_on",
+                    &message.revised_on,
+                    parse::past_date(context.today()),
+                );
+                let summary = violations.required("summary", &message.summary, Text::parse);
+                let choices = if message.choices.is_empty() {
+                    violations.add("choices", "a plan makes at least one choice");
+                    None
+                } else {
+                    each_required(&mut violations, "choices", &message.choices, Text::parse)
+                };
+                let rationale = violations.optional("rationale", &message.rationale, Text::parse);
+                let (
+                    Some(school_id),
+                    Some(revised_on),
+                    Some(summary),
+                    Some(choices),
+                    Some(rationale),
+                ) = (school_id, revised_on, summary, choices, rationale)
+                else {
+                    return Err(violations.into_error());
+                };
+                self.ledger
+                    .require_all::<School, _>("school", [school_id])
+                    .await?;
+                let command = DevelopmentPlanCommand::Revise {
+                    school_id,
+                    revised_on,
+                    summary,
+                    choices,
+                    rationale,
+                };
+                Ok(Target::new(school_id, command))
+            })
+            .await?;
+        let DevelopmentPlanEvent::DevelopmentPlanRevised { plan_version, .. } = written.first()?
+        else {
+            return Err(ServiceError::unexpected(
+                &written.outcome.stream,
+                "DevelopmentPlanRevised",
+            )
+            .into());
+        };
+        Ok(Response::new(v1::ReviseDevelopmentPlanResponse {
+            plan_version: *plan_version,
+            result: Some(written.result()),
+        }))
+    }
+
+    async fn record_reflection_conversation(
+        &self,
+        request: Request<v1::RecordReflectionConversationRequest>,
+    ) -> Result<Response<v1::RecordReflectionConversationResponse>, Status> {
+        let (headers, _, message) = request.into_parts();
+        let context = WriteContext::new(
+            "RecordReflectionConversation",
+            &headers,
+            message.options.as_ref(),
+            &message,
+            Utc::now(),
+        )?;
+        let written = self
+            .ledger
+            .write::<DevelopmentPlan>(&context, async {
+                let mut violations = Violations::default();
+                let school_id = school_id(&mut violations, &message.school_id);
+                let held_on = violations.required(
+                    "held_on",
+                    &message.held_on,
+                    parse::past_date(context.today()),
+                );
+                let participant_ids = each_required(
+                    &mut violations,
+                    "participant_ids",
+                    &message.participant_ids,
+                    PersonId::parse,
+                );
+                let summary = violations.required("summary", &message.summary, Text::parse);
+                let agreements = each_required(
+                    &mut violations,
+                    "agreements",
+                    &message.agreements,
+                    Text::parse,
+                );
+                let (
+                    Some(school_id),
+                    Some(held_on),
+                    Some(participant_ids),
+                    Some(summary),
+                    Some(agreements),
+                ) = (school_id, held_on, participant_ids, summary, agreements)
+                else {
+                    return Err(violations.into_error());
+                };
+                self.ledger
+                    .require_all::<School, _>("school", [school_id])
+                    .await?;
+                self.ledger
+                    .require_all::<Person, _>("person", &participant_ids)
+                    .await?;
+                let command = DevelopmentPlanCommand::RecordReflection {
+                    school_id,
+                    held_on,
+                    participant_ids,
+                    summary,
+                    agreements,
+                };
+                Ok(Target::new(school_id, command))
+            })
+            .await?;
+        Ok(Response::new(v1::RecordReflectionConversationResponse {
+            result: Some(written.result()),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unspecified_and_unknown_values_are_violations() {
+        assert!(category(v1::InterventionCategory::Unspecified.into()).is_err());
+        assert!(level(v1::InterventionLevel::Unspecified.into()).is_err());
+        assert!(degree(v1::ContributionDegree::Unspecified.into()).is_err());
+        assert!(category(99).is_err());
+        assert_eq!(
+            category(v1::InterventionCategory::WorkingAndLearningTogether.into()),
+            Ok(InterventionCategory::WorkingAndLearningTogether)
+        );
+        assert_eq!(
+            level(v1::InterventionLevel::Network.into()),
+            Ok(InterventionLevel::Network)
+        );
+        assert_eq!(
+            degree(v1::ContributionDegree::None.into()),
+            Ok(ContributionDegree::None)
+        );
+    }
+
+    #[test]
+    fn a_repeated_or_unspecified_category_names_its_index() {
+        let mut violations = Violations::default();
+        let values = [
+            v1::InterventionCategory::Communication.into(),
+            v1::InterventionCategory::Unspecified.into(),
+            v1::InterventionCategory::Communication.into(),
+        ];
+        assert!(distinct(&mut violations, "categories", &values, category).is_none());
+        let ServiceError::InvalidArgument(found) = violations.into_error() else {
+            panic!("expected violations")
+        };
+        let fields: Vec<_> = found.iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(fields, ["categories[1]", "categories[2]"]);
+
+        let mut violations = Violations::default();
+        let values = [
+            v1::InterventionCategory::Communication.into(),
+            v1::InterventionCategory::Professionalisation.into(),
+        ];
+        let set = distinct(&mut violations, "categories", &values, category);
+        assert_eq!(set.map(|set| set.len()), Some(2));
+        assert!(violations.is_empty());
+    }
+}

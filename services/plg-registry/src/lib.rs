@@ -1,0 +1,359 @@
+//! RegistryService: the schools, studies (waves and instruments), enrolments and people every
+//! other service relies on.
+
+use chrono::Utc;
+use plg_domain::{
+    ids::{PersonId, SchoolId, StudyId},
+    instrument::{Instrument, InstrumentItem},
+    person::{Person, PersonDetails, PersonEvent, RegisterPerson},
+    school::{RegisterSchool, School, SchoolEvent},
+    study::{Study, StudyCommand, StudyEvent, Wave},
+    values::{
+        Country, Email, InstrumentVersion, ItemCode, Label, Personal, SchoolCode, Sector, Text,
+        WaveLabel,
+    },
+};
+use plg_proto::v1::{
+    self,
+    registry_service_server::{RegistryService, RegistryServiceServer},
+};
+use plg_runtime::{
+    Ledger, ServiceError, Target, WriteContext,
+    parse::{self, Violations, enumeration},
+};
+use tonic::{Request, Response, Status};
+
+pub fn server(ledger: &Ledger) -> RegistryServiceServer<Registry> {
+    RegistryServiceServer::new(Registry {
+        ledger: ledger.clone(),
+    })
+}
+
+#[derive(Debug, Clone)]
+pub struct Registry {
+    ledger: Ledger,
+}
+
+fn country(value: i32) -> Result<Country, plg_domain::ValueError> {
+    enumeration(value, |country: v1::Country| match country {
+        v1::Country::Unspecified => None,
+        v1::Country::Nl => Some(Country::Netherlands),
+        v1::Country::Be => Some(Country::Belgium),
+    })
+}
+
+fn sector(value: i32) -> Result<Sector, plg_domain::ValueError> {
+    enumeration(value, |sector: v1::Sector| match sector {
+        v1::Sector::Unspecified => None,
+        v1::Sector::Primary => Some(Sector::Primary),
+        v1::Sector::Secondary => Some(Sector::Secondary),
+    })
+}
+
+fn study_id(violations: &mut Violations, value: &str) -> Option<StudyId> {
+    violations.required("study_id", value, StudyId::parse)
+}
+
+fn instrument_to_proto(instrument: &Instrument) -> v1::GetInstrumentResponse {
+    v1::GetInstrumentResponse {
+        version: instrument.version.to_string(),
+        items: instrument
+            .items
+            .iter()
+            .map(|item| v1::InstrumentItem {
+                code: item.code.to_string(),
+                dimension: parse::dimension_to_proto(item.dimension).into(),
+                text: item.text.to_string(),
+            })
+            .collect(),
+    }
+}
+
+#[tonic::async_trait]
+impl RegistryService for Registry {
+    async fn register_school(
+        &self,
+        request: Request<v1::RegisterSchoolRequest>,
+    ) -> Result<Response<v1::RegisterSchoolResponse>, Status> {
+        let (headers, _, message) = request.into_parts();
+        let context = WriteContext::new(
+            "RegisterSchool",
+            &headers,
+            message.options.as_ref(),
+            &message,
+            Utc::now(),
+        )?;
+        let written = self
+            .ledger
+            .write::<School>(&context, async {
+                let mut violations = Violations::default();
+                let name = violations.required("name", &message.name, Label::parse);
+                let country = violations.check("country", country(message.country));
+                let sector = violations.check("sector", sector(message.sector));
+                let board = violations.optional("board", &message.board, Label::parse);
+                let school_code = country.and_then(|country| {
+                    violations.required("school_code", &message.school_code, |code| {
+                        SchoolCode::parse(country, code)
+                    })
+                });
+                let (Some(name), Some(country), Some(sector), Some(board), Some(school_code)) =
+                    (name, country, sector, board, school_code)
+                else {
+                    return Err(violations.into_error());
+                };
+                let school_id = SchoolId::derive(country, &school_code);
+                Ok(Target::new(
+                    school_id,
+                    RegisterSchool {
+                        school_id,
+                        name,
+                        country,
+                        sector,
+                        school_code,
+                        board,
+                    },
+                ))
+            })
+            .await?;
+        let SchoolEvent::SchoolRegistered { school_id, .. } = written.first()?;
+        Ok(Response::new(v1::RegisterSchoolResponse {
+            school_id: school_id.to_string(),
+            result: Some(written.result()),
+        }))
+    }
+
+    async fn define_study(
+        &self,
+        request: Request<v1::DefineStudyRequest>,
+    ) -> Result<Response<v1::DefineStudyResponse>, Status> {
+        let (headers, _, message) = request.into_parts();
+        let context = WriteContext::new(
+            "DefineStudy",
+            &headers,
+            message.options.as_ref(),
+            &message,
+            Utc::now(),
+        )?;
+        let written = self
+            .ledger
+            .write::<Study>(&context, async {
+                let mut violations = Violations::default();
+                let title = violations.required("title", &message.title, Label::parse);
+                let description =
+                    violations.optional("description", &message.description, Text::parse);
+                if message.waves.is_empty() {
+                    violations.add("waves", "a study needs at least one wave");
+                }
+                let waves = violations.each("waves", &message.waves, |violations, field, wave| {
+                    let label = violations.required(
+                        &format!("{field}.label"),
+                        &wave.label,
+                        WaveLabel::parse,
+                    );
+                    let opens_on = violations.required(
+                        &format!("{field}.opens_on"),
+                        &wave.opens_on,
+                        parse::date,
+                    );
+                    let closes_on = violations.required(
+                        &format!("{field}.closes_on"),
+                        &wave.closes_on,
+                        parse::date,
+                    );
+                    let wave = Wave::new(label?, opens_on?, closes_on?);
+                    wave.map_err(|error| {
+                        violations.add(format!("{field}.closes_on"), error.to_string())
+                    })
+                    .ok()
+                });
+                let (Some(title), Some(description), Some(waves), true) =
+                    (title, description, waves, violations.is_empty())
+                else {
+                    return Err(violations.into_error());
+                };
+                let study_id = StudyId::new_random();
+                Ok(Target::new(
+                    study_id,
+                    StudyCommand::Define {
+                        study_id,
+                        title,
+                        description,
+                        waves,
+                    },
+                ))
+            })
+            .await?;
+        let StudyEvent::StudyDefined {
+            study_id,
+            instrument,
+            ..
+        } = written.first()?
+        else {
+            return Err(ServiceError::unexpected(&written.outcome.stream, "StudyDefined").into());
+        };
+        Ok(Response::new(v1::DefineStudyResponse {
+            study_id: study_id.to_string(),
+            instrument_version: instrument.version.to_string(),
+            result: Some(written.result()),
+        }))
+    }
+
+    async fn register_instrument(
+        &self,
+        request: Request<v1::RegisterInstrumentRequest>,
+    ) -> Result<Response<v1::RegisterInstrumentResponse>, Status> {
+        let (headers, _, message) = request.into_parts();
+        let context = WriteContext::new(
+            "RegisterInstrument",
+            &headers,
+            message.options.as_ref(),
+            &message,
+            Utc::now(),
+        )?;
+        let written = self
+            .ledger
+            .write::<Study>(&context, async {
+                let mut violations = Violations::default();
+                let study_id = study_id(&mut violations, &message.study_id);
+                let version =
+                    violations.required("version", &message.version, InstrumentVersion::parse);
+                let items = violations.each("items", &message.items, |violations, field, item| {
+                    let code =
+                        violations.required(&format!("{field}.code"), &item.code, ItemCode::parse);
+                    let dimension = violations.check(
+                        format!("{field}.dimension"),
+                        parse::dimension(item.dimension),
+                    );
+                    let text =
+                        violations.required(&format!("{field}.text"), &item.text, Text::parse);
+                    Some(InstrumentItem {
+                        code: code?,
+                        dimension: dimension?,
+                        text: text?,
+                    })
+                });
+                let (Some(study_id), Some(version), Some(items)) = (study_id, version, items)
+                else {
+                    return Err(violations.into_error());
+                };
+                let instrument = Instrument::new(version, items)?;
+                self.ledger.require::<Study>("study", study_id).await?;
+                Ok(Target::new(
+                    study_id,
+                    StudyCommand::RegisterInstrument(instrument),
+                ))
+            })
+            .await?;
+        Ok(Response::new(v1::RegisterInstrumentResponse {
+            result: Some(written.result()),
+        }))
+    }
+
+    async fn enrol_school(
+        &self,
+        request: Request<v1::EnrolSchoolRequest>,
+    ) -> Result<Response<v1::EnrolSchoolResponse>, Status> {
+        let (headers, _, message) = request.into_parts();
+        let context = WriteContext::new(
+            "EnrolSchool",
+            &headers,
+            message.options.as_ref(),
+            &message,
+            Utc::now(),
+        )?;
+        let written = self
+            .ledger
+            .write::<Study>(&context, async {
+                let mut violations = Violations::default();
+                let study_id = study_id(&mut violations, &message.study_id);
+                let school_id =
+                    violations.required("school_id", &message.school_id, SchoolId::parse);
+                let (Some(study_id), Some(school_id)) = (study_id, school_id) else {
+                    return Err(violations.into_error());
+                };
+                self.ledger.require::<Study>("study", study_id).await?;
+                self.ledger
+                    .require_all::<School, _>("school", [school_id])
+                    .await?;
+                Ok(Target::new(
+                    study_id,
+                    StudyCommand::EnrolSchool { school_id },
+                ))
+            })
+            .await?;
+        Ok(Response::new(v1::EnrolSchoolResponse {
+            result: Some(written.result()),
+        }))
+    }
+
+    async fn register_person(
+        &self,
+        request: Request<v1::RegisterPersonRequest>,
+    ) -> Result<Response<v1::RegisterPersonResponse>, Status> {
+        let (headers, _, message) = request.into_parts();
+        let context = WriteContext::new(
+            "RegisterPerson",
+            &headers,
+            message.options.as_ref(),
+            &message,
+            Utc::now(),
+        )?;
+        let written = self
+            .ledger
+            .write::<Person>(&context, async {
+                let mut violations = Violations::default();
+                let name = violations.required("name", &message.name, Label::parse);
+                let email = violations.optional("email", &message.email, Email::parse);
+                let (Some(name), Some(email)) = (name, email) else {
+                    return Err(violations.into_error());
+                };
+                let person_id = PersonId::new_random();
+                Ok(Target::new(
+                    person_id,
+                    RegisterPerson {
+                        person_id,
+                        details: Personal(PersonDetails { name, email }),
+                    },
+                ))
+            })
+            .await?;
+        let PersonEvent::PersonRegistered { person_id, .. } = written.first()?;
+        Ok(Response::new(v1::RegisterPersonResponse {
+            person_id: person_id.to_string(),
+            result: Some(written.result()),
+        }))
+    }
+
+    async fn get_instrument(
+        &self,
+        request: Request<v1::GetInstrumentRequest>,
+    ) -> Result<Response<v1::GetInstrumentResponse>, Status> {
+        let message = request.into_inner();
+        if message.study_id.trim().is_empty() {
+            if !message.version.trim().is_empty()
+                && message.version.trim() != plg_domain::instrument::BUILT_IN_VERSION
+            {
+                return Err(ServiceError::invalid(
+                    "version",
+                    "without a study only the built-in version exists",
+                )
+                .into());
+            }
+            return Ok(Response::new(instrument_to_proto(&Instrument::built_in())));
+        }
+        let mut violations = Violations::default();
+        let study_id = study_id(&mut violations, &message.study_id);
+        let version = violations.optional("version", &message.version, InstrumentVersion::parse);
+        let (Some(study_id), Some(version)) = (study_id, version) else {
+            return Err(violations.into_error().into());
+        };
+        let study = self.ledger.require::<Study>("study", study_id).await?;
+        let instrument = study.instrument(version.as_ref()).ok_or_else(|| {
+            ServiceError::not_found(
+                "instrument version",
+                version.map_or_else(String::new, String::from),
+            )
+        })?;
+        Ok(Response::new(instrument_to_proto(instrument)))
+    }
+}

@@ -1,0 +1,13 @@
+use clap::Parser;
+use plg_runtime::{app, config::Flags, server::ServiceSet};
+
+/// RegistryService on its own: schools, studies, enrolments and people.
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let flags = Flags::parse();
+    app::run(&flags, |ledger| {
+        ServiceSet::default().with(plg_registry::server(ledger))
+    })
+    .await?;
+    Ok(())
+}

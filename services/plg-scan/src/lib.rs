@@ -1,0 +1,174 @@
+//! ScanService: staff's answers to the Scan School als PLG. A respondent's answers for a wave
+//! form one response stream; a resubmission supersedes the earlier one, and the history keeps both.
+
+use chrono::Utc;
+use plg_domain::{
+    ValueError,
+    ids::{ResponseId, SchoolId, StudyId, SubmissionId},
+    scan::{ItemAnswer, RespondentRole, ScanCommand, ScanEvent, ScanResponse},
+    school::School,
+    study::Study,
+    values::{InstrumentVersion, ItemCode, Pseudonym, Score, Text, WaveLabel},
+};
+use plg_proto::v1::{
+    self,
+    scan_service_server::{ScanService, ScanServiceServer},
+};
+use plg_runtime::{
+    Ledger, ServiceError, Target, WriteContext,
+    parse::{Violations, enumeration},
+};
+use tonic::{Request, Response, Status};
+
+pub fn server(ledger: &Ledger) -> ScanServiceServer<Scans> {
+    ScanServiceServer::new(Scans {
+        ledger: ledger.clone(),
+    })
+}
+
+#[derive(Debug, Clone)]
+pub struct Scans {
+    ledger: Ledger,
+}
+
+fn role(value: i32) -> Result<RespondentRole, ValueError> {
+    enumeration(value, |role: v1::RespondentRole| match role {
+        v1::RespondentRole::Unspecified => None,
+        v1::RespondentRole::Teacher => Some(RespondentRole::Teacher),
+        v1::RespondentRole::SchoolLeader => Some(RespondentRole::SchoolLeader),
+        v1::RespondentRole::TeamLeader => Some(RespondentRole::TeamLeader),
+        v1::RespondentRole::SupportStaff => Some(RespondentRole::SupportStaff),
+    })
+}
+
+fn answer(violations: &mut Violations, field: &str, answer: &v1::ItemAnswer) -> Option<ItemAnswer> {
+    let code = violations.required(
+        &format!("{field}.item_code"),
+        &answer.item_code,
+        ItemCode::parse,
+    );
+    let current = answer.current.map(Score::new).transpose();
+    let current = violations.check(format!("{field}.current"), current);
+    let desired = answer.desired.map(Score::new).transpose();
+    let desired = violations.check(format!("{field}.desired"), desired);
+    let answer = ItemAnswer::new(code?, current?, desired?);
+    violations.check(format!("{field}.desired"), answer)
+}
+
+#[tonic::async_trait]
+impl ScanService for Scans {
+    async fn submit_scan(
+        &self,
+        request: Request<v1::SubmitScanRequest>,
+    ) -> Result<Response<v1::SubmitScanResponse>, Status> {
+        let (headers, _, message) = request.into_parts();
+        let context = WriteContext::new(
+            "SubmitScan",
+            &headers,
+            message.options.as_ref(),
+            &message,
+            Utc::now(),
+        )?;
+        let written = self
+            .ledger
+            .write::<ScanResponse>(&context, async {
+                let mut violations = Violations::default();
+                let study_id = violations.required("study_id", &message.study_id, StudyId::parse);
+                let school_id =
+                    violations.required("school_id", &message.school_id, SchoolId::parse);
+                let wave = violations.required("wave", &message.wave, WaveLabel::parse);
+                let respondent =
+                    violations.required("respondent", &message.respondent, Pseudonym::parse);
+                let role = violations.check("role", role(message.role));
+                let answers = violations.each("answers", &message.answers, answer);
+                let version = violations.optional(
+                    "instrument_version",
+                    &message.instrument_version,
+                    InstrumentVersion::parse,
+                );
+                let (
+                    Some(study_id),
+                    Some(school_id),
+                    Some(wave),
+                    Some(respondent),
+                    Some(role),
+                    Some(answers),
+                    Some(version),
+                ) = (
+                    study_id, school_id, wave, respondent, role, answers, version,
+                )
+                else {
+                    return Err(violations.into_error());
+                };
+                self.ledger
+                    .require_all::<School, _>("school", [school_id])
+                    .await?;
+                let study = self.ledger.require::<Study>("study", study_id).await?;
+                let answered_on = context.occurred_on();
+                let terms = study.scan_terms(school_id, &wave, answered_on, version.as_ref())?;
+                let response_id = ResponseId::derive(study_id, school_id, &wave, &respondent);
+                Ok(Target::new(
+                    response_id,
+                    ScanCommand::Submit {
+                        response_id,
+                        submission_id: SubmissionId::new_random(),
+                        school_id,
+                        respondent,
+                        role,
+                        answered_on,
+                        answers,
+                        terms,
+                    },
+                ))
+            })
+            .await?;
+        let ScanEvent::ScanSubmitted {
+            response_id,
+            submission_id,
+            supersedes,
+            ..
+        } = written.first()?
+        else {
+            return Err(ServiceError::unexpected(&written.outcome.stream, "ScanSubmitted").into());
+        };
+        Ok(Response::new(v1::SubmitScanResponse {
+            response_id: response_id.to_string(),
+            submission_id: submission_id.to_string(),
+            superseded_submission_id: supersedes.map(|id| id.to_string()).unwrap_or_default(),
+            result: Some(written.result()),
+        }))
+    }
+
+    async fn retract_scan(
+        &self,
+        request: Request<v1::RetractScanRequest>,
+    ) -> Result<Response<v1::RetractScanResponse>, Status> {
+        let (headers, _, message) = request.into_parts();
+        let context = WriteContext::new(
+            "RetractScan",
+            &headers,
+            message.options.as_ref(),
+            &message,
+            Utc::now(),
+        )?;
+        let written = self
+            .ledger
+            .write::<ScanResponse>(&context, async {
+                let mut violations = Violations::default();
+                let response_id =
+                    violations.required("response_id", &message.response_id, ResponseId::parse);
+                let reason = violations.optional("reason", &message.reason, Text::parse);
+                let (Some(response_id), Some(reason)) = (response_id, reason) else {
+                    return Err(violations.into_error());
+                };
+                self.ledger
+                    .require::<ScanResponse>("scan response", response_id)
+                    .await?;
+                Ok(Target::new(response_id, ScanCommand::Retract { reason }))
+            })
+            .await?;
+        Ok(Response::new(v1::RetractScanResponse {
+            result: Some(written.result()),
+        }))
+    }
+}

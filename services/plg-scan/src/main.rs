@@ -1,0 +1,13 @@
+use clap::Parser;
+use plg_runtime::{app, config::Flags, server::ServiceSet};
+
+/// ScanService on its own: scan submissions and retractions.
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let flags = Flags::parse();
+    app::run(&flags, |ledger| {
+        ServiceSet::default().with(plg_scan::server(ledger))
+    })
+    .await?;
+    Ok(())
+}

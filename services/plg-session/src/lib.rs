@@ -1,0 +1,494 @@
+//! SessionService: PLGs and cross-school VLGs, their members, the phases they reach and the
+//! sessions they hold.
+
+use chrono::{NaiveDate, Utc};
+use plg_domain::{
+    ValueError,
+    ids::{PersonId, PlgId, SchoolId, SessionId},
+    person::Person,
+    plg::{
+        Attendance, FormPlg, Plg, PlgCommand, PlgEvent, PlgKind, PlgPhase, Session, SessionGoal,
+        SessionMinutes, ThemePhase,
+    },
+    school::School,
+    values::{Label, PastDate, Text},
+};
+use plg_proto::v1::{
+    self,
+    session_service_server::{SessionService, SessionServiceServer},
+};
+use plg_runtime::{
+    Ledger, ServiceError, Target, WriteContext,
+    parse::{self, Violations, enumeration},
+};
+use tonic::{Request, Response, Status};
+
+pub fn server(ledger: &Ledger) -> SessionServiceServer<Sessions> {
+    SessionServiceServer::new(Sessions {
+        ledger: ledger.clone(),
+    })
+}
+
+#[derive(Debug, Clone)]
+pub struct Sessions {
+    ledger: Ledger,
+}
+
+fn kind(value: i32) -> Result<PlgKind, ValueError> {
+    enumeration(value, |kind: v1::PlgKind| match kind {
+        v1::PlgKind::Unspecified => None,
+        v1::PlgKind::School => Some(PlgKind::School),
+        v1::PlgKind::CrossSchool => Some(PlgKind::CrossSchool),
+    })
+}
+
+fn phase(value: i32) -> Result<PlgPhase, ValueError> {
+    enumeration(value, |phase: v1::PlgPhase| match phase {
+        v1::PlgPhase::Unspecified => None,
+        v1::PlgPhase::EngagingSchoolLeaders => Some(PlgPhase::EngagingSchoolLeaders),
+        v1::PlgPhase::MotivatingTeachers => Some(PlgPhase::MotivatingTeachers),
+        v1::PlgPhase::ChoosingThemes => Some(PlgPhase::ChoosingThemes),
+        v1::PlgPhase::LearningToDevelopTogether => Some(PlgPhase::LearningToDevelopTogether),
+        v1::PlgPhase::StableOperation => Some(PlgPhase::StableOperation),
+    })
+}
+
+fn theme_phase(value: i32) -> Result<ThemePhase, ValueError> {
+    enumeration(value, |phase: v1::ThemePhase| match phase {
+        v1::ThemePhase::Unspecified => None,
+        v1::ThemePhase::Explore => Some(ThemePhase::Explore),
+        v1::ThemePhase::Condense => Some(ThemePhase::Condense),
+        v1::ThemePhase::Product => Some(ThemePhase::Product),
+    })
+}
+
+/// A repeated string field whose every element is required.
+fn each_required<T>(
+    violations: &mut Violations,
+    field: &str,
+    values: &[String],
+    parse: impl Fn(&str) -> Result<T, ValueError>,
+) -> Option<Vec<T>> {
+    violations.each(field, values, |violations, field, value| {
+        violations.required(field, value, &parse)
+    })
+}
+
+fn plg_id(violations: &mut Violations, value: &str) -> Option<PlgId> {
+    violations.required("plg_id", value, PlgId::parse)
+}
+
+fn person_id(violations: &mut Violations, value: &str) -> Option<PersonId> {
+    violations.required("person_id", value, PersonId::parse)
+}
+
+/// The session a request records, under a new id.
+fn session(
+    violations: &mut Violations,
+    today: NaiveDate,
+    message: &v1::HoldSessionRequest,
+) -> Option<Session> {
+    let held_on = violations.required("held_on", &message.held_on, parse::past_date(today));
+    let duration_minutes = violations.check(
+        "duration_minutes",
+        SessionMinutes::new(message.duration_minutes),
+    );
+    let attendance = violations.each(
+        "attendance",
+        &message.attendance,
+        |violations, field, attendance| {
+            let person_id = violations.required(
+                &format!("{field}.person_id"),
+                &attendance.person_id,
+                PersonId::parse,
+            )?;
+            Some(Attendance {
+                person_id,
+                present: attendance.present,
+            })
+        },
+    );
+    let facilitator_id =
+        violations.optional("facilitator_id", &message.facilitator_id, PersonId::parse);
+    let theme_phases = violations.each(
+        "theme_phases",
+        &message.theme_phases,
+        |violations, field, value| violations.check(field, theme_phase(*value)),
+    );
+    let goals = violations.each("goals", &message.goals, |violations, field, goal| {
+        let description = violations.required(
+            &format!("{field}.description"),
+            &goal.description,
+            Text::parse,
+        )?;
+        Some(SessionGoal {
+            description,
+            reached: goal.reached,
+        })
+    });
+    let methods = each_required(violations, "methods", &message.methods, Label::parse);
+    let product = violations.optional("product", &message.product, Text::parse);
+    let external_input =
+        violations.optional("external_input", &message.external_input, Text::parse);
+    let agreements = each_required(violations, "agreements", &message.agreements, Text::parse);
+    Some(Session {
+        session_id: SessionId::new_random(),
+        held_on: held_on?,
+        duration_minutes: duration_minutes?,
+        attendance: attendance?,
+        facilitator_id: facilitator_id?,
+        theme_phases: theme_phases?.into_iter().collect(),
+        goals: goals?,
+        check_in_held: message.check_in_held,
+        check_out_held: message.check_out_held,
+        methods: methods?,
+        product: product?,
+        external_input: external_input?,
+        agreements: agreements?,
+    })
+}
+
+#[tonic::async_trait]
+impl SessionService for Sessions {
+    async fn form_plg(
+        &self,
+        request: Request<v1::FormPlgRequest>,
+    ) -> Result<Response<v1::FormPlgResponse>, Status> {
+        let (headers, _, message) = request.into_parts();
+        let context = WriteContext::new(
+            "FormPlg",
+            &headers,
+            message.options.as_ref(),
+            &message,
+            Utc::now(),
+        )?;
+        let written = self
+            .ledger
+            .write::<Plg>(&context, async {
+                let mut violations = Violations::default();
+                let school_ids = each_required(
+                    &mut violations,
+                    "school_ids",
+                    &message.school_ids,
+                    SchoolId::parse,
+                );
+                let kind = violations.check("kind", kind(message.kind));
+                let name = violations.required("name", &message.name, Label::parse);
+                let practice_need =
+                    violations.required("practice_need", &message.practice_need, Text::parse);
+                let learning_question = violations.required(
+                    "learning_question",
+                    &message.learning_question,
+                    Text::parse,
+                );
+                let member_ids = each_required(
+                    &mut violations,
+                    "member_ids",
+                    &message.member_ids,
+                    PersonId::parse,
+                );
+                let formed_on = violations.check(
+                    "options.occurred_at",
+                    PastDate::new(context.occurred_on(), context.today()),
+                );
+                let (
+                    Some(school_ids),
+                    Some(kind),
+                    Some(name),
+                    Some(practice_need),
+                    Some(learning_question),
+                    Some(member_ids),
+                    Some(formed_on),
+                ) = (
+                    school_ids,
+                    kind,
+                    name,
+                    practice_need,
+                    learning_question,
+                    member_ids,
+                    formed_on,
+                )
+                else {
+                    return Err(violations.into_error());
+                };
+                self.ledger
+                    .require_all::<School, _>("school", &school_ids)
+                    .await?;
+                self.ledger
+                    .require_all::<Person, _>("person", &member_ids)
+                    .await?;
+                let plg_id = PlgId::new_random();
+                let form = FormPlg {
+                    plg_id,
+                    kind,
+                    school_ids,
+                    name,
+                    practice_need,
+                    learning_question,
+                    member_ids,
+                    formed_on,
+                };
+                Ok(Target::new(plg_id, PlgCommand::Form(form)))
+            })
+            .await?;
+        let PlgEvent::PlgFormed { plg_id, .. } = written.first()? else {
+            return Err(ServiceError::unexpected(&written.outcome.stream, "PlgFormed").into());
+        };
+        Ok(Response::new(v1::FormPlgResponse {
+            plg_id: plg_id.to_string(),
+            result: Some(written.result()),
+        }))
+    }
+
+    async fn refine_learning_question(
+        &self,
+        request: Request<v1::RefineLearningQuestionRequest>,
+    ) -> Result<Response<v1::RefineLearningQuestionResponse>, Status> {
+        let (headers, _, message) = request.into_parts();
+        let context = WriteContext::new(
+            "RefineLearningQuestion",
+            &headers,
+            message.options.as_ref(),
+            &message,
+            Utc::now(),
+        )?;
+        let written = self
+            .ledger
+            .write::<Plg>(&context, async {
+                let mut violations = Violations::default();
+                let plg_id = plg_id(&mut violations, &message.plg_id);
+                let learning_question = violations.required(
+                    "learning_question",
+                    &message.learning_question,
+                    Text::parse,
+                );
+                let rationale = violations.optional("rationale", &message.rationale, Text::parse);
+                let (Some(plg_id), Some(learning_question), Some(rationale)) =
+                    (plg_id, learning_question, rationale)
+                else {
+                    return Err(violations.into_error());
+                };
+                self.ledger.require::<Plg>("plg", plg_id).await?;
+                Ok(Target::new(
+                    plg_id,
+                    PlgCommand::RefineLearningQuestion {
+                        learning_question,
+                        rationale,
+                    },
+                ))
+            })
+            .await?;
+        Ok(Response::new(v1::RefineLearningQuestionResponse {
+            result: Some(written.result()),
+        }))
+    }
+
+    async fn add_member(
+        &self,
+        request: Request<v1::AddMemberRequest>,
+    ) -> Result<Response<v1::AddMemberResponse>, Status> {
+        let (headers, _, message) = request.into_parts();
+        let context = WriteContext::new(
+            "AddMember",
+            &headers,
+            message.options.as_ref(),
+            &message,
+            Utc::now(),
+        )?;
+        let written = self
+            .ledger
+            .write::<Plg>(&context, async {
+                let mut violations = Violations::default();
+                let plg_id = plg_id(&mut violations, &message.plg_id);
+                let person_id = person_id(&mut violations, &message.person_id);
+                let (Some(plg_id), Some(person_id)) = (plg_id, person_id) else {
+                    return Err(violations.into_error());
+                };
+                self.ledger.require::<Plg>("plg", plg_id).await?;
+                self.ledger
+                    .require_all::<Person, _>("person", [person_id])
+                    .await?;
+                Ok(Target::new(plg_id, PlgCommand::AddMember { person_id }))
+            })
+            .await?;
+        Ok(Response::new(v1::AddMemberResponse {
+            result: Some(written.result()),
+        }))
+    }
+
+    async fn remove_member(
+        &self,
+        request: Request<v1::RemoveMemberRequest>,
+    ) -> Result<Response<v1::RemoveMemberResponse>, Status> {
+        let (headers, _, message) = request.into_parts();
+        let context = WriteContext::new(
+            "RemoveMember",
+            &headers,
+            message.options.as_ref(),
+            &message,
+            Utc::now(),
+        )?;
+        let written = self
+            .ledger
+            .write::<Plg>(&context, async {
+                let mut violations = Violations::default();
+                let plg_id = plg_id(&mut violations, &message.plg_id);
+                let person_id = person_id(&mut violations, &message.person_id);
+                let reason = violations.optional("reason", &message.reason, Text::parse);
+                let (Some(plg_id), Some(person_id), Some(reason)) = (plg_id, person_id, reason)
+                else {
+                    return Err(violations.into_error());
+                };
+                self.ledger.require::<Plg>("plg", plg_id).await?;
+                Ok(Target::new(
+                    plg_id,
+                    PlgCommand::RemoveMember { person_id, reason },
+                ))
+            })
+            .await?;
+        Ok(Response::new(v1::RemoveMemberResponse {
+            result: Some(written.result()),
+        }))
+    }
+
+    async fn record_phase(
+        &self,
+        request: Request<v1::RecordPhaseRequest>,
+    ) -> Result<Response<v1::RecordPhaseResponse>, Status> {
+        let (headers, _, message) = request.into_parts();
+        let context = WriteContext::new(
+            "RecordPhase",
+            &headers,
+            message.options.as_ref(),
+            &message,
+            Utc::now(),
+        )?;
+        let written = self
+            .ledger
+            .write::<Plg>(&context, async {
+                let mut violations = Violations::default();
+                let plg_id = plg_id(&mut violations, &message.plg_id);
+                let phase = violations.check("phase", phase(message.phase));
+                let reached_on = violations.required(
+                    "reached_on",
+                    &message.reached_on,
+                    parse::past_date(context.today()),
+                );
+                let (Some(plg_id), Some(phase), Some(reached_on)) = (plg_id, phase, reached_on)
+                else {
+                    return Err(violations.into_error());
+                };
+                self.ledger.require::<Plg>("plg", plg_id).await?;
+                Ok(Target::new(
+                    plg_id,
+                    PlgCommand::RecordPhase { phase, reached_on },
+                ))
+            })
+            .await?;
+        Ok(Response::new(v1::RecordPhaseResponse {
+            result: Some(written.result()),
+        }))
+    }
+
+    async fn hold_session(
+        &self,
+        request: Request<v1::HoldSessionRequest>,
+    ) -> Result<Response<v1::HoldSessionResponse>, Status> {
+        let (headers, _, message) = request.into_parts();
+        let context = WriteContext::new(
+            "HoldSession",
+            &headers,
+            message.options.as_ref(),
+            &message,
+            Utc::now(),
+        )?;
+        let written = self
+            .ledger
+            .write::<Plg>(&context, async {
+                let mut violations = Violations::default();
+                let plg_id = plg_id(&mut violations, &message.plg_id);
+                let session = session(&mut violations, context.today(), &message);
+                let (Some(plg_id), Some(session)) = (plg_id, session) else {
+                    return Err(violations.into_error());
+                };
+                self.ledger.require::<Plg>("plg", plg_id).await?;
+                Ok(Target::new(plg_id, PlgCommand::HoldSession(session)))
+            })
+            .await?;
+        let PlgEvent::SessionHeld(session) = written.first()? else {
+            return Err(ServiceError::unexpected(&written.outcome.stream, "SessionHeld").into());
+        };
+        Ok(Response::new(v1::HoldSessionResponse {
+            session_id: session.session_id.to_string(),
+            result: Some(written.result()),
+        }))
+    }
+
+    async fn dissolve_plg(
+        &self,
+        request: Request<v1::DissolvePlgRequest>,
+    ) -> Result<Response<v1::DissolvePlgResponse>, Status> {
+        let (headers, _, message) = request.into_parts();
+        let context = WriteContext::new(
+            "DissolvePlg",
+            &headers,
+            message.options.as_ref(),
+            &message,
+            Utc::now(),
+        )?;
+        let written = self
+            .ledger
+            .write::<Plg>(&context, async {
+                let mut violations = Violations::default();
+                let plg_id = plg_id(&mut violations, &message.plg_id);
+                let dissolved_on = violations.required(
+                    "dissolved_on",
+                    &message.dissolved_on,
+                    parse::past_date(context.today()),
+                );
+                let reason = violations.required("reason", &message.reason, Text::parse);
+                let (Some(plg_id), Some(dissolved_on), Some(reason)) =
+                    (plg_id, dissolved_on, reason)
+                else {
+                    return Err(violations.into_error());
+                };
+                self.ledger.require::<Plg>("plg", plg_id).await?;
+                Ok(Target::new(
+                    plg_id,
+                    PlgCommand::Dissolve {
+                        dissolved_on,
+                        reason,
+                    },
+                ))
+            })
+            .await?;
+        Ok(Response::new(v1::DissolvePlgResponse {
+            result: Some(written.result()),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unspecified_and_unknown_values_are_violations() {
+        assert!(kind(v1::PlgKind::Unspecified.into()).is_err());
+        assert!(phase(v1::PlgPhase::Unspecified.into()).is_err());
+        assert!(theme_phase(v1::ThemePhase::Unspecified.into()).is_err());
+        assert!(phase(42).is_err());
+        assert_eq!(
+            kind(v1::PlgKind::CrossSchool.into()),
+            Ok(PlgKind::CrossSchool)
+        );
+        assert_eq!(
+            phase(v1::PlgPhase::StableOperation.into()),
+            Ok(PlgPhase::StableOperation)
+        );
+        assert_eq!(
+            theme_phase(v1::ThemePhase::Condense.into()),
+            Ok(ThemePhase::Condense)
+        );
+    }
+}

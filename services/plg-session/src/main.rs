@@ -1,0 +1,13 @@
+use clap::Parser;
+use plg_runtime::{app, config::Flags, server::ServiceSet};
+
+/// SessionService on its own: PLGs, their members, phases and sessions.
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let flags = Flags::parse();
+    app::run(&flags, |ledger| {
+        ServiceSet::default().with(plg_session::server(ledger))
+    })
+    .await?;
+    Ok(())
+}
