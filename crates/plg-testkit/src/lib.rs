@@ -1,0 +1,370 @@
+//! The shared test kit: a real plgd, served on port 0 over a temporary data directory, real
+//! tonic clients that identify themselves like a partner tool, fixtures for the common setup,
+//! and assertions on gRPC error details.
+
+use std::{net::SocketAddr, path::Path};
+
+use anyhow::Context as _;
+use chrono::{Duration, Utc};
+use plg_proto::v1::{
+    self, coaching_service_client::CoachingServiceClient,
+    event_log_service_client::EventLogServiceClient,
+    intervention_service_client::InterventionServiceClient,
+    registry_service_client::RegistryServiceClient, scan_service_client::ScanServiceClient,
+    session_service_client::SessionServiceClient,
+};
+use plg_runtime::{ACTOR_HEADER, TOOL_HEADER, app::AppError, config::Config};
+use tempfile::TempDir;
+use tokio::{sync::oneshot, task::JoinHandle};
+use tonic::{
+    Request, Status,
+    metadata::MetadataValue,
+    service::{Interceptor, interceptor::InterceptedService},
+    transport::{Channel, Endpoint},
+};
+use tonic_types::StatusExt;
+
+/// A plgd serving on a free port over its own temporary data directory.
+#[derive(Debug)]
+pub struct TestServer {
+    address: SocketAddr,
+    data_dir: TempDir,
+    stop: oneshot::Sender<()>,
+    served: JoinHandle<Result<(), AppError>>,
+}
+
+impl TestServer {
+    pub async fn start() -> anyhow::Result<Self> {
+        Self::start_in(tempfile::tempdir()?).await
+    }
+
+    /// Starts over an existing data directory, as after a restart.
+    pub async fn start_in(data_dir: TempDir) -> anyhow::Result<Self> {
+        let config = Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: data_dir.path().to_owned(),
+            shutdown_grace_seconds: 5,
+            ..Config::default()
+        };
+        let app = plgd::build(config).await?;
+        let address = app.local_addr();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let served = tokio::spawn(app.run_until(async {
+            let _ = stopped.await;
+        }));
+        Ok(Self {
+            address,
+            data_dir,
+            stop,
+            served,
+        })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.data_dir.path()
+    }
+
+    /// Shuts down gracefully and hands back the data directory.
+    pub async fn stop(self) -> anyhow::Result<TempDir> {
+        let _ = self.stop.send(());
+        self.served.await.context("server task panicked")??;
+        Ok(self.data_dir)
+    }
+
+    /// Stops, then starts a new server over the same data directory.
+    pub async fn restart(self) -> anyhow::Result<Self> {
+        Self::start_in(self.stop().await?).await
+    }
+
+    pub async fn channel(&self) -> anyhow::Result<Channel> {
+        Ok(Endpoint::from_shared(format!("http://{}", self.address))?
+            .connect()
+            .await?)
+    }
+
+    /// Clients that identify as the actor `test-actor` using the tool `test-tool`.
+    pub async fn clients(&self) -> anyhow::Result<Clients> {
+        Ok(Clients::new(
+            self.channel().await?,
+            Identity::partner_tool("test-actor", "test-tool"),
+        ))
+    }
+}
+
+/// The identity headers a partner tool sends with every call.
+#[derive(Debug, Clone, Default)]
+pub struct Identity {
+    actor: Option<MetadataValue<tonic::metadata::Ascii>>,
+    tool: Option<MetadataValue<tonic::metadata::Ascii>>,
+}
+
+impl Identity {
+    pub fn partner_tool(actor: &'static str, tool: &'static str) -> Self {
+        Self {
+            actor: Some(MetadataValue::from_static(actor)),
+            tool: Some(MetadataValue::from_static(tool)),
+        }
+    }
+
+    /// Sends no identity at all.
+    pub fn anonymous() -> Self {
+        Self::default()
+    }
+}
+
+impl Interceptor for Identity {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        if let Some(actor) = &self.actor {
+            request.metadata_mut().insert(ACTOR_HEADER, actor.clone());
+        }
+        if let Some(tool) = &self.tool {
+            request.metadata_mut().insert(TOOL_HEADER, tool.clone());
+        }
+        Ok(request)
+    }
+}
+
+pub type Authed = InterceptedService<Channel, Identity>;
+
+/// One client per service, sharing a connection and an identity.
+#[derive(Debug, Clone)]
+pub struct Clients {
+    pub registry: RegistryServiceClient<Authed>,
+    pub scans: ScanServiceClient<Authed>,
+    pub interventions: InterventionServiceClient<Authed>,
+    pub sessions: SessionServiceClient<Authed>,
+    pub coaching: CoachingServiceClient<Authed>,
+    pub event_log: EventLogServiceClient<Authed>,
+}
+
+/// Write options with a request id never used before.
+pub fn options() -> Option<v1::WriteOptions> {
+    Some(v1::WriteOptions {
+        request_id: uuid::Uuid::new_v4().to_string(),
+        ..Default::default()
+    })
+}
+
+/// Write options that pin the expected revision.
+pub fn options_expecting(revision: u64) -> Option<v1::WriteOptions> {
+    options().map(|options| v1::WriteOptions {
+        expected_revision: Some(revision),
+        ..options
+    })
+}
+
+/// A date `days` from today (negative: in the past), as `YYYY-MM-DD`.
+pub fn day(days: i64) -> String {
+    (Utc::now() + Duration::days(days))
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
+/// A fresh, valid Dutch school code, so tests never collide.
+pub fn school_code() -> String {
+    let n = uuid::Uuid::new_v4().as_u128();
+    let letter = |shift: u32| char::from(b'A' + u8::try_from((n >> shift) % 26).unwrap_or(0));
+    format!("{:02}{}{}", n % 100, letter(8), letter(16))
+}
+
+impl Clients {
+    pub fn new(channel: Channel, identity: Identity) -> Self {
+        Self {
+            registry: RegistryServiceClient::with_interceptor(channel.clone(), identity.clone()),
+            scans: ScanServiceClient::with_interceptor(channel.clone(), identity.clone()),
+            interventions: InterventionServiceClient::with_interceptor(
+                channel.clone(),
+                identity.clone(),
+            ),
+            sessions: SessionServiceClient::with_interceptor(channel.clone(), identity.clone()),
+            coaching: CoachingServiceClient::with_interceptor(channel.clone(), identity.clone()),
+            event_log: EventLogServiceClient::with_interceptor(channel, identity),
+        }
+    }
+
+    pub async fn register_school(&mut self) -> anyhow::Result<String> {
+        let response = self
+            .registry
+            .register_school(v1::RegisterSchoolRequest {
+                options: options(),
+                name: "Het Baken".into(),
+                country: v1::Country::Nl.into(),
+                sector: v1::Sector::Secondary.into(),
+                school_code: school_code(),
+                board: "Stichting Voortgezet Onderwijs".into(),
+            })
+            .await?;
+        Ok(response.into_inner().school_id)
+    }
+
+    /// A study with a wave `T0` that closed, `T1` open today and `T2` not yet open.
+    pub async fn define_study(&mut self) -> anyhow::Result<String> {
+        let wave = |label: &str, opens: i64, closes: i64| v1::Wave {
+            label: label.into(),
+            opens_on: day(opens),
+            closes_on: day(closes),
+        };
+        let response = self
+            .registry
+            .define_study(v1::DefineStudyRequest {
+                options: options(),
+                title: "De school als PLG".into(),
+                description: "three waves".into(),
+                waves: vec![
+                    wave("T0", -400, -300),
+                    wave("T1", -30, 30),
+                    wave("T2", 180, 240),
+                ],
+            })
+            .await?;
+        Ok(response.into_inner().study_id)
+    }
+
+    pub async fn enrol(
+        &mut self,
+        study_id: &str,
+        school_id: &str,
+    ) -> anyhow::Result<v1::WriteResult> {
+        let response = self
+            .registry
+            .enrol_school(v1::EnrolSchoolRequest {
+                options: options(),
+                study_id: study_id.into(),
+                school_id: school_id.into(),
+            })
+            .await?;
+        response.into_inner().result.context("no write result")
+    }
+
+    /// A study with one enrolled school: `(study_id, school_id)`.
+    pub async fn enrolled_school(&mut self) -> anyhow::Result<(String, String)> {
+        let school_id = self.register_school().await?;
+        let study_id = self.define_study().await?;
+        self.enrol(&study_id, &school_id).await?;
+        Ok((study_id, school_id))
+    }
+
+    pub async fn register_person(&mut self, name: &str) -> anyhow::Result<String> {
+        let response = self
+            .registry
+            .register_person(v1::RegisterPersonRequest {
+                options: options(),
+                name: name.into(),
+                email: String::new(),
+            })
+            .await?;
+        Ok(response.into_inner().person_id)
+    }
+
+    /// A school PLG with the given members.
+    pub async fn form_plg(
+        &mut self,
+        school_id: &str,
+        member_ids: &[String],
+    ) -> anyhow::Result<String> {
+        let response = self
+            .sessions
+            .form_plg(v1::FormPlgRequest {
+                options: options(),
+                school_ids: vec![school_id.into()],
+                kind: v1::PlgKind::School.into(),
+                name: "Formatief handelen".into(),
+                practice_need: "students do not know where they stand".into(),
+                learning_question: "why does our feedback not land?".into(),
+                member_ids: member_ids.to_vec(),
+            })
+            .await?;
+        Ok(response.into_inner().plg_id)
+    }
+
+    /// Every event of a stream, oldest first.
+    pub async fn read_stream(&mut self, stream: &str) -> anyhow::Result<Vec<v1::Event>> {
+        let response = self
+            .event_log
+            .read_stream(v1::ReadStreamRequest {
+                stream: stream.into(),
+                max_count: 1000,
+                ..Default::default()
+            })
+            .await?;
+        Ok(response.into_inner().events)
+    }
+
+    /// The event types of a stream, oldest first.
+    pub async fn event_types(&mut self, stream: &str) -> anyhow::Result<Vec<String>> {
+        Ok(self
+            .read_stream(stream)
+            .await?
+            .into_iter()
+            .map(|event| event.event_type)
+            .collect())
+    }
+
+    /// The global log's last position (0 when empty).
+    pub async fn last_position(&mut self) -> anyhow::Result<u64> {
+        let mut after = None;
+        loop {
+            let page = self
+                .event_log
+                .read_all(v1::ReadAllRequest {
+                    after_position: after,
+                    max_count: 1000,
+                })
+                .await?
+                .into_inner();
+            if page.events.is_empty() {
+                return Ok(after.unwrap_or(0));
+            }
+            after = Some(page.last_position);
+        }
+    }
+}
+
+/// The fields an `INVALID_ARGUMENT` status names, in order.
+pub fn violated_fields(status: &Status) -> Vec<String> {
+    status
+        .get_details_bad_request()
+        .map(|bad_request| {
+            bad_request
+                .field_violations
+                .into_iter()
+                .map(|violation| violation.field)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The rule a `FAILED_PRECONDITION` status names.
+pub fn violated_rule(status: &Status) -> Option<String> {
+    status
+        .get_details_precondition_failure()
+        .and_then(|failure| failure.violations.into_iter().next())
+        .map(|violation| violation.r#type)
+}
+
+/// The actual revision an `ABORTED` status reports.
+pub fn actual_revision(status: &Status) -> Option<String> {
+    status
+        .get_details_error_info()
+        .and_then(|info| info.metadata.get("actual_revision").cloned())
+}
+
+/// An event's JSON payload.
+pub fn payload(event: &v1::Event) -> anyhow::Result<serde_json::Value> {
+    Ok(serde_json::from_str(&event.data_json)?)
+}
+
+/// Health checking, as a load balancer would ask.
+pub async fn health(channel: Channel, service: &str) -> anyhow::Result<i32> {
+    let mut client = tonic_health::pb::health_client::HealthClient::new(channel);
+    let response = client
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: service.into(),
+        })
+        .await?;
+    Ok(response.into_inner().status)
+}

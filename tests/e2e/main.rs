@@ -1,0 +1,9 @@
+//! End-to-end tests: every RPC through a real tonic client against a real plgd on port 0 with
+//! a temporary data directory.
+
+mod coaching;
+mod intervention;
+mod registry;
+mod scan;
+mod session;
+mod write_semantics;
