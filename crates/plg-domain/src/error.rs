@@ -19,9 +19,10 @@ pub enum DomainError {
         field: &'static str,
         message: String,
     },
-    /// The aggregate the command addresses does not exist.
-    #[error("{kind} {id} not found")]
-    NotFound { kind: &'static str, id: String },
+    /// The aggregate the command addresses does not exist. The decider cannot know the id of
+    /// what is not there; the caller, who asked for it, adds it.
+    #[error("{kind} not found")]
+    NotFound { kind: &'static str },
     /// The aggregate the command would create exists already.
     #[error("{kind} {id} already exists")]
     AlreadyExists { kind: &'static str, id: String },
@@ -39,11 +40,8 @@ impl DomainError {
         }
     }
 
-    pub fn not_found(kind: &'static str, id: impl ToString) -> Self {
-        Self::NotFound {
-            kind,
-            id: id.to_string(),
-        }
+    pub fn not_found(kind: &'static str) -> Self {
+        Self::NotFound { kind }
     }
 
     pub fn already_exists(kind: &'static str, id: impl ToString) -> Self {

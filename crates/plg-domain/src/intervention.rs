@@ -197,7 +197,7 @@ impl Aggregate for Intervention {
                 "intervention",
                 log.intervention_id,
             )),
-            (_, None) => Err(DomainError::not_found("intervention", "?")),
+            (_, None) => Err(DomainError::not_found("intervention")),
             (InterventionCommand::Start { started_on }, Some((_, Planned))) => {
                 Ok(vec![InterventionEvent::InterventionStarted {
                     started_on: *started_on,

@@ -227,7 +227,7 @@ impl Plg {
         let (plg_id, formed_on) = self
             .plg_id
             .zip(self.formed_on)
-            .ok_or_else(|| DomainError::not_found("plg", "?"))?;
+            .ok_or_else(|| DomainError::not_found("plg"))?;
         if self.dissolved {
             return Err(DomainError::rule(
                 "plg_dissolved",

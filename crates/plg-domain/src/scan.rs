@@ -180,7 +180,7 @@ impl Aggregate for ScanResponse {
             }]),
             ScanCommand::Retract { reason } => {
                 let Some(response_id) = self.response_id else {
-                    return Err(DomainError::not_found("scan response", "?"));
+                    return Err(DomainError::not_found("scan response"));
                 };
                 let submission_id = self.current.ok_or_else(|| {
                     DomainError::rule(

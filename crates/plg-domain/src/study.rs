@@ -110,7 +110,7 @@ impl Study {
     ) -> Result<ScanTerms, DomainError> {
         let study_id = self
             .study_id
-            .ok_or_else(|| DomainError::not_found("study", "?"))?;
+            .ok_or_else(|| DomainError::not_found("study"))?;
         if !self.enrolled.contains(&school_id) {
             return Err(DomainError::rule(
                 "school_not_enrolled",
@@ -193,7 +193,7 @@ impl Aggregate for Study {
             (StudyCommand::Define { study_id, .. }, Some(_)) => {
                 Err(DomainError::already_exists("study", study_id))
             }
-            (_, None) => Err(DomainError::not_found("study", "?")),
+            (_, None) => Err(DomainError::not_found("study")),
             (StudyCommand::RegisterInstrument(instrument), Some(study_id)) => {
                 if self.instrument(Some(&instrument.version)).is_some() {
                     return Err(DomainError::rule(

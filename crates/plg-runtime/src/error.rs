@@ -72,9 +72,9 @@ impl From<ServiceError> for Status {
                 message,
                 ErrorDetails::with_bad_request(violations),
             ),
-            ServiceError::NotFound { kind, id }
-            | ServiceError::Domain(DomainError::NotFound { kind, id }) => {
-                resource(Code::NotFound, message, kind, &id)
+            ServiceError::NotFound { kind, id } => resource(Code::NotFound, message, kind, &id),
+            ServiceError::Domain(DomainError::NotFound { kind }) => {
+                resource(Code::NotFound, message, kind, "")
             }
             ServiceError::Domain(DomainError::AlreadyExists { kind, id }) => {
                 resource(Code::AlreadyExists, message, kind, &id)

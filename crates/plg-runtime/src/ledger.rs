@@ -1,6 +1,6 @@
 use std::{fmt, sync::Arc};
 
-use plg_domain::{Aggregate, event};
+use plg_domain::{Aggregate, DomainError, event};
 use plg_eventstore::{
     AppendOutcome, AppendRequest, Direction, EventStore, ExpectedRevision, NewEvent, ReadFrom,
     StoreError, StreamName, StreamRevision,
@@ -107,7 +107,10 @@ impl Ledger {
                 }
                 .into());
             }
-            let events = state.decide(&target.command)?;
+            let events = state.decide(&target.command).map_err(|error| match error {
+                DomainError::NotFound { kind } => ServiceError::not_found(kind, &target.id),
+                other => other.into(),
+            })?;
             let new_events = events
                 .iter()
                 .map(|domain_event| {

@@ -1,6 +1,8 @@
 //! Turning request fields into domain values, collecting every field violation at once so the
 //! caller sees all that is wrong in one reply.
 
+use std::collections::BTreeSet;
+
 use chrono::NaiveDate;
 use plg_domain::{
     ValueError,
@@ -69,6 +71,37 @@ impl Violations {
             .map(|(index, value)| parse(self, &format!("{field}[{index}]"), value))
             .collect();
         parsed.into_iter().collect()
+    }
+
+    /// A repeated string field whose every element is required.
+    pub fn each_required<T>(
+        &mut self,
+        field: &str,
+        values: &[String],
+        parse: impl Fn(&str) -> Result<T, ValueError>,
+    ) -> Option<Vec<T>> {
+        self.each(field, values, |violations, field, value| {
+            violations.required(field, value, &parse)
+        })
+    }
+
+    /// A repeated enum field read as a set: a repeated value is a violation, not silently merged.
+    pub fn each_distinct<T: Ord>(
+        &mut self,
+        field: &str,
+        values: &[i32],
+        convert: impl Fn(i32) -> Result<T, ValueError>,
+    ) -> Option<BTreeSet<T>> {
+        let mut seen = BTreeSet::new();
+        let parsed = self.each(field, values, |violations, field, value| {
+            let value = violations.check(field, convert(*value))?;
+            if !seen.insert(value) {
+                violations.add(field, "appears more than once");
+                return None;
+            }
+            Some(())
+        });
+        parsed.map(|_| seen)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -161,5 +194,42 @@ mod tests {
         };
         let fields: Vec<_> = found.iter().map(|v| v.field.as_str()).collect();
         assert_eq!(fields, ["name", "dimension", "dates[1]"]);
+    }
+
+    #[test]
+    fn a_repeated_or_unspecified_enum_value_names_its_index() {
+        let support = v1::Dimension::Support.into();
+        let mut violations = Violations::default();
+        let set = violations.each_distinct("targets", &[support, 0, support], dimension);
+        assert!(set.is_none());
+        let ServiceError::InvalidArgument(found) = violations.into_error() else {
+            panic!("expected violations")
+        };
+        let fields: Vec<_> = found.iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(fields, ["targets[1]", "targets[2]"]);
+
+        let mut violations = Violations::default();
+        let set = violations.each_distinct(
+            "targets",
+            &[support, v1::Dimension::HrPolicy.into()],
+            dimension,
+        );
+        assert_eq!(set.map(|set| set.len()), Some(2));
+        assert!(violations.is_empty());
+    }
+
+    #[test]
+    fn every_element_of_a_required_list_must_be_present() {
+        let mut violations = Violations::default();
+        let values = ["one PLG per section".to_owned(), " ".to_owned()];
+        assert!(
+            violations
+                .each_required("choices", &values, Label::parse)
+                .is_none()
+        );
+        let ServiceError::InvalidArgument(found) = violations.into_error() else {
+            panic!("expected violations")
+        };
+        assert_eq!(found[0].field, "choices[1]");
     }
 }

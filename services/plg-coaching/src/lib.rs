@@ -73,7 +73,6 @@ impl CoachingService for Coaching {
                 else {
                     return Err(violations.into_error());
                 };
-                self.ledger.require::<Plg>("plg", plg_id).await?;
                 self.ledger
                     .require_all::<Person, _>("person", [coach_id])
                     .await?;
@@ -138,7 +137,6 @@ impl CoachingService for Coaching {
                 else {
                     return Err(violations.into_error());
                 };
-                self.ledger.require::<Plg>("plg", plg_id).await?;
                 self.ledger
                     .require_all::<Person, _>("person", [to_coach_id])
                     .await?;

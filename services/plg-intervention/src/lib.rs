@@ -2,8 +2,6 @@
 //! completed or abandoned, and assessed for what they contributed), and the school's development
 //! plan and reflection conversations about it.
 
-use std::collections::BTreeSet;
-
 use chrono::Utc;
 use plg_domain::{
     ValueError,
@@ -80,38 +78,6 @@ fn degree(value: i32) -> Result<ContributionDegree, ValueError> {
     })
 }
 
-/// A repeated enum field read as a set: every element must be one of the listed values, and
-/// none may appear twice.
-fn distinct<T: Ord>(
-    violations: &mut Violations,
-    field: &str,
-    values: &[i32],
-    convert: impl Fn(i32) -> Result<T, ValueError>,
-) -> Option<BTreeSet<T>> {
-    let mut seen = BTreeSet::new();
-    let parsed = violations.each(field, values, |violations, field, value| {
-        let value = violations.check(field, convert(*value))?;
-        if !seen.insert(value) {
-            violations.add(field, "appears more than once");
-            return None;
-        }
-        Some(())
-    });
-    parsed.map(|_| seen)
-}
-
-/// A repeated string field whose every element is required.
-fn each_required<T>(
-    violations: &mut Violations,
-    field: &str,
-    values: &[String],
-    parse: impl Fn(&str) -> Result<T, ValueError>,
-) -> Option<Vec<T>> {
-    violations.each(field, values, |violations, field, value| {
-        violations.required(field, value, &parse)
-    })
-}
-
 fn school_id(violations: &mut Violations, value: &str) -> Option<SchoolId> {
     violations.required("school_id", value, SchoolId::parse)
 }
@@ -132,9 +98,9 @@ fn intervention(
         violations.add("categories", "at least one category is required");
         None
     } else {
-        distinct(violations, "categories", &message.categories, category)
+        violations.each_distinct("categories", &message.categories, category)
     };
-    let targets = distinct(violations, "targets", &message.targets, parse::dimension);
+    let targets = violations.each_distinct("targets", &message.targets, parse::dimension);
     let level = violations.check("level", level(message.level));
     let starts_on = violations.required("starts_on", &message.starts_on, parse::date);
     let planned_end_on =
@@ -222,9 +188,6 @@ impl InterventionService for Interventions {
                 else {
                     return Err(violations.into_error());
                 };
-                self.ledger
-                    .require::<Intervention>("intervention", intervention_id)
-                    .await?;
                 Ok(Target::new(
                     intervention_id,
                     InterventionCommand::Start { started_on },
@@ -264,9 +227,6 @@ impl InterventionService for Interventions {
                 else {
                     return Err(violations.into_error());
                 };
-                self.ledger
-                    .require::<Intervention>("intervention", intervention_id)
-                    .await?;
                 Ok(Target::new(
                     intervention_id,
                     InterventionCommand::Complete {
@@ -309,9 +269,6 @@ impl InterventionService for Interventions {
                 else {
                     return Err(violations.into_error());
                 };
-                self.ledger
-                    .require::<Intervention>("intervention", intervention_id)
-                    .await?;
                 Ok(Target::new(
                     intervention_id,
                     InterventionCommand::Abandon {
@@ -357,9 +314,6 @@ impl InterventionService for Interventions {
                     realised,
                     notes,
                 };
-                self.ledger
-                    .require::<Intervention>("intervention", intervention_id)
-                    .await?;
                 Ok(Target::new(intervention_id, command))
             })
             .await?;
@@ -395,7 +349,7 @@ impl InterventionService for Interventions {
                     violations.add("choices", "a plan makes at least one choice");
                     None
                 } else {
-                    each_required(&mut violations, "choices", &message.choices, Text::parse)
+                    violations.each_required("choices", &message.choices, Text::parse)
                 };
                 let rationale = violations.optional("rationale", &message.rationale, Text::parse);
                 let (
@@ -457,19 +411,14 @@ impl InterventionService for Interventions {
                     &message.held_on,
                     parse::past_date(context.today()),
                 );
-                let participant_ids = each_required(
-                    &mut violations,
+                let participant_ids = violations.each_required(
                     "participant_ids",
                     &message.participant_ids,
                     PersonId::parse,
                 );
                 let summary = violations.required("summary", &message.summary, Text::parse);
-                let agreements = each_required(
-                    &mut violations,
-                    "agreements",
-                    &message.agreements,
-                    Text::parse,
-                );
+                let agreements =
+                    violations.each_required("agreements", &message.agreements, Text::parse);
                 let (
                     Some(school_id),
                     Some(held_on),
@@ -524,30 +473,5 @@ mod tests {
             degree(v1::ContributionDegree::None.into()),
             Ok(ContributionDegree::None)
         );
-    }
-
-    #[test]
-    fn a_repeated_or_unspecified_category_names_its_index() {
-        let mut violations = Violations::default();
-        let values = [
-            v1::InterventionCategory::Communication.into(),
-            v1::InterventionCategory::Unspecified.into(),
-            v1::InterventionCategory::Communication.into(),
-        ];
-        assert!(distinct(&mut violations, "categories", &values, category).is_none());
-        let ServiceError::InvalidArgument(found) = violations.into_error() else {
-            panic!("expected violations")
-        };
-        let fields: Vec<_> = found.iter().map(|v| v.field.as_str()).collect();
-        assert_eq!(fields, ["categories[1]", "categories[2]"]);
-
-        let mut violations = Violations::default();
-        let values = [
-            v1::InterventionCategory::Communication.into(),
-            v1::InterventionCategory::Professionalisation.into(),
-        ];
-        let set = distinct(&mut violations, "categories", &values, category);
-        assert_eq!(set.map(|set| set.len()), Some(2));
-        assert!(violations.is_empty());
     }
 }

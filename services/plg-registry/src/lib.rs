@@ -237,7 +237,6 @@ impl RegistryService for Registry {
                     return Err(violations.into_error());
                 };
                 let instrument = Instrument::new(version, items)?;
-                self.ledger.require::<Study>("study", study_id).await?;
                 Ok(Target::new(
                     study_id,
                     StudyCommand::RegisterInstrument(instrument),
@@ -271,7 +270,6 @@ impl RegistryService for Registry {
                 let (Some(study_id), Some(school_id)) = (study_id, school_id) else {
                     return Err(violations.into_error());
                 };
-                self.ledger.require::<Study>("study", study_id).await?;
                 self.ledger
                     .require_all::<School, _>("school", [school_id])
                     .await?;

@@ -161,9 +161,6 @@ impl ScanService for Scans {
                 let (Some(response_id), Some(reason)) = (response_id, reason) else {
                     return Err(violations.into_error());
                 };
-                self.ledger
-                    .require::<ScanResponse>("scan response", response_id)
-                    .await?;
                 Ok(Target::new(response_id, ScanCommand::Retract { reason }))
             })
             .await?;

@@ -62,18 +62,6 @@ fn theme_phase(value: i32) -> Result<ThemePhase, ValueError> {
     })
 }
 
-/// A repeated string field whose every element is required.
-fn each_required<T>(
-    violations: &mut Violations,
-    field: &str,
-    values: &[String],
-    parse: impl Fn(&str) -> Result<T, ValueError>,
-) -> Option<Vec<T>> {
-    violations.each(field, values, |violations, field, value| {
-        violations.required(field, value, &parse)
-    })
-}
-
 fn plg_id(violations: &mut Violations, value: &str) -> Option<PlgId> {
     violations.required("plg_id", value, PlgId::parse)
 }
@@ -110,11 +98,7 @@ fn session(
     );
     let facilitator_id =
         violations.optional("facilitator_id", &message.facilitator_id, PersonId::parse);
-    let theme_phases = violations.each(
-        "theme_phases",
-        &message.theme_phases,
-        |violations, field, value| violations.check(field, theme_phase(*value)),
-    );
+    let theme_phases = violations.each_distinct("theme_phases", &message.theme_phases, theme_phase);
     let goals = violations.each("goals", &message.goals, |violations, field, goal| {
         let description = violations.required(
             &format!("{field}.description"),
@@ -126,18 +110,18 @@ fn session(
             reached: goal.reached,
         })
     });
-    let methods = each_required(violations, "methods", &message.methods, Label::parse);
+    let methods = violations.each_required("methods", &message.methods, Label::parse);
     let product = violations.optional("product", &message.product, Text::parse);
     let external_input =
         violations.optional("external_input", &message.external_input, Text::parse);
-    let agreements = each_required(violations, "agreements", &message.agreements, Text::parse);
+    let agreements = violations.each_required("agreements", &message.agreements, Text::parse);
     Some(Session {
         session_id: SessionId::new_random(),
         held_on: held_on?,
         duration_minutes: duration_minutes?,
         attendance: attendance?,
         facilitator_id: facilitator_id?,
-        theme_phases: theme_phases?.into_iter().collect(),
+        theme_phases: theme_phases?,
         goals: goals?,
         check_in_held: message.check_in_held,
         check_out_held: message.check_out_held,
@@ -166,12 +150,8 @@ impl SessionService for Sessions {
             .ledger
             .write::<Plg>(&context, async {
                 let mut violations = Violations::default();
-                let school_ids = each_required(
-                    &mut violations,
-                    "school_ids",
-                    &message.school_ids,
-                    SchoolId::parse,
-                );
+                let school_ids =
+                    violations.each_required("school_ids", &message.school_ids, SchoolId::parse);
                 let kind = violations.check("kind", kind(message.kind));
                 let name = violations.required("name", &message.name, Label::parse);
                 let practice_need =
@@ -181,12 +161,8 @@ impl SessionService for Sessions {
                     &message.learning_question,
                     Text::parse,
                 );
-                let member_ids = each_required(
-                    &mut violations,
-                    "member_ids",
-                    &message.member_ids,
-                    PersonId::parse,
-                );
+                let member_ids =
+                    violations.each_required("member_ids", &message.member_ids, PersonId::parse);
                 let formed_on = violations.check(
                     "options.occurred_at",
                     PastDate::new(context.occurred_on(), context.today()),
@@ -268,7 +244,6 @@ impl SessionService for Sessions {
                 else {
                     return Err(violations.into_error());
                 };
-                self.ledger.require::<Plg>("plg", plg_id).await?;
                 Ok(Target::new(
                     plg_id,
                     PlgCommand::RefineLearningQuestion {
@@ -304,7 +279,6 @@ impl SessionService for Sessions {
                 let (Some(plg_id), Some(person_id)) = (plg_id, person_id) else {
                     return Err(violations.into_error());
                 };
-                self.ledger.require::<Plg>("plg", plg_id).await?;
                 self.ledger
                     .require_all::<Person, _>("person", [person_id])
                     .await?;
@@ -339,7 +313,6 @@ impl SessionService for Sessions {
                 else {
                     return Err(violations.into_error());
                 };
-                self.ledger.require::<Plg>("plg", plg_id).await?;
                 Ok(Target::new(
                     plg_id,
                     PlgCommand::RemoveMember { person_id, reason },
@@ -378,7 +351,6 @@ impl SessionService for Sessions {
                 else {
                     return Err(violations.into_error());
                 };
-                self.ledger.require::<Plg>("plg", plg_id).await?;
                 Ok(Target::new(
                     plg_id,
                     PlgCommand::RecordPhase { phase, reached_on },
@@ -411,7 +383,6 @@ impl SessionService for Sessions {
                 let (Some(plg_id), Some(session)) = (plg_id, session) else {
                     return Err(violations.into_error());
                 };
-                self.ledger.require::<Plg>("plg", plg_id).await?;
                 Ok(Target::new(plg_id, PlgCommand::HoldSession(session)))
             })
             .await?;
@@ -452,7 +423,6 @@ impl SessionService for Sessions {
                 else {
                     return Err(violations.into_error());
                 };
-                self.ledger.require::<Plg>("plg", plg_id).await?;
                 Ok(Target::new(
                     plg_id,
                     PlgCommand::Dissolve {
