@@ -1,6 +1,6 @@
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use plg_eventstore::{IdempotencyKey, StreamRevision};
-use plg_proto::v1::WriteOptions;
+use plg_proto::v1::{self, WriteOptions};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tonic::metadata::MetadataMap;
@@ -42,7 +42,59 @@ pub struct EventMetadata {
     pub occurred_at: DateTime<Utc>,
 }
 
+/// A write RPC's request: it carries `WriteOptions`, and its type names it in fingerprints.
+pub trait WriteRequest: prost::Message {
+    const NAME: &'static str;
+    fn options(&self) -> Option<&WriteOptions>;
+}
+
+macro_rules! write_requests {
+    ($($request:ident),* $(,)?) => {
+        $(impl WriteRequest for v1::$request {
+            const NAME: &'static str = stringify!($request);
+            fn options(&self) -> Option<&WriteOptions> {
+                self.options.as_ref()
+            }
+        })*
+    };
+}
+
+write_requests!(
+    RegisterSchoolRequest,
+    DefineStudyRequest,
+    RegisterInstrumentRequest,
+    EnrolSchoolRequest,
+    RegisterPersonRequest,
+    SubmitScanRequest,
+    RetractScanRequest,
+    LogInterventionRequest,
+    StartInterventionRequest,
+    CompleteInterventionRequest,
+    AbandonInterventionRequest,
+    AssessContributionRequest,
+    ReviseDevelopmentPlanRequest,
+    RecordReflectionConversationRequest,
+    FormPlgRequest,
+    RefineLearningQuestionRequest,
+    AddMemberRequest,
+    RemoveMemberRequest,
+    RecordPhaseRequest,
+    HoldSessionRequest,
+    DissolvePlgRequest,
+    AssignCoachRequest,
+    HandOverCoachingRequest,
+);
+
 impl WriteContext {
+    /// The context of a write RPC, received now, and its message.
+    pub fn from_request<M: WriteRequest>(
+        request: tonic::Request<M>,
+    ) -> Result<(Self, M), ServiceError> {
+        let (headers, _, message) = request.into_parts();
+        let context = Self::new(M::NAME, &headers, message.options(), &message, Utc::now())?;
+        Ok((context, message))
+    }
+
     /// Reads the caller's identity from the metadata and the write options from the request.
     /// `method` and `message` fingerprint the request, so a reused request id is caught.
     pub fn new<M: prost::Message>(

@@ -10,6 +10,8 @@ mod ledger;
 pub mod parse;
 pub mod server;
 
-pub use context::{ACTOR_HEADER, CORRELATION_HEADER, EventMetadata, TOOL_HEADER, WriteContext};
+pub use context::{
+    ACTOR_HEADER, CORRELATION_HEADER, EventMetadata, TOOL_HEADER, WriteContext, WriteRequest,
+};
 pub use error::ServiceError;
 pub use ledger::{Ledger, Target, Written};

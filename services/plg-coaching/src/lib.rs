@@ -1,7 +1,6 @@
 //! CoachingService: the process coach of a PLG, assigned once and then handed over from coach
 //! to coach.
 
-use chrono::Utc;
 use plg_domain::{
     ValueError,
     ids::{PersonId, PlgId},
@@ -48,14 +47,7 @@ impl CoachingService for Coaching {
         &self,
         request: Request<v1::AssignCoachRequest>,
     ) -> Result<Response<v1::AssignCoachResponse>, Status> {
-        let (headers, _, message) = request.into_parts();
-        let context = WriteContext::new(
-            "AssignCoach",
-            &headers,
-            message.options.as_ref(),
-            &message,
-            Utc::now(),
-        )?;
+        let (context, message) = WriteContext::from_request(request)?;
         let written = self
             .ledger
             .write::<Plg>(&context, async {
@@ -95,14 +87,7 @@ impl CoachingService for Coaching {
         &self,
         request: Request<v1::HandOverCoachingRequest>,
     ) -> Result<Response<v1::HandOverCoachingResponse>, Status> {
-        let (headers, _, message) = request.into_parts();
-        let context = WriteContext::new(
-            "HandOverCoaching",
-            &headers,
-            message.options.as_ref(),
-            &message,
-            Utc::now(),
-        )?;
+        let (context, message) = WriteContext::from_request(request)?;
         let written = self
             .ledger
             .write::<Plg>(&context, async {

@@ -2,7 +2,6 @@
 //! completed or abandoned, and assessed for what they contributed), and the school's development
 //! plan and reflection conversations about it.
 
-use chrono::Utc;
 use plg_domain::{
     ValueError,
     development_plan::{DevelopmentPlan, DevelopmentPlanCommand, DevelopmentPlanEvent},
@@ -124,14 +123,7 @@ impl InterventionService for Interventions {
         &self,
         request: Request<v1::LogInterventionRequest>,
     ) -> Result<Response<v1::LogInterventionResponse>, Status> {
-        let (headers, _, message) = request.into_parts();
-        let context = WriteContext::new(
-            "LogIntervention",
-            &headers,
-            message.options.as_ref(),
-            &message,
-            Utc::now(),
-        )?;
+        let (context, message) = WriteContext::from_request(request)?;
         let written = self
             .ledger
             .write::<Intervention>(&context, async {
@@ -166,14 +158,7 @@ impl InterventionService for Interventions {
         &self,
         request: Request<v1::StartInterventionRequest>,
     ) -> Result<Response<v1::StartInterventionResponse>, Status> {
-        let (headers, _, message) = request.into_parts();
-        let context = WriteContext::new(
-            "StartIntervention",
-            &headers,
-            message.options.as_ref(),
-            &message,
-            Utc::now(),
-        )?;
+        let (context, message) = WriteContext::from_request(request)?;
         let written = self
             .ledger
             .write::<Intervention>(&context, async {
@@ -203,14 +188,7 @@ impl InterventionService for Interventions {
         &self,
         request: Request<v1::CompleteInterventionRequest>,
     ) -> Result<Response<v1::CompleteInterventionResponse>, Status> {
-        let (headers, _, message) = request.into_parts();
-        let context = WriteContext::new(
-            "CompleteIntervention",
-            &headers,
-            message.options.as_ref(),
-            &message,
-            Utc::now(),
-        )?;
+        let (context, message) = WriteContext::from_request(request)?;
         let written = self
             .ledger
             .write::<Intervention>(&context, async {
@@ -245,14 +223,7 @@ impl InterventionService for Interventions {
         &self,
         request: Request<v1::AbandonInterventionRequest>,
     ) -> Result<Response<v1::AbandonInterventionResponse>, Status> {
-        let (headers, _, message) = request.into_parts();
-        let context = WriteContext::new(
-            "AbandonIntervention",
-            &headers,
-            message.options.as_ref(),
-            &message,
-            Utc::now(),
-        )?;
+        let (context, message) = WriteContext::from_request(request)?;
         let written = self
             .ledger
             .write::<Intervention>(&context, async {
@@ -287,14 +258,7 @@ impl InterventionService for Interventions {
         &self,
         request: Request<v1::AssessContributionRequest>,
     ) -> Result<Response<v1::AssessContributionResponse>, Status> {
-        let (headers, _, message) = request.into_parts();
-        let context = WriteContext::new(
-            "AssessContribution",
-            &headers,
-            message.options.as_ref(),
-            &message,
-            Utc::now(),
-        )?;
+        let (context, message) = WriteContext::from_request(request)?;
         let written = self
             .ledger
             .write::<Intervention>(&context, async {
@@ -326,14 +290,7 @@ impl InterventionService for Interventions {
         &self,
         request: Request<v1::ReviseDevelopmentPlanRequest>,
     ) -> Result<Response<v1::ReviseDevelopmentPlanResponse>, Status> {
-        let (headers, _, message) = request.into_parts();
-        let context = WriteContext::new(
-            "ReviseDevelopmentPlan",
-            &headers,
-            message.options.as_ref(),
-            &message,
-            Utc::now(),
-        )?;
+        let (context, message) = WriteContext::from_request(request)?;
         let written = self
             .ledger
             .write::<DevelopmentPlan>(&context, async {
@@ -393,14 +350,7 @@ impl InterventionService for Interventions {
         &self,
         request: Request<v1::RecordReflectionConversationRequest>,
     ) -> Result<Response<v1::RecordReflectionConversationResponse>, Status> {
-        let (headers, _, message) = request.into_parts();
-        let context = WriteContext::new(
-            "RecordReflectionConversation",
-            &headers,
-            message.options.as_ref(),
-            &message,
-            Utc::now(),
-        )?;
+        let (context, message) = WriteContext::from_request(request)?;
         let written = self
             .ledger
             .write::<DevelopmentPlan>(&context, async {

@@ -1,7 +1,6 @@
 //! RegistryService: the schools, studies (waves and instruments), enrolments and people every
 //! other service relies on.
 
-use chrono::Utc;
 use plg_domain::{
     ids::{PersonId, SchoolId, StudyId},
     instrument::{Instrument, InstrumentItem},
@@ -75,14 +74,7 @@ impl RegistryService for Registry {
         &self,
         request: Request<v1::RegisterSchoolRequest>,
     ) -> Result<Response<v1::RegisterSchoolResponse>, Status> {
-        let (headers, _, message) = request.into_parts();
-        let context = WriteContext::new(
-            "RegisterSchool",
-            &headers,
-            message.options.as_ref(),
-            &message,
-            Utc::now(),
-        )?;
+        let (context, message) = WriteContext::from_request(request)?;
         let written = self
             .ledger
             .write::<School>(&context, async {
@@ -126,14 +118,7 @@ impl RegistryService for Registry {
         &self,
         request: Request<v1::DefineStudyRequest>,
     ) -> Result<Response<v1::DefineStudyResponse>, Status> {
-        let (headers, _, message) = request.into_parts();
-        let context = WriteContext::new(
-            "DefineStudy",
-            &headers,
-            message.options.as_ref(),
-            &message,
-            Utc::now(),
-        )?;
+        let (context, message) = WriteContext::from_request(request)?;
         let written = self
             .ledger
             .write::<Study>(&context, async {
@@ -202,14 +187,7 @@ impl RegistryService for Registry {
         &self,
         request: Request<v1::RegisterInstrumentRequest>,
     ) -> Result<Response<v1::RegisterInstrumentResponse>, Status> {
-        let (headers, _, message) = request.into_parts();
-        let context = WriteContext::new(
-            "RegisterInstrument",
-            &headers,
-            message.options.as_ref(),
-            &message,
-            Utc::now(),
-        )?;
+        let (context, message) = WriteContext::from_request(request)?;
         let written = self
             .ledger
             .write::<Study>(&context, async {
@@ -252,14 +230,7 @@ impl RegistryService for Registry {
         &self,
         request: Request<v1::EnrolSchoolRequest>,
     ) -> Result<Response<v1::EnrolSchoolResponse>, Status> {
-        let (headers, _, message) = request.into_parts();
-        let context = WriteContext::new(
-            "EnrolSchool",
-            &headers,
-            message.options.as_ref(),
-            &message,
-            Utc::now(),
-        )?;
+        let (context, message) = WriteContext::from_request(request)?;
         let written = self
             .ledger
             .write::<Study>(&context, async {
@@ -288,14 +259,7 @@ impl RegistryService for Registry {
         &self,
         request: Request<v1::RegisterPersonRequest>,
     ) -> Result<Response<v1::RegisterPersonResponse>, Status> {
-        let (headers, _, message) = request.into_parts();
-        let context = WriteContext::new(
-            "RegisterPerson",
-            &headers,
-            message.options.as_ref(),
-            &message,
-            Utc::now(),
-        )?;
+        let (context, message) = WriteContext::from_request(request)?;
         let written = self
             .ledger
             .write::<Person>(&context, async {

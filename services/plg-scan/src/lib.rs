@@ -1,7 +1,6 @@
 //! ScanService: staff's answers to the Scan School als PLG. A respondent's answers for a wave
 //! form one response stream; a resubmission supersedes the earlier one, and the history keeps both.
 
-use chrono::Utc;
 use plg_domain::{
     ValueError,
     ids::{ResponseId, SchoolId, StudyId, SubmissionId},
@@ -61,14 +60,7 @@ impl ScanService for Scans {
         &self,
         request: Request<v1::SubmitScanRequest>,
     ) -> Result<Response<v1::SubmitScanResponse>, Status> {
-        let (headers, _, message) = request.into_parts();
-        let context = WriteContext::new(
-            "SubmitScan",
-            &headers,
-            message.options.as_ref(),
-            &message,
-            Utc::now(),
-        )?;
+        let (context, message) = WriteContext::from_request(request)?;
         let written = self
             .ledger
             .write::<ScanResponse>(&context, async {
@@ -143,14 +135,7 @@ impl ScanService for Scans {
         &self,
         request: Request<v1::RetractScanRequest>,
     ) -> Result<Response<v1::RetractScanResponse>, Status> {
-        let (headers, _, message) = request.into_parts();
-        let context = WriteContext::new(
-            "RetractScan",
-            &headers,
-            message.options.as_ref(),
-            &message,
-            Utc::now(),
-        )?;
+        let (context, message) = WriteContext::from_request(request)?;
         let written = self
             .ledger
             .write::<ScanResponse>(&context, async {

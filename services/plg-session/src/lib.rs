@@ -1,7 +1,7 @@
 //! SessionService: PLGs and cross-school VLGs, their members, the phases they reach and the
 //! sessions they hold.
 
-use chrono::{NaiveDate, Utc};
+use chrono::NaiveDate;
 use plg_domain::{
     ValueError,
     ids::{PersonId, PlgId, SchoolId, SessionId},
@@ -138,14 +138,7 @@ impl SessionService for Sessions {
         &self,
         request: Request<v1::FormPlgRequest>,
     ) -> Result<Response<v1::FormPlgResponse>, Status> {
-        let (headers, _, message) = request.into_parts();
-        let context = WriteContext::new(
-            "FormPlg",
-            &headers,
-            message.options.as_ref(),
-            &message,
-            Utc::now(),
-        )?;
+        let (context, message) = WriteContext::from_request(request)?;
         let written = self
             .ledger
             .write::<Plg>(&context, async {
@@ -220,14 +213,7 @@ impl SessionService for Sessions {
         &self,
         request: Request<v1::RefineLearningQuestionRequest>,
     ) -> Result<Response<v1::RefineLearningQuestionResponse>, Status> {
-        let (headers, _, message) = request.into_parts();
-        let context = WriteContext::new(
-            "RefineLearningQuestion",
-            &headers,
-            message.options.as_ref(),
-            &message,
-            Utc::now(),
-        )?;
+        let (context, message) = WriteContext::from_request(request)?;
         let written = self
             .ledger
             .write::<Plg>(&context, async {
@@ -262,14 +248,7 @@ impl SessionService for Sessions {
         &self,
         request: Request<v1::AddMemberRequest>,
     ) -> Result<Response<v1::AddMemberResponse>, Status> {
-        let (headers, _, message) = request.into_parts();
-        let context = WriteContext::new(
-            "AddMember",
-            &headers,
-            message.options.as_ref(),
-            &message,
-            Utc::now(),
-        )?;
+        let (context, message) = WriteContext::from_request(request)?;
         let written = self
             .ledger
             .write::<Plg>(&context, async {
@@ -294,14 +273,7 @@ impl SessionService for Sessions {
         &self,
         request: Request<v1::RemoveMemberRequest>,
     ) -> Result<Response<v1::RemoveMemberResponse>, Status> {
-        let (headers, _, message) = request.into_parts();
-        let context = WriteContext::new(
-            "RemoveMember",
-            &headers,
-            message.options.as_ref(),
-            &message,
-            Utc::now(),
-        )?;
+        let (context, message) = WriteContext::from_request(request)?;
         let written = self
             .ledger
             .write::<Plg>(&context, async {
@@ -328,14 +300,7 @@ impl SessionService for Sessions {
         &self,
         request: Request<v1::RecordPhaseRequest>,
     ) -> Result<Response<v1::RecordPhaseResponse>, Status> {
-        let (headers, _, message) = request.into_parts();
-        let context = WriteContext::new(
-            "RecordPhase",
-            &headers,
-            message.options.as_ref(),
-            &message,
-            Utc::now(),
-        )?;
+        let (context, message) = WriteContext::from_request(request)?;
         let written = self
             .ledger
             .write::<Plg>(&context, async {
@@ -366,14 +331,7 @@ impl SessionService for Sessions {
         &self,
         request: Request<v1::HoldSessionRequest>,
     ) -> Result<Response<v1::HoldSessionResponse>, Status> {
-        let (headers, _, message) = request.into_parts();
-        let context = WriteContext::new(
-            "HoldSession",
-            &headers,
-            message.options.as_ref(),
-            &message,
-            Utc::now(),
-        )?;
+        let (context, message) = WriteContext::from_request(request)?;
         let written = self
             .ledger
             .write::<Plg>(&context, async {
@@ -399,14 +357,7 @@ impl SessionService for Sessions {
         &self,
         request: Request<v1::DissolvePlgRequest>,
     ) -> Result<Response<v1::DissolvePlgResponse>, Status> {
-        let (headers, _, message) = request.into_parts();
-        let context = WriteContext::new(
-            "DissolvePlg",
-            &headers,
-            message.options.as_ref(),
-            &message,
-            Utc::now(),
-        )?;
+        let (context, message) = WriteContext::from_request(request)?;
         let written = self
             .ledger
             .write::<Plg>(&context, async {
