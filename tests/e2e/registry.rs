@@ -104,7 +104,7 @@ async fn a_study_has_waves_and_starts_with_the_built_in_instrument() -> anyhow::
 }
 
 #[tokio::test]
-async fn invalid_waves_are_named_by_index() -> anyhow::Result<()> {
+async fn invalid_waves_and_settings_are_named_by_field() -> anyhow::Result<()> {
     let server = TestServer::start().await?;
     let mut clients = server.clients().await?;
     let status = clients
@@ -130,13 +130,20 @@ async fn invalid_waves_are_named_by_index() -> anyhow::Result<()> {
                     closes_on: day(5),
                 },
             ],
+            min_group_size: Some(2),
+            identify_schools: false,
         })
         .await
         .expect_err("invalid waves");
     assert_eq!(status.code(), Code::InvalidArgument);
     assert_eq!(
         violated_fields(&status),
-        ["waves[1].closes_on", "waves[2].label", "waves[2].opens_on"]
+        [
+            "waves[1].closes_on",
+            "waves[2].label",
+            "waves[2].opens_on",
+            "min_group_size"
+        ]
     );
 
     let empty = clients

@@ -23,18 +23,68 @@ impl Wave {
         label: WaveLabel,
         opens_on: NaiveDate,
         closes_on: NaiveDate,
-    ) -> Result<Self, DomainError> {
+    ) -> Result<Self, crate::ValueError> {
         if closes_on < opens_on {
-            return Err(DomainError::invalid(
-                "closes_on",
-                "must not be before opens_on",
-            ));
+            return Err(crate::ValueError::new("must not be before opens_on"));
         }
         Ok(Self {
             label,
             opens_on,
             closes_on,
         })
+    }
+}
+
+/// How a study protects its respondents and schools in the research view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confidentiality {
+    /// Groups of respondents smaller than this are suppressed.
+    pub min_group_size: MinGroupSize,
+    /// Whether researchers see schools' names rather than pseudonyms.
+    pub identify_schools: bool,
+}
+
+impl Default for Confidentiality {
+    fn default() -> Self {
+        Self {
+            min_group_size: MinGroupSize::DEFAULT,
+            identify_schools: false,
+        }
+    }
+}
+
+/// The smallest group of respondents that may be shown: at least 3, so that no one's answer
+/// can be read off a group of two.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "u32", into = "u32")]
+pub struct MinGroupSize(u32);
+
+impl MinGroupSize {
+    pub const DEFAULT: Self = Self(5);
+
+    pub fn new(value: u32) -> Result<Self, crate::ValueError> {
+        if (3..=1000).contains(&value) {
+            Ok(Self(value))
+        } else {
+            Err(crate::ValueError::new("must be between 3 and 1000"))
+        }
+    }
+
+    pub fn value(self) -> u32 {
+        self.0
+    }
+}
+
+impl TryFrom<u32> for MinGroupSize {
+    type Error = crate::ValueError;
+    fn try_from(value: u32) -> Result<Self, Self::Error> {
+        Self::new(value)
+    }
+}
+
+impl From<MinGroupSize> for u32 {
+    fn from(value: MinGroupSize) -> Self {
+        value.0
     }
 }
 
@@ -45,6 +95,7 @@ pub enum StudyCommand {
         title: Label,
         description: Option<Text>,
         waves: Vec<Wave>,
+        confidentiality: Confidentiality,
     },
     RegisterInstrument(Instrument),
     EnrolSchool {
@@ -63,6 +114,9 @@ pub enum StudyEvent {
         description: Option<Text>,
         waves: Vec<Wave>,
         instrument: Instrument,
+        /// Added after the first events were written: absent means the defaults.
+        #[serde(default)]
+        confidentiality: Confidentiality,
     },
     InstrumentRegistered {
         instrument: Instrument,
@@ -166,6 +220,7 @@ impl Aggregate for Study {
                     title,
                     description,
                     waves,
+                    confidentiality,
                 },
                 None,
             ) => {
@@ -188,6 +243,7 @@ impl Aggregate for Study {
                     description: description.clone(),
                     waves: waves.clone(),
                     instrument: Instrument::built_in(),
+                    confidentiality: *confidentiality,
                 }])
             }
             (StudyCommand::Define { study_id, .. }, Some(_)) => {
@@ -273,21 +329,42 @@ mod tests {
                     wave("T1", "2015-01-01", "2015-03-31"),
                     wave("T2", "2016-01-01", "2016-03-31"),
                 ],
+                confidentiality: Confidentiality::default(),
             },
         )
+    }
+
+    #[test]
+    fn groups_smaller_than_three_are_never_shown() {
+        assert!(MinGroupSize::new(2).is_err());
+        assert_eq!(MinGroupSize::new(3).map(MinGroupSize::value), Ok(3));
+        assert_eq!(MinGroupSize::DEFAULT.value(), 5);
+    }
+
+    #[test]
+    fn studies_defined_before_confidentiality_settings_read_as_the_defaults() {
+        let stored = serde_json::json!({
+            "study_id": StudyId::new_random(),
+            "title": "De school als PLG",
+            "description": null,
+            "waves": [],
+            "instrument": Instrument::built_in(),
+        });
+        let event: StudyEvent = crate::event::decode("StudyDefined", 1, stored).expect("decodes");
+        let StudyEvent::StudyDefined {
+            confidentiality, ..
+        } = event
+        else {
+            panic!("expected a definition");
+        };
+        assert_eq!(confidentiality, Confidentiality::default());
     }
 
     #[test]
     fn a_wave_cannot_close_before_it_opens() {
         let label = WaveLabel::parse("T1").expect("valid label");
         let error = Wave::new(label, date("2015-03-01"), date("2015-01-01")).expect_err("invalid");
-        assert!(matches!(
-            error,
-            DomainError::InvalidField {
-                field: "closes_on",
-                ..
-            }
-        ));
+        assert_eq!(error.0, "must not be before opens_on");
     }
 
     #[test]
@@ -308,6 +385,7 @@ mod tests {
                 wave("T1", "2015-01-01", "2015-03-31"),
                 wave("T1", "2016-01-01", "2016-03-31"),
             ],
+            confidentiality: Confidentiality::default(),
         };
         let error = then_error(&Study::default(), &command);
         assert!(matches!(

@@ -26,6 +26,8 @@ const LATEST_UTC_OFFSET: Duration = Duration::hours(14);
 pub struct WriteContext {
     pub request_id: String,
     pub expected_revision: Option<StreamRevision>,
+    /// Whether the reply waits until the research view includes the write.
+    pub wait_for_research_view: bool,
     pub metadata: EventMetadata,
     received_at: DateTime<Utc>,
     fingerprint: String,
@@ -161,6 +163,7 @@ impl WriteContext {
         Ok(Self {
             request_id: request_id.to_owned(),
             expected_revision: options.expected_revision.map(StreamRevision),
+            wait_for_research_view: options.wait_for_research_view,
             received_at: now,
             fingerprint: fingerprint(method, message),
             metadata: EventMetadata {

@@ -1,11 +1,12 @@
-use std::{fmt, sync::Arc};
+use std::{fmt, sync::Arc, time::Duration};
 
 use plg_domain::{Aggregate, DomainError, event};
 use plg_eventstore::{
-    AppendOutcome, AppendRequest, Direction, EventStore, ExpectedRevision, NewEvent, ReadFrom,
-    StoreError, StreamName, StreamRevision,
+    AppendOutcome, AppendRequest, Direction, EventStore, ExpectedRevision, NewEvent, Position,
+    ReadFrom, StoreError, StreamName, StreamRevision,
 };
 use plg_proto::v1::WriteResult;
+use tokio::sync::watch;
 
 use crate::{ServiceError, WriteContext};
 
@@ -14,12 +15,17 @@ use crate::{ServiceError, WriteContext};
 /// simultaneous writers to one PLG); past it the caller gets ABORTED and may retry.
 const MAX_ATTEMPTS: usize = 32;
 const PAGE_SIZE: usize = 512;
+/// How long a write that asked for read-your-writes waits for the research view. The write
+/// itself is durable either way; the reply says how far the view got.
+const RESEARCH_VIEW_WAIT: Duration = Duration::from_secs(5);
 
 /// The write path every service shares: replay a retried request, else load the aggregate,
 /// decide, and append with optimistic concurrency.
 #[derive(Debug, Clone)]
 pub struct Ledger {
     store: Arc<dyn EventStore>,
+    /// How far the research view has read the log, when this process runs it.
+    research_view: Option<watch::Receiver<Position>>,
 }
 
 /// What a command addresses: the aggregate's id (its stream is `<category>-<id>`) and the command.
@@ -44,6 +50,8 @@ impl<C> Target<C> {
 pub struct Written<E> {
     pub outcome: AppendOutcome,
     pub events: Vec<E>,
+    /// How far the research view had read the log when the write was answered.
+    pub research_view_position: Position,
 }
 
 impl<E> Written<E> {
@@ -53,6 +61,7 @@ impl<E> Written<E> {
             revision: self.outcome.revision.0,
             position: self.outcome.position.0,
             replayed: self.outcome.replayed,
+            research_view_position: self.research_view_position.0,
         }
     }
 
@@ -66,7 +75,18 @@ impl<E> Written<E> {
 
 impl Ledger {
     pub fn new(store: Arc<dyn EventStore>) -> Self {
-        Self { store }
+        Self {
+            store,
+            research_view: None,
+        }
+    }
+
+    /// Reports (and, on request, waits for) the research view's progress in write replies.
+    pub fn with_research_view(self, progress: watch::Receiver<Position>) -> Self {
+        Self {
+            research_view: Some(progress),
+            ..self
+        }
     }
 
     pub fn store(&self) -> &Arc<dyn EventStore> {
@@ -81,6 +101,41 @@ impl Ledger {
     /// other aggregates; it runs only when the request is not a retry, so a retry returns the
     /// original result even when the world has moved on since.
     pub async fn write<A: Aggregate>(
+        &self,
+        context: &WriteContext,
+        prepare: impl Future<Output = Result<Target<A::Command>, ServiceError>>,
+    ) -> Result<Written<A::Event>, ServiceError> {
+        let mut written = self.execute::<A>(context, prepare).await?;
+        let wait_for = context
+            .wait_for_research_view
+            .then_some(written.outcome.position);
+        written.research_view_position = self.research_view_position(wait_for).await;
+        Ok(written)
+    }
+
+    /// The research view's position, after waiting (bounded) until it reaches `wait_for`.
+    /// Without a research view in this process there is nothing to wait for: 0.
+    async fn research_view_position(&self, wait_for: Option<Position>) -> Position {
+        let Some(progress) = &self.research_view else {
+            return Position(0);
+        };
+        let mut progress = progress.clone();
+        if let Some(target) = wait_for {
+            let reached = progress.wait_for(|position| *position >= target);
+            if tokio::time::timeout(RESEARCH_VIEW_WAIT, reached)
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    position = target.0,
+                    "research view did not catch up in time"
+                );
+            }
+        }
+        *progress.borrow()
+    }
+
+    async fn execute<A: Aggregate>(
         &self,
         context: &WriteContext,
         prepare: impl Future<Output = Result<Target<A::Command>, ServiceError>>,
@@ -142,7 +197,11 @@ impl Ledger {
                         correlation_id = %context.metadata.correlation_id,
                         "events appended"
                     );
-                    return Ok(Written { outcome, events });
+                    return Ok(Written {
+                        outcome,
+                        events,
+                        research_view_position: Position(0),
+                    });
                 }
                 // Another writer got in between our read and our append: decide again on the
                 // new state, unless the caller pinned the revision it expects.
@@ -246,6 +305,7 @@ impl Ledger {
                 ..outcome
             },
             events,
+            research_view_position: Position(0),
         })
     }
 }

@@ -219,6 +219,7 @@ impl Clients {
                     wave("T1", -30, 30),
                     wave("T2", 180, 240),
                 ],
+                ..Default::default()
             })
             .await?;
         Ok(response.into_inner().study_id)

@@ -6,7 +6,7 @@ use plg_domain::{
     instrument::{Instrument, InstrumentItem},
     person::{Person, PersonDetails, PersonEvent, RegisterPerson},
     school::{RegisterSchool, School, SchoolEvent},
-    study::{Study, StudyCommand, StudyEvent, Wave},
+    study::{Confidentiality, MinGroupSize, Study, StudyCommand, StudyEvent, Wave},
     values::{
         Country, Email, InstrumentVersion, ItemCode, Label, Personal, SchoolCode, Sector, Text,
         WaveLabel,
@@ -145,18 +145,29 @@ impl RegistryService for Registry {
                         &wave.closes_on,
                         parse::date,
                     );
-                    let wave = Wave::new(label?, opens_on?, closes_on?);
-                    wave.map_err(|error| {
-                        violations.add(format!("{field}.closes_on"), error.to_string())
-                    })
-                    .ok()
+                    violations.check(
+                        format!("{field}.closes_on"),
+                        Wave::new(label?, opens_on?, closes_on?),
+                    )
                 });
-                let (Some(title), Some(description), Some(waves), true) =
-                    (title, description, waves, violations.is_empty())
-                else {
+                let min_group_size = message
+                    .min_group_size
+                    .map_or(Ok(MinGroupSize::DEFAULT), MinGroupSize::new);
+                let min_group_size = violations.check("min_group_size", min_group_size);
+                let (Some(title), Some(description), Some(waves), Some(min_group_size), true) = (
+                    title,
+                    description,
+                    waves,
+                    min_group_size,
+                    violations.is_empty(),
+                ) else {
                     return Err(violations.into_error());
                 };
                 let study_id = StudyId::new_random();
+                let confidentiality = Confidentiality {
+                    min_group_size,
+                    identify_schools: message.identify_schools,
+                };
                 Ok(Target::new(
                     study_id,
                     StudyCommand::Define {
@@ -164,6 +175,7 @@ impl RegistryService for Registry {
                         title,
                         description,
                         waves,
+                        confidentiality,
                     },
                 ))
             })
