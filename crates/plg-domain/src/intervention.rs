@@ -41,6 +41,18 @@ pub enum ContributionDegree {
     Large,
 }
 
+impl ContributionDegree {
+    /// The position on the ordinal scale: 0 (none) to 3 (large).
+    pub fn rank(self) -> u8 {
+        match self {
+            Self::None => 0,
+            Self::Small => 1,
+            Self::Moderate => 2,
+            Self::Large => 3,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum InterventionStatus {

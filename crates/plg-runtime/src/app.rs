@@ -2,7 +2,7 @@
 //! store, bind the listener, build the services, serve with health and reflection, and drain
 //! gracefully.
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
 
 use plg_eventstore::{StoreError, sqlite::SqliteEventStore};
 use tokio::net::TcpListener;
@@ -36,6 +36,8 @@ pub enum AppError {
     },
     #[error(transparent)]
     Serve(#[from] ServeError),
+    #[error("cannot build the services: {0}")]
+    Services(Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// A built application: storage open, listener bound, services ready to serve.
@@ -48,17 +50,20 @@ pub struct App {
 }
 
 impl App {
-    pub async fn build(
+    pub async fn build<E>(
         config: Config,
-        services: impl FnOnce(&Ledger) -> ServiceSet,
-    ) -> Result<Self, AppError> {
+        services: impl FnOnce(&Ledger) -> Result<ServiceSet, E>,
+    ) -> Result<Self, AppError>
+    where
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         std::fs::create_dir_all(&config.data_dir).map_err(|source| AppError::DataDir {
             path: config.data_dir.display().to_string(),
             source,
         })?;
         let store = SqliteEventStore::open(config.data_dir.join(EVENT_STORE_FILE)).await?;
         let ledger = Ledger::new(Arc::new(store.clone()));
-        let services = services(&ledger);
+        let services = services(&ledger).map_err(|error| AppError::Services(error.into()))?;
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|source| AppError::Bind {
@@ -71,6 +76,10 @@ impl App {
             listener,
             services,
         })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
     }
 
     /// The address actually bound (useful with port 0).
@@ -105,10 +114,16 @@ pub async fn run(
     flags: &Flags,
     services: impl FnOnce(&Ledger) -> ServiceSet,
 ) -> Result<(), AppError> {
-    let config = Config::load(flags)?;
-    plg_telemetry::init(config.log_format, &config.log_filter)?;
-    App::build(config, services)
+    let config = load_and_start_telemetry(flags)?;
+    App::build(config, |ledger| Ok::<_, Infallible>(services(ledger)))
         .await?
         .run_until(shutdown_signal())
         .await
+}
+
+/// The layered configuration, with logging started as it says.
+pub fn load_and_start_telemetry(flags: &Flags) -> Result<Config, AppError> {
+    let config = Config::load(flags)?;
+    plg_telemetry::init(config.log_format, &config.log_filter)?;
+    Ok(config)
 }

@@ -1,0 +1,86 @@
+//! Events as projections see them: decoded into the domain's types by stream category.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use plg_domain::{
+    Aggregate,
+    development_plan::{DevelopmentPlan, DevelopmentPlanEvent},
+    event::decode,
+    intervention::{Intervention, InterventionEvent},
+    plg::{Plg, PlgEvent},
+    scan::{ScanEvent, ScanResponse},
+    school::{School, SchoolEvent},
+    study::{Study, StudyEvent},
+};
+use plg_eventstore::{Position, RecordedEvent};
+
+use crate::ProjectionError;
+
+/// A recorded event with its payload decoded.
+#[derive(Debug)]
+pub struct LogEvent {
+    pub position: Position,
+    /// The id part of the stream name: the aggregate's id.
+    pub entity_id: String,
+    pub occurred_at: DateTime<Utc>,
+    pub payload: Payload,
+}
+
+impl LogEvent {
+    pub fn occurred_on(&self) -> NaiveDate {
+        self.occurred_at.date_naive()
+    }
+}
+
+#[derive(Debug)]
+pub enum Payload {
+    School(SchoolEvent),
+    Study(StudyEvent),
+    Scan(ScanEvent),
+    Intervention(InterventionEvent),
+    DevelopmentPlan(DevelopmentPlanEvent),
+    Plg(PlgEvent),
+    /// Events the research view does not use (people's personal data, categories added later).
+    Other,
+}
+
+impl LogEvent {
+    pub fn decode(recorded: &RecordedEvent) -> Result<Self, ProjectionError> {
+        let category = recorded.stream.category();
+        let entity_id = recorded
+            .stream
+            .as_str()
+            .strip_prefix(category)
+            .and_then(|rest| rest.strip_prefix('-'))
+            .unwrap_or_default()
+            .to_owned();
+        let payload = |data| -> Result<Payload, plg_domain::EventDecodeError> {
+            let (event_type, version) = (&recorded.event_type, recorded.schema_version);
+            Ok(match category {
+                School::CATEGORY => Payload::School(decode(event_type, version, data)?),
+                Study::CATEGORY => Payload::Study(decode(event_type, version, data)?),
+                ScanResponse::CATEGORY => Payload::Scan(decode(event_type, version, data)?),
+                Intervention::CATEGORY => Payload::Intervention(decode(event_type, version, data)?),
+                DevelopmentPlan::CATEGORY => {
+                    Payload::DevelopmentPlan(decode(event_type, version, data)?)
+                }
+                Plg::CATEGORY => Payload::Plg(decode(event_type, version, data)?),
+                // People's events hold only personal data, which the research view never shows.
+                _ => Payload::Other,
+            })
+        };
+        let occurred_at = recorded
+            .metadata
+            .get("occurred_at")
+            .and_then(|value| serde_json::from_value(value.clone()).ok())
+            .unwrap_or(recorded.recorded_at);
+        Ok(Self {
+            position: recorded.position,
+            entity_id,
+            occurred_at,
+            payload: payload(recorded.data.clone()).map_err(|error| ProjectionError::Decode {
+                position: recorded.position,
+                message: error.to_string(),
+            })?,
+        })
+    }
+}

@@ -1,0 +1,32 @@
+//! The research view: projections that turn the event log into SQL tables researchers can
+//! query (through ResearchService, or directly with any SQLite tool).
+//!
+//! Each projection follows the global log from its own checkpoint and commits the checkpoint
+//! in the same transaction as the rows it covers, so every event takes effect exactly once,
+//! across crashes and restarts. The view as a whole is current up to the lowest checkpoint.
+
+mod database;
+mod event;
+mod projections;
+mod runner;
+
+pub use database::{RESEARCH_DB_FILE, ResearchDb, view_position};
+pub use projections::all as all_projections;
+pub use runner::{ProjectionError, Projections, rebuild};
+
+/// One projection: the tables it owns and how an event changes them.
+pub trait Projection: Send + Sync + std::fmt::Debug + 'static {
+    /// Stable name, the key of its checkpoint.
+    fn name(&self) -> &'static str;
+    /// `CREATE TABLE IF NOT EXISTS …` statements for its tables.
+    fn schema(&self) -> &'static str;
+    /// Its tables, dropped on rebuild.
+    fn tables(&self) -> &'static [&'static str];
+    /// Applies one event inside the batch's transaction. Must depend on the event (and rows
+    /// written from earlier events) only, so a rebuild produces the same rows.
+    fn apply(
+        &self,
+        transaction: &rusqlite::Transaction<'_>,
+        event: &event::LogEvent,
+    ) -> Result<(), ProjectionError>;
+}

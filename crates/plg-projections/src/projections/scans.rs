@@ -1,0 +1,113 @@
+//! Scan submissions and their answers, with which submission counts now.
+
+use plg_domain::scan::ScanEvent;
+use rusqlite::{Transaction, params};
+
+use super::name_of;
+use crate::{
+    Projection, ProjectionError,
+    event::{LogEvent, Payload},
+};
+
+#[derive(Debug)]
+pub struct Scans;
+
+impl Projection for Scans {
+    fn name(&self) -> &'static str {
+        "scans"
+    }
+
+    fn schema(&self) -> &'static str {
+        "CREATE TABLE IF NOT EXISTS scan_submissions (
+            submission_id      TEXT PRIMARY KEY,
+            response_id        TEXT NOT NULL,
+            study_id           TEXT NOT NULL,
+            school_id          TEXT NOT NULL,
+            wave               TEXT NOT NULL,
+            respondent         TEXT NOT NULL,
+            role               TEXT NOT NULL,
+            instrument_version TEXT NOT NULL,
+            answered_on        TEXT NOT NULL,
+            position           INTEGER NOT NULL,
+            status             TEXT NOT NULL CHECK (status IN ('current', 'superseded', 'retracted'))
+        ) STRICT;
+        CREATE INDEX IF NOT EXISTS scan_submissions_by_wave
+            ON scan_submissions (study_id, wave, school_id, status);
+        CREATE TABLE IF NOT EXISTS scan_answers (
+            submission_id TEXT NOT NULL,
+            item_code     TEXT NOT NULL,
+            dimension     TEXT NOT NULL,
+            current       INTEGER,
+            desired       INTEGER,
+            PRIMARY KEY (submission_id, item_code)
+        ) STRICT;"
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["scan_submissions", "scan_answers"]
+    }
+
+    fn apply(
+        &self,
+        transaction: &Transaction<'_>,
+        event: &LogEvent,
+    ) -> Result<(), ProjectionError> {
+        match &event.payload {
+            Payload::Scan(ScanEvent::ScanSubmitted {
+                response_id,
+                submission_id,
+                study_id,
+                school_id,
+                wave,
+                respondent,
+                role,
+                instrument_version,
+                answered_on,
+                answers,
+                supersedes,
+            }) => {
+                if let Some(superseded) = supersedes {
+                    transaction.execute(
+                        "UPDATE scan_submissions SET status = 'superseded' WHERE submission_id = ?1",
+                        [superseded.to_string()],
+                    )?;
+                }
+                transaction.execute(
+                    "INSERT INTO scan_submissions VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'current')",
+                    params![
+                        submission_id.to_string(),
+                        response_id.to_string(),
+                        study_id.to_string(),
+                        school_id.to_string(),
+                        wave.as_str(),
+                        respondent.as_str(),
+                        name_of(role),
+                        instrument_version.as_str(),
+                        answered_on.to_string(),
+                        i64::try_from(event.position.0).unwrap_or(i64::MAX),
+                    ],
+                )?;
+                for answer in answers {
+                    transaction.execute(
+                        "INSERT INTO scan_answers VALUES (?1, ?2, ?3, ?4, ?5)",
+                        params![
+                            submission_id.to_string(),
+                            answer.item_code.as_str(),
+                            name_of(&answer.dimension),
+                            answer.current.map(|score| score.value()),
+                            answer.desired.map(|score| score.value()),
+                        ],
+                    )?;
+                }
+            }
+            Payload::Scan(ScanEvent::ScanRetracted { submission_id, .. }) => {
+                transaction.execute(
+                    "UPDATE scan_submissions SET status = 'retracted' WHERE submission_id = ?1",
+                    [submission_id.to_string()],
+                )?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
