@@ -56,7 +56,8 @@ async fn the_external_coach_hands_over_to_an_internal_coach() -> anyhow::Result<
     assert_eq!(handover["to_coach_id"], member);
     assert_eq!(handover["to_kind"], "internal");
 
-    // The former coach no longer holds the role; the new one can facilitate sessions.
+    // The former coach no longer holds the role: they cannot hand it over again, nor
+    // facilitate a session of a PLG they are not a member of; the new coach can.
     let stale = clients
         .coaching
         .hand_over_coaching(hand_over(&plg_id, &coach, &member))
@@ -64,6 +65,24 @@ async fn the_external_coach_hands_over_to_an_internal_coach() -> anyhow::Result<
         .expect_err("not current");
     assert_eq!(stale.code(), Code::FailedPrecondition);
     assert_eq!(violated_rule(&stale).as_deref(), Some("not_current_coach"));
+    let session = |facilitator_id: &str| v1::HoldSessionRequest {
+        options: options(),
+        plg_id: plg_id.clone(),
+        held_on: day(0),
+        duration_minutes: 60,
+        facilitator_id: facilitator_id.into(),
+        ..Default::default()
+    };
+    let former = clients
+        .sessions
+        .hold_session(session(&coach))
+        .await
+        .expect_err("former coach");
+    assert_eq!(
+        violated_rule(&former).as_deref(),
+        Some("facilitator_not_involved")
+    );
+    clients.sessions.hold_session(session(&member)).await?;
     Ok(())
 }
 

@@ -218,6 +218,7 @@ pub struct Plg {
     pub learning_question: Option<Text>,
     pub phase: Option<PlgPhase>,
     pub coach: Option<CurrentCoach>,
+    pub last_session_on: Option<NaiveDate>,
     pub dissolved: bool,
 }
 
@@ -446,6 +447,14 @@ impl Aggregate for Plg {
                     formed_on,
                     "the PLG was formed",
                 )?;
+                if let Some(last_session_on) = self.last_session_on {
+                    Self::not_before(
+                        "dissolved_on",
+                        *dissolved_on,
+                        last_session_on,
+                        "its last session",
+                    )?;
+                }
                 PlgEvent::PlgDissolved {
                     dissolved_on: *dissolved_on,
                     reason: reason.clone(),
@@ -520,7 +529,9 @@ impl Aggregate for Plg {
                 self.members.remove(person_id);
             }
             PlgEvent::PhaseReached { phase, .. } => self.phase = Some(*phase),
-            PlgEvent::SessionHeld(_) => {}
+            PlgEvent::SessionHeld(session) => {
+                self.last_session_on = Some(session.held_on.date());
+            }
             PlgEvent::PlgDissolved { .. } => self.dissolved = true,
             PlgEvent::CoachAssigned {
                 coach_id,
@@ -727,6 +738,27 @@ mod tests {
             error,
             DomainError::InvalidField {
                 field: "held_on",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn a_plg_cannot_be_dissolved_before_its_last_session() {
+        let Fixture { mut history, .. } = formed_with_coach();
+        history.extend(then_events(
+            &given::<Plg>(&history),
+            &session(vec![], None, "2017-03-01"),
+        ));
+        let dissolve = PlgCommand::Dissolve {
+            dissolved_on: day("2017-02-28"),
+            reason: text("need met"),
+        };
+        let error = then_error(&given::<Plg>(&history), &dissolve);
+        assert!(matches!(
+            error,
+            DomainError::InvalidField {
+                field: "dissolved_on",
                 ..
             }
         ));

@@ -42,11 +42,9 @@ impl Aggregate for School {
     type Event = SchoolEvent;
 
     fn decide(&self, command: &RegisterSchool) -> Result<Vec<SchoolEvent>, DomainError> {
-        if self.registered.is_some() {
-            return Err(DomainError::already_exists(
-                "school",
-                format!("{:?} {}", command.country, command.school_code),
-            ));
+        // The id derives from country and code: the registered school is the one asked for.
+        if let Some(school_id) = self.registered {
+            return Err(DomainError::already_exists("school", school_id));
         }
         Ok(vec![SchoolEvent::SchoolRegistered {
             school_id: command.school_id,

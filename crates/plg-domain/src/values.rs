@@ -185,6 +185,22 @@ pub enum Country {
     Belgium,
 }
 
+impl Country {
+    /// The ISO 3166 code, as stored.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Netherlands => "NL",
+            Self::Belgium => "BE",
+        }
+    }
+}
+
+/// The calendar date at a moment, as schools see it: the Netherlands and Belgium both keep
+/// Central European time, so "today" and "the day it happened" are dates in Europe/Amsterdam.
+pub fn school_date(at: chrono::DateTime<chrono::Utc>) -> NaiveDate {
+    at.with_timezone(&chrono_tz::Europe::Amsterdam).date_naive()
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Sector {
@@ -336,6 +352,20 @@ mod tests {
         assert!(Email::parse("a.coach@localhost").is_err());
         assert!(Email::parse("no-at-sign").is_err());
         assert!(Email::parse("a@b@c.org").is_err());
+    }
+
+    #[test]
+    fn school_dates_follow_central_european_time() {
+        let at = |value: &str| {
+            chrono::DateTime::parse_from_rfc3339(value)
+                .expect("valid timestamp")
+                .with_timezone(&chrono::Utc)
+        };
+        let date = |value: &str| parse_date(value).expect("valid date");
+        // 23:30 UTC in winter is 00:30 the next day in Amsterdam; in summer 01:30.
+        assert_eq!(school_date(at("2016-01-31T23:30:00Z")), date("2016-02-01"));
+        assert_eq!(school_date(at("2016-06-30T22:30:00Z")), date("2016-07-01"));
+        assert_eq!(school_date(at("2016-06-30T21:30:00Z")), date("2016-06-30"));
     }
 
     #[test]

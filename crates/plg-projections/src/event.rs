@@ -26,8 +26,9 @@ pub struct LogEvent {
 }
 
 impl LogEvent {
+    /// The day it happened, in the schools' time zone.
     pub fn occurred_on(&self) -> NaiveDate {
-        self.occurred_at.date_naive()
+        plg_domain::values::school_date(self.occurred_at)
     }
 }
 

@@ -1,4 +1,5 @@
 use chrono::{DateTime, Duration, NaiveDate, Utc};
+use plg_domain::values::school_date;
 use plg_eventstore::{IdempotencyKey, StreamRevision};
 use plg_proto::v1::{self, WriteOptions};
 use serde::{Deserialize, Serialize};
@@ -18,8 +19,6 @@ const MAX_REQUEST_ID_LEN: usize = 128;
 const MAX_HEADER_LEN: usize = 200;
 /// How far a caller's clock may run ahead of the server's.
 const CLOCK_SKEW: Duration = Duration::minutes(5);
-/// The earliest time zone is UTC+14: a date is "today" somewhere until then.
-const LATEST_UTC_OFFSET: Duration = Duration::hours(14);
 
 /// Everything about a write that is not the command itself; it becomes the events' metadata.
 #[derive(Debug, Clone)]
@@ -124,8 +123,9 @@ impl WriteContext {
         };
         let default_options = WriteOptions::default();
         let options = options.unwrap_or(&default_options);
-        let request_id = options.request_id.trim();
-        if request_id.is_empty()
+        // Not trimmed: the key must be exactly what the fingerprinted request carries.
+        let request_id = options.request_id.as_str();
+        if request_id.trim().is_empty()
             || request_id.len() > MAX_REQUEST_ID_LEN
             || request_id.chars().any(char::is_control)
         {
@@ -176,20 +176,22 @@ impl WriteContext {
         })
     }
 
-    /// The latest calendar date anywhere: a date after it is in the future for every school.
+    /// Today, in the schools' time zone: a date after it is in the future.
     pub fn today(&self) -> NaiveDate {
-        (self.received_at + LATEST_UTC_OFFSET).date_naive()
+        school_date(self.received_at)
     }
 
-    /// The date on which the write's subject happened.
+    /// The date on which the write's subject happened, in the schools' time zone.
     pub fn occurred_on(&self) -> NaiveDate {
-        self.metadata.occurred_at.date_naive()
+        school_date(self.metadata.occurred_at)
     }
 
-    /// Request ids are scoped by the tool that chose them.
+    /// Request ids are scoped by the tool that chose them. The tool's length comes first, so
+    /// no tool name and request id can combine into another pair's key.
     pub fn idempotency_key(&self) -> IdempotencyKey {
+        let tool = &self.metadata.tool;
         IdempotencyKey {
-            key: format!("{}/{}", self.metadata.tool, self.request_id),
+            key: format!("{}:{tool}/{}", tool.len(), self.request_id),
             fingerprint: self.fingerprint.clone(),
         }
     }

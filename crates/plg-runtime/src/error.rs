@@ -1,7 +1,7 @@
 use std::collections::HashMap;
 
 use plg_domain::{DomainError, EventDecodeError};
-use plg_eventstore::StoreError;
+use plg_eventstore::{ExpectedRevision, StoreError};
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
 
@@ -102,7 +102,15 @@ impl From<ServiceError> for Status {
             }) => {
                 let metadata = HashMap::from([
                     ("stream".to_owned(), stream.to_string()),
-                    ("expected_revision".to_owned(), expected.to_string()),
+                    (
+                        "expected_revision".to_owned(),
+                        match expected {
+                            ExpectedRevision::Exact(revision) => revision.to_string(),
+                            ExpectedRevision::Any => "any".to_owned(),
+                            ExpectedRevision::NoStream => "no_stream".to_owned(),
+                            ExpectedRevision::StreamExists => "stream_exists".to_owned(),
+                        },
+                    ),
                     (
                         "actual_revision".to_owned(),
                         actual.map_or_else(|| "none".to_owned(), |revision| revision.to_string()),
@@ -151,7 +159,7 @@ impl From<ServiceError> for Status {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use plg_eventstore::{ExpectedRevision, StreamName, StreamRevision};
+    use plg_eventstore::{StreamName, StreamRevision};
 
     #[test]
     fn caller_mistakes_never_become_internal() {
@@ -206,6 +214,10 @@ mod tests {
         assert_eq!(
             info.metadata.get("actual_revision").map(String::as_str),
             Some("3")
+        );
+        assert_eq!(
+            info.metadata.get("expected_revision").map(String::as_str),
+            Some("1")
         );
     }
 

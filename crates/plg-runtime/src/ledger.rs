@@ -2,8 +2,8 @@ use std::{fmt, sync::Arc, time::Duration};
 
 use plg_domain::{Aggregate, DomainError, event};
 use plg_eventstore::{
-    AppendOutcome, AppendRequest, Direction, EventStore, ExpectedRevision, NewEvent, Position,
-    ReadFrom, StoreError, StreamName, StreamRevision,
+    AppendOutcome, AppendRequest, Direction, EventStore, ExpectedRevision, IdempotencyKey,
+    NewEvent, Position, ReadFrom, StoreError, StreamName, StreamRevision,
 };
 use plg_proto::v1::WriteResult;
 use tokio::sync::watch;
@@ -144,7 +144,10 @@ impl Ledger {
         if let Some(outcome) = self.store.find_idempotent_outcome(&key).await? {
             return self.replayed::<A>(outcome).await;
         }
-        let target = prepare.await?;
+        let target = match prepare.await {
+            Ok(target) => target,
+            Err(error) => return self.replayed_or::<A>(&key, error).await,
+        };
         let stream = Self::stream::<A>(&target.id);
         let metadata = serde_json::to_value(&context.metadata)
             .map_err(|error| StoreError::Corrupt(format!("metadata does not encode: {error}")))?;
@@ -155,17 +158,22 @@ impl Ledger {
                 .expected_revision
                 .filter(|expected| Some(*expected) != revision)
             {
-                return Err(StoreError::WrongExpectedRevision {
+                let conflict = StoreError::WrongExpectedRevision {
                     stream,
                     expected: ExpectedRevision::Exact(expected),
                     actual: revision,
-                }
-                .into());
+                };
+                return self.replayed_or::<A>(&key, conflict.into()).await;
             }
-            let events = state.decide(&target.command).map_err(|error| match error {
-                DomainError::NotFound { kind } => ServiceError::not_found(kind, &target.id),
-                other => other.into(),
-            })?;
+            let events = match state.decide(&target.command) {
+                Ok(events) => events,
+                Err(DomainError::NotFound { kind }) => {
+                    return self
+                        .replayed_or::<A>(&key, ServiceError::not_found(kind, &target.id))
+                        .await;
+                }
+                Err(error) => return self.replayed_or::<A>(&key, error.into()).await,
+            };
             let new_events = events
                 .iter()
                 .map(|domain_event| {
@@ -278,6 +286,19 @@ impl Ledger {
         Ok(())
     }
 
+    /// A command that fails may be a retry whose original landed after the first look-up
+    /// (keys and events commit together): then the original's result is the answer.
+    async fn replayed_or<A: Aggregate>(
+        &self,
+        key: &IdempotencyKey,
+        error: ServiceError,
+    ) -> Result<Written<A::Event>, ServiceError> {
+        match self.store.find_idempotent_outcome(key).await? {
+            Some(outcome) => self.replayed::<A>(outcome).await,
+            None => Err(error),
+        }
+    }
+
     async fn replayed<A: Aggregate>(
         &self,
         outcome: AppendOutcome,
@@ -307,5 +328,85 @@ impl Ledger {
             events,
             research_view_position: Position(0),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use chrono::Utc;
+    use plg_domain::{
+        ids::SchoolId,
+        school::{RegisterSchool, School},
+        values::{Country, Label, SchoolCode, Sector},
+    };
+    use plg_eventstore::{Direction, ReadFrom, sqlite::SqliteEventStore};
+    use plg_proto::v1::{RegisterSchoolRequest, WriteOptions};
+    use tonic::metadata::MetadataMap;
+
+    use super::*;
+    use crate::{ACTOR_HEADER, TOOL_HEADER};
+
+    fn register_school() -> (WriteContext, Target<RegisterSchool>) {
+        let message = RegisterSchoolRequest {
+            options: Some(WriteOptions {
+                request_id: "r-1".into(),
+                ..Default::default()
+            }),
+            name: "Het Baken".into(),
+            ..Default::default()
+        };
+        let mut headers = MetadataMap::new();
+        headers.insert(ACTOR_HEADER, "a".parse().expect("valid header"));
+        headers.insert(TOOL_HEADER, "t".parse().expect("valid header"));
+        let context = WriteContext::new(
+            "RegisterSchool",
+            &headers,
+            message.options.as_ref(),
+            &message,
+            Utc::now(),
+        )
+        .expect("valid context");
+        let code = SchoolCode::parse(Country::Netherlands, "12AB").expect("valid code");
+        let school_id = SchoolId::derive(Country::Netherlands, &code);
+        let command = RegisterSchool {
+            school_id,
+            name: Label::parse("Het Baken").expect("valid name"),
+            country: Country::Netherlands,
+            sector: Sector::Secondary,
+            school_code: code,
+            board: None,
+        };
+        (context, Target::new(school_id, command))
+    }
+
+    #[tokio::test]
+    async fn a_retry_that_races_its_original_returns_the_original_result() {
+        let store = SqliteEventStore::open_temporary()
+            .await
+            .expect("store opens");
+        let ledger = Ledger::new(Arc::new(store.clone()));
+        let (context, target) = register_school();
+        let retried = ledger
+            .write::<School>(&context, async {
+                // The original lands after the retry looked its request id up, while the
+                // retry is still preparing: its decision then meets its own registration.
+                let (_, original) = register_school();
+                let original = ledger
+                    .write::<School>(&context, async { Ok(original) })
+                    .await?;
+                assert!(!original.outcome.replayed);
+                Ok(target)
+            })
+            .await
+            .expect("the retry answers with the original result");
+        assert!(retried.outcome.replayed);
+        let stream = Ledger::stream::<School>(&retried.outcome.stream.as_str()["school-".len()..]);
+        let written = store
+            .read_stream(&stream, Direction::Forward, ReadFrom::Start, 10)
+            .await
+            .expect("reads");
+        assert_eq!(written.len(), 1);
     }
 }

@@ -6,6 +6,7 @@ use std::{net::SocketAddr, path::Path};
 
 use anyhow::Context as _;
 use chrono::{Duration, Utc};
+use plg_domain::values::school_date;
 use plg_proto::v1::{
     self, coaching_service_client::CoachingServiceClient,
     event_log_service_client::EventLogServiceClient,
@@ -157,11 +158,9 @@ pub fn options_expecting(revision: u64) -> Option<v1::WriteOptions> {
     })
 }
 
-/// A date `days` from today (negative: in the past), as `YYYY-MM-DD`.
+/// A date `days` from today in the schools' time zone (negative: in the past), `YYYY-MM-DD`.
 pub fn day(days: i64) -> String {
-    (Utc::now() + Duration::days(days))
-        .format("%Y-%m-%d")
-        .to_string()
+    (school_date(Utc::now()) + Duration::days(days)).to_string()
 }
 
 /// A fresh, valid Dutch school code, so tests never collide.

@@ -322,10 +322,11 @@ impl RegistryService for Registry {
             return Err(violations.into_error().into());
         };
         let study = self.ledger.require::<Study>("study", study_id).await?;
+        // Like a scan naming an unknown version: the caller named something the study lacks.
         let instrument = study.instrument(version.as_ref()).ok_or_else(|| {
-            ServiceError::not_found(
-                "instrument version",
-                version.map_or_else(String::new, String::from),
+            ServiceError::invalid(
+                "version",
+                format!("study {study_id} has no such instrument version"),
             )
         })?;
         Ok(Response::new(instrument_to_proto(instrument)))
