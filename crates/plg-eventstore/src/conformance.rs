@@ -103,6 +103,8 @@ macro_rules! __conformance_for_each_check {
             stream_revision_tracks_appends,
             idempotent_append_is_replayed,
             idempotency_key_reused_is_rejected,
+            idempotency_key_spans_streams,
+            concurrent_appends_with_one_key_write_once,
             find_idempotent_outcome,
             failed_append_leaves_idempotency_key_unused,
             concurrent_appends_to_different_streams,
@@ -582,6 +584,82 @@ pub async fn idempotency_key_reused_is_rejected<S: EventStore>(store: S) {
 
 /// `find_idempotent_outcome` returns what a retried append would: the first outcome marked
 /// replayed; nothing for an unknown key; an error for the key with another fingerprint.
+/// A key identifies a request, not a stream: a retry that would write to another stream (a
+/// service that picks a fresh id for each attempt) replays the first outcome all the same.
+pub async fn idempotency_key_spans_streams<S: EventStore>(store: S) {
+    let keyed = |name: &str| AppendRequest {
+        idempotency: Some(key("register-1", "sha-1")),
+        ..request(
+            &stream(name),
+            ExpectedRevision::NoStream,
+            numbered_events("registered", 1),
+        )
+    };
+    let first = store.append(keyed("person-a")).await.expect("first append");
+    let retried = store
+        .append(keyed("person-b"))
+        .await
+        .expect("retry to another stream");
+    assert_eq!(
+        retried,
+        AppendOutcome {
+            replayed: true,
+            ..first
+        }
+    );
+    assert_eq!(
+        read_everything(&store).await.len(),
+        1,
+        "only the first stream was written"
+    );
+    assert_eq!(
+        store
+            .stream_revision(&stream("person-b"))
+            .await
+            .expect("revision"),
+        None
+    );
+}
+
+/// Concurrent copies of one request write once; every copy answers with the same outcome.
+pub async fn concurrent_appends_with_one_key_write_once<S: EventStore>(store: S) {
+    let store = Arc::new(store);
+    let copies = (0..20).map(|copy| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let request = AppendRequest {
+                idempotency: Some(key("place-order-7", "sha-7")),
+                ..request(
+                    &stream(&format!("order-{copy}")),
+                    ExpectedRevision::Any,
+                    numbered_events("order-placed", 1),
+                )
+            };
+            store.append(request).await.expect("append or replay")
+        })
+    });
+    let outcomes = futures::future::join_all(copies).await;
+    let outcomes: Vec<AppendOutcome> = outcomes
+        .into_iter()
+        .map(|outcome| outcome.expect("task"))
+        .collect();
+    assert_eq!(
+        outcomes.iter().filter(|outcome| !outcome.replayed).count(),
+        1,
+        "exactly one copy wrote"
+    );
+    let written = outcomes
+        .iter()
+        .find(|outcome| !outcome.replayed)
+        .map(|outcome| (&outcome.stream, outcome.position));
+    assert!(
+        outcomes
+            .iter()
+            .all(|outcome| Some((&outcome.stream, outcome.position)) == written)
+    );
+    assert_eq!(read_everything(store.as_ref()).await.len(), 1);
+}
+
 pub async fn find_idempotent_outcome<S: EventStore>(store: S) {
     let unknown = key("place-order-1", "sha-1");
     assert_eq!(
