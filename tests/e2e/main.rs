@@ -4,6 +4,7 @@
 mod coaching;
 mod intervention;
 mod registry;
+mod research;
 mod scan;
 mod session;
 mod write_semantics;

@@ -5,12 +5,12 @@
 use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
 
 use plg_eventstore::{StoreError, sqlite::SqliteEventStore};
-use tokio::net::TcpListener;
+use tokio::{net::TcpListener, sync::watch};
 
 use crate::{
     Ledger,
     config::{Config, ConfigError, Flags},
-    server::{ServeError, ServiceSet, shutdown_signal},
+    server::{ServeError, ServiceSet, Stopping, shutdown_signal},
 };
 
 /// The embedded store's file inside the data directory.
@@ -90,7 +90,7 @@ impl App {
     /// Serves until `shutdown` completes, then drains and closes the store, so every
     /// acknowledged write is on disk when this returns.
     pub async fn run_until(
-        self,
+        mut self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), AppError> {
         let address = self.local_addr();
@@ -101,7 +101,21 @@ impl App {
             "serving"
         );
         let grace = Duration::from_secs(self.config.shutdown_grace_seconds);
+        // Background work outlives the drain: writes in flight may wait for it.
+        let (stop, stopped) = watch::channel(false);
+        let background: Vec<_> = self
+            .services
+            .take_background()
+            .into_iter()
+            .map(|work| tokio::spawn(work.start(Stopping::new(stopped.clone()))))
+            .collect();
         let served = self.services.serve(self.listener, shutdown, grace).await;
+        let _ = stop.send(true);
+        for work in background {
+            if let Err(error) = work.await {
+                tracing::error!(%error, "background work panicked");
+            }
+        }
         self.store.close().await;
         tracing::info!("stopped");
         Ok(served?)

@@ -22,6 +22,9 @@ pub enum ServiceError {
     Store(#[from] StoreError),
     #[error("stored event cannot be read: {0}")]
     Corrupt(#[from] EventDecodeError),
+    /// A failure of the server's own, such as an unreadable research view.
+    #[error("internal error: {0}")]
+    Internal(String),
     #[error("stream {stream} does not start with a {expected} event")]
     UnexpectedEvent {
         stream: String,
@@ -148,7 +151,8 @@ impl From<ServiceError> for Status {
             }
             ServiceError::Store(StoreError::EmptyAppend | StoreError::Corrupt(_))
             | ServiceError::Corrupt(_)
-            | ServiceError::UnexpectedEvent { .. } => {
+            | ServiceError::UnexpectedEvent { .. }
+            | ServiceError::Internal(_) => {
                 tracing::error!(error = %message, "internal error");
                 Status::internal("internal error")
             }

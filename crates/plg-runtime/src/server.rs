@@ -21,6 +21,40 @@ pub enum ServeError {
 pub struct ServiceSet {
     routes: RoutesBuilder,
     names: Vec<&'static str>,
+    background: Vec<Background>,
+}
+
+/// Tells background work that the server has drained and it should stop.
+#[derive(Debug, Clone)]
+pub struct Stopping(tokio::sync::watch::Receiver<bool>);
+
+impl Stopping {
+    pub fn new(stop: tokio::sync::watch::Receiver<bool>) -> Self {
+        Self(stop)
+    }
+
+    /// Completes once stopping was asked for (or whoever could ask has gone).
+    pub async fn wait(mut self) {
+        let _ = self.0.wait_for(|stop| *stop).await;
+    }
+}
+
+type BackgroundStart =
+    Box<dyn FnOnce(Stopping) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
+
+/// Work that runs beside the services, such as projections following the log.
+pub struct Background(BackgroundStart);
+
+impl std::fmt::Debug for Background {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Background")
+    }
+}
+
+impl Background {
+    pub fn start(self, stopping: Stopping) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> {
+        (self.0)(stopping)
+    }
 }
 
 impl ServiceSet {
@@ -38,6 +72,21 @@ impl ServiceSet {
         self.names.push(S::NAME);
         self.routes.add_service(service);
         self
+    }
+
+    /// Adds work that starts with the server and is asked to stop once it has drained.
+    pub fn with_background<F>(mut self, run: impl FnOnce(Stopping) -> F + Send + 'static) -> Self
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.background.push(Background(Box::new(move |stopping| {
+            Box::pin(run(stopping))
+        })));
+        self
+    }
+
+    pub fn take_background(&mut self) -> Vec<Background> {
+        std::mem::take(&mut self.background)
     }
 
     pub fn names(&self) -> &[&'static str] {

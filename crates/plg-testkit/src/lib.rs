@@ -47,7 +47,7 @@ impl TestServer {
             shutdown_grace_seconds: 5,
             ..Config::default()
         };
-        let app = plgd::App::build(config).await?;
+        let app = plgd::build(config).await?;
         let address = app.local_addr();
         let (stop, stopped) = oneshot::channel::<()>();
         let served = tokio::spawn(app.run_until(async {

@@ -1,5 +1,7 @@
-use clap::{Parser, Subcommand};
+use anyhow::Context as _;
+use clap::{Parser, Subcommand, ValueEnum};
 use plg_runtime::{app, config::Flags, server::shutdown_signal};
+use plgd::demo::DemoSize;
 
 /// PLG Ledger: records how schools develop as professional learning communities, and serves
 /// every service over gRPC from one process.
@@ -21,6 +23,25 @@ enum Command {
         /// Projections to rebuild (registry, scans, interventions, plgs); all when none given.
         projections: Vec<String>,
     },
+    /// Load a synthetic demo study into a running plgd through its gRPC API.
+    Demo {
+        /// The plgd to load into.
+        #[arg(long, default_value = "http://127.0.0.1:50051")]
+        address: String,
+        /// Seeds the generator. Loading the same seed again writes nothing new.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// full: 15 schools, 3 waves, 30 to 50 respondents per school and wave;
+        /// small: 6 schools, 12 to 16 respondents.
+        #[arg(long, value_enum, default_value_t = Size::Full)]
+        size: Size,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Size {
+    Full,
+    Small,
 }
 
 #[tokio::main]
@@ -29,7 +50,7 @@ async fn main() -> anyhow::Result<()> {
     let config = app::load_and_start_telemetry(&cli.flags)?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
-            plgd::App::build(config)
+            plgd::build(config)
                 .await?
                 .run_until(shutdown_signal())
                 .await?
@@ -37,6 +58,28 @@ async fn main() -> anyhow::Result<()> {
         Command::Rebuild { projections } => {
             let position = plgd::rebuild(&config, &projections).await?;
             println!("rebuilt the research view up to log position {position}");
+        }
+        Command::Demo {
+            address,
+            seed,
+            size,
+        } => {
+            let size = match size {
+                Size::Full => DemoSize::FULL,
+                Size::Small => DemoSize::SMALL,
+            };
+            let channel = tonic::transport::Endpoint::from_shared(address.clone())?
+                .connect()
+                .await
+                .with_context(|| format!("connecting to plgd at {address}"))?;
+            let started = std::time::Instant::now();
+            let summary = plgd::demo::load_sized(channel, seed, size).await?;
+            println!("{summary}");
+            println!(
+                "loaded in {:.1} s; study id: {}",
+                started.elapsed().as_secs_f64(),
+                summary.study_id
+            );
         }
     }
     Ok(())

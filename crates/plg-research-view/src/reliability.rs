@@ -1,0 +1,139 @@
+//! How much respondents agree within schools, and how much schools differ.
+
+use std::collections::BTreeSet;
+
+use plg_domain::dimension::Dimension;
+use plg_stats::{Icc, icc, rwg_j};
+
+use crate::{
+    context::{SchoolRef, StudyContext, WaveInfo},
+    scores::Response,
+};
+
+/// Points on the scan's answer scale.
+const SCALE_POINTS: u32 = 5;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SchoolAgreement {
+    pub school: SchoolRef,
+    pub respondents: usize,
+    /// Absent when suppressed or not computable.
+    pub rwg_j: Option<f64>,
+    pub suppressed: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DimensionReliability {
+    pub dimension: Dimension,
+    /// Over every school's respondents: ICC is an aggregate and shows no one's answers.
+    pub icc: Option<Icc>,
+    pub agreement: Vec<SchoolAgreement>,
+}
+
+impl DimensionReliability {
+    /// Mean rwg(j) over the schools shown.
+    pub fn mean_rwg_j(&self) -> Option<f64> {
+        let shown: Vec<f64> = self
+            .agreement
+            .iter()
+            .filter_map(|school| school.rwg_j)
+            .collect();
+        (!shown.is_empty()).then(|| shown.iter().sum::<f64>() / shown.len() as f64)
+    }
+}
+
+pub fn reliability(
+    context: &StudyContext,
+    responses: &[Response],
+    wave: &WaveInfo,
+) -> Vec<DimensionReliability> {
+    let in_wave: Vec<&Response> = responses
+        .iter()
+        .filter(|response| response.wave == wave.label)
+        .collect();
+    Dimension::ALL
+        .into_iter()
+        .map(|dimension| {
+            let per_school: Vec<(&SchoolRef, Vec<&Response>)> = context
+                .schools
+                .iter()
+                .map(|school| {
+                    let answered = in_wave
+                        .iter()
+                        .filter(|response| {
+                            response.school_id == school.school_id
+                                && response.current(dimension).is_some()
+                        })
+                        .copied()
+                        .collect();
+                    (school, answered)
+                })
+                .collect();
+            let groups: Vec<Vec<f64>> = per_school
+                .iter()
+                .map(|(_, answered)| {
+                    answered
+                        .iter()
+                        .filter_map(|response| response.current(dimension))
+                        .collect()
+                })
+                .collect();
+            let agreement = per_school
+                .iter()
+                .filter(|(_, answered)| !answered.is_empty())
+                .map(|(school, answered)| {
+                    let suppressed = answered.len() < context.min_group_size as usize;
+                    let items = item_matrix(answered, dimension);
+                    SchoolAgreement {
+                        school: (*school).clone(),
+                        respondents: answered.len(),
+                        rwg_j: if suppressed {
+                            None
+                        } else {
+                            rwg_j(&items, SCALE_POINTS)
+                        },
+                        suppressed,
+                    }
+                })
+                .collect();
+            DimensionReliability {
+                dimension,
+                icc: icc(&groups),
+                agreement,
+            }
+        })
+        .collect()
+}
+
+/// Respondents × items of one dimension, columns keyed by item code: a respondent who left an
+/// item out has no answer in that column, rather than shifting the others.
+fn item_matrix(respondents: &[&Response], dimension: Dimension) -> Vec<Vec<Option<f64>>> {
+    let answers = |response: &Response| {
+        response
+            .dimensions
+            .get(&dimension)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .to_vec()
+    };
+    let codes: BTreeSet<String> = respondents
+        .iter()
+        .flat_map(|response| answers(response))
+        .map(|item| item.item_code)
+        .collect();
+    respondents
+        .iter()
+        .map(|response| {
+            let answered = answers(response);
+            codes
+                .iter()
+                .map(|code| {
+                    answered
+                        .iter()
+                        .find(|item| &item.item_code == code)
+                        .and_then(|item| item.current)
+                })
+                .collect()
+        })
+        .collect()
+}

@@ -1,0 +1,23 @@
+use clap::Parser;
+use plg_projections::ProjectionError;
+use plg_research::ResearchHost;
+use plg_runtime::{
+    app::{self, App},
+    config::Flags,
+    server::{ServiceSet, shutdown_signal},
+};
+
+/// ResearchService on its own: owns the research view, keeping it current from the log.
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = app::load_and_start_telemetry(&Flags::parse())?;
+    let data_dir = config.data_dir.clone();
+    App::build(config, |ledger| {
+        let host = ResearchHost::open(ledger.store().clone(), &data_dir)?;
+        Ok::<_, ProjectionError>(host.attach(ledger, |_| ServiceSet::default()))
+    })
+    .await?
+    .run_until(shutdown_signal())
+    .await?;
+    Ok(())
+}

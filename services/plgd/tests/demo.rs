@@ -1,0 +1,202 @@
+//! `plgd demo` loads a realistic study through the API, with historic dates that respect the
+//! API's rules, and loading the same seed again writes nothing.
+//!
+//! The test loads the full study (15 schools × 3 waves × 30..50 respondents, about 2,800
+//! writes): about 10 seconds in a debug build, and half that again for the replay.
+
+use std::collections::BTreeMap;
+
+use anyhow::Context as _;
+use chrono::{DateTime, NaiveDate};
+use plg_proto::v1;
+use plg_testkit::{Clients, TestServer, payload};
+use plgd::demo;
+
+/// Every event in the log, oldest first.
+async fn all_events(clients: &mut Clients) -> anyhow::Result<Vec<v1::Event>> {
+    let mut events = Vec::new();
+    let mut after = None;
+    loop {
+        let page = clients
+            .event_log
+            .read_all(v1::ReadAllRequest {
+                after_position: after,
+                max_count: 1000,
+            })
+            .await?
+            .into_inner();
+        if page.events.is_empty() {
+            return Ok(events);
+        }
+        after = Some(page.last_position);
+        events.extend(page.events);
+    }
+}
+
+fn occurred_on(event: &v1::Event) -> anyhow::Result<NaiveDate> {
+    let at = event
+        .metadata
+        .as_ref()
+        .and_then(|metadata| metadata.occurred_at)
+        .context("no occurred_at")?;
+    let at = DateTime::from_timestamp(at.seconds, 0).context("invalid occurred_at")?;
+    Ok(at.date_naive())
+}
+
+fn date_field(value: &serde_json::Value, field: &str) -> anyhow::Result<NaiveDate> {
+    let text = value[field]
+        .as_str()
+        .with_context(|| format!("no {field}"))?;
+    Ok(text.parse()?)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_study_loads_through_the_api_and_replays() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let summary = demo::load(server.channel().await?, 7).await?;
+    println!("{summary}");
+
+    assert_eq!(summary.schools, 15);
+    // 15 schools × 3 waves × 30..50 respondents (a few more when every leader answers).
+    assert!((15 * 3 * 30..=15 * 3 * 52).contains(&(summary.scans - summary.resubmissions)));
+    assert!((3..=10).contains(&summary.resubmissions));
+    assert_eq!(summary.retractions, 2);
+    // Fewer respondents than scans: the same staff answer in several waves.
+    assert!(summary.respondents < (summary.scans - summary.resubmissions) * 3 / 4);
+    assert!((15 * 2..=15 * 5).contains(&summary.interventions));
+    assert!((1..=2).contains(&summary.abandoned_interventions));
+    assert!((15 + 1..=15 * 3 + 1).contains(&summary.plgs));
+    assert!((1..=2).contains(&summary.dissolved_plgs));
+    assert!((summary.plgs * 4..=summary.plgs * 10).contains(&summary.sessions));
+    assert!(summary.handovers > summary.plgs / 2 && summary.handovers < summary.plgs);
+    assert_eq!(summary.plan_revisions, 15 * 2);
+    assert_eq!(summary.reflections, 15 * 3);
+    assert_eq!(summary.persons, 5 + 15 * 13);
+    assert_eq!(summary.replayed, 0);
+
+    let mut clients = server.clients().await?;
+    let position = clients.last_position().await?;
+    assert_eq!(position, summary.writes, "one event per write");
+
+    let events = all_events(&mut clients).await?;
+    let mut types: BTreeMap<&str, usize> = BTreeMap::new();
+    for event in &events {
+        *types.entry(event.event_type.as_str()).or_default() += 1;
+        let metadata = event.metadata.as_ref().context("no metadata")?;
+        assert_eq!(metadata.actor, "demo");
+        assert_eq!(metadata.tool, "plgd-demo");
+        assert!(metadata.request_id.starts_with("demo-7-"));
+    }
+    let count = |event_type: &str| types.get(event_type).copied().unwrap_or(0);
+    assert_eq!(count("SchoolRegistered"), summary.schools);
+    assert_eq!(count("StudyDefined"), 1);
+    assert_eq!(count("SchoolEnrolled"), summary.schools);
+    assert_eq!(count("ScanSubmitted"), summary.scans);
+    assert_eq!(count("ScanRetracted"), summary.retractions);
+    assert_eq!(count("InterventionLogged"), summary.interventions);
+    assert_eq!(count("PlgFormed"), summary.plgs);
+    assert_eq!(count("SessionHeld"), summary.sessions);
+    assert_eq!(count("CoachHandedOver"), summary.handovers);
+    assert_eq!(count("PersonRegistered"), summary.persons);
+
+    // Scans were answered inside their wave's window, as occurred_at says.
+    let study = events
+        .iter()
+        .find(|event| event.event_type == "StudyDefined")
+        .context("no study")?;
+    let study = payload(study)?;
+    assert_eq!(study["title"], "De school als PLG (demo)");
+    let mut windows = BTreeMap::new();
+    for wave in study["waves"].as_array().context("no waves")? {
+        windows.insert(
+            wave["label"].as_str().context("no label")?.to_owned(),
+            (
+                date_field(wave, "opens_on")?,
+                date_field(wave, "closes_on")?,
+            ),
+        );
+    }
+    assert_eq!(windows.len(), 3);
+    let mut superseding = 0;
+    let mut pseudonyms = BTreeMap::<String, usize>::new();
+    for event in events.iter().filter(|e| e.event_type == "ScanSubmitted") {
+        let scan = payload(event)?;
+        let wave = scan["wave"].as_str().context("no wave")?;
+        let (opens, closes) = windows[wave];
+        let answered_on = date_field(&scan, "answered_on")?;
+        assert_eq!(occurred_on(event)?, answered_on);
+        assert!(
+            (opens..=closes).contains(&answered_on),
+            "{wave} answered on {answered_on}"
+        );
+        if !scan["supersedes"].is_null() {
+            superseding += 1;
+        }
+        *pseudonyms
+            .entry(
+                scan["respondent"]
+                    .as_str()
+                    .context("no respondent")?
+                    .to_owned(),
+            )
+            .or_default() += 1;
+    }
+    assert_eq!(superseding, summary.resubmissions);
+    assert_eq!(pseudonyms.len(), summary.respondents);
+    // The same staff answer again in later waves.
+    assert!(pseudonyms.values().filter(|waves| **waves >= 2).count() > summary.respondents / 2);
+
+    // A PLG with a handover: an external coach from the formation, an internal one about a
+    // year later, sessions only after the formation.
+    let handover = events
+        .iter()
+        .find(|event| event.event_type == "CoachHandedOver")
+        .context("no handover")?;
+    let stream = clients.read_stream(&handover.stream).await?;
+    assert_eq!(stream[0].event_type, "PlgFormed");
+    let formed_on = date_field(&payload(&stream[0])?, "formed_on")?;
+    assert_eq!(occurred_on(&stream[0])?, formed_on);
+    let assigned = stream
+        .iter()
+        .find(|event| event.event_type == "CoachAssigned")
+        .context("no coach assigned")?;
+    let assigned = payload(assigned)?;
+    assert_eq!(assigned["kind"], "external");
+    assert_eq!(date_field(&assigned, "assigned_on")?, formed_on);
+    let handed_over = payload(handover)?;
+    assert_eq!(handed_over["to_kind"], "internal");
+    assert_eq!(handed_over["from_coach_id"], assigned["coach_id"]);
+    let days = (date_field(&handed_over, "handed_over_on")? - formed_on).num_days();
+    assert!((300..=450).contains(&days), "handed over after {days} days");
+    let members = payload(&stream[0])?["member_ids"].clone();
+    assert!(
+        members
+            .as_array()
+            .is_some_and(|members| members.contains(&handed_over["to_coach_id"])),
+        "the internal coach is a member"
+    );
+    let sessions: Vec<_> = stream
+        .iter()
+        .filter(|event| event.event_type == "SessionHeld")
+        .collect();
+    assert!(sessions.len() >= 4);
+    for session in sessions {
+        assert!(date_field(&payload(session)?, "held_on")? >= formed_on);
+    }
+
+    // Loading the same seed again replays every request and writes nothing.
+    let again = demo::load(server.channel().await?, 7).await?;
+    assert_eq!(clients.last_position().await?, position);
+    assert_eq!(again.writes, summary.writes);
+    assert_eq!(again.replayed, again.writes);
+    assert_eq!(
+        demo::DemoSummary {
+            replayed: 0,
+            ..again
+        },
+        summary
+    );
+
+    server.stop().await?;
+    Ok(())
+}
