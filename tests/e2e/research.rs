@@ -1042,3 +1042,32 @@ async fn studies_that_identify_schools_show_names_and_unknown_studies_are_not_fo
     drop(f.server);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_rebuilt_research_view_answers_exactly_as_the_live_one() -> anyhow::Result<()> {
+    let mut f = fixture(false).await?;
+    let live = (
+        export(&mut f, v1::ExportFormat::Long).await?,
+        export(&mut f, v1::ExportFormat::Items).await?,
+    );
+    let data_dir = f.server.stop().await?;
+    let config = plg_runtime::config::Config {
+        data_dir: data_dir.path().to_owned(),
+        ..Default::default()
+    };
+    let rebuilt_to = plgd::rebuild(&config, &[]).await?;
+    assert_eq!(rebuilt_to, f.position);
+    let server = TestServer::start_in(data_dir).await?;
+    let mut rebuilt = Fixture {
+        research: ResearchServiceClient::new(server.channel().await?),
+        clients: server.clients().await?,
+        server,
+        ..f
+    };
+    let after = (
+        export(&mut rebuilt, v1::ExportFormat::Long).await?,
+        export(&mut rebuilt, v1::ExportFormat::Items).await?,
+    );
+    assert_eq!(after, live);
+    Ok(())
+}

@@ -389,3 +389,63 @@ async fn every_service_reports_serving_and_is_discoverable_by_reflection() -> an
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn the_event_log_reads_backward_and_refuses_bad_reads() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let mut clients = server.clients().await?;
+    let (plg_id, stream) = plg(&mut clients).await?;
+    let person = clients.register_person("Newcomer").await?;
+    clients
+        .sessions
+        .add_member(add_member(&plg_id, &person, options()))
+        .await?;
+    let read = |direction: v1::ReadDirection, from_revision: Option<u64>, max_count: u32| {
+        v1::ReadStreamRequest {
+            stream: stream.clone(),
+            direction: direction.into(),
+            from_revision,
+            max_count,
+        }
+    };
+    let newest_first = clients
+        .event_log
+        .read_stream(read(v1::ReadDirection::Backward, None, 0))
+        .await?
+        .into_inner();
+    let types: Vec<_> = newest_first
+        .events
+        .iter()
+        .map(|event| event.event_type.as_str())
+        .collect();
+    assert_eq!(types, ["MemberAdded", "PlgFormed"]);
+    let from_first = clients
+        .event_log
+        .read_stream(read(v1::ReadDirection::Forward, Some(1), 1))
+        .await?
+        .into_inner();
+    assert_eq!(
+        from_first
+            .events
+            .iter()
+            .map(|e| e.revision)
+            .collect::<Vec<_>>(),
+        [1]
+    );
+    let too_many = clients
+        .event_log
+        .read_stream(read(v1::ReadDirection::Forward, None, 1001))
+        .await
+        .expect_err("too many");
+    assert_eq!(violated_fields(&too_many), ["max_count"]);
+    let reserved = clients
+        .event_log
+        .read_stream(v1::ReadStreamRequest {
+            stream: "$all".into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("reserved name");
+    assert_eq!(violated_fields(&reserved), ["stream"]);
+    Ok(())
+}
