@@ -7,6 +7,9 @@ use chrono::NaiveDate;
 use plg_domain::{
     ValueError,
     dimension::Dimension,
+    intervention::{ContributionDegree, InterventionCategory},
+    plg::{PlgPhase, ThemePhase},
+    scan::RespondentRole,
     values::{PastDate, parse_date},
 };
 use plg_proto::v1;
@@ -126,42 +129,79 @@ where
         .ok_or_else(|| ValueError::new("is required and must be one of the listed values"))
 }
 
-pub fn dimension(value: i32) -> Result<Dimension, ValueError> {
-    enumeration(value, |dimension: v1::Dimension| {
-        Some(match dimension {
-            v1::Dimension::Unspecified => return None,
-            v1::Dimension::InternalProfessionalisation => Dimension::InternalProfessionalisation,
-            v1::Dimension::ExternalProfessionalisation => Dimension::ExternalProfessionalisation,
-            v1::Dimension::SharingKnowledge => Dimension::SharingKnowledge,
-            v1::Dimension::DevelopingEducationTogether => Dimension::DevelopingEducationTogether,
-            v1::Dimension::InquiringAttitude => Dimension::InquiringAttitude,
-            v1::Dimension::Support => Dimension::Support,
-            v1::Dimension::ProfessionalRoom => Dimension::ProfessionalRoom,
-            v1::Dimension::ExecutiveLeadership => Dimension::ExecutiveLeadership,
-            v1::Dimension::TeamLeadership => Dimension::TeamLeadership,
-            v1::Dimension::HrPolicy => Dimension::HrPolicy,
-            v1::Dimension::Communication => Dimension::Communication,
-            v1::Dimension::CollegialSupport => Dimension::CollegialSupport,
-        })
-    })
+/// Maps a proto enum to a domain enum and back from one table, so the two directions cannot
+/// drift apart: `$parse` reads a request field (UNSPECIFIED and unknown numbers are
+/// violations), `$to_proto` writes a reply field.
+macro_rules! enum_mapping {
+    ($parse:ident, $to_proto:ident, $proto:ty, $domain:ty { $($variant:ident => $domain_variant:ident),* $(,)? }) => {
+        pub fn $parse(value: i32) -> Result<$domain, ValueError> {
+            enumeration(value, |value: $proto| match value {
+                $(<$proto>::$variant => Some(<$domain>::$domain_variant),)*
+                #[allow(unreachable_patterns)]
+                _ => None,
+            })
+        }
+
+        pub fn $to_proto(value: $domain) -> i32 {
+            let value: $proto = match value {
+                $(<$domain>::$domain_variant => <$proto>::$variant,)*
+            };
+            value.into()
+        }
+    };
 }
 
-pub fn dimension_to_proto(dimension: Dimension) -> v1::Dimension {
-    match dimension {
-        Dimension::InternalProfessionalisation => v1::Dimension::InternalProfessionalisation,
-        Dimension::ExternalProfessionalisation => v1::Dimension::ExternalProfessionalisation,
-        Dimension::SharingKnowledge => v1::Dimension::SharingKnowledge,
-        Dimension::DevelopingEducationTogether => v1::Dimension::DevelopingEducationTogether,
-        Dimension::InquiringAttitude => v1::Dimension::InquiringAttitude,
-        Dimension::Support => v1::Dimension::Support,
-        Dimension::ProfessionalRoom => v1::Dimension::ProfessionalRoom,
-        Dimension::ExecutiveLeadership => v1::Dimension::ExecutiveLeadership,
-        Dimension::TeamLeadership => v1::Dimension::TeamLeadership,
-        Dimension::HrPolicy => v1::Dimension::HrPolicy,
-        Dimension::Communication => v1::Dimension::Communication,
-        Dimension::CollegialSupport => v1::Dimension::CollegialSupport,
-    }
-}
+enum_mapping!(dimension, dimension_to_proto, v1::Dimension, Dimension {
+    InternalProfessionalisation => InternalProfessionalisation,
+    ExternalProfessionalisation => ExternalProfessionalisation,
+    SharingKnowledge => SharingKnowledge,
+    DevelopingEducationTogether => DevelopingEducationTogether,
+    InquiringAttitude => InquiringAttitude,
+    Support => Support,
+    ProfessionalRoom => ProfessionalRoom,
+    ExecutiveLeadership => ExecutiveLeadership,
+    TeamLeadership => TeamLeadership,
+    HrPolicy => HrPolicy,
+    Communication => Communication,
+    CollegialSupport => CollegialSupport,
+});
+
+enum_mapping!(respondent_role, respondent_role_to_proto, v1::RespondentRole, RespondentRole {
+    Teacher => Teacher,
+    SchoolLeader => SchoolLeader,
+    TeamLeader => TeamLeader,
+    SupportStaff => SupportStaff,
+});
+
+enum_mapping!(intervention_category, intervention_category_to_proto, v1::InterventionCategory, InterventionCategory {
+    OrganisationalStructure => OrganisationalStructure,
+    Professionalisation => Professionalisation,
+    VisionDevelopment => VisionDevelopment,
+    WorkingAndLearningTogether => WorkingAndLearningTogether,
+    Communication => Communication,
+    LeadershipDevelopment => LeadershipDevelopment,
+});
+
+enum_mapping!(contribution_degree, contribution_degree_to_proto, v1::ContributionDegree, ContributionDegree {
+    None => None,
+    Small => Small,
+    Moderate => Moderate,
+    Large => Large,
+});
+
+enum_mapping!(plg_phase, plg_phase_to_proto, v1::PlgPhase, PlgPhase {
+    EngagingSchoolLeaders => EngagingSchoolLeaders,
+    MotivatingTeachers => MotivatingTeachers,
+    ChoosingThemes => ChoosingThemes,
+    LearningToDevelopTogether => LearningToDevelopTogether,
+    StableOperation => StableOperation,
+});
+
+enum_mapping!(theme_phase, theme_phase_to_proto, v1::ThemePhase, ThemePhase {
+    Explore => Explore,
+    Condense => Condense,
+    Product => Product,
+});
 
 /// A calendar date that may lie in the future (a planned start).
 pub fn date(value: &str) -> Result<NaiveDate, ValueError> {
@@ -194,6 +234,33 @@ mod tests {
         };
         let fields: Vec<_> = found.iter().map(|v| v.field.as_str()).collect();
         assert_eq!(fields, ["name", "dimension", "dates[1]"]);
+    }
+
+    #[test]
+    fn every_mapped_value_survives_the_round_trip_and_unspecified_is_refused() {
+        for value in Dimension::ALL {
+            assert_eq!(dimension(dimension_to_proto(value)), Ok(value));
+        }
+        for value in [
+            RespondentRole::Teacher,
+            RespondentRole::SchoolLeader,
+            RespondentRole::TeamLeader,
+            RespondentRole::SupportStaff,
+        ] {
+            assert_eq!(respondent_role(respondent_role_to_proto(value)), Ok(value));
+        }
+        for value in [
+            ContributionDegree::None,
+            ContributionDegree::Small,
+            ContributionDegree::Moderate,
+            ContributionDegree::Large,
+        ] {
+            assert_eq!(
+                contribution_degree(contribution_degree_to_proto(value)),
+                Ok(value)
+            );
+        }
+        assert!(dimension(0).is_err() && plg_phase(0).is_err() && theme_phase(99).is_err());
     }
 
     #[test]

@@ -7,8 +7,7 @@ use plg_domain::{
     development_plan::{DevelopmentPlan, DevelopmentPlanCommand, DevelopmentPlanEvent},
     ids::{InterventionId, PersonId, SchoolId},
     intervention::{
-        ContributionDegree, Intervention, InterventionCategory, InterventionCommand,
-        InterventionEvent, InterventionLevel, LogIntervention,
+        Intervention, InterventionCommand, InterventionEvent, InterventionLevel, LogIntervention,
     },
     person::Person,
     school::School,
@@ -35,28 +34,6 @@ pub struct Interventions {
     ledger: Ledger,
 }
 
-fn category(value: i32) -> Result<InterventionCategory, ValueError> {
-    enumeration(value, |category: v1::InterventionCategory| match category {
-        v1::InterventionCategory::Unspecified => None,
-        v1::InterventionCategory::OrganisationalStructure => {
-            Some(InterventionCategory::OrganisationalStructure)
-        }
-        v1::InterventionCategory::Professionalisation => {
-            Some(InterventionCategory::Professionalisation)
-        }
-        v1::InterventionCategory::VisionDevelopment => {
-            Some(InterventionCategory::VisionDevelopment)
-        }
-        v1::InterventionCategory::WorkingAndLearningTogether => {
-            Some(InterventionCategory::WorkingAndLearningTogether)
-        }
-        v1::InterventionCategory::Communication => Some(InterventionCategory::Communication),
-        v1::InterventionCategory::LeadershipDevelopment => {
-            Some(InterventionCategory::LeadershipDevelopment)
-        }
-    })
-}
-
 fn level(value: i32) -> Result<InterventionLevel, ValueError> {
     enumeration(value, |level: v1::InterventionLevel| match level {
         v1::InterventionLevel::Unspecified => None,
@@ -64,16 +41,6 @@ fn level(value: i32) -> Result<InterventionLevel, ValueError> {
         v1::InterventionLevel::Team => Some(InterventionLevel::Team),
         v1::InterventionLevel::Section => Some(InterventionLevel::Section),
         v1::InterventionLevel::Network => Some(InterventionLevel::Network),
-    })
-}
-
-fn degree(value: i32) -> Result<ContributionDegree, ValueError> {
-    enumeration(value, |degree: v1::ContributionDegree| match degree {
-        v1::ContributionDegree::Unspecified => None,
-        v1::ContributionDegree::None => Some(ContributionDegree::None),
-        v1::ContributionDegree::Small => Some(ContributionDegree::Small),
-        v1::ContributionDegree::Moderate => Some(ContributionDegree::Moderate),
-        v1::ContributionDegree::Large => Some(ContributionDegree::Large),
     })
 }
 
@@ -97,7 +64,11 @@ fn intervention(
         violations.add("categories", "at least one category is required");
         None
     } else {
-        violations.each_distinct("categories", &message.categories, category)
+        violations.each_distinct(
+            "categories",
+            &message.categories,
+            parse::intervention_category,
+        )
     };
     let targets = violations.each_distinct("targets", &message.targets, parse::dimension);
     let level = violations.check("level", level(message.level));
@@ -265,7 +236,8 @@ impl InterventionService for Interventions {
                 let mut violations = Violations::default();
                 let intervention_id = intervention_id(&mut violations, &message.intervention_id);
                 let dimension = violations.check("dimension", parse::dimension(message.dimension));
-                let realised = violations.check("realised", degree(message.realised));
+                let realised =
+                    violations.check("realised", parse::contribution_degree(message.realised));
                 let notes = violations.optional("notes", &message.notes, Text::parse);
                 let (Some(intervention_id), Some(dimension), Some(realised), Some(notes)) =
                     (intervention_id, dimension, realised, notes)
@@ -406,22 +378,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn unspecified_and_unknown_values_are_violations() {
-        assert!(category(v1::InterventionCategory::Unspecified.into()).is_err());
+    fn levels_must_be_one_of_the_listed_values() {
         assert!(level(v1::InterventionLevel::Unspecified.into()).is_err());
-        assert!(degree(v1::ContributionDegree::Unspecified.into()).is_err());
-        assert!(category(99).is_err());
-        assert_eq!(
-            category(v1::InterventionCategory::WorkingAndLearningTogether.into()),
-            Ok(InterventionCategory::WorkingAndLearningTogether)
-        );
+        assert!(level(99).is_err());
         assert_eq!(
             level(v1::InterventionLevel::Network.into()),
             Ok(InterventionLevel::Network)
-        );
-        assert_eq!(
-            degree(v1::ContributionDegree::None.into()),
-            Ok(ContributionDegree::None)
         );
     }
 }

@@ -61,7 +61,7 @@ fn instrument_to_proto(instrument: &Instrument) -> v1::GetInstrumentResponse {
             .iter()
             .map(|item| v1::InstrumentItem {
                 code: item.code.to_string(),
-                dimension: parse::dimension_to_proto(item.dimension).into(),
+                dimension: parse::dimension_to_proto(item.dimension),
                 text: item.text.to_string(),
             })
             .collect(),

@@ -2,14 +2,7 @@
 //! pool (SQLite); every reply says up to which log position the view was current.
 
 use chrono::Utc;
-use plg_domain::{
-    dimension::Dimension,
-    ids::StudyId,
-    intervention::{ContributionDegree, InterventionCategory},
-    plg::{PlgPhase, ThemePhase},
-    scan::RespondentRole,
-    values::school_date,
-};
+use plg_domain::{dimension::Dimension, ids::StudyId, scan::RespondentRole, values::school_date};
 use plg_eventstore::EventStore;
 use plg_projections::{ProjectionError, Projections, RESEARCH_DB_FILE};
 use plg_proto::v1::{
@@ -24,7 +17,14 @@ use plg_research_view::{
     scores::Shown,
     timeline::Entry,
 };
-use plg_runtime::{Ledger, ServiceError, parse::dimension_to_proto, server::ServiceSet};
+use plg_runtime::{
+    Ledger, ServiceError,
+    parse::{
+        contribution_degree_to_proto, dimension_to_proto, intervention_category_to_proto,
+        plg_phase_to_proto, respondent_role_to_proto, theme_phase_to_proto,
+    },
+    server::ServiceSet,
+};
 use std::{path::Path, sync::Arc};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
@@ -115,67 +115,12 @@ fn summary(cell: &Shown) -> v1::ScoreSummary {
     }
 }
 
-fn dimension(dimension: Dimension) -> i32 {
-    dimension_to_proto(dimension).into()
-}
-
+/// UNSPECIFIED stands for "pooled over roles".
 fn role(role: Option<RespondentRole>) -> i32 {
-    let role = match role {
-        None => v1::RespondentRole::Unspecified,
-        Some(RespondentRole::Teacher) => v1::RespondentRole::Teacher,
-        Some(RespondentRole::SchoolLeader) => v1::RespondentRole::SchoolLeader,
-        Some(RespondentRole::TeamLeader) => v1::RespondentRole::TeamLeader,
-        Some(RespondentRole::SupportStaff) => v1::RespondentRole::SupportStaff,
-    };
-    role.into()
-}
-
-fn category(category: InterventionCategory) -> i32 {
-    let category = match category {
-        InterventionCategory::OrganisationalStructure => {
-            v1::InterventionCategory::OrganisationalStructure
-        }
-        InterventionCategory::Professionalisation => v1::InterventionCategory::Professionalisation,
-        InterventionCategory::VisionDevelopment => v1::InterventionCategory::VisionDevelopment,
-        InterventionCategory::WorkingAndLearningTogether => {
-            v1::InterventionCategory::WorkingAndLearningTogether
-        }
-        InterventionCategory::Communication => v1::InterventionCategory::Communication,
-        InterventionCategory::LeadershipDevelopment => {
-            v1::InterventionCategory::LeadershipDevelopment
-        }
-    };
-    category.into()
-}
-
-fn degree(degree: ContributionDegree) -> i32 {
-    let degree = match degree {
-        ContributionDegree::None => v1::ContributionDegree::None,
-        ContributionDegree::Small => v1::ContributionDegree::Small,
-        ContributionDegree::Moderate => v1::ContributionDegree::Moderate,
-        ContributionDegree::Large => v1::ContributionDegree::Large,
-    };
-    degree.into()
-}
-
-fn phase(phase: PlgPhase) -> i32 {
-    let phase = match phase {
-        PlgPhase::EngagingSchoolLeaders => v1::PlgPhase::EngagingSchoolLeaders,
-        PlgPhase::MotivatingTeachers => v1::PlgPhase::MotivatingTeachers,
-        PlgPhase::ChoosingThemes => v1::PlgPhase::ChoosingThemes,
-        PlgPhase::LearningToDevelopTogether => v1::PlgPhase::LearningToDevelopTogether,
-        PlgPhase::StableOperation => v1::PlgPhase::StableOperation,
-    };
-    phase.into()
-}
-
-fn theme_phase(phase: ThemePhase) -> i32 {
-    let phase = match phase {
-        ThemePhase::Explore => v1::ThemePhase::Explore,
-        ThemePhase::Condense => v1::ThemePhase::Condense,
-        ThemePhase::Product => v1::ThemePhase::Product,
-    };
-    phase.into()
+    role.map_or(
+        v1::RespondentRole::Unspecified.into(),
+        respondent_role_to_proto,
+    )
 }
 
 fn count(value: usize) -> u32 {
@@ -223,7 +168,7 @@ fn timeline_entry(entry: Entry) -> v1::timeline_entry::Entry {
             scores: scores
                 .iter()
                 .map(|(d, current, desired)| v1::DimensionScore {
-                    dimension: dimension(*d),
+                    dimension: dimension_to_proto(*d),
                     current: Some(summary(current)),
                     desired: Some(summary(desired)),
                 })
@@ -238,14 +183,17 @@ fn timeline_entry(entry: Entry) -> v1::timeline_entry::Entry {
         } => Proto::Intervention(v1::TimelineIntervention {
             intervention_id,
             title,
-            categories: categories.into_iter().map(category).collect(),
+            categories: categories
+                .into_iter()
+                .map(intervention_category_to_proto)
+                .collect(),
             change,
             contributions: contributions
                 .into_iter()
                 .map(|(d, intended, realised)| v1::Contribution {
-                    dimension: dimension(d),
+                    dimension: dimension_to_proto(d),
                     intended,
-                    realised: degree(realised),
+                    realised: contribution_degree_to_proto(realised),
                 })
                 .collect(),
         }),
@@ -293,14 +241,14 @@ fn timeline_entry(entry: Entry) -> v1::timeline_entry::Entry {
             absent,
             goals,
             goals_reached,
-            theme_phases: theme_phases.into_iter().map(theme_phase).collect(),
+            theme_phases: theme_phases.into_iter().map(theme_phase_to_proto).collect(),
         }),
         Entry::Phase {
             plg_id,
             phase: reached,
         } => Proto::Phase(v1::TimelinePhase {
             plg_id,
-            phase: phase(reached),
+            phase: plg_phase_to_proto(reached),
         }),
         Entry::Coach {
             plg_id,
@@ -361,7 +309,7 @@ impl ResearchService for Research {
                     school: context.label(&score.school),
                     wave: score.wave.clone(),
                     role: role(score.role),
-                    dimension: dimension(score.dimension),
+                    dimension: dimension_to_proto(score.dimension),
                     current: Some(summary(&score.current)),
                     desired: Some(summary(&score.desired)),
                     gap: score.gap(),
@@ -388,7 +336,7 @@ impl ResearchService for Research {
                 .iter()
                 .map(|growth| v1::Growth {
                     school: context.label(&growth.school),
-                    dimension: dimension(growth.dimension),
+                    dimension: dimension_to_proto(growth.dimension),
                     from_wave: growth.from_wave.clone(),
                     to_wave: growth.to_wave.clone(),
                     from: Some(summary(&growth.from)),
@@ -419,8 +367,8 @@ impl ResearchService for Research {
                 .map(|relation| {
                     let (r, ci_low, ci_high) = interval(relation);
                     v1::Correlation {
-                        condition: dimension(relation.condition),
-                        element: dimension(relation.element),
+                        condition: dimension_to_proto(relation.condition),
+                        element: dimension_to_proto(relation.element),
                         r,
                         ci_low,
                         ci_high,
@@ -440,8 +388,8 @@ impl ResearchService for Research {
                 .map(|relation| {
                     let (r, ci_low, ci_high) = interval(relation);
                     v1::GrowthRelation {
-                        condition: dimension(relation.condition),
-                        element: dimension(relation.element),
+                        condition: dimension_to_proto(relation.condition),
+                        element: dimension_to_proto(relation.element),
                         to_wave: relation.to_wave.clone().unwrap_or_default(),
                         r,
                         ci_low,
@@ -478,8 +426,8 @@ impl ResearchService for Research {
                 .map(|impact| {
                     let comparison = impact.comparison.as_ref();
                     v1::CategoryImpact {
-                        category: category(impact.category),
-                        dimension: dimension(impact.dimension),
+                        category: intervention_category_to_proto(impact.category),
+                        dimension: dimension_to_proto(impact.dimension),
                         with_category: Some(group(
                             comparison.map(|c| c.treated),
                             impact.with_schools,
@@ -502,7 +450,7 @@ impl ResearchService for Research {
                         .categories
                         .iter()
                         .copied()
-                        .map(category)
+                        .map(intervention_category_to_proto)
                         .collect(),
                     interventions: count(combination.interventions),
                     schools: count(combination.schools),
@@ -529,7 +477,7 @@ impl ResearchService for Research {
                 .dimensions
                 .iter()
                 .map(|reliability| v1::DimensionReliability {
-                    dimension: dimension(reliability.dimension),
+                    dimension: dimension_to_proto(reliability.dimension),
                     icc1: reliability.icc.map(|icc| icc.icc1),
                     icc2: reliability.icc.and_then(|icc| icc.icc2),
                     schools: reliability.icc.map_or(0, |icc| count(icc.groups)),
@@ -579,7 +527,7 @@ impl ResearchService for Research {
                         .phases
                         .iter()
                         .map(|(reached, days)| v1::PhaseDuration {
-                            phase: phase(*reached),
+                            phase: plg_phase_to_proto(*reached),
                             days: u32::try_from(*days).unwrap_or(0),
                         })
                         .collect(),

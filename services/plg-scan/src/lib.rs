@@ -2,9 +2,8 @@
 //! form one response stream; a resubmission supersedes the earlier one, and the history keeps both.
 
 use plg_domain::{
-    ValueError,
     ids::{ResponseId, SchoolId, StudyId, SubmissionId},
-    scan::{ItemAnswer, RespondentRole, ScanCommand, ScanEvent, ScanResponse},
+    scan::{ItemAnswer, ScanCommand, ScanEvent, ScanResponse},
     school::School,
     study::Study,
     values::{InstrumentVersion, ItemCode, Pseudonym, Score, Text, WaveLabel},
@@ -15,7 +14,7 @@ use plg_proto::v1::{
 };
 use plg_runtime::{
     Ledger, ServiceError, Target, WriteContext,
-    parse::{Violations, enumeration},
+    parse::{self, Violations},
 };
 use tonic::{Request, Response, Status};
 
@@ -28,16 +27,6 @@ pub fn server(ledger: &Ledger) -> ScanServiceServer<Scans> {
 #[derive(Debug, Clone)]
 pub struct Scans {
     ledger: Ledger,
-}
-
-fn role(value: i32) -> Result<RespondentRole, ValueError> {
-    enumeration(value, |role: v1::RespondentRole| match role {
-        v1::RespondentRole::Unspecified => None,
-        v1::RespondentRole::Teacher => Some(RespondentRole::Teacher),
-        v1::RespondentRole::SchoolLeader => Some(RespondentRole::SchoolLeader),
-        v1::RespondentRole::TeamLeader => Some(RespondentRole::TeamLeader),
-        v1::RespondentRole::SupportStaff => Some(RespondentRole::SupportStaff),
-    })
 }
 
 fn answer(violations: &mut Violations, field: &str, answer: &v1::ItemAnswer) -> Option<ItemAnswer> {
@@ -71,7 +60,7 @@ impl ScanService for Scans {
                 let wave = violations.required("wave", &message.wave, WaveLabel::parse);
                 let respondent =
                     violations.required("respondent", &message.respondent, Pseudonym::parse);
-                let role = violations.check("role", role(message.role));
+                let role = violations.check("role", parse::respondent_role(message.role));
                 let answers = violations.each("answers", &message.answers, answer);
                 let version = violations.optional(
                     "instrument_version",
