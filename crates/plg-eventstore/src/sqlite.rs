@@ -19,6 +19,7 @@
 //!     data           TEXT    NOT NULL,  -- JSON document
 //!     metadata       TEXT    NOT NULL,  -- JSON document
 //!     recorded_at    TEXT    NOT NULL,  -- RFC 3339, UTC, microseconds: 2025-01-31T12:00:00.123456Z
+//!     hash           TEXT    NOT NULL,  -- the stream's hash chain: lowercase hex SHA-256
 //!     UNIQUE (stream, revision)
 //! ) STRICT;
 //!
@@ -32,6 +33,25 @@
 //!     position       INTEGER NOT NULL  -- that of the append's last event
 //! ) STRICT, WITHOUT ROWID;
 //! ```
+//!
+//! `hash` links each event to the one before it in its stream (see [`chain`]):
+//! the writer computes it from the stream's last stored hash inside the append's savepoint,
+//! so that the chain follows the order in which revisions are committed. Verify a stream
+//! with [`chain::verify`] on what [`EventStore::read_stream`] returns.
+//!
+//! # Schema versions
+//!
+//! - 1: the tables above without `events.hash`.
+//! - 2: adds the hash chain. Opening a version-1 file migrates it in one transaction: the
+//!   `events` table is renamed aside, recreated with the version-2 definition, and every
+//!   row copied across unchanged (same position, same JSON text) stream by stream in
+//!   revision order, with its hash chained from the previous row of its stream; then the old
+//!   table is dropped and the `AUTOINCREMENT` counter restored, so positions are never
+//!   reused. A migrated file is indistinguishable from one created at version 2. The
+//!   backfilled hashes vouch for the history only from the migration on. If any stored
+//!   event cannot be read, the migration fails, the file stays at version 1 untouched, and
+//!   the open fails with [`StoreError::Corrupt`]. Other processes opening the file wait
+//!   (up to [`BUSY_TIMEOUT`]) while it runs.
 //!
 //! # Concurrency
 //!
@@ -51,19 +71,22 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use futures::StreamExt;
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior, params};
+use rusqlite::{
+    Connection, OpenFlags, OptionalExtension, Row, Transaction, TransactionBehavior, params,
+};
 use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
+use crate::chain;
 use crate::{
     AppendOutcome, AppendRequest, Direction, EventStore, IdempotencyKey, Position, ReadFrom,
     RecordedEvent, StoreError, StreamName, StreamRevision, Subscription,
 };
 
 /// The schema version this build writes, kept in `PRAGMA user_version`.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// The most appends committed together in one transaction.
 pub const MAX_BATCH: usize = 256;
@@ -84,7 +107,8 @@ const SUBSCRIPTION_PAGE: usize = 256;
 /// also sees appends made by other processes sharing the file.
 const FOREIGN_WRITE_POLL: Duration = Duration::from_secs(1);
 
-const SCHEMA: &str = "
+/// The `events` table of the current schema; also what the migration from version 1 creates.
+const EVENTS_TABLE: &str = "
 CREATE TABLE IF NOT EXISTS events (
     position       INTEGER PRIMARY KEY AUTOINCREMENT,
     stream         TEXT    NOT NULL,
@@ -95,8 +119,12 @@ CREATE TABLE IF NOT EXISTS events (
     data           TEXT    NOT NULL,
     metadata       TEXT    NOT NULL,
     recorded_at    TEXT    NOT NULL,
+    hash           TEXT    NOT NULL,
     UNIQUE (stream, revision)
 ) STRICT;
+";
+
+const IDEMPOTENCY_TABLE: &str = "
 CREATE TABLE IF NOT EXISTS idempotency (
     key            TEXT    PRIMARY KEY,
     fingerprint    TEXT    NOT NULL,
@@ -108,7 +136,7 @@ CREATE TABLE IF NOT EXISTS idempotency (
 ";
 
 const EVENT_COLUMNS: &str = "position, stream, revision, event_id, event_type, schema_version, \
-                             data, metadata, recorded_at";
+                             data, metadata, recorded_at, hash";
 
 /// The embedded SQLite event store. Cheap to clone: clones share one writer and one pool of
 /// read connections. The writer stops when [`close`](Self::close) is called or the last
@@ -383,24 +411,118 @@ fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
         .map_err(storage)?;
     match version {
         0 => {
-            transaction.execute_batch(SCHEMA).map_err(storage)?;
             transaction
-                .pragma_update(None, "user_version", SCHEMA_VERSION)
+                .execute_batch(EVENTS_TABLE)
+                .and_then(|()| transaction.execute_batch(IDEMPOTENCY_TABLE))
                 .map_err(storage)?;
             tracing::info!(
                 schema_version = SCHEMA_VERSION,
                 "event store schema created"
             );
         }
-        SCHEMA_VERSION => {}
-        newer => {
+        1 => {
+            let backfilled = add_hash_chain(&transaction)?;
+            tracing::info!(
+                from = version,
+                to = SCHEMA_VERSION,
+                backfilled,
+                "event store schema migrated: hash chain added"
+            );
+        }
+        // Up to date: nothing to write.
+        SCHEMA_VERSION => return transaction.commit().map_err(storage),
+        newer if newer > SCHEMA_VERSION => {
             return Err(StoreError::Storage(format!(
                 "database schema version {newer} is newer than this build supports \
                  ({SCHEMA_VERSION})"
             )));
         }
+        unknown => {
+            return Err(StoreError::Storage(format!(
+                "unknown database schema version {unknown}"
+            )));
+        }
     }
+    transaction
+        .pragma_update(None, "user_version", SCHEMA_VERSION)
+        .map_err(storage)?;
     transaction.commit().map_err(storage)
+}
+
+/// Version 1 to 2: recreates `events` with the `hash` column, copying every row unchanged
+/// and computing its hash, stream by stream in revision order. Runs inside the caller's
+/// transaction. Returns how many events were hashed.
+fn add_hash_chain(transaction: &Transaction<'_>) -> Result<u64, StoreError> {
+    // The AUTOINCREMENT counter, which can be past the last position; recreating the table
+    // resets it to the highest position copied.
+    let sequence: Option<i64> = transaction
+        .query_row(
+            "SELECT seq FROM sqlite_sequence WHERE name = 'events'",
+            [],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(storage)?;
+    transaction
+        .execute_batch("ALTER TABLE events RENAME TO events_v1")
+        .and_then(|()| transaction.execute_batch(EVENTS_TABLE))
+        .map_err(storage)?;
+
+    let count = {
+        // The placeholder '' fills the `hash` column `decode_event` expects.
+        let mut select = transaction
+            .prepare(
+                "SELECT position, stream, revision, event_id, event_type, schema_version, \
+                 data, metadata, recorded_at, '' FROM events_v1 ORDER BY stream, revision",
+            )
+            .map_err(storage)?;
+        // Copied in SQL, so that the stored text stays byte for byte what it was.
+        let mut copy = transaction
+            .prepare(
+                "INSERT INTO events (position, stream, revision, event_id, event_type, \
+                 schema_version, data, metadata, recorded_at, hash) \
+                 SELECT position, stream, revision, event_id, event_type, schema_version, \
+                 data, metadata, recorded_at, ?2 FROM events_v1 WHERE position = ?1",
+            )
+            .map_err(storage)?;
+        let mut rows = select.query([]).map_err(storage)?;
+        let mut previous: Option<(StreamName, String)> = None;
+        let mut count = 0u64;
+        while let Some(row) = rows.next().map_err(storage)? {
+            let event = decode_event(row)?;
+            let previous_hash = previous
+                .as_ref()
+                .filter(|(stream, _)| *stream == event.stream)
+                .map(|(_, hash)| hash.as_str());
+            let hash = chain::event_hash(previous_hash, &event);
+            copy.execute(params![to_i64(event.position.0)?, hash])
+                .map_err(storage)?;
+            previous = Some((event.stream, hash));
+            count += 1;
+        }
+        count
+    };
+
+    transaction
+        .execute_batch("DROP TABLE events_v1")
+        .map_err(storage)?;
+    if let Some(sequence) = sequence {
+        transaction
+            .execute(
+                "UPDATE sqlite_sequence SET seq = MAX(seq, ?1) WHERE name = 'events'",
+                [sequence],
+            )
+            .and_then(|updated| match updated {
+                // No row yet: the table was empty.
+                0 => transaction.execute(
+                    "INSERT INTO sqlite_sequence (name, seq) VALUES ('events', ?1)",
+                    [sequence],
+                ),
+                updated => Ok(updated),
+            })
+            .map_err(storage)?;
+    }
+    Ok(count)
 }
 
 fn last_position(connection: &Connection) -> Result<Position, StoreError> {
@@ -505,7 +627,8 @@ fn append_one(
         return replay(key, &fingerprint, outcome);
     }
 
-    let actual = current_revision(connection, &request.stream)?;
+    let head = stream_head(connection, &request.stream)?;
+    let actual = head.as_ref().map(|(revision, _)| *revision);
     if !request.expected.is_satisfied_by(actual) {
         return Err(StoreError::WrongExpectedRevision {
             stream: request.stream.clone(),
@@ -515,16 +638,27 @@ fn append_one(
     }
 
     let first_revision = actual.map_or(StreamRevision(0), StreamRevision::next);
-    let recorded_at = Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true);
+    let recorded_at = Utc::now();
+    let recorded_at_text = chain::timestamp_text(&recorded_at);
     let mut insert = connection
         .prepare_cached(
             "INSERT INTO events (stream, revision, event_id, event_type, schema_version, data, \
-             metadata, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+             metadata, recorded_at, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )
         .map_err(storage)?;
     let mut revision = first_revision;
+    // The chain continues from the stream's last stored hash, read in this savepoint, and
+    // runs through this append's own events.
+    let mut previous = head.map(|(_, hash)| hash);
     for (offset, event) in (0u64..).zip(&request.events) {
         revision = StreamRevision(first_revision.0 + offset);
+        let hash = chain::new_event_hash(
+            previous.as_deref(),
+            &request.stream,
+            revision,
+            event,
+            &recorded_at,
+        );
         insert
             .execute(params![
                 request.stream.as_str(),
@@ -534,9 +668,11 @@ fn append_one(
                 event.schema_version,
                 to_json(&event.data)?,
                 to_json(&event.metadata)?,
-                recorded_at,
+                recorded_at_text,
+                hash,
             ])
             .map_err(|error| insert_error(error, event.id))?;
+        previous = Some(hash);
     }
     let outcome = AppendOutcome {
         stream: request.stream.clone(),
@@ -724,6 +860,7 @@ fn decode_event(row: &Row<'_>) -> Result<RecordedEvent, StoreError> {
     let data: String = column(row, 6)?;
     let metadata: String = column(row, 7)?;
     let recorded_at: String = column(row, 8)?;
+    let hash: String = column(row, 9)?;
     Ok(RecordedEvent {
         id: Uuid::parse_str(&id).map_err(|error| corrupt("bad event id", &error))?,
         stream: StreamName::new(stream).map_err(|error| corrupt("bad stream name", &error))?,
@@ -738,6 +875,7 @@ fn decode_event(row: &Row<'_>) -> Result<RecordedEvent, StoreError> {
         recorded_at: DateTime::parse_from_rfc3339(&recorded_at)
             .map_err(|error| corrupt("bad recorded_at", &error))?
             .with_timezone(&Utc),
+        hash,
     })
 }
 
@@ -763,6 +901,25 @@ fn current_revision(
         .map_err(storage)?;
     revision
         .map(|revision| to_u64(revision).map(StreamRevision))
+        .transpose()
+}
+
+/// The last revision of a stream and its hash, or `None` when the stream does not exist.
+fn stream_head(
+    connection: &Connection,
+    stream: &StreamName,
+) -> Result<Option<(StreamRevision, String)>, StoreError> {
+    let head: Option<(i64, String)> = connection
+        .prepare_cached(
+            "SELECT revision, hash FROM events WHERE stream = ?1 ORDER BY revision DESC LIMIT 1",
+        )
+        .and_then(|mut statement| {
+            statement
+                .query_row([stream.as_str()], |row| Ok((row.get(0)?, row.get(1)?)))
+                .optional()
+        })
+        .map_err(storage)?;
+    head.map(|(revision, hash)| Ok((StreamRevision(to_u64(revision)?), hash)))
         .transpose()
 }
 

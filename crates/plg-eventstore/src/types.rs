@@ -184,6 +184,9 @@ pub struct RecordedEvent {
     pub data: serde_json::Value,
     pub metadata: serde_json::Value,
     pub recorded_at: DateTime<Utc>,
+    /// The event's link in its stream's hash chain, as stored: lowercase hex SHA-256 of the
+    /// event and the previous event's hash. See [`chain`](crate::chain).
+    pub hash: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,6 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use futures::StreamExt;
+use plg_eventstore::chain::{self, ChainBreak};
 use plg_eventstore::sqlite::SqliteEventStore;
 use plg_eventstore::{
     AppendOutcome, AppendRequest, Direction, EventStore, ExpectedRevision, NewEvent, Position,
@@ -419,6 +420,14 @@ async fn the_file_has_the_documented_schema() {
     // RFC 3339, UTC, microseconds: 2025-01-31T12:00:00.123456Z
     assert_eq!(recorded_at.len(), 27, "{recorded_at}");
     assert!(recorded_at.ends_with('Z'), "{recorded_at}");
+    let hash: String = connection
+        .query_row("SELECT hash FROM events", [], |row| row.get(0))
+        .expect("the hash column");
+    let reopened = SqliteEventStore::open(&path).await.expect("reopen");
+    let stored = read_everything(&reopened).await;
+    assert_eq!(hash, stored[0].hash);
+    assert_eq!(hash, chain::event_hash(None, &stored[0]));
+    reopened.close().await;
 
     let (fingerprint, idempotent_position): (String, i64) = connection
         .query_row(
@@ -476,6 +485,440 @@ async fn a_newer_schema_is_refused() {
         .await
         .expect_err("newer schema refused");
     assert!(matches!(error, StoreError::Storage(_)), "got {error:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tamper evidence: history altered behind the store's back, directly in the file.
+
+/// A store with a five-event stream `order-1` (written in three appends) and, around it, an
+/// untouched stream `other-1`; plus a raw connection to its file, for tampering.
+async fn tamper_fixture() -> (tempfile::TempDir, SqliteEventStore, rusqlite::Connection) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("events.db");
+    let store = SqliteEventStore::open(&path).await.expect("open");
+    let (orders, other) = (stream("order-1"), stream("other-1"));
+    append_one(&store, &other, 0).await;
+    store
+        .append(request(
+            &orders,
+            ExpectedRevision::NoStream,
+            vec![event(0), event(1)],
+        ))
+        .await
+        .expect("append");
+    append_one(&store, &other, 1).await;
+    store
+        .append(request(
+            &orders,
+            ExpectedRevision::Any,
+            vec![event(2), event(3)],
+        ))
+        .await
+        .expect("append");
+    append_one(&store, &orders, 4).await;
+    append_one(&store, &other, 2).await;
+    for name in [&orders, &other] {
+        assert_eq!(
+            verify_stream(&store, name).await,
+            Ok(()),
+            "{name} verifies before tampering"
+        );
+    }
+    let connection = rusqlite::Connection::open(&path).expect("sqlite opens the file");
+    (dir, store, connection)
+}
+
+async fn read_whole_stream(store: &SqliteEventStore, name: &StreamName) -> Vec<RecordedEvent> {
+    store
+        .read_stream(name, Direction::Forward, ReadFrom::Start, 10_000)
+        .await
+        .expect("read")
+}
+
+async fn verify_stream(store: &SqliteEventStore, name: &StreamName) -> Result<(), ChainBreak> {
+    chain::verify(&read_whole_stream(store, name).await)
+}
+
+/// What every tampering test ends with: the tampered stream breaks where expected, the
+/// untouched one still verifies.
+async fn assert_breaks_at(store: &SqliteEventStore, revision: u64) -> ChainBreak {
+    assert_eq!(
+        verify_stream(store, &stream("other-1")).await,
+        Ok(()),
+        "an untouched stream still verifies"
+    );
+    let error = verify_stream(store, &stream("order-1"))
+        .await
+        .expect_err("tampering is detected");
+    assert_eq!(error.revision, StreamRevision(revision), "{error}");
+    error
+}
+
+#[tokio::test]
+async fn altered_event_data_breaks_the_chain_at_that_revision() {
+    let (_dir, store, connection) = tamper_fixture().await;
+    let altered = connection
+        .execute(
+            r#"UPDATE events SET data = '{"n":200}' WHERE stream = 'order-1' AND revision = 2"#,
+            [],
+        )
+        .expect("tamper");
+    assert_eq!(altered, 1);
+
+    let error = assert_breaks_at(&store, 2).await;
+    assert!(error.reason.starts_with("event altered"), "{error}");
+}
+
+#[tokio::test]
+async fn a_deleted_event_breaks_the_chain_at_the_gap() {
+    let (_dir, store, connection) = tamper_fixture().await;
+    let deleted = connection
+        .execute(
+            "DELETE FROM events WHERE stream = 'order-1' AND revision = 3",
+            [],
+        )
+        .expect("tamper");
+    assert_eq!(deleted, 1);
+
+    let error = assert_breaks_at(&store, 3).await;
+    assert_eq!(error.reason, "revision gap: expected 3, found 4");
+}
+
+/// Rewriting an event together with a hash that is right for its new content still breaks
+/// the chain, one revision later: the next event's stored hash no longer follows.
+#[tokio::test]
+async fn a_self_consistent_fake_breaks_the_chain_at_the_next_revision() {
+    let (_dir, store, connection) = tamper_fixture().await;
+    let stored = read_whole_stream(&store, &stream("order-1")).await;
+    let fake = RecordedEvent {
+        data: json!({ "n": 100 }),
+        ..stored[1].clone()
+    };
+    let fake_hash = chain::event_hash(Some(&stored[0].hash), &fake);
+    let altered = connection
+        .execute(
+            "UPDATE events SET data = ?1, hash = ?2 WHERE stream = 'order-1' AND revision = 1",
+            [fake.data.to_string(), fake_hash.clone()],
+        )
+        .expect("tamper");
+    assert_eq!(altered, 1);
+
+    let tampered = read_whole_stream(&store, &stream("order-1")).await;
+    assert_eq!(tampered[1].data, fake.data);
+    assert_eq!(
+        tampered[1].hash, fake_hash,
+        "revision 1 alone looks consistent"
+    );
+    let error = assert_breaks_at(&store, 2).await;
+    assert!(error.reason.contains(&stored[2].hash), "{error}");
+}
+
+#[tokio::test]
+async fn swapped_events_break_the_chain() {
+    let (_dir, store, connection) = tamper_fixture().await;
+    connection
+        .execute_batch(
+            "UPDATE events SET revision = -1 WHERE stream = 'order-1' AND revision = 1;
+             UPDATE events SET revision = 1 WHERE stream = 'order-1' AND revision = 2;
+             UPDATE events SET revision = 2 WHERE stream = 'order-1' AND revision = -1;",
+        )
+        .expect("tamper");
+
+    let error = assert_breaks_at(&store, 1).await;
+    assert!(error.reason.starts_with("event altered"), "{error}");
+}
+
+/// The documented limit: rewriting an event and every later hash of its stream passes
+/// `verify`; only a head hash recorded elsewhere gives it away.
+#[tokio::test]
+async fn a_rewritten_tail_is_caught_only_by_a_recorded_head() {
+    let (_dir, store, connection) = tamper_fixture().await;
+    let orders = stream("order-1");
+    let mut events = read_whole_stream(&store, &orders).await;
+    let recorded_head = events[4].hash.clone();
+
+    events[2].data = json!({ "n": 200 });
+    for index in 2..events.len() {
+        events[index].hash = chain::event_hash(Some(&events[index - 1].hash), &events[index]);
+        connection
+            .execute(
+                "UPDATE events SET data = ?1, hash = ?2 WHERE stream = 'order-1' AND revision = ?3",
+                rusqlite::params![
+                    events[index].data.to_string(),
+                    events[index].hash,
+                    index as i64
+                ],
+            )
+            .expect("tamper");
+    }
+
+    assert_eq!(verify_stream(&store, &orders).await, Ok(()));
+    let mut verifier = chain::ChainVerifier::new();
+    for event in &read_whole_stream(&store, &orders).await {
+        verifier.push(event).expect("verifies");
+    }
+    assert_ne!(verifier.head(), Some(recorded_head.as_str()));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Migration from schema version 1 (no hash chain)
+
+/// The schema of version 1, as that build created it.
+const SCHEMA_V1: &str = "
+CREATE TABLE IF NOT EXISTS events (
+    position       INTEGER PRIMARY KEY AUTOINCREMENT,
+    stream         TEXT    NOT NULL,
+    revision       INTEGER NOT NULL,
+    event_id       TEXT    NOT NULL UNIQUE,
+    event_type     TEXT    NOT NULL,
+    schema_version INTEGER NOT NULL,
+    data           TEXT    NOT NULL,
+    metadata       TEXT    NOT NULL,
+    recorded_at    TEXT    NOT NULL,
+    UNIQUE (stream, revision)
+) STRICT;
+CREATE TABLE IF NOT EXISTS idempotency (
+    key            TEXT    PRIMARY KEY,
+    fingerprint    TEXT    NOT NULL,
+    stream         TEXT    NOT NULL,
+    first_revision INTEGER NOT NULL,
+    revision       INTEGER NOT NULL,
+    position       INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+";
+
+/// One event row as version 1 stored it: (stream, revision, data, metadata).
+type V1Row = (&'static str, i64, &'static str, &'static str);
+
+/// Writes a version-1 file the way that build did, with `rows` appended in order. Then
+/// deletes a last row, as only tampering could, to leave the AUTOINCREMENT counter past the
+/// last position.
+fn write_v1_file(path: &Path, rows: &[V1Row]) -> Vec<Uuid> {
+    let connection = rusqlite::Connection::open(path).expect("sqlite creates the file");
+    connection
+        .pragma_update(None, "journal_mode", "wal")
+        .expect("wal");
+    connection.execute_batch(SCHEMA_V1).expect("v1 schema");
+    connection
+        .pragma_update(None, "user_version", 1)
+        .expect("user_version");
+    let mut ids = Vec::new();
+    for (n, (stream, revision, data, metadata)) in rows.iter().enumerate() {
+        let id = Uuid::new_v4();
+        ids.push(id);
+        connection
+            .execute(
+                "INSERT INTO events (stream, revision, event_id, event_type, schema_version, \
+                 data, metadata, recorded_at) VALUES (?1, ?2, ?3, 'legacy-event', 1, ?4, ?5, ?6)",
+                rusqlite::params![
+                    stream,
+                    revision,
+                    id.to_string(),
+                    data,
+                    metadata,
+                    format!("2025-01-31T12:00:{n:02}.123456Z")
+                ],
+            )
+            .expect("v1 row");
+    }
+    connection
+        .execute(
+            "INSERT INTO idempotency VALUES ('k-1', 'f-1', 'order-1', 0, 1, 2)",
+            [],
+        )
+        .expect("v1 idempotency row");
+    connection
+        .execute(
+            "INSERT INTO events (stream, revision, event_id, event_type, schema_version, data, \
+             metadata, recorded_at) VALUES ('gone-1', 0, 'x', 't', 1, 'null', 'null', 'x')",
+            [],
+        )
+        .expect("extra row");
+    connection
+        .execute("DELETE FROM events WHERE stream = 'gone-1'", [])
+        .expect("delete extra row");
+    ids
+}
+
+/// The structure of a file's schema: every table's and index's SQL, and the columns.
+fn schema_of(path: &Path) -> Vec<String> {
+    let connection = rusqlite::Connection::open(path).expect("sqlite opens the file");
+    let mut statement = connection
+        .prepare(
+            "SELECT type || ' ' || name || ': ' || IFNULL(sql, '') FROM sqlite_master \
+             WHERE name != 'sqlite_sequence' ORDER BY type, name",
+        )
+        .expect("query");
+    let mut schema: Vec<String> = statement
+        .query_map([], |row| row.get(0))
+        .expect("rows")
+        .collect::<Result<_, _>>()
+        .expect("schema");
+    let mut columns = connection
+        .prepare("SELECT name, type, \"notnull\", dflt_value FROM pragma_table_info('events')")
+        .expect("query");
+    let columns = columns
+        .query_map([], |row| {
+            Ok(format!(
+                "column {}: {} notnull={} default={:?}",
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, i64>(2)?,
+                row.get::<_, Option<String>>(3)?
+            ))
+        })
+        .expect("rows")
+        .collect::<Result<Vec<String>, _>>()
+        .expect("columns");
+    schema.extend(columns);
+    schema
+}
+
+#[tokio::test]
+async fn a_version_1_file_is_migrated_with_hashes_backfilled() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("events.db");
+    // Streams interleaved in the log, and JSON written by hand as an older build might have:
+    // other spacing and key order than this build writes.
+    let rows: [V1Row; 6] = [
+        ("order-1", 0, r#"{"n":0}"#, "{}"),
+        (
+            "invoice-1",
+            0,
+            r#"{ "b": 1.5, "a": [1, -2, null] }"#,
+            r#"{"actor":"u"}"#,
+        ),
+        ("order-1", 1, r#"{"n":1}"#, "{}"),
+        ("invoice-1", 1, r#""text""#, "null"),
+        ("order-1", 2, r#"{"z":{"y":true},"a":3.0}"#, "{}"),
+        ("order-1", 3, "[]", "{}"),
+    ];
+    let ids = write_v1_file(&path, &rows);
+    let v1_text: Vec<(String, String)> = {
+        let connection = rusqlite::Connection::open(&path).expect("open");
+        let mut statement = connection
+            .prepare("SELECT data, metadata FROM events ORDER BY position")
+            .expect("query");
+        statement
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("v1 text")
+    };
+
+    let store = SqliteEventStore::open(&path).await.expect("open migrates");
+    let stored = read_everything(&store).await;
+    assert_eq!(stored.len(), rows.len(), "every event kept");
+    for ((event, (name, revision, data, metadata)), id) in stored.iter().zip(&rows).zip(&ids) {
+        assert_eq!(event.id, *id);
+        assert_eq!(
+            (event.stream.as_str(), event.revision.0 as i64),
+            (*name, *revision)
+        );
+        assert_eq!(
+            event.data,
+            serde_json::from_str::<serde_json::Value>(data).expect("json")
+        );
+        assert_eq!(
+            event.metadata,
+            serde_json::from_str::<serde_json::Value>(metadata).expect("json")
+        );
+    }
+    let positions: Vec<_> = stored.iter().map(|event| event.position.0).collect();
+    assert_eq!(positions, [1, 2, 3, 4, 5, 6], "positions kept");
+    for name in ["order-1", "invoice-1"] {
+        assert_eq!(
+            verify_stream(&store, &stream(name)).await,
+            Ok(()),
+            "{name} verifies after the migration"
+        );
+    }
+    let found = store
+        .find_idempotent_outcome(&plg_eventstore::IdempotencyKey {
+            key: "k-1".to_owned(),
+            fingerprint: "f-1".to_owned(),
+        })
+        .await
+        .expect("lookup");
+    assert_eq!(found.map(|outcome| outcome.position), Some(Position(2)));
+
+    // The chain goes on from the backfilled hashes; positions are not reused.
+    let next = store
+        .append(request(
+            &stream("order-1"),
+            ExpectedRevision::Exact(StreamRevision(3)),
+            vec![event(4), event(5)],
+        ))
+        .await
+        .expect("append after the migration");
+    assert_eq!(
+        next.position,
+        Position(9),
+        "after the AUTOINCREMENT counter (7)"
+    );
+    assert_eq!(verify_stream(&store, &stream("order-1")).await, Ok(()));
+    store.close().await;
+
+    // The stored JSON text is untouched, and the file is indistinguishable from a new one.
+    let connection = rusqlite::Connection::open(&path).expect("open");
+    let mut statement = connection
+        .prepare("SELECT data, metadata FROM events WHERE position <= 6 ORDER BY position")
+        .expect("query");
+    let migrated_text: Vec<(String, String)> = statement
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .expect("rows")
+        .collect::<Result<_, _>>()
+        .expect("text");
+    assert_eq!(migrated_text, v1_text);
+    let user_version: i64 = connection
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .expect("user_version");
+    assert_eq!(user_version, plg_eventstore::sqlite::SCHEMA_VERSION);
+    drop(statement);
+    drop(connection);
+
+    let fresh = dir.path().join("fresh.db");
+    SqliteEventStore::open(&fresh)
+        .await
+        .expect("open")
+        .close()
+        .await;
+    assert_eq!(schema_of(&path), schema_of(&fresh));
+
+    // Opening again migrates nothing more.
+    let reopened = SqliteEventStore::open(&path).await.expect("reopen");
+    assert_eq!(read_everything(&reopened).await.len(), rows.len() + 2);
+}
+
+/// A migration that cannot finish leaves the file as it was, at version 1.
+#[tokio::test]
+async fn a_failed_migration_changes_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("events.db");
+    write_v1_file(
+        &path,
+        &[
+            ("order-1", 0, r#"{"n":0}"#, "{}"),
+            ("order-1", 1, "{not json", "{}"),
+        ],
+    );
+    let before = schema_of(&path);
+
+    let error = SqliteEventStore::open(&path)
+        .await
+        .expect_err("an unreadable event stops the migration");
+    assert!(matches!(error, StoreError::Corrupt(_)), "got {error:?}");
+
+    assert_eq!(schema_of(&path), before, "the version-1 schema is intact");
+    let connection = rusqlite::Connection::open(&path).expect("open");
+    let (user_version, count): (i64, i64) = connection
+        .query_row(
+            "SELECT (SELECT user_version FROM pragma_user_version), COUNT(*) FROM events",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .expect("query");
+    assert_eq!((user_version, count), (1, 2));
 }
 
 // ---------------------------------------------------------------------------------------------
