@@ -1,6 +1,7 @@
 //! End-to-end tests: every RPC through a real tonic client against a real plgd on port 0 with
 //! a temporary data directory.
 
+mod audit;
 mod coaching;
 mod intervention;
 mod registry;

@@ -19,6 +19,8 @@ use crate::ProjectionError;
 #[derive(Debug)]
 pub struct LogEvent {
     pub position: Position,
+    pub stream: String,
+    pub revision: u64,
     /// The id part of the stream name: the aggregate's id.
     pub entity_id: String,
     pub occurred_at: DateTime<Utc>,
@@ -76,6 +78,8 @@ impl LogEvent {
             .unwrap_or(recorded.recorded_at);
         Ok(Self {
             position: recorded.position,
+            stream: recorded.stream.to_string(),
+            revision: recorded.revision.0,
             entity_id,
             occurred_at,
             payload: payload(recorded.data.clone()).map_err(|error| ProjectionError::Decode {

@@ -42,7 +42,8 @@ fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
     }
 }
 
-fn to_proto(event: RecordedEvent) -> v1::Event {
+/// An event as the contract shows it, with its metadata.
+pub fn to_proto(event: RecordedEvent) -> v1::Event {
     // Metadata that does not parse is shown as recorded fields only; the payload stays intact.
     let metadata: Option<EventMetadata> = serde_json::from_value(event.metadata).ok();
     v1::Event {
@@ -53,6 +54,7 @@ fn to_proto(event: RecordedEvent) -> v1::Event {
         event_type: event.event_type,
         schema_version: event.schema_version,
         data_json: event.data.to_string(),
+        hash: event.hash,
         metadata: Some(v1::EventMetadata {
             actor: metadata
                 .as_ref()

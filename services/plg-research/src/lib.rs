@@ -52,6 +52,11 @@ impl ResearchHost {
         Ok(Self { projections, view })
     }
 
+    /// The research view's database, for services that read its indexes (the audit).
+    pub fn db(&self) -> &plg_projections::ResearchDb {
+        self.projections.db()
+    }
+
     /// The services `services` builds, writing through a ledger that reports (and can wait
     /// for) the view's progress, plus ResearchService and the projections following the log.
     pub fn attach(

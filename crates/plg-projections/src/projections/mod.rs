@@ -1,5 +1,6 @@
 //! The research view's projections, one per area of the domain.
 
+mod audit;
 mod interventions;
 mod plgs;
 mod registry;
@@ -16,6 +17,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(scans::Scans),
         Arc::new(interventions::Interventions),
         Arc::new(plgs::Plgs),
+        Arc::new(audit::Audit),
     ]
 }
 

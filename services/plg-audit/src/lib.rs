@@ -1,0 +1,198 @@
+//! AuditService: a school's complete history, in log order, with who recorded each event,
+//! through which tool and when; and verification of the hash chains that make alteration of
+//! that history evident.
+//!
+//! Which streams concern a school comes from the research view's `audit` projection; the
+//! events themselves are read from the event store, as recorded.
+
+use std::{collections::BTreeSet, sync::Arc};
+
+use chrono::{DateTime, Utc};
+use plg_domain::{Aggregate, ids::SchoolId, school::School};
+use plg_eventstore::{
+    Direction, EventStore, ReadFrom, RecordedEvent, StreamName, StreamRevision,
+    chain::{self, ChainBreak},
+};
+use plg_projections::ResearchDb;
+use plg_proto::v1::{
+    self,
+    audit_service_server::{AuditService, AuditServiceServer},
+};
+use plg_runtime::ServiceError;
+use tonic::{Request, Response, Status};
+
+const PAGE: usize = 512;
+
+pub fn server(store: Arc<dyn EventStore>, db: ResearchDb) -> AuditServiceServer<Audit> {
+    AuditServiceServer::new(Audit { store, db })
+}
+
+#[derive(Debug, Clone)]
+pub struct Audit {
+    store: Arc<dyn EventStore>,
+    db: ResearchDb,
+}
+
+/// The streams that concern a school: whole streams, and single events of shared ones.
+#[derive(Debug, Default)]
+struct SchoolStreams {
+    whole: Vec<StreamName>,
+    events: Vec<(StreamName, StreamRevision)>,
+}
+
+fn timestamp(
+    value: Option<&prost_types::Timestamp>,
+    field: &'static str,
+) -> Result<Option<DateTime<Utc>>, ServiceError> {
+    value
+        .map(|at| {
+            DateTime::from_timestamp(at.seconds, u32::try_from(at.nanos).unwrap_or(u32::MAX))
+                .ok_or_else(|| ServiceError::invalid(field, "is not a valid timestamp"))
+        })
+        .transpose()
+}
+
+impl Audit {
+    async fn school(&self, school_id: &str) -> Result<SchoolId, ServiceError> {
+        if school_id.trim().is_empty() {
+            return Err(ServiceError::invalid("school_id", "is required"));
+        }
+        let school = SchoolId::parse(school_id)
+            .map_err(|error| ServiceError::invalid("school_id", error.0))?;
+        let stream = StreamName::for_entity(School::CATEGORY, school);
+        if self.store.stream_revision(&stream).await?.is_none() {
+            return Err(ServiceError::not_found("school", school));
+        }
+        Ok(school)
+    }
+
+    async fn streams(&self, school: SchoolId) -> Result<SchoolStreams, ServiceError> {
+        let db = self.db.clone();
+        let school = school.to_string();
+        tokio::task::spawn_blocking(move || -> Result<SchoolStreams, String> {
+            let connection = db.read_connection().map_err(|error| error.to_string())?;
+            let name = |value: String| StreamName::new(value).map_err(|error| error.to_string());
+            let mut whole = connection
+                .prepare("SELECT stream FROM audit_school_streams WHERE school_id = ?1 ORDER BY stream")
+                .map_err(|error| error.to_string())?;
+            let whole = whole
+                .query_map([&school], |row| row.get::<_, String>(0))
+                .map_err(|error| error.to_string())?
+                .map(|row| row.map_err(|error| error.to_string()).and_then(name))
+                .collect::<Result<_, _>>()?;
+            let mut events = connection
+                .prepare("SELECT stream, revision FROM audit_school_events WHERE school_id = ?1 ORDER BY stream, revision")
+                .map_err(|error| error.to_string())?;
+            let events = events
+                .query_map([&school], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)))
+                .map_err(|error| error.to_string())?
+                .map(|row| {
+                    let (stream, revision) = row.map_err(|error| error.to_string())?;
+                    Ok((name(stream)?, StreamRevision(u64::try_from(revision).unwrap_or(0))))
+                })
+                .collect::<Result<_, String>>()?;
+            Ok(SchoolStreams { whole, events })
+        })
+        .await
+        .map_err(|error| ServiceError::Internal(error.to_string()))?
+        .map_err(ServiceError::Internal)
+    }
+
+    async fn read_whole(&self, stream: &StreamName) -> Result<Vec<RecordedEvent>, ServiceError> {
+        let mut events = Vec::new();
+        loop {
+            let from = events
+                .last()
+                .map_or(ReadFrom::Start, |last: &RecordedEvent| {
+                    ReadFrom::At(last.revision.next())
+                });
+            let page = self
+                .store
+                .read_stream(stream, Direction::Forward, from, PAGE)
+                .await?;
+            let done = page.len() < PAGE;
+            events.extend(page);
+            if done {
+                return Ok(events);
+            }
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl AuditService for Audit {
+    type GetSchoolHistoryStream =
+        futures::stream::Iter<std::vec::IntoIter<Result<v1::GetSchoolHistoryResponse, Status>>>;
+
+    async fn get_school_history(
+        &self,
+        request: Request<v1::GetSchoolHistoryRequest>,
+    ) -> Result<Response<Self::GetSchoolHistoryStream>, Status> {
+        let message = request.into_inner();
+        let school = self.school(&message.school_id).await?;
+        let from = timestamp(message.recorded_from.as_ref(), "recorded_from")?;
+        let until = timestamp(message.recorded_until.as_ref(), "recorded_until")?;
+        let types: BTreeSet<&str> = message.event_types.iter().map(String::as_str).collect();
+        let streams = self.streams(school).await?;
+        let mut events = Vec::new();
+        for stream in &streams.whole {
+            events.extend(self.read_whole(stream).await?);
+        }
+        for (stream, revision) in &streams.events {
+            let event = self
+                .store
+                .read_stream(stream, Direction::Forward, ReadFrom::At(*revision), 1)
+                .await;
+            events.extend(event.map_err(ServiceError::from)?);
+        }
+        events.sort_by_key(|event| event.position);
+        let history: Vec<_> = events
+            .into_iter()
+            .filter(|event| from.is_none_or(|from| event.recorded_at >= from))
+            .filter(|event| until.is_none_or(|until| event.recorded_at < until))
+            .filter(|event| types.is_empty() || types.contains(event.event_type.as_str()))
+            .map(|event| {
+                Ok(v1::GetSchoolHistoryResponse {
+                    event: Some(plg_eventlog::to_proto(event)),
+                })
+            })
+            .collect();
+        Ok(Response::new(futures::stream::iter(history)))
+    }
+
+    async fn verify_school_history(
+        &self,
+        request: Request<v1::VerifySchoolHistoryRequest>,
+    ) -> Result<Response<v1::VerifySchoolHistoryResponse>, Status> {
+        let school = self.school(&request.into_inner().school_id).await?;
+        let streams = self.streams(school).await?;
+        // A shared stream's chain runs through every event, so verify it whole.
+        let names: BTreeSet<&StreamName> = streams
+            .whole
+            .iter()
+            .chain(streams.events.iter().map(|(stream, _)| stream))
+            .collect();
+        let mut verified = Vec::new();
+        for stream in names {
+            let events = self.read_whole(stream).await?;
+            let outcome = chain::verify(&events);
+            verified.push(v1::StreamVerification {
+                stream: stream.to_string(),
+                events: events.len() as u64,
+                intact: outcome.is_ok(),
+                broken_at_revision: outcome
+                    .as_ref()
+                    .err()
+                    .map(|ChainBreak { revision, .. }| revision.0),
+                reason: outcome
+                    .err()
+                    .map(|ChainBreak { reason, .. }| reason)
+                    .unwrap_or_default(),
+            });
+        }
+        Ok(Response::new(v1::VerifySchoolHistoryResponse {
+            intact: verified.iter().all(|stream| stream.intact),
+            streams: verified,
+        }))
+    }
+}
