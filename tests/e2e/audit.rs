@@ -253,3 +253,149 @@ async fn verification_finds_where_stored_history_was_altered() -> anyhow::Result
     assert!(!broken[0].reason.is_empty());
     Ok(())
 }
+
+fn timestamp(at: std::time::SystemTime) -> Option<prost_types::Timestamp> {
+    Some(prost_types::Timestamp::from(at))
+}
+
+#[tokio::test]
+async fn the_state_at_a_moment_is_what_had_been_recorded_by_then() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let mut clients = server.clients().await?;
+    let school_id = history(&mut clients).await?;
+    let mut audit = AuditServiceClient::new(server.channel().await?);
+    let all = events(
+        &mut audit,
+        v1::GetSchoolHistoryRequest {
+            school_id: school_id.clone(),
+            ..Default::default()
+        },
+    )
+    .await?;
+    let stream_of = |event_type: &str| {
+        all.iter()
+            .find(|event| event.event_type == event_type)
+            .map(|event| event.stream.clone())
+            .expect("event")
+    };
+    let (intervention_id, plg_id, study_stream) = (
+        stream_of("InterventionLogged")
+            .trim_start_matches("intervention-")
+            .to_owned(),
+        stream_of("PlgFormed").trim_start_matches("plg-").to_owned(),
+        stream_of("SchoolEnrolled"),
+    );
+    let study_id = study_stream.trim_start_matches("study-").to_owned();
+    let moment = std::time::SystemTime::now();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+
+    // After the moment: the intervention starts, the PLG gains a member, four more teachers
+    // answer (scores 1, 2, 4, 5 beside the first one's 3: mean 3, SD √2.5).
+    clients
+        .interventions
+        .start_intervention(v1::StartInterventionRequest {
+            options: options(),
+            intervention_id: intervention_id.clone(),
+            started_on: day(0),
+        })
+        .await?;
+    let newcomer = clients.register_person("Newcomer").await?;
+    clients
+        .sessions
+        .add_member(v1::AddMemberRequest {
+            options: options(),
+            plg_id: plg_id.clone(),
+            person_id: newcomer,
+        })
+        .await?;
+    for (respondent, score) in [("r-3", 1), ("r-4", 2), ("r-5", 4), ("r-6", 5)] {
+        clients
+            .scans
+            .submit_scan(v1::SubmitScanRequest {
+                options: settled(),
+                study_id: study_id.clone(),
+                school_id: school_id.clone(),
+                wave: "T1".into(),
+                respondent: respondent.into(),
+                role: v1::RespondentRole::Teacher.into(),
+                answers: vec![v1::ItemAnswer {
+                    item_code: "E1.1".into(),
+                    current: Some(score),
+                    desired: None,
+                }],
+                instrument_version: String::new(),
+            })
+            .await?;
+    }
+
+    let state = |at| v1::GetSchoolStateAtRequest {
+        school_id: school_id.clone(),
+        at,
+    };
+    let then = audit
+        .get_school_state_at(state(timestamp(moment)))
+        .await?
+        .into_inner();
+    let now = audit.get_school_state_at(state(None)).await?.into_inner();
+    assert!(then.as_of_position < now.as_of_position);
+    assert_eq!(
+        then.school.as_ref().map(|school| school.name.as_str()),
+        Some("Het Baken")
+    );
+    assert_eq!(
+        then.interventions
+            .iter()
+            .map(|i| i.status.as_str())
+            .collect::<Vec<_>>(),
+        ["planned"]
+    );
+    assert_eq!(
+        now.interventions
+            .iter()
+            .map(|i| i.status.as_str())
+            .collect::<Vec<_>>(),
+        ["started"]
+    );
+    let members = |state: &v1::GetSchoolStateAtResponse| {
+        state
+            .plgs
+            .iter()
+            .map(|plg| (plg.members, plg.sessions))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        (members(&then), members(&now)),
+        (vec![(1, 1)], vec![(2, 1)])
+    );
+
+    let pooled_e1 = |state: &v1::GetSchoolStateAtResponse| {
+        state.studies[0]
+            .scores
+            .iter()
+            .find(|score| {
+                score.role == 0
+                    && score.dimension == i32::from(v1::Dimension::InternalProfessionalisation)
+            })
+            .and_then(|score| score.current)
+            .expect("pooled E1")
+    };
+    // Then: one respondent, suppressed. Now: five, shown.
+    let (then_e1, now_e1) = (pooled_e1(&then), pooled_e1(&now));
+    assert!(then_e1.suppressed && then_e1.n == 1 && then_e1.mean.is_none());
+    assert!(!now_e1.suppressed && now_e1.n == 5);
+    assert!(
+        now_e1.mean.is_some_and(|mean| (mean - 3.0).abs() < 1e-9)
+            && now_e1
+                .sd
+                .is_some_and(|sd| (sd - 2.5_f64.sqrt()).abs() < 1e-9)
+    );
+
+    let before = audit
+        .get_school_state_at(state(timestamp(
+            moment - std::time::Duration::from_secs(3600),
+        )))
+        .await
+        .expect_err("before the school was registered");
+    assert_eq!(before.code(), Code::NotFound);
+    Ok(())
+}

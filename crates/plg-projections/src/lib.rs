@@ -11,6 +11,7 @@ mod projections;
 mod runner;
 
 pub use database::{RESEARCH_DB_FILE, ResearchDb, view_position};
+pub use event::{LogEvent, Payload};
 pub use projections::all as all_projections;
 pub use runner::{ProjectionError, Projections, rebuild};
 
@@ -27,6 +28,6 @@ pub trait Projection: Send + Sync + std::fmt::Debug + 'static {
     fn apply(
         &self,
         transaction: &rusqlite::Transaction<'_>,
-        event: &event::LogEvent,
+        event: &LogEvent,
     ) -> Result<(), ProjectionError>;
 }

@@ -5,10 +5,13 @@
 //! Which streams concern a school comes from the research view's `audit` projection; the
 //! events themselves are read from the event store, as recorded.
 
-use std::{collections::BTreeSet, sync::Arc};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::Arc,
+};
 
 use chrono::{DateTime, Utc};
-use plg_domain::{Aggregate, ids::SchoolId, school::School};
+use plg_domain::{Aggregate, ids::SchoolId, school::School, study::Study};
 use plg_eventstore::{
     Direction, EventStore, ReadFrom, RecordedEvent, StreamName, StreamRevision,
     chain::{self, ChainBreak},
@@ -20,6 +23,8 @@ use plg_proto::v1::{
 };
 use plg_runtime::ServiceError;
 use tonic::{Request, Response, Status};
+
+mod state;
 
 const PAGE: usize = 512;
 
@@ -98,6 +103,23 @@ impl Audit {
         .map_err(ServiceError::Internal)
     }
 
+    /// Every event of the school's streams, in log order.
+    async fn history(&self, streams: &SchoolStreams) -> Result<Vec<RecordedEvent>, ServiceError> {
+        let mut events = Vec::new();
+        for stream in &streams.whole {
+            events.extend(self.read_whole(stream).await?);
+        }
+        for (stream, revision) in &streams.events {
+            let event = self
+                .store
+                .read_stream(stream, Direction::Forward, ReadFrom::At(*revision), 1)
+                .await;
+            events.extend(event?);
+        }
+        events.sort_by_key(|event| event.position);
+        Ok(events)
+    }
+
     async fn read_whole(&self, stream: &StreamName) -> Result<Vec<RecordedEvent>, ServiceError> {
         let mut events = Vec::new();
         loop {
@@ -134,19 +156,9 @@ impl AuditService for Audit {
         let until = timestamp(message.recorded_until.as_ref(), "recorded_until")?;
         let types: BTreeSet<&str> = message.event_types.iter().map(String::as_str).collect();
         let streams = self.streams(school).await?;
-        let mut events = Vec::new();
-        for stream in &streams.whole {
-            events.extend(self.read_whole(stream).await?);
-        }
-        for (stream, revision) in &streams.events {
-            let event = self
-                .store
-                .read_stream(stream, Direction::Forward, ReadFrom::At(*revision), 1)
-                .await;
-            events.extend(event.map_err(ServiceError::from)?);
-        }
-        events.sort_by_key(|event| event.position);
-        let history: Vec<_> = events
+        let history: Vec<_> = self
+            .history(&streams)
+            .await?
             .into_iter()
             .filter(|event| from.is_none_or(|from| event.recorded_at >= from))
             .filter(|event| until.is_none_or(|until| event.recorded_at < until))
@@ -194,5 +206,34 @@ impl AuditService for Audit {
             intact: verified.iter().all(|stream| stream.intact),
             streams: verified,
         }))
+    }
+
+    async fn get_school_state_at(
+        &self,
+        request: Request<v1::GetSchoolStateAtRequest>,
+    ) -> Result<Response<v1::GetSchoolStateAtResponse>, Status> {
+        let message = request.into_inner();
+        let school = self.school(&message.school_id).await?;
+        let at = timestamp(message.at.as_ref(), "at")?.unwrap_or_else(Utc::now);
+        let streams = self.streams(school).await?;
+        let recorded_by = |event: &RecordedEvent| event.recorded_at <= at;
+        let mut events = self.history(&streams).await?;
+        events.retain(recorded_by);
+        // The studies it was enrolled in: their definitions as they stood then.
+        let mut studies = BTreeMap::new();
+        for (stream, _) in &streams.events {
+            if stream.category() == Study::CATEGORY {
+                let mut definition = self.read_whole(stream).await?;
+                definition.retain(recorded_by);
+                let study_id = stream.as_str()[Study::CATEGORY.len() + 1..].to_owned();
+                studies.insert(study_id, definition);
+            }
+        }
+        Ok(Response::new(state::state_at(
+            &school.to_string(),
+            at,
+            &events,
+            &studies,
+        )?))
     }
 }

@@ -12,9 +12,10 @@ use plg_proto::v1::{
 use plg_research_view::{
     ResearchError, ResearchView,
     chart::{Axis, Line, Series, SpiderChart},
+    context::StudyContext,
     export::Format,
     growth::Relation,
-    scores::Shown,
+    scores::{Shown, WaveScore},
     timeline::Entry,
 };
 use plg_runtime::{
@@ -117,6 +118,19 @@ fn summary(cell: &Shown) -> v1::ScoreSummary {
         mean: cell.mean,
         sd: cell.sd,
         suppressed: cell.suppressed,
+    }
+}
+
+/// A wave score as the contract shows it, the school named as the study allows.
+pub fn wave_score_to_proto(context: &StudyContext, score: &WaveScore) -> v1::WaveScore {
+    v1::WaveScore {
+        school: context.label(&score.school),
+        wave: score.wave.clone(),
+        role: role(score.role),
+        dimension: dimension_to_proto(score.dimension),
+        current: Some(summary(&score.current)),
+        desired: Some(summary(&score.desired)),
+        gap: score.gap(),
     }
 }
 
@@ -310,15 +324,7 @@ impl ResearchService for Research {
             scores: current
                 .value
                 .iter()
-                .map(|score| v1::WaveScore {
-                    school: context.label(&score.school),
-                    wave: score.wave.clone(),
-                    role: role(score.role),
-                    dimension: dimension_to_proto(score.dimension),
-                    current: Some(summary(&score.current)),
-                    desired: Some(summary(&score.desired)),
-                    gap: score.gap(),
-                })
+                .map(|score| wave_score_to_proto(context, score))
                 .collect(),
             min_group_size: context.min_group_size,
             current_to_position: current.position,
@@ -582,23 +588,20 @@ impl ResearchService for Research {
                 .collect(),
         );
         for wave in waves {
-            let pooled =
-                |pick: fn(&plg_research_view::scores::WaveScore) -> Shown| -> Vec<Option<f64>> {
-                    Dimension::ALL
-                        .iter()
-                        .map(|d| {
-                            current
-                                .value
-                                .iter()
-                                .find(|score| {
-                                    score.role.is_none()
-                                        && score.wave == wave
-                                        && score.dimension == *d
-                                })
-                                .and_then(|score| pick(score).mean)
-                        })
-                        .collect()
-                };
+            let pooled = |pick: fn(&WaveScore) -> Shown| -> Vec<Option<f64>> {
+                Dimension::ALL
+                    .iter()
+                    .map(|d| {
+                        current
+                            .value
+                            .iter()
+                            .find(|score| {
+                                score.role.is_none() && score.wave == wave && score.dimension == *d
+                            })
+                            .and_then(|score| pick(score).mean)
+                    })
+                    .collect()
+            };
             chart = chart.with_series(Series::new(
                 format!("{wave} current"),
                 pooled(|s| s.current),
