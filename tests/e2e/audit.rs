@@ -390,6 +390,41 @@ async fn the_state_at_a_moment_is_what_had_been_recorded_by_then() -> anyhow::Re
                 .is_some_and(|sd| (sd - 2.5_f64.sqrt()).abs() < 1e-9)
     );
 
+    // The first respondent withdraws consent: they no longer count, now or at the moment
+    // before (the four left are too few to show).
+    clients
+        .scans
+        .withdraw_consent(v1::WithdrawConsentRequest {
+            options: settled(),
+            study_id: study_id.clone(),
+            school_id: school_id.clone(),
+            respondent: "r-1".into(),
+            reason: String::new(),
+        })
+        .await?;
+    let then = audit
+        .get_school_state_at(state(timestamp(moment)))
+        .await?
+        .into_inner();
+    let now = audit.get_school_state_at(state(None)).await?.into_inner();
+    let e1_cells = |state: &v1::GetSchoolStateAtResponse| {
+        state.studies[0]
+            .scores
+            .iter()
+            .filter(|score| {
+                score.role == 0
+                    && score.dimension == i32::from(v1::Dimension::InternalProfessionalisation)
+            })
+            .filter_map(|score| score.current)
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        e1_cells(&then).is_empty(),
+        "nobody left who had answered by then"
+    );
+    let now_e1 = pooled_e1(&now);
+    assert!(now_e1.suppressed && now_e1.n == 4);
+
     let before = audit
         .get_school_state_at(state(timestamp(
             moment - std::time::Duration::from_secs(3600),

@@ -3,6 +3,8 @@
 
 mod audit;
 mod coaching;
+mod consent;
+mod erasure;
 mod intervention;
 mod registry;
 mod research;

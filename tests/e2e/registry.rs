@@ -305,7 +305,10 @@ async fn a_person_gets_an_opaque_id_and_personal_data_stays_in_their_own_stream(
     let events = clients
         .read_stream(&format!("person-{}", registered.person_id))
         .await?;
-    assert_eq!(payload(&events[0])?["details"]["name"], "Anna de Vries");
+    assert_eq!(
+        payload(&events[0])?["details"]["personal"]["revealed"]["name"],
+        "Anna de Vries"
+    );
 
     let school_id = clients.register_school().await?;
     clients

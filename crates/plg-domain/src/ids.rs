@@ -61,6 +61,11 @@ id_type!(
     /// One submission within a response.
     SubmissionId
 );
+id_type!(
+    /// A respondent's consent in a study at a school; derived from study, school and
+    /// pseudonym (not the wave), so it covers every wave's response.
+    ConsentId
+);
 
 impl SchoolId {
     pub fn derive(country: crate::values::Country, code: &crate::values::SchoolCode) -> Self {
@@ -79,6 +84,13 @@ impl ResponseId {
         respondent: &crate::values::Pseudonym,
     ) -> Self {
         let key = format!("response:{study}:{school}:{wave}:{respondent}");
+        Self(Uuid::new_v5(&PLG_NAMESPACE, key.as_bytes()))
+    }
+}
+
+impl ConsentId {
+    pub fn derive(study: StudyId, school: SchoolId, respondent: &crate::values::Pseudonym) -> Self {
+        let key = format!("consent:{study}:{school}:{respondent}");
         Self(Uuid::new_v5(&PLG_NAMESPACE, key.as_bytes()))
     }
 }

@@ -19,12 +19,23 @@ pub struct RegisterPerson {
     pub details: Personal<PersonDetails>,
 }
 
+#[derive(Debug, Clone, PartialEq)]
+pub enum PersonCommand {
+    Register(RegisterPerson),
+    /// Erases the person's personal data (the right to be forgotten): the event records that
+    /// it happened, never what was erased.
+    ErasePersonalData,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "data")]
 pub enum PersonEvent {
     PersonRegistered {
         person_id: PersonId,
         details: Personal<PersonDetails>,
+    },
+    PersonalDataErased {
+        person_id: PersonId,
     },
 }
 
@@ -33,26 +44,40 @@ impl DomainEvent for PersonEvent {}
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Person {
     pub registered: Option<PersonId>,
+    pub erased: bool,
 }
 
 impl Aggregate for Person {
     const CATEGORY: &'static str = "person";
-    type Command = RegisterPerson;
+    type Command = PersonCommand;
     type Event = PersonEvent;
 
-    fn decide(&self, command: &RegisterPerson) -> Result<Vec<PersonEvent>, DomainError> {
-        if self.registered.is_some() {
-            return Err(DomainError::already_exists("person", command.person_id));
+    fn decide(&self, command: &PersonCommand) -> Result<Vec<PersonEvent>, DomainError> {
+        match (command, self.registered) {
+            (PersonCommand::Register(register), None) => Ok(vec![PersonEvent::PersonRegistered {
+                person_id: register.person_id,
+                details: register.details.clone(),
+            }]),
+            (PersonCommand::Register(register), Some(_)) => {
+                Err(DomainError::already_exists("person", register.person_id))
+            }
+            (PersonCommand::ErasePersonalData, None) => Err(DomainError::not_found("person")),
+            (PersonCommand::ErasePersonalData, Some(person_id)) => {
+                if self.erased {
+                    return Err(DomainError::rule(
+                        "already_erased",
+                        format!("the personal data of person {person_id} is already erased"),
+                    ));
+                }
+                Ok(vec![PersonEvent::PersonalDataErased { person_id }])
+            }
         }
-        Ok(vec![PersonEvent::PersonRegistered {
-            person_id: command.person_id,
-            details: command.details.clone(),
-        }])
     }
 
     fn evolve(&mut self, event: &PersonEvent) {
         match event {
             PersonEvent::PersonRegistered { person_id, .. } => self.registered = Some(*person_id),
+            PersonEvent::PersonalDataErased { .. } => self.erased = true,
         }
     }
 }
@@ -62,14 +87,14 @@ mod tests {
     use super::*;
     use crate::decider::spec::{given, then_error, then_events};
 
-    fn register(person_id: PersonId) -> RegisterPerson {
-        RegisterPerson {
+    fn register(person_id: PersonId) -> PersonCommand {
+        PersonCommand::Register(RegisterPerson {
             person_id,
-            details: Personal(PersonDetails {
+            details: Personal::new(PersonDetails {
                 name: Label::parse("A. Coach").expect("valid name"),
                 email: Some(Email::parse("a.coach@example.org").expect("valid email")),
             }),
-        }
+        })
     }
 
     #[test]
@@ -79,7 +104,10 @@ mod tests {
         let [PersonEvent::PersonRegistered { details, .. }] = &events[..] else {
             panic!("expected one registration, got {events:?}");
         };
-        assert_eq!(details.0.name.as_str(), "A. Coach");
+        assert_eq!(
+            details.revealed().map(|d| d.name.as_str()),
+            Some("A. Coach")
+        );
     }
 
     #[test]
@@ -88,5 +116,30 @@ mod tests {
         let events = then_events(&Person::default(), &register(person_id));
         let error = then_error(&given::<Person>(&events), &register(person_id));
         assert!(matches!(error, DomainError::AlreadyExists { .. }));
+    }
+
+    #[test]
+    fn personal_data_is_erased_once_and_the_event_holds_none_of_it() {
+        let person_id = PersonId::new_random();
+        let mut history = then_events(&Person::default(), &register(person_id));
+        let erased = then_events(
+            &given::<Person>(&history),
+            &PersonCommand::ErasePersonalData,
+        );
+        assert_eq!(erased, [PersonEvent::PersonalDataErased { person_id }]);
+        history.extend(erased);
+        let error = then_error(
+            &given::<Person>(&history),
+            &PersonCommand::ErasePersonalData,
+        );
+        assert!(matches!(
+            error,
+            DomainError::RuleViolated {
+                rule: "already_erased",
+                ..
+            }
+        ));
+        let unknown = then_error(&Person::default(), &PersonCommand::ErasePersonalData);
+        assert!(matches!(unknown, DomainError::NotFound { .. }));
     }
 }

@@ -153,15 +153,9 @@ impl Study {
         }
     }
 
-    /// The terms under which a scan of `school_id` for `wave`, answered on `answered_on`, is
-    /// accepted: the school must be enrolled and the wave open that day.
-    pub fn scan_terms(
-        &self,
-        school_id: SchoolId,
-        wave: &WaveLabel,
-        answered_on: NaiveDate,
-        instrument_version: Option<&InstrumentVersion>,
-    ) -> Result<ScanTerms, DomainError> {
+    /// The study's id, if `school_id` is enrolled in it: what a school's respondents need
+    /// before they answer or withdraw consent.
+    pub fn ensure_enrolled(&self, school_id: SchoolId) -> Result<StudyId, DomainError> {
         let study_id = self
             .study_id
             .ok_or_else(|| DomainError::not_found("study"))?;
@@ -171,6 +165,19 @@ impl Study {
                 format!("school {school_id} is not enrolled in study {study_id}"),
             ));
         }
+        Ok(study_id)
+    }
+
+    /// The terms under which a scan of `school_id` for `wave`, answered on `answered_on`, is
+    /// accepted: the school must be enrolled and the wave open that day.
+    pub fn scan_terms(
+        &self,
+        school_id: SchoolId,
+        wave: &WaveLabel,
+        answered_on: NaiveDate,
+        instrument_version: Option<&InstrumentVersion>,
+    ) -> Result<ScanTerms, DomainError> {
+        let study_id = self.ensure_enrolled(school_id)?;
         let wave = self
             .waves
             .iter()

@@ -286,11 +286,44 @@ impl fmt::Display for PastDate {
 }
 
 /// Personal data (a person's name or email). It is kept only in a person's own events, and
-/// marked with this type so that it can be encrypted per data subject and erased without
-/// reshaping any other event.
+/// marked with this type so that it is sealed with the person's own key before it reaches the
+/// log, and erased by destroying that key, without reshaping any event. It serialises as
+/// `{"personal": …}`, the marker the sealing looks for.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Personal<T>(pub T);
+pub struct Personal<T> {
+    personal: PersonalState<T>,
+}
+
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum PersonalState<T> {
+    /// Readable: as given, or opened with the subject's key.
+    Revealed(T),
+    /// Encrypted with the subject's key; opaque to the domain.
+    Sealed(serde_json::Value),
+    /// The subject's key was destroyed: the data is gone.
+    Erased,
+}
+
+impl<T> Personal<T> {
+    pub fn new(value: T) -> Self {
+        Self {
+            personal: PersonalState::Revealed(value),
+        }
+    }
+
+    /// The data, when it is readable here.
+    pub fn revealed(&self) -> Option<&T> {
+        match &self.personal {
+            PersonalState::Revealed(value) => Some(value),
+            PersonalState::Sealed(_) | PersonalState::Erased => None,
+        }
+    }
+
+    pub fn is_erased(&self) -> bool {
+        matches!(self.personal, PersonalState::Erased)
+    }
+}
 
 impl<T> fmt::Debug for Personal<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -378,7 +411,15 @@ mod tests {
 
     #[test]
     fn personal_data_stays_out_of_debug_output() {
-        let email = Personal(Email::parse("a.coach@example.org").expect("valid email"));
+        let email = Personal::new(Email::parse("a.coach@example.org").expect("valid email"));
         assert!(!format!("{email:?}").contains("coach"));
+        let stored = serde_json::to_value(&email).expect("encodes");
+        assert_eq!(
+            stored,
+            serde_json::json!({ "personal": { "revealed": "a.coach@example.org" } })
+        );
+        let erased: Personal<Email> =
+            serde_json::from_value(serde_json::json!({ "personal": "erased" })).expect("decodes");
+        assert!(erased.is_erased() && erased.revealed().is_none());
     }
 }

@@ -1,6 +1,6 @@
 use std::path::{Path, PathBuf};
 
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior};
 
 use crate::{Projection, ProjectionError};
 
@@ -12,6 +12,14 @@ const CHECKPOINTS: &str = "CREATE TABLE IF NOT EXISTS projection_checkpoints (
     position   INTEGER NOT NULL
 ) STRICT;";
 
+/// What each projection's tables were built with: its schema text and version. A build whose
+/// projection differs finds out on open and rebuilds that projection from the log.
+const SCHEMAS: &str = "CREATE TABLE IF NOT EXISTS projection_schemas (
+    projection TEXT PRIMARY KEY,
+    version    INTEGER NOT NULL,
+    schema     TEXT NOT NULL
+) STRICT;";
+
 /// The research view's SQLite database: the projections' tables and their checkpoints.
 #[derive(Debug, Clone)]
 pub struct ResearchDb {
@@ -19,7 +27,11 @@ pub struct ResearchDb {
 }
 
 impl ResearchDb {
-    /// Creates the file, the checkpoint table and every projection's tables if missing.
+    /// Creates the file, the checkpoint table and every projection's tables if missing. A
+    /// projection whose tables were built with another schema or version (an upgrade, or a
+    /// file from before schemas were recorded) is reset: its tables are dropped and created
+    /// anew, and its checkpoint goes back to 0, so it rebuilds itself from the log as it
+    /// follows it.
     pub fn open(
         path: impl AsRef<Path>,
         projections: &[&dyn Projection],
@@ -27,15 +39,42 @@ impl ResearchDb {
         let db = Self {
             path: path.as_ref().to_owned(),
         };
-        let connection = db.write_connection()?;
-        connection.execute_batch(CHECKPOINTS)?;
+        let mut connection = db.write_connection()?;
+        let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        transaction.execute_batch(CHECKPOINTS)?;
+        transaction.execute_batch(SCHEMAS)?;
         for projection in projections {
-            connection.execute_batch(projection.schema())?;
-            connection.execute(
-                "INSERT OR IGNORE INTO projection_checkpoints (projection, position) VALUES (?1, 0)",
-                [projection.name()],
-            )?;
+            let built_with: Option<(i64, String)> = transaction
+                .query_row(
+                    "SELECT version, schema FROM projection_schemas WHERE projection = ?1",
+                    [projection.name()],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )
+                .optional()?;
+            let current = (
+                i64::from(projection.version()),
+                projection.schema().to_owned(),
+            );
+            if built_with.as_ref() == Some(&current) {
+                continue;
+            }
+            let position: Option<i64> = transaction
+                .query_row(
+                    "SELECT position FROM projection_checkpoints WHERE projection = ?1",
+                    [projection.name()],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            if position.is_some_and(|position| position > 0) {
+                tracing::warn!(
+                    projection = projection.name(),
+                    version = projection.version(),
+                    "the projection's schema changed: rebuilding it from the log"
+                );
+            }
+            reset(&transaction, *projection)?;
         }
+        transaction.commit()?;
         Ok(db)
     }
 
@@ -68,19 +107,34 @@ impl ResearchDb {
     /// Drops a projection's tables and checkpoint and creates them anew, empty.
     pub fn reset(&self, projection: &dyn Projection) -> Result<(), ProjectionError> {
         let mut connection = self.write_connection()?;
-        let transaction = connection.transaction()?;
-        for table in projection.tables() {
-            transaction.execute_batch(&format!("DROP TABLE IF EXISTS {table};"))?;
-        }
-        transaction.execute_batch(projection.schema())?;
-        transaction.execute(
-            "INSERT INTO projection_checkpoints (projection, position) VALUES (?1, 0)
-             ON CONFLICT (projection) DO UPDATE SET position = 0",
-            [projection.name()],
-        )?;
+        let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        reset(&transaction, projection)?;
         transaction.commit()?;
         Ok(())
     }
+}
+
+/// Drops a projection's tables, creates them from its current schema, records that schema and
+/// sets its checkpoint to 0.
+fn reset(
+    transaction: &Transaction<'_>,
+    projection: &dyn Projection,
+) -> Result<(), ProjectionError> {
+    for table in projection.tables() {
+        transaction.execute_batch(&format!("DROP TABLE IF EXISTS {table};"))?;
+    }
+    transaction.execute_batch(projection.schema())?;
+    transaction.execute(
+        "INSERT INTO projection_checkpoints (projection, position) VALUES (?1, 0)
+         ON CONFLICT (projection) DO UPDATE SET position = 0",
+        [projection.name()],
+    )?;
+    transaction.execute(
+        "INSERT INTO projection_schemas (projection, version, schema) VALUES (?1, ?2, ?3)
+         ON CONFLICT (projection) DO UPDATE SET version = ?2, schema = ?3",
+        (projection.name(), projection.version(), projection.schema()),
+    )?;
+    Ok(())
 }
 
 /// The position up to which the whole view is current: the lowest checkpoint.

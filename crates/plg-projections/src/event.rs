@@ -3,6 +3,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use plg_domain::{
     Aggregate,
+    consent::{Consent, ConsentEvent},
     development_plan::{DevelopmentPlan, DevelopmentPlanEvent},
     event::decode,
     intervention::{Intervention, InterventionEvent},
@@ -39,6 +40,7 @@ pub enum Payload {
     School(SchoolEvent),
     Study(StudyEvent),
     Scan(ScanEvent),
+    Consent(ConsentEvent),
     Intervention(InterventionEvent),
     DevelopmentPlan(DevelopmentPlanEvent),
     Plg(PlgEvent),
@@ -62,6 +64,7 @@ impl LogEvent {
                 School::CATEGORY => Payload::School(decode(event_type, version, data)?),
                 Study::CATEGORY => Payload::Study(decode(event_type, version, data)?),
                 ScanResponse::CATEGORY => Payload::Scan(decode(event_type, version, data)?),
+                Consent::CATEGORY => Payload::Consent(decode(event_type, version, data)?),
                 Intervention::CATEGORY => Payload::Intervention(decode(event_type, version, data)?),
                 DevelopmentPlan::CATEGORY => {
                     Payload::DevelopmentPlan(decode(event_type, version, data)?)

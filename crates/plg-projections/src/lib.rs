@@ -19,8 +19,14 @@ pub use runner::{ProjectionError, Projections, rebuild};
 pub trait Projection: Send + Sync + std::fmt::Debug + 'static {
     /// Stable name, the key of its checkpoint.
     fn name(&self) -> &'static str;
-    /// `CREATE TABLE IF NOT EXISTS …` statements for its tables.
+    /// `CREATE TABLE IF NOT EXISTS …` statements for its tables. When it changes, an existing
+    /// view rebuilds this projection from the log on open.
     fn schema(&self) -> &'static str;
+    /// Bump when `apply` comes to write different rows for events already in the log, with the
+    /// schema unchanged: an existing view then rebuilds this projection on open too.
+    fn version(&self) -> u32 {
+        1
+    }
     /// Its tables, dropped on rebuild.
     fn tables(&self) -> &'static [&'static str];
     /// Applies one event inside the batch's transaction. Must depend on the event (and rows

@@ -5,9 +5,10 @@ use std::{sync::Arc, time::Duration};
 
 use plg_domain::{
     Aggregate, DomainEvent,
+    consent::{Consent, ConsentEvent},
     dimension::Dimension,
     event::encode,
-    ids::{ResponseId, SchoolId, StudyId, SubmissionId},
+    ids::{ConsentId, ResponseId, SchoolId, StudyId, SubmissionId},
     instrument::Instrument,
     scan::{RecordedAnswer, RespondentRole, ScanEvent, ScanResponse},
     school::{School, SchoolEvent},
@@ -20,7 +21,7 @@ use plg_eventstore::{
     AppendRequest, EventStore, ExpectedRevision, NewEvent, Position, StreamName,
     sqlite::SqliteEventStore,
 };
-use plg_projections::{Projections, rebuild};
+use plg_projections::{Projection, Projections, ResearchDb, all_projections, rebuild};
 use rusqlite::Connection;
 use tokio::sync::watch;
 
@@ -113,7 +114,17 @@ fn submitted(
     score: u32,
     supersedes: Option<SubmissionId>,
 ) -> (ResponseId, SubmissionId, ScanEvent) {
-    let wave = WaveLabel::parse("T1").expect("label");
+    submitted_in(study, "T1", respondent, score, supersedes)
+}
+
+fn submitted_in(
+    study: &Study1,
+    wave: &str,
+    respondent: &str,
+    score: u32,
+    supersedes: Option<SubmissionId>,
+) -> (ResponseId, SubmissionId, ScanEvent) {
+    let wave = WaveLabel::parse(wave).expect("label");
     let respondent = Pseudonym::parse(respondent).expect("pseudonym");
     let response_id = ResponseId::derive(study.study_id, study.school_id, &wave, &respondent);
     let submission_id = SubmissionId::new_random();
@@ -268,5 +279,198 @@ async fn every_event_takes_effect_once_across_restarts_and_a_rebuild_equals_the_
 
     let unknown = rebuild(Arc::new(store.clone()), &db, &["nonsense".to_owned()]).await;
     assert!(unknown.is_err());
+    store.close().await;
+}
+
+fn withdrawn(study: &Study1, respondent: &str) -> (ConsentId, ConsentEvent) {
+    let respondent = Pseudonym::parse(respondent).expect("pseudonym");
+    let consent_id = ConsentId::derive(study.study_id, study.school_id, &respondent);
+    let event = ConsentEvent::ConsentWithdrawn {
+        consent_id,
+        study_id: study.study_id,
+        school_id: study.school_id,
+        respondent,
+        reason: None,
+    };
+    (consent_id, event)
+}
+
+/// Respondents and statuses of every submission, in log order.
+fn statuses(db: &std::path::Path) -> Vec<String> {
+    rows(
+        db,
+        "SELECT respondent, wave, status FROM scan_submissions ORDER BY position",
+    )
+}
+
+#[tokio::test]
+async fn a_withdrawal_of_consent_takes_all_the_respondents_submissions_out_even_one_that_raced_it()
+{
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("research.db");
+    let store = SqliteEventStore::open(dir.path().join("events.db"))
+        .await
+        .expect("store");
+    let study = registry(&store).await;
+    let (response_t1, _, event) = submitted_in(&study, "T1", "r-a", 2, None);
+    append::<ScanResponse>(&store, response_t1, &[event]).await;
+    let (response_t2, first_t2, event) = submitted_in(&study, "T2", "r-a", 3, None);
+    append::<ScanResponse>(&store, response_t2, &[event]).await;
+    let (response_b, _, event) = submitted_in(&study, "T1", "r-b", 4, None);
+    append::<ScanResponse>(&store, response_b, &[event]).await;
+    let (consent_id, event) = withdrawn(&study, "r-a");
+    let mut last = append::<Consent>(&store, consent_id, &[event]).await;
+    project_until(&store, &db, last).await;
+    assert_eq!(
+        statuses(&db),
+        [
+            "Text(\"r-a\")|Text(\"T1\")|Text(\"withdrawn\")",
+            "Text(\"r-a\")|Text(\"T2\")|Text(\"withdrawn\")",
+            "Text(\"r-b\")|Text(\"T1\")|Text(\"current\")",
+        ]
+    );
+
+    // A resubmission that passed ScanService's check before the withdrawal landed, and a
+    // retraction after it: neither brings anything back, and the withdrawal stays the reason.
+    let (_, raced, event) = submitted_in(&study, "T2", "r-a", 5, Some(first_t2));
+    append::<ScanResponse>(&store, response_t2, &[event]).await;
+    last = append::<ScanResponse>(
+        &store,
+        response_t2,
+        &[ScanEvent::ScanRetracted {
+            submission_id: raced,
+            reason: None,
+        }],
+    )
+    .await;
+    project_until(&store, &db, last).await;
+    assert_eq!(
+        statuses(&db),
+        [
+            "Text(\"r-a\")|Text(\"T1\")|Text(\"withdrawn\")",
+            "Text(\"r-a\")|Text(\"T2\")|Text(\"withdrawn\")",
+            "Text(\"r-b\")|Text(\"T1\")|Text(\"current\")",
+            "Text(\"r-a\")|Text(\"T2\")|Text(\"withdrawn\")",
+        ]
+    );
+    assert_eq!(
+        rows(&db, "SELECT respondent FROM consent_withdrawals"),
+        ["Text(\"r-a\")"]
+    );
+
+    let live = dump(&db);
+    rebuild(Arc::new(store.clone()), &db, &[])
+        .await
+        .expect("rebuilds");
+    assert_eq!(
+        dump(&db),
+        live,
+        "a rebuilt view is identical to the live one"
+    );
+    store.close().await;
+}
+
+/// The `scans` projection's schema before consent could be withdrawn.
+const SCANS_SCHEMA_BEFORE_CONSENT: &str = "CREATE TABLE scan_submissions (
+    submission_id      TEXT PRIMARY KEY,
+    response_id        TEXT NOT NULL,
+    study_id           TEXT NOT NULL,
+    school_id          TEXT NOT NULL,
+    wave               TEXT NOT NULL,
+    respondent         TEXT NOT NULL,
+    role               TEXT NOT NULL,
+    instrument_version TEXT NOT NULL,
+    answered_on        TEXT NOT NULL,
+    position           INTEGER NOT NULL,
+    status             TEXT NOT NULL CHECK (status IN ('current', 'superseded', 'retracted'))
+) STRICT;
+CREATE TABLE scan_answers (
+    submission_id TEXT NOT NULL,
+    item_code     TEXT NOT NULL,
+    dimension     TEXT NOT NULL,
+    current       INTEGER,
+    desired       INTEGER,
+    PRIMARY KEY (submission_id, item_code)
+) STRICT;";
+
+fn checkpoints(db: &std::path::Path) -> Vec<String> {
+    rows(
+        db,
+        "SELECT projection, position FROM projection_checkpoints ORDER BY projection",
+    )
+}
+
+#[tokio::test]
+async fn a_view_built_with_another_schema_rebuilds_that_projection_from_the_log_on_open() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("research.db");
+    let store = SqliteEventStore::open(dir.path().join("events.db"))
+        .await
+        .expect("store");
+    let study = registry(&store).await;
+    let (response_id, _, event) = submitted(&study, "r-a", 2, None);
+    append::<ScanResponse>(&store, response_id, &[event]).await;
+    let (consent_id, event) = withdrawn(&study, "r-a");
+    let last = append::<Consent>(&store, consent_id, &[event]).await;
+    project_until(&store, &db, last).await;
+    let live = dump(&db);
+    let all = all_projections();
+    let projections: Vec<&dyn Projection> = all.iter().map(AsRef::as_ref).collect();
+    let at = |name: &str| format!("Text(\"{name}\")|Integer({})", last.0);
+
+    // As an older build left it: the scans' tables with the old CHECK, and its schema on
+    // record. Opening resets only that projection; the others keep their rows and checkpoints.
+    let connection = Connection::open(&db).expect("opens");
+    connection
+        .execute_batch("DROP TABLE scan_submissions; DROP TABLE scan_answers;")
+        .expect("drops");
+    connection
+        .execute_batch(SCANS_SCHEMA_BEFORE_CONSENT)
+        .expect("creates the old tables");
+    connection
+        .execute(
+            "UPDATE projection_schemas SET schema = ?1 WHERE projection = 'scans'",
+            [SCANS_SCHEMA_BEFORE_CONSENT],
+        )
+        .expect("records the old schema");
+    drop(connection);
+    ResearchDb::open(&db, &projections).expect("opens");
+    assert_eq!(
+        checkpoints(&db),
+        [
+            at("audit"),
+            at("interventions"),
+            at("plgs"),
+            at("registry"),
+            "Text(\"scans\")|Integer(0)".to_owned(),
+        ]
+    );
+    assert!(statuses(&db).is_empty(), "the scans' tables start empty");
+    project_until(&store, &db, last).await;
+    assert_eq!(
+        dump(&db),
+        live,
+        "the projection rebuilt itself from the log"
+    );
+
+    // A file from before schemas were recorded: every projection rebuilds once.
+    Connection::open(&db)
+        .expect("opens")
+        .execute_batch("DROP TABLE projection_schemas")
+        .expect("drops");
+    ResearchDb::open(&db, &projections).expect("opens");
+    assert_eq!(
+        rows(&db, "SELECT DISTINCT position FROM projection_checkpoints"),
+        ["Integer(0)"]
+    );
+    project_until(&store, &db, last).await;
+    assert_eq!(dump(&db), live);
+
+    // Opening a view that is up to date changes nothing.
+    ResearchDb::open(&db, &projections).expect("opens");
+    assert_eq!(
+        rows(&db, "SELECT DISTINCT position FROM projection_checkpoints"),
+        [format!("Integer({})", last.0)]
+    );
     store.close().await;
 }

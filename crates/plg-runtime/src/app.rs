@@ -5,6 +5,7 @@
 use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
 
 use plg_eventstore::{StoreError, sqlite::SqliteEventStore};
+use plg_vault::{VAULT_FILE, Vault};
 use tokio::{net::TcpListener, sync::watch};
 
 use crate::{
@@ -36,6 +37,8 @@ pub enum AppError {
     },
     #[error(transparent)]
     Serve(#[from] ServeError),
+    #[error("cannot open the key store: {0}")]
+    Vault(#[from] plg_vault::VaultError),
     #[error("cannot build the services: {0}")]
     Services(Box<dyn std::error::Error + Send + Sync>),
 }
@@ -62,7 +65,8 @@ impl App {
             source,
         })?;
         let store = SqliteEventStore::open(config.data_dir.join(EVENT_STORE_FILE)).await?;
-        let ledger = Ledger::new(Arc::new(store.clone()));
+        let vault = Vault::open(config.data_dir.join(VAULT_FILE))?;
+        let ledger = Ledger::new(Arc::new(store.clone())).with_vault(Arc::new(vault));
         let services = services(&ledger).map_err(|error| AppError::Services(error.into()))?;
         let listener = TcpListener::bind(config.listen)
             .await

@@ -6,6 +6,7 @@ use plg_eventstore::{
     NewEvent, Position, ReadFrom, StoreError, StreamName, StreamRevision,
 };
 use plg_proto::v1::WriteResult;
+use plg_vault::Vault;
 use tokio::sync::watch;
 
 use crate::{ServiceError, WriteContext};
@@ -26,6 +27,7 @@ pub struct Ledger {
     store: Arc<dyn EventStore>,
     /// How far the research view has read the log, when this process runs it.
     research_view: Option<watch::Receiver<Position>>,
+    vault: Option<Arc<Vault>>,
 }
 
 /// What a command addresses: the aggregate's id (its stream is `<category>-<id>`) and the command.
@@ -78,6 +80,30 @@ impl Ledger {
         Self {
             store,
             research_view: None,
+            vault: None,
+        }
+    }
+
+    /// Seals personal data with each subject's key before it reaches the log.
+    pub fn with_vault(self, vault: Arc<Vault>) -> Self {
+        Self {
+            vault: Some(vault),
+            ..self
+        }
+    }
+
+    pub fn vault(&self) -> Option<&Arc<Vault>> {
+        self.vault.as_ref()
+    }
+
+    /// Personal data in a stream belongs to that stream's subject (only people's own streams
+    /// hold any), so the stream names the key. The key look-up is a short, local SQLite read.
+    fn seal(&self, stream: &StreamName, data: &mut serde_json::Value) -> Result<(), ServiceError> {
+        match &self.vault {
+            Some(vault) => vault
+                .seal(stream.as_str(), data)
+                .map_err(|error| ServiceError::Internal(error.to_string())),
+            None => Ok(()),
         }
     }
 
@@ -177,7 +203,8 @@ impl Ledger {
             let new_events = events
                 .iter()
                 .map(|domain_event| {
-                    let encoded = event::encode(domain_event)?;
+                    let mut encoded = event::encode(domain_event)?;
+                    self.seal(&stream, &mut encoded.data)?;
                     Ok(NewEvent {
                         id: uuid::Uuid::new_v4(),
                         event_type: encoded.event_type,

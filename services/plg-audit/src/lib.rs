@@ -22,20 +22,27 @@ use plg_proto::v1::{
     audit_service_server::{AuditService, AuditServiceServer},
 };
 use plg_runtime::ServiceError;
+use plg_vault::Vault;
 use tonic::{Request, Response, Status};
 
 mod state;
 
 const PAGE: usize = 512;
 
-pub fn server(store: Arc<dyn EventStore>, db: ResearchDb) -> AuditServiceServer<Audit> {
-    AuditServiceServer::new(Audit { store, db })
+pub fn server(
+    store: Arc<dyn EventStore>,
+    db: ResearchDb,
+    vault: Option<Arc<Vault>>,
+) -> AuditServiceServer<Audit> {
+    AuditServiceServer::new(Audit { store, db, vault })
 }
 
 #[derive(Debug, Clone)]
 pub struct Audit {
     store: Arc<dyn EventStore>,
     db: ResearchDb,
+    /// Opens sealed personal data for display, or shows it erased.
+    vault: Option<Arc<Vault>>,
 }
 
 /// The streams that concern a school: whole streams, and single events of shared ones.
@@ -164,9 +171,9 @@ impl AuditService for Audit {
             .filter(|event| until.is_none_or(|until| event.recorded_at < until))
             .filter(|event| types.is_empty() || types.contains(event.event_type.as_str()))
             .map(|event| {
-                Ok(v1::GetSchoolHistoryResponse {
-                    event: Some(plg_eventlog::to_proto(event)),
-                })
+                let event =
+                    plg_eventlog::to_proto(event, self.vault.as_deref()).map_err(Status::from)?;
+                Ok(v1::GetSchoolHistoryResponse { event: Some(event) })
             })
             .collect();
         Ok(Response::new(futures::stream::iter(history)))
@@ -217,8 +224,7 @@ impl AuditService for Audit {
         let at = timestamp(message.at.as_ref(), "at")?.unwrap_or_else(Utc::now);
         let streams = self.streams(school).await?;
         let recorded_by = |event: &RecordedEvent| event.recorded_at <= at;
-        let mut events = self.history(&streams).await?;
-        events.retain(recorded_by);
+        let events = self.history(&streams).await?;
         // The studies it was enrolled in: their definitions as they stood then.
         let mut studies = BTreeMap::new();
         for (stream, _) in &streams.events {

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use plg_domain::{
     Aggregate,
+    consent::ConsentEvent,
     dimension::Dimension,
     intervention::{ContributionDegree, InterventionCategory, InterventionEvent},
     plg::{Plg, PlgEvent},
@@ -57,8 +58,10 @@ struct StudyFold {
     waves: Vec<WaveInfo>,
 }
 
-/// Folds the school's events (in log order, recorded by the moment) and the definitions of the
-/// studies it was enrolled in (each study's events up to the moment).
+/// Folds the school's events recorded by the moment (`events` is its whole history, in log
+/// order) and the definitions of the studies it was enrolled in (each study's events up to the
+/// moment). A respondent who withdrew consent never counts, whenever the withdrawal came: their
+/// scans may not be processed again, not even to show a past state.
 pub fn state_at(
     school_id: &str,
     at: DateTime<Utc>,
@@ -74,8 +77,20 @@ pub fn state_at(
     // Per study, per response: the submission that counts (none after a retraction).
     let mut scans: BTreeMap<String, BTreeMap<String, Option<ScanEvent>>> = BTreeMap::new();
     let mut enrolled = BTreeSet::new();
+    let mut withdrawn = BTreeSet::new();
     for recorded in events {
         let event = decode(recorded)?;
+        if let Payload::Consent(ConsentEvent::ConsentWithdrawn {
+            study_id,
+            respondent,
+            ..
+        }) = &event.payload
+        {
+            withdrawn.insert((study_id.to_string(), respondent.to_string()));
+        }
+        if recorded.recorded_at > at {
+            continue;
+        }
         match event.payload {
             Payload::School(SchoolEvent::SchoolRegistered {
                 school_id,
@@ -180,6 +195,9 @@ pub fn state_at(
             .flat_map(BTreeMap::values)
             .flatten()
             .filter_map(response)
+            .filter(|response| {
+                !withdrawn.contains(&(study_id.clone(), response.respondent.clone()))
+            })
             .collect();
         let scores = wave_scores(&context, &responses);
         study_states.push(v1::StudyState {
@@ -195,7 +213,10 @@ pub fn state_at(
             seconds: at.timestamp(),
             nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
         }),
-        as_of_position: events.last().map_or(0, |event| event.position.0),
+        as_of_position: events
+            .iter()
+            .rfind(|event| event.recorded_at <= at)
+            .map_or(0, |event| event.position.0),
         school: Some(school),
         interventions: interventions
             .into_iter()

@@ -8,6 +8,7 @@ use plg_proto::v1::{
     event_log_service_server::{EventLogService, EventLogServiceServer},
 };
 use plg_runtime::{EventMetadata, Ledger, ServiceError};
+use plg_vault::Vault;
 use tonic::{Request, Response, Status};
 
 const DEFAULT_PAGE: u32 = 100;
@@ -43,10 +44,20 @@ fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
 }
 
 /// An event as the contract shows it, with its metadata.
-pub fn to_proto(event: RecordedEvent) -> v1::Event {
+/// Personal data sealed in the payload is opened with its subject's key, or shown as
+/// `"erased"` once that key is gone.
+pub fn to_proto(
+    mut event: RecordedEvent,
+    vault: Option<&Vault>,
+) -> Result<v1::Event, ServiceError> {
+    if let Some(vault) = vault {
+        vault
+            .unseal(&mut event.data)
+            .map_err(|error| ServiceError::Internal(error.to_string()))?;
+    }
     // Metadata that does not parse is shown as recorded fields only; the payload stays intact.
     let metadata: Option<EventMetadata> = serde_json::from_value(event.metadata).ok();
-    v1::Event {
+    Ok(v1::Event {
         event_id: event.id.to_string(),
         stream: event.stream.to_string(),
         revision: event.revision.0,
@@ -75,7 +86,7 @@ pub fn to_proto(event: RecordedEvent) -> v1::Event {
             occurred_at: metadata.map(|m| timestamp(m.occurred_at)),
             recorded_at: Some(timestamp(event.recorded_at)),
         }),
-    }
+    })
 }
 
 #[tonic::async_trait]
@@ -108,7 +119,10 @@ impl EventLogService for EventLog {
             .await
             .map_err(ServiceError::from)?;
         Ok(Response::new(v1::ReadStreamResponse {
-            events: events.into_iter().map(to_proto).collect(),
+            events: events
+                .into_iter()
+                .map(|event| to_proto(event, self.ledger.vault().map(AsRef::as_ref)))
+                .collect::<Result<_, _>>()?,
         }))
     }
 
@@ -132,7 +146,10 @@ impl EventLogService for EventLog {
                 event.position.0
             });
         Ok(Response::new(v1::ReadAllResponse {
-            events: events.into_iter().map(to_proto).collect(),
+            events: events
+                .into_iter()
+                .map(|event| to_proto(event, self.ledger.vault().map(AsRef::as_ref)))
+                .collect::<Result<_, _>>()?,
             last_position,
         }))
     }

@@ -4,7 +4,7 @@
 use plg_domain::{
     ids::{PersonId, SchoolId, StudyId},
     instrument::{Instrument, InstrumentItem},
-    person::{Person, PersonDetails, PersonEvent, RegisterPerson},
+    person::{Person, PersonCommand, PersonDetails, PersonEvent, RegisterPerson},
     school::{RegisterSchool, School, SchoolEvent},
     study::{Confidentiality, MinGroupSize, Study, StudyCommand, StudyEvent, Wave},
     values::{
@@ -284,16 +284,51 @@ impl RegistryService for Registry {
                 let person_id = PersonId::new_random();
                 Ok(Target::new(
                     person_id,
-                    RegisterPerson {
+                    PersonCommand::Register(RegisterPerson {
                         person_id,
-                        details: Personal(PersonDetails { name, email }),
-                    },
+                        details: Personal::new(PersonDetails { name, email }),
+                    }),
                 ))
             })
             .await?;
-        let PersonEvent::PersonRegistered { person_id, .. } = written.first()?;
+        let PersonEvent::PersonRegistered { person_id, .. } = written.first()? else {
+            return Err(
+                ServiceError::unexpected(&written.outcome.stream, "PersonRegistered").into(),
+            );
+        };
         Ok(Response::new(v1::RegisterPersonResponse {
             person_id: person_id.to_string(),
+            result: Some(written.result()),
+        }))
+    }
+
+    async fn erase_personal_data(
+        &self,
+        request: Request<v1::ErasePersonalDataRequest>,
+    ) -> Result<Response<v1::ErasePersonalDataResponse>, Status> {
+        let (context, message) = WriteContext::from_request(request)?;
+        let written = self
+            .ledger
+            .write::<Person>(&context, async {
+                let mut violations = Violations::default();
+                let Some(person_id) =
+                    violations.required("person_id", &message.person_id, PersonId::parse)
+                else {
+                    return Err(violations.into_error());
+                };
+                Ok(Target::new(person_id, PersonCommand::ErasePersonalData))
+            })
+            .await?;
+        // Recorded first, then the key destroyed: a retry (replayed) destroys it again, so an
+        // erasure that was recorded always ends erased.
+        let vault = self
+            .ledger
+            .vault()
+            .ok_or_else(|| ServiceError::Internal("no key store".to_owned()))?;
+        vault
+            .erase(written.outcome.stream.as_str())
+            .map_err(|error| ServiceError::Internal(error.to_string()))?;
+        Ok(Response::new(v1::ErasePersonalDataResponse {
             result: Some(written.result()),
         }))
     }

@@ -1,8 +1,11 @@
 //! ScanService: staff's answers to the Scan School als PLG. A respondent's answers for a wave
 //! form one response stream; a resubmission supersedes the earlier one, and the history keeps both.
+//! A respondent may withdraw consent (one consent stream per respondent in a study at a
+//! school): none of their scans counts any more and no new one is accepted.
 
 use plg_domain::{
-    ids::{ResponseId, SchoolId, StudyId, SubmissionId},
+    consent::{Consent, ConsentCommand, ConsentEvent},
+    ids::{ConsentId, ResponseId, SchoolId, StudyId, SubmissionId},
     scan::{ItemAnswer, ScanCommand, ScanEvent, ScanResponse},
     school::School,
     study::Study,
@@ -87,6 +90,14 @@ impl ScanService for Scans {
                 let study = self.ledger.require::<Study>("study", study_id).await?;
                 let answered_on = context.occurred_on();
                 let terms = study.scan_terms(school_id, &wave, answered_on, version.as_ref())?;
+                // Checked here, not in the scan's own stream: a submission racing a withdrawal
+                // may still land after it, and the research view then marks it withdrawn too.
+                let consent_id = ConsentId::derive(study_id, school_id, &respondent);
+                let (consent, _) = self
+                    .ledger
+                    .load::<Consent>(&Ledger::stream::<Consent>(consent_id))
+                    .await?;
+                consent.ensure_given()?;
                 let response_id = ResponseId::derive(study_id, school_id, &wave, &respondent);
                 Ok(Target::new(
                     response_id,
@@ -139,6 +150,53 @@ impl ScanService for Scans {
             })
             .await?;
         Ok(Response::new(v1::RetractScanResponse {
+            result: Some(written.result()),
+        }))
+    }
+
+    async fn withdraw_consent(
+        &self,
+        request: Request<v1::WithdrawConsentRequest>,
+    ) -> Result<Response<v1::WithdrawConsentResponse>, Status> {
+        let (context, message) = WriteContext::from_request(request)?;
+        let written = self
+            .ledger
+            .write::<Consent>(&context, async {
+                let mut violations = Violations::default();
+                let study_id = violations.required("study_id", &message.study_id, StudyId::parse);
+                let school_id =
+                    violations.required("school_id", &message.school_id, SchoolId::parse);
+                let respondent =
+                    violations.required("respondent", &message.respondent, Pseudonym::parse);
+                let reason = violations.optional("reason", &message.reason, Text::parse);
+                let (Some(study_id), Some(school_id), Some(respondent), Some(reason)) =
+                    (study_id, school_id, respondent, reason)
+                else {
+                    return Err(violations.into_error());
+                };
+                self.ledger
+                    .require_all::<School, _>("school", [school_id])
+                    .await?;
+                let study = self.ledger.require::<Study>("study", study_id).await?;
+                study.ensure_enrolled(school_id)?;
+                // Whether the respondent ever answered does not matter: consent can be
+                // withdrawn before the first scan, and then no scan is accepted.
+                let consent_id = ConsentId::derive(study_id, school_id, &respondent);
+                Ok(Target::new(
+                    consent_id,
+                    ConsentCommand::Withdraw {
+                        consent_id,
+                        study_id,
+                        school_id,
+                        respondent,
+                        reason,
+                    },
+                ))
+            })
+            .await?;
+        let ConsentEvent::ConsentWithdrawn { consent_id, .. } = written.first()?;
+        Ok(Response::new(v1::WithdrawConsentResponse {
+            consent_id: consent_id.to_string(),
             result: Some(written.result()),
         }))
     }

@@ -32,7 +32,11 @@ pub async fn build(config: Config) -> Result<App, AppError> {
     let data_dir = config.data_dir.clone();
     App::build(config, |ledger| {
         let research = ResearchHost::open(ledger.store().clone(), &data_dir)?;
-        let audit = plg_audit::server(ledger.store().clone(), research.db().clone());
+        let audit = plg_audit::server(
+            ledger.store().clone(),
+            research.db().clone(),
+            ledger.vault().cloned(),
+        );
         Ok::<_, ProjectionError>(research.attach(ledger, |ledger| services(ledger).with(audit)))
     })
     .await

@@ -1,11 +1,11 @@
 //! Which streams concern which school, so an administrator can audit a school's history
-//! without scanning the whole log: the school's own streams and those of the scans,
+//! without scanning the whole log: the school's own streams and those of the scans, consents,
 //! interventions and PLGs that name it, plus single events in shared streams (a study's
 //! enrolment of the school).
 
 use plg_domain::{
-    development_plan::DevelopmentPlanEvent, intervention::InterventionEvent, plg::PlgEvent,
-    scan::ScanEvent, school::SchoolEvent, study::StudyEvent,
+    consent::ConsentEvent, development_plan::DevelopmentPlanEvent, intervention::InterventionEvent,
+    plg::PlgEvent, scan::ScanEvent, school::SchoolEvent, study::StudyEvent,
 };
 use rusqlite::{Transaction, params};
 
@@ -60,6 +60,7 @@ impl Projection for Audit {
                 | DevelopmentPlanEvent::ReflectionConversationRecorded { school_id, .. },
             )
             | Payload::Scan(ScanEvent::ScanSubmitted { school_id, .. })
+            | Payload::Consent(ConsentEvent::ConsentWithdrawn { school_id, .. })
             | Payload::Intervention(InterventionEvent::InterventionLogged { school_id, .. }) => {
                 whole_stream(school_id.to_string())?;
             }

@@ -1,6 +1,7 @@
-//! Scan submissions and their answers, with which submission counts now.
+//! Scan submissions and their answers, with which submission counts now, and respondents'
+//! withdrawals of consent, after which none of their submissions counts.
 
-use plg_domain::scan::ScanEvent;
+use plg_domain::{consent::ConsentEvent, scan::ScanEvent};
 use rusqlite::{Transaction, params};
 
 use super::name_of;
@@ -29,7 +30,8 @@ impl Projection for Scans {
             instrument_version TEXT NOT NULL,
             answered_on        TEXT NOT NULL,
             position           INTEGER NOT NULL,
-            status             TEXT NOT NULL CHECK (status IN ('current', 'superseded', 'retracted'))
+            status             TEXT NOT NULL
+                CHECK (status IN ('current', 'superseded', 'retracted', 'withdrawn'))
         ) STRICT;
         CREATE INDEX IF NOT EXISTS scan_submissions_by_wave
             ON scan_submissions (study_id, wave, school_id, status);
@@ -40,11 +42,19 @@ impl Projection for Scans {
             current       INTEGER,
             desired       INTEGER,
             PRIMARY KEY (submission_id, item_code)
+        ) STRICT;
+        CREATE TABLE IF NOT EXISTS consent_withdrawals (
+            study_id     TEXT NOT NULL,
+            school_id    TEXT NOT NULL,
+            respondent   TEXT NOT NULL,
+            withdrawn_on TEXT NOT NULL,
+            position     INTEGER NOT NULL,
+            PRIMARY KEY (study_id, school_id, respondent)
         ) STRICT;"
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["scan_submissions", "scan_answers"]
+        &["scan_submissions", "scan_answers", "consent_withdrawals"]
     }
 
     fn apply(
@@ -66,14 +76,21 @@ impl Projection for Scans {
                 answers,
                 supersedes,
             }) => {
+                // A withdrawal is final: what it marked stays withdrawn.
                 if let Some(superseded) = supersedes {
                     transaction.execute(
-                        "UPDATE scan_submissions SET status = 'superseded' WHERE submission_id = ?1",
+                        "UPDATE scan_submissions SET status = 'superseded'
+                         WHERE submission_id = ?1 AND status != 'withdrawn'",
                         [superseded.to_string()],
                     )?;
                 }
+                // ScanService refuses scans after a withdrawal, but one that raced it can
+                // land later in the log: it never counts either.
                 transaction.execute(
-                    "INSERT INTO scan_submissions VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'current')",
+                    "INSERT INTO scan_submissions VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,
+                        CASE WHEN EXISTS (SELECT 1 FROM consent_withdrawals
+                                          WHERE study_id = ?3 AND school_id = ?4 AND respondent = ?6)
+                             THEN 'withdrawn' ELSE 'current' END)",
                     params![
                         submission_id.to_string(),
                         response_id.to_string(),
@@ -102,8 +119,32 @@ impl Projection for Scans {
             }
             Payload::Scan(ScanEvent::ScanRetracted { submission_id, .. }) => {
                 transaction.execute(
-                    "UPDATE scan_submissions SET status = 'retracted' WHERE submission_id = ?1",
+                    "UPDATE scan_submissions SET status = 'retracted'
+                     WHERE submission_id = ?1 AND status != 'withdrawn'",
                     [submission_id.to_string()],
+                )?;
+            }
+            Payload::Consent(ConsentEvent::ConsentWithdrawn {
+                study_id,
+                school_id,
+                respondent,
+                ..
+            }) => {
+                let (study_id, school_id) = (study_id.to_string(), school_id.to_string());
+                transaction.execute(
+                    "INSERT OR IGNORE INTO consent_withdrawals VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![
+                        study_id,
+                        school_id,
+                        respondent.as_str(),
+                        event.occurred_on().to_string(),
+                        i64::try_from(event.position.0).unwrap_or(i64::MAX),
+                    ],
+                )?;
+                transaction.execute(
+                    "UPDATE scan_submissions SET status = 'withdrawn'
+                     WHERE study_id = ?1 AND school_id = ?2 AND respondent = ?3",
+                    params![study_id, school_id, respondent.as_str()],
                 )?;
             }
             _ => {}

@@ -1,0 +1,303 @@
+//! Crypto-shredding of personal data. Each data subject has its own AES-256-GCM key; personal
+//! values are sealed with it before they reach the event log, so the log never holds them in
+//! the clear. Destroying the key erases the data everywhere it was written, while every event
+//! stays in place.
+//!
+//! A personal value appears in an event's JSON as `{"personal": {"revealed": …}}`. Sealing turns
+//! it into `{"personal": {"sealed": {"subject", "nonce", "ciphertext"}}}`; unsealing turns it back,
+//! or into `{"personal": "erased"}` once the subject's key is gone.
+//!
+//! The keys live in their own SQLite file (`keys.db`), with `secure_delete` on, so a destroyed
+//! key's bytes are overwritten rather than left in free pages. Backups of that file must expire,
+//! or an erased subject's key would survive in them.
+
+use std::{
+    path::Path,
+    sync::{Mutex, PoisonError},
+};
+
+use aes_gcm::{
+    Aes256Gcm, Key, KeyInit, Nonce,
+    aead::{Aead, AeadCore, OsRng},
+};
+use base64::{Engine, engine::general_purpose::STANDARD};
+use rusqlite::{Connection, OptionalExtension};
+use serde_json::{Map, Value, json};
+
+/// The file of the key store inside the data directory.
+pub const VAULT_FILE: &str = "keys.db";
+
+const MARKER: &str = "personal";
+
+#[derive(Debug, thiserror::Error)]
+pub enum VaultError {
+    #[error("key store: {0}")]
+    Store(#[from] rusqlite::Error),
+    #[error("sealed personal data is malformed: {0}")]
+    Malformed(&'static str),
+    #[error("sealed personal data does not open with its subject's key")]
+    Tampered,
+}
+
+/// The key store.
+#[derive(Debug)]
+pub struct Vault {
+    connection: Mutex<Connection>,
+}
+
+impl Vault {
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, VaultError> {
+        let connection = Connection::open(path)?;
+        connection.pragma_update(None, "journal_mode", "wal")?;
+        connection.pragma_update(None, "synchronous", "FULL")?;
+        connection.pragma_update(None, "secure_delete", "ON")?;
+        connection.busy_timeout(std::time::Duration::from_secs(10))?;
+        connection.execute_batch(
+            "CREATE TABLE IF NOT EXISTS subject_keys (
+                subject TEXT PRIMARY KEY,
+                key     BLOB NOT NULL
+            ) STRICT;
+            CREATE TABLE IF NOT EXISTS erased_subjects (
+                subject TEXT PRIMARY KEY
+            ) STRICT;",
+        )?;
+        Ok(Self {
+            connection: Mutex::new(connection),
+        })
+    }
+
+    fn connection(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.connection
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn key(&self, subject: &str) -> Result<Option<Aes256Gcm>, VaultError> {
+        let key: Option<Vec<u8>> = self
+            .connection()
+            .query_row(
+                "SELECT key FROM subject_keys WHERE subject = ?1",
+                [subject],
+                |row| row.get(0),
+            )
+            .optional()?;
+        match key {
+            Some(bytes) if bytes.len() == 32 => {
+                Ok(Some(Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&bytes))))
+            }
+            Some(_) => Err(VaultError::Malformed("a stored key is not 32 bytes")),
+            None => Ok(None),
+        }
+    }
+
+    /// The subject's key, created on first use. An erased subject gets no new key: what is
+    /// written about them afterwards is erased from the start.
+    fn key_or_create(&self, subject: &str) -> Result<Option<Aes256Gcm>, VaultError> {
+        if let Some(key) = self.key(subject)? {
+            return Ok(Some(key));
+        }
+        let connection = self.connection();
+        let erased: bool = connection
+            .query_row(
+                "SELECT 1 FROM erased_subjects WHERE subject = ?1",
+                [subject],
+                |_| Ok(true),
+            )
+            .optional()?
+            .unwrap_or(false);
+        if erased {
+            return Ok(None);
+        }
+        let key = Aes256Gcm::generate_key(OsRng);
+        connection.execute(
+            "INSERT OR IGNORE INTO subject_keys (subject, key) VALUES (?1, ?2)",
+            rusqlite::params![subject, key.as_slice()],
+        )?;
+        drop(connection);
+        self.key(subject)
+    }
+
+    /// Seals every revealed personal value in `document` with `subject`'s key.
+    pub fn seal(&self, subject: &str, document: &mut Value) -> Result<(), VaultError> {
+        for value in personal_values(document) {
+            let Some(revealed) = value.get("revealed") else {
+                continue;
+            };
+            let plaintext = serde_json::to_vec(revealed)
+                .map_err(|_| VaultError::Malformed("unencodable value"))?;
+            *value = match self.key_or_create(subject)? {
+                Some(key) => {
+                    let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
+                    let ciphertext = key
+                        .encrypt(&nonce, plaintext.as_slice())
+                        .map_err(|_| VaultError::Tampered)?;
+                    json!({ "sealed": {
+                        "subject": subject,
+                        "nonce": STANDARD.encode(nonce),
+                        "ciphertext": STANDARD.encode(ciphertext),
+                    }})
+                }
+                None => Value::String("erased".to_owned()),
+            };
+        }
+        Ok(())
+    }
+
+    /// Opens every sealed personal value in `document`, or marks it erased.
+    pub fn unseal(&self, document: &mut Value) -> Result<(), VaultError> {
+        for value in personal_values(document) {
+            let Some(sealed) = value.get("sealed") else {
+                continue;
+            };
+            let field = |name: &'static str| {
+                sealed
+                    .get(name)
+                    .and_then(Value::as_str)
+                    .ok_or(VaultError::Malformed(name))
+            };
+            let subject = field("subject")?;
+            let Some(key) = self.key(subject)? else {
+                *value = Value::String("erased".to_owned());
+                continue;
+            };
+            let nonce = STANDARD
+                .decode(field("nonce")?)
+                .map_err(|_| VaultError::Malformed("nonce"))?;
+            let ciphertext = STANDARD
+                .decode(field("ciphertext")?)
+                .map_err(|_| VaultError::Malformed("ciphertext"))?;
+            if nonce.len() != 12 {
+                return Err(VaultError::Malformed("nonce"));
+            }
+            let plaintext = key
+                .decrypt(Nonce::from_slice(&nonce), ciphertext.as_slice())
+                .map_err(|_| VaultError::Tampered)?;
+            let revealed: Value = serde_json::from_slice(&plaintext)
+                .map_err(|_| VaultError::Malformed("plaintext"))?;
+            *value = json!({ "revealed": revealed });
+        }
+        Ok(())
+    }
+
+    /// Destroys `subject`'s key and remembers that it was erased. Idempotent.
+    pub fn erase(&self, subject: &str) -> Result<(), VaultError> {
+        let mut connection = self.connection();
+        let transaction = connection.transaction()?;
+        transaction.execute("DELETE FROM subject_keys WHERE subject = ?1", [subject])?;
+        transaction.execute(
+            "INSERT OR IGNORE INTO erased_subjects (subject) VALUES (?1)",
+            [subject],
+        )?;
+        transaction.commit()?;
+        Ok(())
+    }
+
+    pub fn is_erased(&self, subject: &str) -> Result<bool, VaultError> {
+        Ok(self
+            .connection()
+            .query_row(
+                "SELECT 1 FROM erased_subjects WHERE subject = ?1",
+                [subject],
+                |_| Ok(true),
+            )
+            .optional()?
+            .unwrap_or(false))
+    }
+}
+
+/// Every personal value (the value under a `"personal"` key) in a JSON document.
+fn personal_values(document: &mut Value) -> Vec<&mut Value> {
+    let mut found = Vec::new();
+    collect(document, &mut found);
+    found
+}
+
+fn collect<'a>(value: &'a mut Value, found: &mut Vec<&'a mut Value>) {
+    match value {
+        Value::Object(map) => collect_object(map, found),
+        Value::Array(items) => items.iter_mut().for_each(|item| collect(item, found)),
+        _ => {}
+    }
+}
+
+fn collect_object<'a>(map: &'a mut Map<String, Value>, found: &mut Vec<&'a mut Value>) {
+    for (key, value) in map.iter_mut() {
+        if key == MARKER {
+            found.push(value);
+        } else {
+            collect(value, found);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn document() -> Value {
+        json!({ "person_id": "p-1", "details": { "personal": { "revealed": { "name": "Anna de Vries", "email": "anna@example.org" } } } })
+    }
+
+    #[test]
+    fn sealed_data_holds_no_plaintext_and_opens_again() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let vault = Vault::open(dir.path().join(VAULT_FILE)).expect("opens");
+        let mut sealed = document();
+        vault.seal("person-p-1", &mut sealed).expect("seals");
+        let text = sealed.to_string();
+        assert!(
+            !text.contains("Anna") && !text.contains("example.org"),
+            "{text}"
+        );
+        assert_eq!(
+            sealed["person_id"], "p-1",
+            "only the personal value is sealed"
+        );
+        let mut opened = sealed.clone();
+        vault.unseal(&mut opened).expect("opens");
+        assert_eq!(opened, document());
+    }
+
+    #[test]
+    fn erasing_the_key_leaves_a_marked_placeholder_and_stays_erased() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let vault = Vault::open(dir.path().join(VAULT_FILE)).expect("opens");
+        let mut sealed = document();
+        vault.seal("person-p-1", &mut sealed).expect("seals");
+        vault.erase("person-p-1").expect("erases");
+        vault.erase("person-p-1").expect("erasing again is fine");
+        let mut opened = sealed.clone();
+        vault.unseal(&mut opened).expect("opens");
+        assert_eq!(opened["details"]["personal"], "erased");
+        // Data written about an erased subject later is erased from the start.
+        let mut later = document();
+        vault.seal("person-p-1", &mut later).expect("seals");
+        assert_eq!(later["details"]["personal"], "erased");
+        assert!(vault.is_erased("person-p-1").expect("reads"));
+        let keys: i64 = vault
+            .connection()
+            .query_row("SELECT COUNT(*) FROM subject_keys", [], |row| row.get(0))
+            .expect("counts");
+        assert_eq!(keys, 0);
+    }
+
+    #[test]
+    fn tampered_ciphertext_is_refused() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let vault = Vault::open(dir.path().join(VAULT_FILE)).expect("opens");
+        let mut sealed = document();
+        vault.seal("person-p-1", &mut sealed).expect("seals");
+        let ciphertext = sealed["details"]["personal"]["sealed"]["ciphertext"]
+            .as_str()
+            .expect("text")
+            .to_owned();
+        let mut bytes = STANDARD.decode(ciphertext).expect("base64");
+        bytes[0] ^= 1;
+        sealed["details"]["personal"]["sealed"]["ciphertext"] =
+            Value::String(STANDARD.encode(bytes));
+        assert!(matches!(
+            vault.unseal(&mut sealed),
+            Err(VaultError::Tampered)
+        ));
+    }
+}

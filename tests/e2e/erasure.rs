@@ -1,0 +1,182 @@
+//! Erasure of personal data: sealed in the log from the start, unreadable everywhere once the
+//! person's key is destroyed, while the rest of the history and every statistic stay intact.
+
+use plg_proto::v1::{self, research_service_client::ResearchServiceClient};
+use plg_testkit::{Clients, TestServer, options, payload, violated_rule};
+use tonic::Code;
+
+/// The raw bytes of every stored event's payload, as someone opening the file would see them.
+fn stored_payloads(data_dir: &std::path::Path) -> anyhow::Result<String> {
+    let file = rusqlite::Connection::open_with_flags(
+        data_dir.join("events.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )?;
+    let mut statement = file.prepare("SELECT data FROM events ORDER BY position")?;
+    let rows = statement
+        .query_map([], |row| row.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows.join("\n"))
+}
+
+fn erase(person_id: &str, options: Option<v1::WriteOptions>) -> v1::ErasePersonalDataRequest {
+    v1::ErasePersonalDataRequest {
+        options,
+        person_id: person_id.into(),
+    }
+}
+
+async fn wave_scores(server: &TestServer, study_id: &str) -> anyhow::Result<Vec<v1::WaveScore>> {
+    let mut research = ResearchServiceClient::new(server.channel().await?);
+    let reply = research
+        .get_wave_scores(v1::GetWaveScoresRequest {
+            study_id: study_id.into(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    Ok(reply.scores)
+}
+
+async fn scans(clients: &mut Clients, study_id: &str, school_id: &str) -> anyhow::Result<()> {
+    for (index, score) in [2, 3, 4, 4, 5].into_iter().enumerate() {
+        let mut write = options();
+        if let Some(options) = write.as_mut() {
+            options.wait_for_research_view = true;
+        }
+        clients
+            .scans
+            .submit_scan(v1::SubmitScanRequest {
+                options: write,
+                study_id: study_id.into(),
+                school_id: school_id.into(),
+                wave: "T1".into(),
+                respondent: format!("r-{index}"),
+                role: v1::RespondentRole::Teacher.into(),
+                answers: vec![v1::ItemAnswer {
+                    item_code: "C1.1".into(),
+                    current: Some(score),
+                    desired: None,
+                }],
+                instrument_version: String::new(),
+            })
+            .await?;
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn erased_personal_data_is_unreadable_everywhere_and_the_numbers_stay() -> anyhow::Result<()>
+{
+    let server = TestServer::start().await?;
+    let mut clients = server.clients().await?;
+    let (study_id, school_id) = clients.enrolled_school().await?;
+    let person_id = clients
+        .registry
+        .register_person(v1::RegisterPersonRequest {
+            options: options(),
+            name: "Anna de Vries".into(),
+            email: "anna@example.org".into(),
+        })
+        .await?
+        .into_inner()
+        .person_id;
+    clients
+        .form_plg(&school_id, std::slice::from_ref(&person_id))
+        .await?;
+    scans(&mut clients, &study_id, &school_id).await?;
+
+    // Sealed from the start: the file never holds the name, the API shows it.
+    let stored = stored_payloads(server.data_dir())?;
+    assert!(
+        !stored.contains("Anna") && !stored.contains("anna@example.org"),
+        "no plaintext in the store"
+    );
+    let stream = format!("person-{person_id}");
+    let events = clients.read_stream(&stream).await?;
+    assert_eq!(
+        payload(&events[0])?["details"]["personal"]["revealed"]["email"],
+        "anna@example.org"
+    );
+    let scores_before = wave_scores(&server, &study_id).await?;
+
+    let request = erase(&person_id, options());
+    let erased = clients
+        .registry
+        .erase_personal_data(request.clone())
+        .await?
+        .into_inner();
+    let events = clients.read_stream(&stream).await?;
+    assert_eq!(
+        events
+            .iter()
+            .map(|event| event.event_type.as_str())
+            .collect::<Vec<_>>(),
+        ["PersonRegistered", "PersonalDataErased"]
+    );
+    assert_eq!(payload(&events[0])?["details"]["personal"], "erased");
+    assert_eq!(
+        payload(&events[1])?,
+        serde_json::json!({ "person_id": person_id }),
+        "the erasure records no data"
+    );
+    assert!(!events.iter().any(|event| event.data_json.contains("Anna")));
+
+    // The key is gone from the key store, and so the sealed bytes can never be opened.
+    let keys = rusqlite::Connection::open_with_flags(
+        server.data_dir().join("keys.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )?;
+    let remaining: i64 = keys.query_row(
+        "SELECT COUNT(*) FROM subject_keys WHERE subject = ?1",
+        [&stream],
+        |row| row.get(0),
+    )?;
+    assert_eq!(remaining, 0);
+    drop(keys);
+    let all = clients
+        .event_log
+        .read_all(v1::ReadAllRequest {
+            after_position: None,
+            max_count: 1000,
+        })
+        .await?
+        .into_inner();
+    assert!(
+        !all.events
+            .iter()
+            .any(|event| event.data_json.contains("Anna"))
+    );
+
+    // The rest of the history and every statistic are unchanged.
+    assert_eq!(wave_scores(&server, &study_id).await?, scores_before);
+
+    // Retried, the same request answers as before; a new request is refused.
+    let retried = clients
+        .registry
+        .erase_personal_data(request)
+        .await?
+        .into_inner();
+    assert_eq!(
+        retried.result.map(|r| (r.position, r.replayed)),
+        erased.result.map(|r| (r.position, true))
+    );
+    let again = clients
+        .registry
+        .erase_personal_data(erase(&person_id, options()))
+        .await
+        .expect_err("erased already");
+    assert_eq!(violated_rule(&again).as_deref(), Some("already_erased"));
+    let unknown = clients
+        .registry
+        .erase_personal_data(erase("00000000-0000-4000-8000-000000000000", options()))
+        .await
+        .expect_err("unknown");
+    assert_eq!(unknown.code(), Code::NotFound);
+
+    // It stays erased across a restart.
+    let server = server.restart().await?;
+    let mut clients = server.clients().await?;
+    let events = clients.read_stream(&stream).await?;
+    assert_eq!(payload(&events[0])?["details"]["personal"], "erased");
+    Ok(())
+}
