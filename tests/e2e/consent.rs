@@ -1,23 +1,13 @@
 //! Withdrawing consent: a respondent's scans stop counting in every wave, in the scores and in
 //! the exports, and no new scan of theirs is accepted.
 
-use std::time::{Duration, SystemTime};
-
 use plg_proto::v1::{self, research_service_client::ResearchServiceClient};
-use plg_testkit::{Clients, TestServer, day, options, payload, violated_fields, violated_rule};
+use plg_testkit::{
+    Clients, TestServer, close, day, days_ago, options, payload, violated_fields, violated_rule,
+};
 use tonic::{Code, transport::Channel};
 
 const MIN_GROUP: u32 = 3;
-
-fn days_ago(days: u64) -> Option<prost_types::Timestamp> {
-    Some(prost_types::Timestamp::from(
-        SystemTime::now() - Duration::from_secs(days * 24 * 3600),
-    ))
-}
-
-fn close(actual: Option<f64>, expected: f64) -> bool {
-    actual.is_some_and(|actual| (actual - expected).abs() < 1e-9)
-}
 
 /// A study whose first wave `W1` closed a year ago and whose `W2` is open, showing groups of
 /// three, with one enrolled school: `(study_id, school_id)`.

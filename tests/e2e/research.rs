@@ -2,23 +2,11 @@
 //! hand (the arithmetic is in the comments): 4 schools of 4 respondents (3 teachers and a
 //! school leader) in two waves, minimum group size 3, plus a fifth school with only 2.
 
-use std::time::{Duration, SystemTime};
-
 use plg_proto::v1::{self, research_service_client::ResearchServiceClient};
-use plg_testkit::{Clients, TestServer, day, options, school_code};
+use plg_testkit::{Clients, TestServer, close, day, days_ago, options, school_code};
 use tonic::{Code, transport::Channel};
 
 const MIN_GROUP: u32 = 3;
-
-fn days_ago(days: u64) -> Option<prost_types::Timestamp> {
-    Some(prost_types::Timestamp::from(
-        SystemTime::now() - Duration::from_secs(days * 24 * 3600),
-    ))
-}
-
-fn close(actual: Option<f64>, expected: f64) -> bool {
-    actual.is_some_and(|actual| (actual - expected).abs() < 1e-9)
-}
 
 struct Fixture {
     server: TestServer,

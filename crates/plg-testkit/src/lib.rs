@@ -163,6 +163,19 @@ pub fn day(days: i64) -> String {
     (school_date(Utc::now()) + Duration::days(days)).to_string()
 }
 
+/// A moment `days` days ago, for `WriteOptions.occurred_at`.
+pub fn days_ago(days: u64) -> Option<prost_types::Timestamp> {
+    let ago = std::time::Duration::from_secs(days * 24 * 3600);
+    Some(prost_types::Timestamp::from(
+        std::time::SystemTime::now() - ago,
+    ))
+}
+
+/// Whether a statistic is present and equals the expected value up to rounding.
+pub fn close(actual: Option<f64>, expected: f64) -> bool {
+    actual.is_some_and(|actual| (actual - expected).abs() < 1e-9)
+}
+
 /// A fresh, valid Dutch school code, so tests never collide.
 pub fn school_code() -> String {
     let n = uuid::Uuid::new_v4().as_u128();
