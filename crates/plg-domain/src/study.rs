@@ -19,6 +19,14 @@ pub struct Wave {
 }
 
 impl Wave {
+    /// A study's waves in the order they are measured: by opening date, then label. A wave's
+    /// ordinal (1, 2, …) is its place in this order.
+    pub fn in_order(waves: &[Wave]) -> Vec<&Wave> {
+        let mut ordered: Vec<&Wave> = waves.iter().collect();
+        ordered.sort_by(|a, b| (a.opens_on, &a.label).cmp(&(b.opens_on, &b.label)));
+        ordered
+    }
+
     pub fn new(
         label: WaveLabel,
         opens_on: NaiveDate,

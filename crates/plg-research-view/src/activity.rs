@@ -2,7 +2,7 @@
 //! an internal coach.
 
 use chrono::NaiveDate;
-use plg_domain::plg::PlgPhase;
+use plg_domain::{plg::PlgPhase, values::parse_date};
 use rusqlite::Transaction;
 
 use crate::{
@@ -40,8 +40,7 @@ impl PlgActivity {
 }
 
 fn date(value: &str) -> Result<NaiveDate, ResearchError> {
-    NaiveDate::parse_from_str(value, "%Y-%m-%d")
-        .map_err(|_| ResearchError::UnknownValue(value.to_owned()))
+    parse_date(value).map_err(|_| ResearchError::UnknownValue(value.to_owned()))
 }
 
 fn days(from: &str, to: &str) -> Result<i64, ResearchError> {

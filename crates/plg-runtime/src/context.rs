@@ -6,7 +6,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tonic::metadata::MetadataMap;
 
-use crate::{ServiceError, parse::Violations};
+use crate::{
+    ServiceError,
+    parse::{self, Violations},
+};
 
 /// Who writes: required on every write.
 pub const ACTOR_HEADER: &str = "plg-actor";
@@ -138,17 +141,14 @@ impl WriteContext {
         }
         let occurred_at = match &options.occurred_at {
             None => Some(now),
-            Some(timestamp) => match DateTime::from_timestamp(
-                timestamp.seconds,
-                u32::try_from(timestamp.nanos).unwrap_or(u32::MAX),
-            ) {
-                Some(at) if at <= now + CLOCK_SKEW => Some(at),
-                Some(_) => {
+            Some(timestamp) => match parse::timestamp(timestamp) {
+                Ok(at) if at <= now + CLOCK_SKEW => Some(at),
+                Ok(_) => {
                     violations.add("options.occurred_at", "must not be in the future");
                     None
                 }
-                None => {
-                    violations.add("options.occurred_at", "is not a valid timestamp");
+                Err(error) => {
+                    violations.add("options.occurred_at", error.0);
                     None
                 }
             },

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use plg_domain::{
     ValueError,
     dimension::Dimension,
@@ -202,6 +202,23 @@ enum_mapping!(theme_phase, theme_phase_to_proto, v1::ThemePhase, ThemePhase {
     Condense => Condense,
     Product => Product,
 });
+
+/// A timestamp from a request; out of range is a violation.
+pub fn timestamp(value: &prost_types::Timestamp) -> Result<DateTime<Utc>, ValueError> {
+    DateTime::from_timestamp(
+        value.seconds,
+        u32::try_from(value.nanos).unwrap_or(u32::MAX),
+    )
+    .ok_or_else(|| ValueError::new("is not a valid timestamp"))
+}
+
+/// A moment as replies show it.
+pub fn timestamp_to_proto(at: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: at.timestamp(),
+        nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
+    }
+}
 
 /// A calendar date that may lie in the future (a planned start).
 pub fn date(value: &str) -> Result<NaiveDate, ValueError> {

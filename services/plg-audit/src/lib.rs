@@ -21,7 +21,7 @@ use plg_proto::v1::{
     self,
     audit_service_server::{AuditService, AuditServiceServer},
 };
-use plg_runtime::ServiceError;
+use plg_runtime::{ServiceError, parse};
 use plg_vault::Vault;
 use tonic::{Request, Response, Status};
 
@@ -57,10 +57,7 @@ fn timestamp(
     field: &'static str,
 ) -> Result<Option<DateTime<Utc>>, ServiceError> {
     value
-        .map(|at| {
-            DateTime::from_timestamp(at.seconds, u32::try_from(at.nanos).unwrap_or(u32::MAX))
-                .ok_or_else(|| ServiceError::invalid(field, "is not a valid timestamp"))
-        })
+        .map(|at| parse::timestamp(at).map_err(|error| ServiceError::invalid(field, error.0)))
         .transpose()
 }
 

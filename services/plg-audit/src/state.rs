@@ -12,7 +12,7 @@ use plg_domain::{
     plg::{Plg, PlgEvent},
     scan::ScanEvent,
     school::SchoolEvent,
-    study::StudyEvent,
+    study::{StudyEvent, Wave},
 };
 use plg_eventstore::RecordedEvent;
 use plg_projections::{LogEvent, Payload};
@@ -25,7 +25,7 @@ use plg_runtime::{
     ServiceError,
     parse::{
         contribution_degree_to_proto, dimension_to_proto, intervention_category_to_proto,
-        plg_phase_to_proto,
+        plg_phase_to_proto, timestamp_to_proto,
     },
 };
 
@@ -209,10 +209,7 @@ pub fn state_at(
         });
     }
     Ok(v1::GetSchoolStateAtResponse {
-        at: Some(prost_types::Timestamp {
-            seconds: at.timestamp(),
-            nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
-        }),
+        at: Some(timestamp_to_proto(at)),
         as_of_position: events
             .iter()
             .rfind(|event| event.recorded_at <= at)
@@ -278,9 +275,7 @@ fn study_fold(
             ..
         }) = decode(recorded)?.payload
         {
-            let mut ordered = waves;
-            ordered.sort_by(|a, b| (a.opens_on, &a.label).cmp(&(b.opens_on, &b.label)));
-            let waves = ordered
+            let waves = Wave::in_order(&waves)
                 .into_iter()
                 .enumerate()
                 .map(|(index, wave)| WaveInfo {

@@ -1,13 +1,12 @@
 //! EventLogService: reads a stream, or the global log from a position, back as recorded, with
 //! who wrote each event, through which tool, and when.
 
-use chrono::{DateTime, Utc};
 use plg_eventstore::{Direction, Position, ReadFrom, RecordedEvent, StreamName, StreamRevision};
 use plg_proto::v1::{
     self,
     event_log_service_server::{EventLogService, EventLogServiceServer},
 };
-use plg_runtime::{EventMetadata, Ledger, ServiceError};
+use plg_runtime::{EventMetadata, Ledger, ServiceError, parse::timestamp_to_proto};
 use plg_vault::Vault;
 use tonic::{Request, Response, Status};
 
@@ -33,13 +32,6 @@ fn page_size(max_count: u32) -> Result<usize, ServiceError> {
             "max_count",
             format!("must be at most {MAX_PAGE}"),
         )),
-    }
-}
-
-fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: at.timestamp(),
-        nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
     }
 }
 
@@ -83,8 +75,8 @@ pub fn to_proto(
                 .as_ref()
                 .map(|m| m.request_id.clone())
                 .unwrap_or_default(),
-            occurred_at: metadata.map(|m| timestamp(m.occurred_at)),
-            recorded_at: Some(timestamp(event.recorded_at)),
+            occurred_at: metadata.map(|m| timestamp_to_proto(m.occurred_at)),
+            recorded_at: Some(timestamp_to_proto(event.recorded_at)),
         }),
     })
 }

@@ -1,6 +1,9 @@
 //! Schools, studies with their waves, instruments and enrolments.
 
-use plg_domain::{school::SchoolEvent, study::StudyEvent};
+use plg_domain::{
+    school::SchoolEvent,
+    study::{StudyEvent, Wave},
+};
 use rusqlite::{Transaction, params};
 
 use super::name_of;
@@ -119,9 +122,7 @@ impl Projection for Registry {
                         event.occurred_on().to_string(),
                     ],
                 )?;
-                let mut ordered: Vec<_> = waves.iter().collect();
-                ordered.sort_by(|a, b| (a.opens_on, &a.label).cmp(&(b.opens_on, &b.label)));
-                for (index, wave) in ordered.into_iter().enumerate() {
+                for (index, wave) in Wave::in_order(waves).into_iter().enumerate() {
                     transaction.execute(
                         "INSERT INTO waves VALUES (?1, ?2, ?3, ?4, ?5)",
                         params![
