@@ -1,8 +1,8 @@
 //! AuditService: a school's complete history, and tamper evidence over it.
 
 use plg_proto::v1::{self, audit_service_client::AuditServiceClient};
-use plg_testkit::{Clients, TestServer, day, options, violated_fields};
-use tonic::{Code, transport::Channel};
+use plg_testkit::{Authed, Clients, TestServer, day, options, violated_fields};
+use tonic::Code;
 
 /// Options whose write waits until the research view (and so the audit index) includes it.
 fn settled() -> Option<v1::WriteOptions> {
@@ -82,7 +82,7 @@ async fn history(clients: &mut Clients) -> anyhow::Result<String> {
 }
 
 async fn events(
-    audit: &mut AuditServiceClient<Channel>,
+    audit: &mut AuditServiceClient<Authed>,
     request: v1::GetSchoolHistoryRequest,
 ) -> anyhow::Result<Vec<v1::Event>> {
     let mut stream = audit.get_school_history(request).await?.into_inner();
@@ -98,7 +98,7 @@ async fn a_schools_history_holds_every_event_that_concerns_it_in_log_order() -> 
     let server = TestServer::start().await?;
     let mut clients = server.clients().await?;
     let school_id = history(&mut clients).await?;
-    let mut audit = AuditServiceClient::new(server.channel().await?);
+    let mut audit = server.administrator().await?.audit;
     let all = events(
         &mut audit,
         v1::GetSchoolHistoryRequest {
@@ -137,7 +137,7 @@ async fn a_schools_history_holds_every_event_that_concerns_it_in_log_order() -> 
     let metadata = all[2].metadata.clone().expect("metadata");
     assert_eq!(
         (metadata.actor.as_str(), metadata.tool.as_str()),
-        ("test-actor", "test-tool")
+        ("test-tool", "test-tool/1")
     );
     assert!(
         metadata.occurred_at.is_some()
@@ -209,7 +209,7 @@ async fn verification_finds_where_stored_history_was_altered() -> anyhow::Result
     let server = TestServer::start().await?;
     let mut clients = server.clients().await?;
     let school_id = history(&mut clients).await?;
-    let mut audit = AuditServiceClient::new(server.channel().await?);
+    let mut audit = server.administrator().await?.audit;
     let verified = audit
         .verify_school_history(v1::VerifySchoolHistoryRequest {
             school_id: school_id.clone(),
@@ -234,7 +234,7 @@ async fn verification_finds_where_stored_history_was_altered() -> anyhow::Result
     drop(file);
 
     let server = TestServer::start_in(data_dir).await?;
-    let mut audit = AuditServiceClient::new(server.channel().await?);
+    let mut audit = server.administrator().await?.audit;
     let verified = audit
         .verify_school_history(v1::VerifySchoolHistoryRequest {
             school_id: school_id.clone(),
@@ -263,7 +263,7 @@ async fn the_state_at_a_moment_is_what_had_been_recorded_by_then() -> anyhow::Re
     let server = TestServer::start().await?;
     let mut clients = server.clients().await?;
     let school_id = history(&mut clients).await?;
-    let mut audit = AuditServiceClient::new(server.channel().await?);
+    let mut audit = server.administrator().await?.audit;
     let all = events(
         &mut audit,
         v1::GetSchoolHistoryRequest {

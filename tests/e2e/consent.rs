@@ -3,9 +3,10 @@
 
 use plg_proto::v1::{self, research_service_client::ResearchServiceClient};
 use plg_testkit::{
-    Clients, TestServer, close, day, days_ago, options, payload, violated_fields, violated_rule,
+    Authed, Clients, TestServer, close, day, days_ago, options, payload, violated_fields,
+    violated_rule,
 };
-use tonic::{Code, transport::Channel};
+use tonic::Code;
 
 const MIN_GROUP: u32 = 3;
 
@@ -86,7 +87,7 @@ fn withdrawal(study_id: &str, school_id: &str, respondent: &str) -> v1::Withdraw
 
 /// The school's pooled support scores (n, mean, SD) in a wave.
 async fn support(
-    research: &mut ResearchServiceClient<Channel>,
+    research: &mut ResearchServiceClient<Authed>,
     study_id: &str,
     wave: &str,
 ) -> anyhow::Result<v1::ScoreSummary> {
@@ -111,7 +112,7 @@ async fn support(
 }
 
 async fn items_export(
-    research: &mut ResearchServiceClient<Channel>,
+    research: &mut ResearchServiceClient<Authed>,
     study_id: &str,
 ) -> anyhow::Result<String> {
     let mut stream = research
@@ -144,7 +145,7 @@ async fn a_withdrawn_respondent_no_longer_counts_in_any_wave_and_cannot_answer_a
 -> anyhow::Result<()> {
     let server = TestServer::start().await?;
     let mut clients = server.clients().await?;
-    let mut research = ResearchServiceClient::new(server.channel().await?);
+    let mut research = server.researcher().await?.research;
     let (study_id, school_id) = study_of_small_groups(&mut clients).await?;
     // Support per teacher: W1 2, 3, 4, 5 and W2 3, 3, 4, 2; t4 withdraws. Submitted wave by
     // wave, so the export numbers t1..t4 as R0001..R0004.

@@ -1,7 +1,7 @@
 //! Erasure of personal data: sealed in the log from the start, unreadable everywhere once the
 //! person's key is destroyed, while the rest of the history and every statistic stay intact.
 
-use plg_proto::v1::{self, research_service_client::ResearchServiceClient};
+use plg_proto::v1;
 use plg_testkit::{Clients, TestServer, options, payload, violated_rule};
 use tonic::Code;
 
@@ -26,7 +26,7 @@ fn erase(person_id: &str, options: Option<v1::WriteOptions>) -> v1::ErasePersona
 }
 
 async fn wave_scores(server: &TestServer, study_id: &str) -> anyhow::Result<Vec<v1::WaveScore>> {
-    let mut research = ResearchServiceClient::new(server.channel().await?);
+    let mut research = server.researcher().await?.research;
     let reply = research
         .get_wave_scores(v1::GetWaveScoresRequest {
             study_id: study_id.into(),
@@ -69,6 +69,8 @@ async fn erased_personal_data_is_unreadable_everywhere_and_the_numbers_stay() ->
 {
     let server = TestServer::start().await?;
     let mut clients = server.clients().await?;
+    // People belong to no school: erasure takes an administrator whose scope is everything.
+    let mut administrator = server.administrator().await?;
     let (study_id, school_id) = clients.enrolled_school().await?;
     let person_id = clients
         .registry
@@ -92,7 +94,7 @@ async fn erased_personal_data_is_unreadable_everywhere_and_the_numbers_stay() ->
         "no plaintext in the store"
     );
     let stream = format!("person-{person_id}");
-    let events = clients.read_stream(&stream).await?;
+    let events = administrator.read_stream(&stream).await?;
     assert_eq!(
         payload(&events[0])?["details"]["personal"]["revealed"]["email"],
         "anna@example.org"
@@ -100,12 +102,12 @@ async fn erased_personal_data_is_unreadable_everywhere_and_the_numbers_stay() ->
     let scores_before = wave_scores(&server, &study_id).await?;
 
     let request = erase(&person_id, options());
-    let erased = clients
+    let erased = administrator
         .registry
         .erase_personal_data(request.clone())
         .await?
         .into_inner();
-    let events = clients.read_stream(&stream).await?;
+    let events = administrator.read_stream(&stream).await?;
     assert_eq!(
         events
             .iter()
@@ -133,25 +135,14 @@ async fn erased_personal_data_is_unreadable_everywhere_and_the_numbers_stay() ->
     )?;
     assert_eq!(remaining, 0);
     drop(keys);
-    let all = clients
-        .event_log
-        .read_all(v1::ReadAllRequest {
-            after_position: None,
-            max_count: 1000,
-        })
-        .await?
-        .into_inner();
-    assert!(
-        !all.events
-            .iter()
-            .any(|event| event.data_json.contains("Anna"))
-    );
+    let (_, all) = administrator.read_all().await?;
+    assert!(!all.iter().any(|event| event.data_json.contains("Anna")));
 
     // The rest of the history and every statistic are unchanged.
     assert_eq!(wave_scores(&server, &study_id).await?, scores_before);
 
     // Retried, the same request answers as before; a new request is refused.
-    let retried = clients
+    let retried = administrator
         .registry
         .erase_personal_data(request)
         .await?
@@ -160,13 +151,13 @@ async fn erased_personal_data_is_unreadable_everywhere_and_the_numbers_stay() ->
         retried.result.map(|r| (r.position, r.replayed)),
         erased.result.map(|r| (r.position, true))
     );
-    let again = clients
+    let again = administrator
         .registry
         .erase_personal_data(erase(&person_id, options()))
         .await
         .expect_err("erased already");
     assert_eq!(violated_rule(&again).as_deref(), Some("already_erased"));
-    let unknown = clients
+    let unknown = administrator
         .registry
         .erase_personal_data(erase("00000000-0000-4000-8000-000000000000", options()))
         .await
@@ -175,8 +166,8 @@ async fn erased_personal_data_is_unreadable_everywhere_and_the_numbers_stay() ->
 
     // It stays erased across a restart.
     let server = server.restart().await?;
-    let mut clients = server.clients().await?;
-    let events = clients.read_stream(&stream).await?;
+    let mut administrator = server.administrator().await?;
+    let events = administrator.read_stream(&stream).await?;
     assert_eq!(payload(&events[0])?["details"]["personal"], "erased");
     Ok(())
 }

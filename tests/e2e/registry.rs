@@ -314,16 +314,8 @@ async fn a_person_gets_an_opaque_id_and_personal_data_stays_in_their_own_stream(
     clients
         .form_plg(&school_id, std::slice::from_ref(&registered.person_id))
         .await?;
-    let log = clients
-        .event_log
-        .read_all(v1::ReadAllRequest {
-            after_position: None,
-            max_count: 1000,
-        })
-        .await?
-        .into_inner();
+    let (_, log) = server.administrator().await?.read_all().await?;
     let mentions: Vec<_> = log
-        .events
         .iter()
         .filter(|event| event.data_json.contains("Anna") || event.data_json.contains("devries"))
         .map(|event| event.stream.clone())

@@ -3,15 +3,17 @@
 //! school leader) in two waves, minimum group size 3, plus a fifth school with only 2.
 
 use plg_proto::v1::{self, research_service_client::ResearchServiceClient};
-use plg_testkit::{Clients, TestServer, close, day, days_ago, options, school_code};
-use tonic::{Code, transport::Channel};
+use plg_testkit::{
+    Authed, Clients, Identity, TestServer, close, day, days_ago, options, school_code,
+};
+use tonic::Code;
 
 const MIN_GROUP: u32 = 3;
 
 struct Fixture {
     server: TestServer,
     clients: Clients,
-    research: ResearchServiceClient<Channel>,
+    research: ResearchServiceClient<Authed>,
     study_id: String,
     /// The position of the last write, with the view caught up to it.
     position: u64,
@@ -183,7 +185,9 @@ async fn fixture(identify_schools: bool) -> anyhow::Result<Fixture> {
     }
     position = position.max(interventions(&mut clients, &schools).await?);
     position = position.max(plg(&mut clients, &schools[0]).await?);
-    let research = ResearchServiceClient::new(server.channel().await?);
+    let research = server.researcher().await?.research;
+    // Issuing the researcher's key moved the log on too.
+    let position = position.max(clients.last_position().await?);
     Ok(Fixture {
         server,
         clients,
@@ -996,19 +1000,45 @@ async fn exports_are_csv_without_pseudonyms_or_small_groups() -> anyhow::Result<
 }
 
 #[tokio::test]
-async fn studies_that_identify_schools_show_names_and_unknown_studies_are_not_found()
--> anyhow::Result<()> {
+async fn researchers_see_pseudonyms_even_where_a_study_identifies_schools() -> anyhow::Result<()> {
     let mut f = fixture(true).await?;
+    let request = |school: &str| v1::GetWaveScoresRequest {
+        study_id: f.study_id.clone(),
+        school: school.into(),
+        wave: "W1".into(),
+    };
     let reply = f
         .research
-        .get_wave_scores(v1::GetWaveScoresRequest {
-            study_id: f.study_id.clone(),
-            school: "Het Baken".into(),
-            wave: "W1".into(),
-        })
+        .get_wave_scores(request("S01"))
+        .await?
+        .into_inner();
+    assert!(!reply.scores.is_empty() && reply.scores.iter().all(|s| s.school == "S01"));
+    let by_name = f
+        .research
+        .get_wave_scores(request("Het Baken"))
+        .await
+        .expect_err("names do not reach researchers");
+    assert_eq!(by_name.code(), Code::NotFound);
+
+    // Only a development server without keys shows what the study allows: names.
+    let data_dir = f.server.stop().await?;
+    let local = TestServer::start_with(data_dir, |config| plg_runtime::config::Config {
+        insecure_local: true,
+        ..config
+    })
+    .await?;
+    let mut research = local.clients_with(Identity::anonymous()).await?.research;
+    let reply = research
+        .get_wave_scores(request("Het Baken"))
         .await?
         .into_inner();
     assert!(!reply.scores.is_empty() && reply.scores.iter().all(|s| s.school == "Het Baken"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn unknown_or_malformed_studies_are_refused() -> anyhow::Result<()> {
+    let mut f = fixture(false).await?;
     let unknown = f
         .research
         .get_wave_scores(v1::GetWaveScoresRequest {
@@ -1047,7 +1077,7 @@ async fn a_rebuilt_research_view_answers_exactly_as_the_live_one() -> anyhow::Re
     assert_eq!(rebuilt_to, f.position);
     let server = TestServer::start_in(data_dir).await?;
     let mut rebuilt = Fixture {
-        research: ResearchServiceClient::new(server.channel().await?),
+        research: server.researcher().await?.research,
         clients: server.clients().await?,
         server,
         ..f

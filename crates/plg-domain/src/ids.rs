@@ -62,6 +62,10 @@ id_type!(
     SubmissionId
 );
 id_type!(
+    /// An API key; the public part of the key a caller sends.
+    ApiKeyId
+);
+id_type!(
     /// A respondent's consent in a study at a school; derived from study, school and
     /// pseudonym (not the wave), so it covers every wave's response.
     ConsentId

@@ -4,6 +4,7 @@
 //!
 //! Every aggregate lives in its own stream, named `<CATEGORY>-<id>`.
 
+pub mod access;
 pub mod consent;
 pub mod decider;
 pub mod development_plan;

@@ -103,6 +103,9 @@ impl DomainEvent for ScanEvent {}
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct ScanResponse {
     pub response_id: Option<ResponseId>,
+    /// The study and school it answers for.
+    pub study_id: Option<StudyId>,
+    pub school_id: Option<SchoolId>,
     /// The submission that counts now; `None` before the first or after a retraction.
     pub current: Option<SubmissionId>,
 }
@@ -201,9 +204,13 @@ impl Aggregate for ScanResponse {
             ScanEvent::ScanSubmitted {
                 response_id,
                 submission_id,
+                study_id,
+                school_id,
                 ..
             } => {
                 self.response_id = Some(*response_id);
+                self.study_id = Some(*study_id);
+                self.school_id = Some(*school_id);
                 self.current = Some(*submission_id);
             }
             ScanEvent::ScanRetracted { .. } => self.current = None,

@@ -34,6 +34,8 @@ impl DomainEvent for SchoolEvent {}
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct School {
     pub registered: Option<SchoolId>,
+    /// The board it belongs to: keys scoped to the board reach the school.
+    pub board: Option<Label>,
 }
 
 impl Aggregate for School {
@@ -58,7 +60,12 @@ impl Aggregate for School {
 
     fn evolve(&mut self, event: &SchoolEvent) {
         match event {
-            SchoolEvent::SchoolRegistered { school_id, .. } => self.registered = Some(*school_id),
+            SchoolEvent::SchoolRegistered {
+                school_id, board, ..
+            } => {
+                self.registered = Some(*school_id);
+                self.board = board.clone();
+            }
         }
     }
 }

@@ -118,6 +118,19 @@ string_value!(
     |value| token(value, 64, &['-', '_', '.'])
 );
 string_value!(
+    /// The SHA-256 of an API key's secret, as 64 lowercase hexadecimal digits: all the log
+    /// keeps of a key's secret.
+    SecretHash,
+    |value| {
+        let trimmed = value.trim();
+        if trimmed.len() == 64 && trimmed.chars().all(|c| matches!(c, '0'..='9' | 'a'..='f')) {
+            Ok(trimmed.to_owned())
+        } else {
+            Err(ValueError::new("must be 64 lowercase hexadecimal digits"))
+        }
+    }
+);
+string_value!(
     /// An email address: personal data.
     Email,
     |value| {

@@ -102,6 +102,7 @@ macro_rules! __conformance_for_each_check {
             read_all_forward,
             read_all_backward,
             stream_revision_tracks_appends,
+            streams_in_category_in_creation_order,
             idempotent_append_is_replayed,
             idempotency_key_reused_is_rejected,
             idempotency_key_spans_streams,
@@ -495,6 +496,24 @@ pub async fn stream_revision_tracks_appends<S: EventStore>(store: S) {
         revision_of(&store, &invoices).await,
         Some(StreamRevision(4))
     );
+}
+
+/// Each stream of the category once, oldest first; a category that merely starts the same
+/// (`orderline` for `order`) is another category.
+pub async fn streams_in_category_in_creation_order<S: EventStore>(store: S) {
+    for name in ["order-2", "invoice-1", "order-1", "orderline-1", "order-2"] {
+        append(&store, &stream(name), ExpectedRevision::Any, 2).await;
+    }
+    let orders = store
+        .streams_in_category("order")
+        .await
+        .expect("streams listed");
+    assert_eq!(orders, [stream("order-2"), stream("order-1")]);
+    let none = store
+        .streams_in_category("refund")
+        .await
+        .expect("streams listed");
+    assert!(none.is_empty());
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -71,6 +71,9 @@ pub trait EventStore: Send + Sync + std::fmt::Debug + 'static {
         stream: &StreamName,
     ) -> Result<Option<StreamRevision>, StoreError>;
 
+    /// The streams of a category (`<category>-<id>`), in the order they were created.
+    async fn streams_in_category(&self, category: &str) -> Result<Vec<StreamName>, StoreError>;
+
     /// Follows the global log from a position, exclusive (`None`: from the start).
     fn subscribe_to_all(&self, after: Option<Position>) -> Subscription;
 

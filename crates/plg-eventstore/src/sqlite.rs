@@ -347,6 +347,29 @@ impl EventStore for SqliteEventStore {
             .await
     }
 
+    async fn streams_in_category(&self, category: &str) -> Result<Vec<StreamName>, StoreError> {
+        // `.` sorts right after `-`: the range is exactly the names starting `<category>-`,
+        // read from the (stream, revision) index.
+        let (from, until) = (format!("{category}-"), format!("{category}."));
+        self.inner
+            .readers
+            .run(move |connection| {
+                let mut statement = connection
+                    .prepare_cached(
+                        "SELECT stream FROM events WHERE stream >= ?1 AND stream < ?2 \
+                         AND revision = 0 ORDER BY position",
+                    )
+                    .map_err(storage)?;
+                let names = statement
+                    .query_map([&from, &until], |row| row.get::<_, String>(0))
+                    .map_err(storage)?
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(storage)?;
+                names.into_iter().map(StreamName::new).collect()
+            })
+            .await
+    }
+
     fn subscribe_to_all(&self, after: Option<Position>) -> Subscription {
         self.subscribe(
             Target::All,

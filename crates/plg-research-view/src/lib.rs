@@ -65,11 +65,24 @@ pub struct Timeline {
 #[derive(Debug, Clone)]
 pub struct ResearchView {
     db: ResearchDb,
+    /// Names schools by pseudonym even in studies that identify them.
+    pseudonymised_only: bool,
 }
 
 impl ResearchView {
     pub fn new(db: ResearchDb) -> Self {
-        Self { db }
+        Self {
+            db,
+            pseudonymised_only: false,
+        }
+    }
+
+    /// The same view, naming every school by its pseudonym whatever its study allows.
+    pub fn pseudonymised(self) -> Self {
+        Self {
+            pseudonymised_only: true,
+            ..self
+        }
     }
 
     /// Runs `query` on one snapshot of the view.
@@ -81,7 +94,8 @@ impl ResearchView {
         let mut connection = self.db.read_connection()?;
         let transaction = connection.transaction()?;
         let position = view_position(&transaction)?;
-        let context = StudyContext::load(&transaction, study_id)?;
+        let mut context = StudyContext::load(&transaction, study_id)?;
+        context.identify_schools &= !self.pseudonymised_only;
         let value = query(&transaction, &context, position)?;
         Ok(Current {
             value,

@@ -8,10 +8,13 @@ use plg_eventstore::{StoreError, sqlite::SqliteEventStore};
 use plg_vault::{VAULT_FILE, Vault};
 use tokio::{net::TcpListener, sync::watch};
 
+use tonic::transport::{Identity, ServerTlsConfig};
+
 use crate::{
-    Ledger,
-    config::{Config, ConfigError, Flags},
-    server::{ServeError, ServiceSet, Stopping, shutdown_signal},
+    Ledger, ServiceError,
+    auth::{self, Authentication},
+    config::{Config, ConfigError, Flags, TlsConfig},
+    server::{ServeError, ServiceSet, Serving, Stopping, shutdown_signal},
 };
 
 /// The embedded store's file inside the data directory.
@@ -41,6 +44,14 @@ pub enum AppError {
     Vault(#[from] plg_vault::VaultError),
     #[error("cannot build the services: {0}")]
     Services(Box<dyn std::error::Error + Send + Sync>),
+    #[error("cannot read the TLS {what} {path}: {source}")]
+    Tls {
+        what: &'static str,
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot issue the first operator key: {0}")]
+    FirstKey(ServiceError),
 }
 
 /// A built application: storage open, listener bound, services ready to serve.
@@ -50,6 +61,8 @@ pub struct App {
     store: SqliteEventStore,
     listener: TcpListener,
     services: ServiceSet,
+    serving: Serving,
+    first_operator_key: Option<String>,
 }
 
 impl App {
@@ -67,6 +80,15 @@ impl App {
         let store = SqliteEventStore::open(config.data_dir.join(EVENT_STORE_FILE)).await?;
         let vault = Vault::open(config.data_dir.join(VAULT_FILE))?;
         let ledger = Ledger::new(Arc::new(store.clone())).with_vault(Arc::new(vault));
+        let (authentication, first_operator_key) = if config.insecure_local {
+            (Authentication::insecure_local(), None)
+        } else {
+            let first = auth::first_operator_key(&ledger)
+                .await
+                .map_err(AppError::FirstKey)?;
+            (Authentication::with_keys(ledger.clone()), first)
+        };
+        let tls = config.tls.as_ref().map(server_tls).transpose()?;
         let services = services(&ledger).map_err(|error| AppError::Services(error.into()))?;
         let listener = TcpListener::bind(config.listen)
             .await
@@ -74,12 +96,24 @@ impl App {
                 address: config.listen,
                 source,
             })?;
+        let serving = Serving {
+            authentication,
+            tls,
+            grace: Duration::from_secs(config.shutdown_grace_seconds),
+        };
         Ok(Self {
             config,
             store,
             listener,
             services,
+            serving,
+            first_operator_key,
         })
+    }
+
+    /// The operator key issued on this data directory's first start, if this was it.
+    pub fn first_operator_key(&self) -> Option<&str> {
+        self.first_operator_key.as_deref()
     }
 
     pub fn config(&self) -> &Config {
@@ -98,13 +132,23 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), AppError> {
         let address = self.local_addr();
+        if let Some(key) = &self.first_operator_key {
+            print_first_operator_key(key, address, self.config.tls.is_some());
+        }
         tracing::info!(
             %address,
             data_dir = %self.config.data_dir.display(),
             services = ?self.services.names(),
+            tls = self.config.tls.is_some(),
             "serving"
         );
-        let grace = Duration::from_secs(self.config.shutdown_grace_seconds);
+        if self.config.insecure_local {
+            tracing::warn!(
+                "insecure local mode: no API keys are checked, anyone who reaches {address} may do anything"
+            );
+        } else if self.config.tls.is_none() && !address.ip().is_loopback() {
+            tracing::warn!(%address, "serving without TLS on a non-loopback address: API keys travel in plain text");
+        }
         // Background work outlives the drain: writes in flight may wait for it.
         let (stop, stopped) = watch::channel(false);
         let background: Vec<_> = self
@@ -113,7 +157,10 @@ impl App {
             .into_iter()
             .map(|work| tokio::spawn(work.start(Stopping::new(stopped.clone()))))
             .collect();
-        let served = self.services.serve(self.listener, shutdown, grace).await;
+        let served = self
+            .services
+            .serve(self.listener, self.serving, shutdown)
+            .await;
         let _ = stop.send(true);
         for work in background {
             if let Err(error) = work.await {
@@ -124,6 +171,31 @@ impl App {
         tracing::info!("stopped");
         Ok(served?)
     }
+}
+
+fn server_tls(tls: &TlsConfig) -> Result<ServerTlsConfig, AppError> {
+    let read = |what, path: &std::path::Path| {
+        std::fs::read(path).map_err(|source| AppError::Tls {
+            what,
+            path: path.display().to_string(),
+            source,
+        })
+    };
+    let identity = Identity::from_pem(read("certificate", &tls.cert)?, read("key", &tls.key)?);
+    Ok(ServerTlsConfig::new().identity(identity))
+}
+
+/// Shown once, on the terminal rather than in the log: the log may travel further.
+fn print_first_operator_key(key: &str, address: SocketAddr, tls: bool) {
+    let scheme = if tls { "https" } else { "http" };
+    println!(
+        "\n\
+         This is the first start on this data directory, so plgd issued an operator key.\n\
+         It is shown only now; keep it secret and safe:\n\n    {key}\n\n\
+         Send it as `authorization: Bearer <key>` to AdminService ({scheme}://{address}) to issue\n\
+         keys for partner tools, researchers and administrators. If it is lost, stop plgd and\n\
+         run `plgd issue-operator-key`.\n"
+    );
 }
 
 /// A binary's whole `main`: configuration from defaults, file, environment and `flags`, then

@@ -24,6 +24,20 @@ pub struct Config {
     pub log_filter: String,
     /// How long a shutdown waits for requests in flight before it stops anyway.
     pub shutdown_grace_seconds: u64,
+    /// TLS on the gRPC listener; plain text when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsConfig>,
+    /// Serves without authentication, for development on one machine. Only the
+    /// `--insecure-local` flag sets it: never a file or the environment.
+    #[serde(skip)]
+    pub insecure_local: bool,
+}
+
+/// The listener's certificate chain and private key, both PEM files.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 impl Default for Config {
@@ -36,6 +50,8 @@ impl Default for Config {
             log_format: LogFormat::Pretty,
             log_filter: "info".to_owned(),
             shutdown_grace_seconds: 10,
+            tls: None,
+            insecure_local: false,
         }
     }
 }
@@ -63,6 +79,11 @@ pub struct Flags {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_filter: Option<String>,
+    /// Serve without API keys: anyone who reaches the port may do anything. For development
+    /// on one machine only
+    #[arg(long)]
+    #[serde(skip)]
+    pub insecure_local: bool,
 }
 
 fn parse_log_format(value: &str) -> Result<LogFormat, String> {
@@ -80,9 +101,10 @@ fn parse_log_format(value: &str) -> Result<LogFormat, String> {
 pub struct ConfigError(#[from] Box<figment::Error>);
 
 impl Config {
-    /// Layers the configuration sources; `environment` is usually `Env::prefixed("PLG_")`.
+    /// Layers the configuration sources. Nested settings take `__` in the environment:
+    /// `PLG_TLS__CERT`.
     pub fn load(flags: &Flags) -> Result<Self, ConfigError> {
-        Self::load_with(flags, Env::prefixed("PLG_").ignore(&["config"]))
+        Self::load_with(flags, Env::prefixed("PLG_").ignore(&["config"]).split("__"))
     }
 
     fn load_with(flags: &Flags, environment: Env) -> Result<Self, ConfigError> {
@@ -90,11 +112,15 @@ impl Config {
         if let Some(path) = &flags.config {
             figment = figment.merge(Toml::file_exact(path));
         }
-        figment
+        let config: Self = figment
             .merge(environment)
             .merge(Serialized::defaults(flags))
             .extract()
-            .map_err(|error| ConfigError(Box::new(error)))
+            .map_err(|error| ConfigError(Box::new(error)))?;
+        Ok(Self {
+            insecure_local: flags.insecure_local,
+            ..config
+        })
     }
 }
 
@@ -115,6 +141,9 @@ mod tests {
             )?;
             jail.set_env("PLG_DATA_DIR", "/from/env");
             jail.set_env("PLG_LOG_FILTER", "warn");
+            jail.set_env("PLG_TLS__CERT", "/from/env/cert.pem");
+            jail.set_env("PLG_TLS__KEY", "/from/env/key.pem");
+            jail.set_env("PLG_INSECURE_LOCAL", "true");
             let flags = Flags {
                 config: Some("plg.toml".into()),
                 log_filter: Some("trace".into()),
@@ -125,6 +154,26 @@ mod tests {
             assert_eq!(config.data_dir, PathBuf::from("/from/env"));
             assert_eq!(config.log_filter, "trace");
             assert_eq!(config.log_format, LogFormat::Pretty);
+            assert_eq!(
+                config.tls,
+                Some(TlsConfig {
+                    cert: "/from/env/cert.pem".into(),
+                    key: "/from/env/key.pem".into(),
+                })
+            );
+            assert!(
+                !config.insecure_local,
+                "only the flag turns authentication off"
+            );
+            let flags = Flags {
+                insecure_local: true,
+                ..flags
+            };
+            assert!(
+                Config::load(&flags)
+                    .map_err(|e| e.to_string())?
+                    .insecure_local
+            );
             Ok(())
         });
     }

@@ -7,13 +7,12 @@ use sha2::{Digest, Sha256};
 use tonic::metadata::MetadataMap;
 
 use crate::{
-    ServiceError,
+    Caller, ServiceError,
     parse::{self, Violations},
 };
+use plg_domain::access::Role;
 
-/// Who writes: required on every write.
-pub const ACTOR_HEADER: &str = "plg-actor";
-/// Through which partner tool: required on every write.
+/// The client software, as the client declares it: optional, recorded, never trusted.
 pub const TOOL_HEADER: &str = "plg-tool";
 /// Ties events of one business transaction together: generated when absent.
 pub const CORRELATION_HEADER: &str = "plg-correlation-id";
@@ -26,6 +25,8 @@ const CLOCK_SKEW: Duration = Duration::minutes(5);
 /// Everything about a write that is not the command itself; it becomes the events' metadata.
 #[derive(Debug, Clone)]
 pub struct WriteContext {
+    /// Who writes: the authenticated key, whose identity the events record as their actor.
+    pub caller: Caller,
     pub request_id: String,
     pub expected_revision: Option<StreamRevision>,
     /// Whether the reply waits until the research view includes the write.
@@ -39,6 +40,10 @@ pub struct WriteContext {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventMetadata {
     pub actor: String,
+    /// The API key written with; absent for plgd's own writes and in insecure local mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    /// As the client declared it; may be empty.
     pub tool: String,
     pub correlation_id: String,
     pub request_id: String,
@@ -46,30 +51,33 @@ pub struct EventMetadata {
     pub occurred_at: DateTime<Utc>,
 }
 
-/// A write RPC's request: it carries `WriteOptions`, and its type names it in fingerprints.
+/// A write RPC's request: it carries `WriteOptions`, its type names it in fingerprints, and
+/// it declares which role may send it.
 pub trait WriteRequest: prost::Message {
     const NAME: &'static str;
+    const ROLE: Role;
     fn options(&self) -> Option<&WriteOptions>;
 }
 
 macro_rules! write_requests {
-    ($($request:ident),* $(,)?) => {
-        $(impl WriteRequest for v1::$request {
+    ($($role:ident: [$($request:ident),* $(,)?]),* $(,)?) => {
+        $($(impl WriteRequest for v1::$request {
             const NAME: &'static str = stringify!($request);
+            const ROLE: Role = Role::$role;
             fn options(&self) -> Option<&WriteOptions> {
                 self.options.as_ref()
             }
-        })*
+        })*)*
     };
 }
 
 write_requests!(
+    PartnerTool: [
     RegisterSchoolRequest,
     DefineStudyRequest,
     RegisterInstrumentRequest,
     EnrolSchoolRequest,
     RegisterPersonRequest,
-    ErasePersonalDataRequest,
     SubmitScanRequest,
     RetractScanRequest,
     WithdrawConsentRequest,
@@ -89,43 +97,63 @@ write_requests!(
     DissolvePlgRequest,
     AssignCoachRequest,
     HandOverCoachingRequest,
+    ],
+    Administrator: [ErasePersonalDataRequest],
+    Operator: [
+        IssueApiKeyRequest,
+        ChangeApiKeyScopeRequest,
+        RevokeApiKeyRequest,
+    ],
 );
 
 impl WriteContext {
-    /// The context of a write RPC, received now, and its message.
+    /// The context of a write RPC, received now, and its message, once the caller is known
+    /// to hold the role the RPC needs.
     pub fn from_request<M: WriteRequest>(
         request: tonic::Request<M>,
     ) -> Result<(Self, M), ServiceError> {
+        let caller = Caller::of(&request)?;
+        caller.require(M::ROLE)?;
         let (headers, _, message) = request.into_parts();
-        let context = Self::new(M::NAME, &headers, message.options(), &message, Utc::now())?;
+        let context = Self::new(
+            M::NAME,
+            caller,
+            &headers,
+            message.options(),
+            &message,
+            Utc::now(),
+        )?;
         Ok((context, message))
     }
 
-    /// Reads the caller's identity from the metadata and the write options from the request.
-    /// `method` and `message` fingerprint the request, so a reused request id is caught.
+    /// The context of a write the server makes itself, as `caller`.
+    pub fn by<M: WriteRequest>(caller: Caller, message: &M) -> Result<Self, ServiceError> {
+        let headers = MetadataMap::new();
+        Self::new(
+            M::NAME,
+            caller,
+            &headers,
+            message.options(),
+            message,
+            Utc::now(),
+        )
+    }
+
+    /// Reads the client's declared tool from the metadata and the write options from the
+    /// request. `method` and `message` fingerprint the request, so a reused request id is
+    /// caught.
     pub fn new<M: prost::Message>(
         method: &str,
+        caller: Caller,
         headers: &MetadataMap,
         options: Option<&WriteOptions>,
         message: &M,
         now: DateTime<Utc>,
     ) -> Result<Self, ServiceError> {
         let mut violations = Violations::default();
-        let actor = header(&mut violations, headers, ACTOR_HEADER);
-        let tool = header(&mut violations, headers, TOOL_HEADER);
-        let correlation_id = match headers.get(CORRELATION_HEADER).map(|value| value.to_str()) {
-            None => Some(uuid::Uuid::new_v4().to_string()),
-            Some(Ok(value)) if !value.is_empty() && value.len() <= MAX_HEADER_LEN => {
-                Some(value.to_owned())
-            }
-            Some(_) => {
-                violations.add(
-                    format!("metadata.{CORRELATION_HEADER}"),
-                    format!("must be printable ASCII of 1 to {MAX_HEADER_LEN} characters"),
-                );
-                None
-            }
-        };
+        let tool = optional_header(&mut violations, headers, TOOL_HEADER).unwrap_or_default();
+        let correlation_id = optional_header(&mut violations, headers, CORRELATION_HEADER)
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let default_options = WriteOptions::default();
         let options = options.unwrap_or(&default_options);
         // Not trimmed: the key must be exactly what the fingerprinted request carries.
@@ -153,13 +181,7 @@ impl WriteContext {
                 }
             },
         };
-        let (Some(actor), Some(tool), Some(correlation_id), Some(occurred_at), true) = (
-            actor,
-            tool,
-            correlation_id,
-            occurred_at,
-            violations.is_empty(),
-        ) else {
+        let (Some(occurred_at), true) = (occurred_at, violations.is_empty()) else {
             return Err(violations.into_error());
         };
         Ok(Self {
@@ -169,12 +191,14 @@ impl WriteContext {
             received_at: now,
             fingerprint: fingerprint(method, message),
             metadata: EventMetadata {
-                actor,
+                actor: caller.identity().to_owned(),
+                key_id: caller.key_id().map(|id| id.to_string()),
                 tool,
                 correlation_id,
                 request_id: request_id.to_owned(),
                 occurred_at,
             },
+            caller,
         })
     }
 
@@ -188,26 +212,32 @@ impl WriteContext {
         school_date(self.metadata.occurred_at)
     }
 
-    /// Request ids are scoped by the tool that chose them. The tool's length comes first, so
-    /// no tool name and request id can combine into another pair's key.
+    /// Request ids are scoped by the key that chose them, so no key can replay another's
+    /// request. The principal's length comes first, so no principal and request id can
+    /// combine into another pair's key.
     pub fn idempotency_key(&self) -> IdempotencyKey {
-        let tool = &self.metadata.tool;
+        let principal = self.caller.principal();
         IdempotencyKey {
-            key: format!("{}:{tool}/{}", tool.len(), self.request_id),
+            key: format!("{}:{principal}/{}", principal.len(), self.request_id),
             fingerprint: self.fingerprint.clone(),
         }
     }
 }
 
-fn header(violations: &mut Violations, headers: &MetadataMap, name: &str) -> Option<String> {
+fn optional_header(
+    violations: &mut Violations,
+    headers: &MetadataMap,
+    name: &str,
+) -> Option<String> {
     match headers.get(name).map(|value| value.to_str().map(str::trim)) {
+        None => None,
         Some(Ok(value)) if !value.is_empty() && value.len() <= MAX_HEADER_LEN => {
             Some(value.to_owned())
         }
-        _ => {
+        Some(_) => {
             violations.add(
                 format!("metadata.{name}"),
-                format!("is required: printable ASCII of 1 to {MAX_HEADER_LEN} characters"),
+                format!("must be printable ASCII of 1 to {MAX_HEADER_LEN} characters"),
             );
             None
         }
@@ -228,13 +258,6 @@ mod tests {
     use super::*;
     use plg_proto::v1::RegisterPersonRequest;
 
-    fn headers() -> MetadataMap {
-        let mut headers = MetadataMap::new();
-        headers.insert(ACTOR_HEADER, "coach-7".parse().expect("valid header"));
-        headers.insert(TOOL_HEADER, "scan-tool".parse().expect("valid header"));
-        headers
-    }
-
     fn request(request_id: &str) -> RegisterPersonRequest {
         RegisterPersonRequest {
             options: Some(WriteOptions {
@@ -246,51 +269,56 @@ mod tests {
         }
     }
 
-    #[test]
-    fn identity_and_request_id_are_required() {
-        let message = request("");
-        let error = WriteContext::new(
+    fn context(
+        headers: &MetadataMap,
+        message: &RegisterPersonRequest,
+        now: DateTime<Utc>,
+    ) -> Result<WriteContext, ServiceError> {
+        WriteContext::new(
             "RegisterPerson",
-            &MetadataMap::new(),
+            Caller::insecure_local(),
+            headers,
             message.options.as_ref(),
-            &message,
-            Utc::now(),
+            message,
+            now,
         )
-        .expect_err("nothing given");
+    }
+
+    #[test]
+    fn a_request_id_is_required_and_declared_headers_must_be_printable() {
+        let mut headers = MetadataMap::new();
+        headers.insert(TOOL_HEADER, "".parse().expect("valid header"));
+        let error = context(&headers, &request(""), Utc::now()).expect_err("nothing given");
         let ServiceError::InvalidArgument(violations) = error else {
             panic!("expected violations")
         };
         let fields: Vec<_> = violations.iter().map(|v| v.field.as_str()).collect();
-        assert_eq!(
-            fields,
-            [
-                "metadata.plg-actor",
-                "metadata.plg-tool",
-                "options.request_id"
-            ]
-        );
+        assert_eq!(fields, ["metadata.plg-tool", "options.request_id"]);
+    }
+
+    #[test]
+    fn the_actor_is_the_callers_identity_and_the_tool_is_optional() {
+        let context =
+            context(&MetadataMap::new(), &request("r-1"), Utc::now()).expect("valid context");
+        assert_eq!(context.metadata.actor, "insecure-local");
+        assert_eq!(context.metadata.tool, "");
+        assert_eq!(context.metadata.key_id, None);
     }
 
     #[test]
     fn the_same_request_has_the_same_key_and_another_request_another_fingerprint() {
         let now = Utc::now();
         let first = request("r-1");
-        let context = |message: &RegisterPersonRequest| {
-            WriteContext::new(
-                "RegisterPerson",
-                &headers(),
-                message.options.as_ref(),
-                message,
-                now,
-            )
-            .expect("valid context")
-            .idempotency_key()
+        let key = |message: &RegisterPersonRequest| {
+            context(&MetadataMap::new(), message, now)
+                .expect("valid context")
+                .idempotency_key()
         };
-        assert_eq!(context(&first), context(&first.clone()));
+        assert_eq!(key(&first), key(&first.clone()));
         let mut changed = first.clone();
         changed.name = "B. Coach".into();
-        assert_eq!(context(&changed).key, context(&first).key);
-        assert_ne!(context(&changed).fingerprint, context(&first).fingerprint);
+        assert_eq!(key(&changed).key, key(&first).key);
+        assert_ne!(key(&changed).fingerprint, key(&first).fingerprint);
     }
 
     #[test]
@@ -304,14 +332,7 @@ mod tests {
                 nanos: 0,
             });
         }
-        let error = WriteContext::new(
-            "RegisterPerson",
-            &headers(),
-            message.options.as_ref(),
-            &message,
-            now,
-        )
-        .expect_err("future");
+        let error = context(&MetadataMap::new(), &message, now).expect_err("future");
         assert!(
             matches!(error, ServiceError::InvalidArgument(v) if v[0].field == "options.occurred_at")
         );

@@ -30,6 +30,12 @@ pub enum ServiceError {
         stream: String,
         expected: &'static str,
     },
+    /// No valid API key came with the request.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The key is valid but its role or scope does not reach what the request asks.
+    #[error("{0}")]
+    PermissionDenied(String),
 }
 
 fn describe(violations: &[FieldViolation]) -> String {
@@ -145,6 +151,8 @@ impl From<ServiceError> for Status {
                     format!("{name:?} is not a valid stream name"),
                 ),
             ),
+            ServiceError::Unauthenticated(_) => Status::unauthenticated(message),
+            ServiceError::PermissionDenied(_) => Status::permission_denied(message),
             ServiceError::Store(StoreError::Storage(_) | StoreError::Closed) => {
                 tracing::error!(error = %message, "storage unavailable");
                 Status::unavailable("storage is unavailable; retry with the same request id")
@@ -198,6 +206,14 @@ mod tests {
             (
                 StoreError::IdempotencyKeyReused("k".into()).into(),
                 Code::InvalidArgument,
+            ),
+            (
+                ServiceError::Unauthenticated("no key".into()),
+                Code::Unauthenticated,
+            ),
+            (
+                ServiceError::PermissionDenied("out of scope".into()),
+                Code::PermissionDenied,
             ),
         ];
         for (error, code) in cases {

@@ -9,7 +9,7 @@ use plg_proto::v1::WriteResult;
 use plg_vault::Vault;
 use tokio::sync::watch;
 
-use crate::{ServiceError, WriteContext};
+use crate::{ServiceError, Subject, WriteContext};
 
 /// How often a write without an expected revision decides again after losing a race. Every
 /// round has a winner, so this bounds only pathological contention on one stream (dozens of
@@ -30,17 +30,20 @@ pub struct Ledger {
     vault: Option<Arc<Vault>>,
 }
 
-/// What a command addresses: the aggregate's id (its stream is `<category>-<id>`) and the command.
+/// What a command addresses: the aggregate's id (its stream is `<category>-<id>`), what the
+/// caller's scope must reach for it, and the command.
 #[derive(Debug)]
 pub struct Target<C> {
     pub id: String,
+    pub subject: Subject,
     pub command: C,
 }
 
 impl<C> Target<C> {
-    pub fn new(id: impl fmt::Display, command: C) -> Self {
+    pub fn new(id: impl fmt::Display, subject: Subject, command: C) -> Self {
         Self {
             id: id.to_string(),
+            subject,
             command,
         }
     }
@@ -125,7 +128,8 @@ impl Ledger {
 
     /// Executes a command. `prepare` parses the request and gathers what the command needs from
     /// other aggregates; it runs only when the request is not a retry, so a retry returns the
-    /// original result even when the world has moved on since.
+    /// original result even when the world has moved on since. The caller's scope must reach
+    /// the target's subject: one check, before deciding, for every write.
     pub async fn write<A: Aggregate>(
         &self,
         context: &WriteContext,
@@ -174,6 +178,7 @@ impl Ledger {
             Ok(target) => target,
             Err(error) => return self.replayed_or::<A>(&key, error).await,
         };
+        self.authorize(&context.caller, &target.subject).await?;
         let stream = Self::stream::<A>(&target.id);
         let metadata = serde_json::to_value(&context.metadata)
             .map_err(|error| StoreError::Corrupt(format!("metadata does not encode: {error}")))?;
@@ -228,6 +233,7 @@ impl Ledger {
                         revision = outcome.revision.0,
                         position = outcome.position.0,
                         actor = %context.metadata.actor,
+                        key_id = ?context.metadata.key_id,
                         tool = %context.metadata.tool,
                         correlation_id = %context.metadata.correlation_id,
                         "events appended"
@@ -373,7 +379,7 @@ mod tests {
     use tonic::metadata::MetadataMap;
 
     use super::*;
-    use crate::{ACTOR_HEADER, TOOL_HEADER};
+    use crate::Caller;
 
     fn register_school() -> (WriteContext, Target<RegisterSchool>) {
         let message = RegisterSchoolRequest {
@@ -384,12 +390,10 @@ mod tests {
             name: "Het Baken".into(),
             ..Default::default()
         };
-        let mut headers = MetadataMap::new();
-        headers.insert(ACTOR_HEADER, "a".parse().expect("valid header"));
-        headers.insert(TOOL_HEADER, "t".parse().expect("valid header"));
         let context = WriteContext::new(
             "RegisterSchool",
-            &headers,
+            Caller::insecure_local(),
+            &MetadataMap::new(),
             message.options.as_ref(),
             &message,
             Utc::now(),
@@ -405,7 +409,10 @@ mod tests {
             school_code: code,
             board: None,
         };
-        (context, Target::new(school_id, command))
+        (
+            context,
+            Target::new(school_id, Subject::school(school_id), command),
+        )
     }
 
     #[tokio::test]

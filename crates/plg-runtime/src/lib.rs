@@ -3,6 +3,7 @@
 //! statuses, request parsing into field violations, and serving with health and reflection.
 
 pub mod app;
+pub mod auth;
 pub mod config;
 mod context;
 mod error;
@@ -10,8 +11,7 @@ mod ledger;
 pub mod parse;
 pub mod server;
 
-pub use context::{
-    ACTOR_HEADER, CORRELATION_HEADER, EventMetadata, TOOL_HEADER, WriteContext, WriteRequest,
-};
+pub use auth::{Caller, Subject};
+pub use context::{CORRELATION_HEADER, EventMetadata, TOOL_HEADER, WriteContext, WriteRequest};
 pub use error::ServiceError;
 pub use ledger::{Ledger, Target, Written};

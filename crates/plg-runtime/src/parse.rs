@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, NaiveDate, Utc};
 use plg_domain::{
     ValueError,
+    access::Role,
     dimension::Dimension,
     intervention::{ContributionDegree, InterventionCategory},
     plg::{PlgPhase, ThemePhase},
@@ -201,6 +202,13 @@ enum_mapping!(theme_phase, theme_phase_to_proto, v1::ThemePhase, ThemePhase {
     Explore => Explore,
     Condense => Condense,
     Product => Product,
+});
+
+enum_mapping!(role, role_to_proto, v1::Role, Role {
+    PartnerTool => PartnerTool,
+    Researcher => Researcher,
+    Administrator => Administrator,
+    Operator => Operator,
 });
 
 /// A timestamp from a request; out of range is a violation.

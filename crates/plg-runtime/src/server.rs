@@ -1,12 +1,19 @@
-//! Serving a set of gRPC services with health checking and reflection, and draining
-//! gracefully on shutdown.
+//! Serving a set of gRPC services behind authentication, with health checking and
+//! reflection, optionally over TLS, and draining gracefully on shutdown.
 
 use std::{convert::Infallible, time::Duration};
 
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
-use tonic::{body::Body, server::NamedService, service::RoutesBuilder, transport::Server};
+use tonic::{
+    body::Body,
+    server::NamedService,
+    service::RoutesBuilder,
+    transport::{Server, ServerTlsConfig},
+};
 use tonic_health::ServingStatus;
+
+use crate::auth::Authentication;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -14,6 +21,15 @@ pub enum ServeError {
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("serving failed: {0}")]
     Transport(#[from] tonic::transport::Error),
+}
+
+/// How a [`ServiceSet`] serves: who may call, over which transport, and how long a shutdown
+/// waits for requests in flight.
+#[derive(Debug, Clone)]
+pub struct Serving {
+    pub authentication: Authentication,
+    pub tls: Option<ServerTlsConfig>,
+    pub grace: Duration,
 }
 
 /// The gRPC services one process serves.
@@ -94,13 +110,18 @@ impl ServiceSet {
     }
 
     /// Serves until `shutdown` completes, then reports NOT_SERVING, stops accepting, and lets
-    /// requests in flight finish for up to `grace`.
+    /// requests in flight finish for up to `serving.grace`.
     pub async fn serve(
         mut self,
         listener: TcpListener,
+        serving: Serving,
         shutdown: impl Future<Output = ()> + Send + 'static,
-        grace: Duration,
     ) -> Result<(), ServeError> {
+        let Serving {
+            authentication,
+            tls,
+            grace,
+        } = serving;
         let (health, health_service) = tonic_health::server::health_reporter();
         for name in &self.names {
             health
@@ -127,7 +148,12 @@ impl ServiceSet {
         });
         let mut grace_started = stop_requested.clone();
         let names = self.names.clone();
-        let server = Server::builder()
+        let mut builder = Server::builder();
+        if let Some(tls) = tls {
+            builder = builder.tls_config(tls)?;
+        }
+        let server = builder
+            .layer(authentication)
             .add_routes(self.routes.routes())
             .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
                 let _ = stop_requested.wait_for(|stop| *stop).await;

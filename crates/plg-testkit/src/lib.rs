@@ -1,6 +1,6 @@
-//! The shared test kit: a real plgd, served on port 0 over a temporary data directory, real
-//! tonic clients that identify themselves like a partner tool, fixtures for the common setup,
-//! and assertions on gRPC error details.
+//! The shared test kit: a real plgd, served on port 0 over a temporary data directory, with
+//! authentication on; real tonic clients holding API keys that the server's first operator key
+//! issued; fixtures for the common setup, and assertions on gRPC error details.
 
 use std::{net::SocketAddr, path::Path};
 
@@ -8,22 +8,37 @@ use anyhow::Context as _;
 use chrono::{Duration, Utc};
 use plg_domain::values::school_date;
 use plg_proto::v1::{
-    self, coaching_service_client::CoachingServiceClient,
+    self, admin_service_client::AdminServiceClient, audit_service_client::AuditServiceClient,
+    coaching_service_client::CoachingServiceClient,
     event_log_service_client::EventLogServiceClient,
     intervention_service_client::InterventionServiceClient,
-    registry_service_client::RegistryServiceClient, scan_service_client::ScanServiceClient,
-    session_service_client::SessionServiceClient,
+    registry_service_client::RegistryServiceClient, research_service_client::ResearchServiceClient,
+    scan_service_client::ScanServiceClient, session_service_client::SessionServiceClient,
 };
-use plg_runtime::{ACTOR_HEADER, TOOL_HEADER, app::AppError, config::Config};
+use plg_runtime::{TOOL_HEADER, app::AppError, config::Config};
+use serde::{Deserialize, Serialize};
 use tempfile::TempDir;
-use tokio::{sync::oneshot, task::JoinHandle};
+use tokio::{
+    sync::{OnceCell, oneshot},
+    task::JoinHandle,
+};
 use tonic::{
     Request, Status,
-    metadata::MetadataValue,
+    metadata::{Ascii, MetadataValue},
     service::{Interceptor, interceptor::InterceptedService},
     transport::{Channel, Endpoint},
 };
 use tonic_types::StatusExt;
+
+/// Where the test kit keeps the keys it holds, beside the store, so a restarted server's
+/// clients are the same keys (request ids are scoped by key).
+const KEYS_FILE: &str = "testkit-keys.json";
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Keys {
+    operator: Option<String>,
+    partner_tool: Option<String>,
+}
 
 /// A plgd serving on a free port over its own temporary data directory.
 #[derive(Debug)]
@@ -32,6 +47,8 @@ pub struct TestServer {
     data_dir: TempDir,
     stop: oneshot::Sender<()>,
     served: JoinHandle<Result<(), AppError>>,
+    operator_key: Option<String>,
+    partner_tool_key: OnceCell<String>,
 }
 
 impl TestServer {
@@ -41,24 +58,51 @@ impl TestServer {
 
     /// Starts over an existing data directory, as after a restart.
     pub async fn start_in(data_dir: TempDir) -> anyhow::Result<Self> {
-        let config = Config {
+        Self::start_with(data_dir, |config| config).await
+    }
+
+    /// Starts with a configuration adjusted by `configure`.
+    pub async fn start_with(
+        data_dir: TempDir,
+        configure: impl FnOnce(Config) -> Config,
+    ) -> anyhow::Result<Self> {
+        let config = configure(Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: data_dir.path().to_owned(),
             shutdown_grace_seconds: 5,
             ..Config::default()
-        };
+        });
         let app = plgd::build(config).await?;
+        let keys_file = data_dir.path().join(KEYS_FILE);
+        let mut keys: Keys = match std::fs::read(&keys_file) {
+            Ok(bytes) => serde_json::from_slice(&bytes)?,
+            Err(_) => Keys::default(),
+        };
+        if let Some(first) = app.first_operator_key() {
+            keys.operator = Some(first.to_owned());
+            std::fs::write(&keys_file, serde_json::to_vec(&keys)?)?;
+        }
         let address = app.local_addr();
         let (stop, stopped) = oneshot::channel::<()>();
         let served = tokio::spawn(app.run_until(async {
             let _ = stopped.await;
         }));
+        let partner_tool_key = OnceCell::new_with(keys.partner_tool);
         Ok(Self {
             address,
             data_dir,
             stop,
             served,
+            operator_key: keys.operator,
+            partner_tool_key,
         })
+    }
+
+    /// The operator key the server issued on its first start.
+    pub fn operator_key(&self) -> anyhow::Result<&str> {
+        self.operator_key
+            .as_deref()
+            .context("this data directory's first start was not the test kit's")
     }
 
     pub fn address(&self) -> SocketAddr {
@@ -87,31 +131,104 @@ impl TestServer {
             .await?)
     }
 
-    /// Clients that identify as the actor `test-actor` using the tool `test-tool`.
+    /// Clients of the partner tool `test-tool`, whose key's scope is everything: the key
+    /// every test sets up its data with. The same key on every call and after restarts.
     pub async fn clients(&self) -> anyhow::Result<Clients> {
-        Ok(Clients::new(
-            self.channel().await?,
-            Identity::partner_tool("test-actor", "test-tool"),
-        ))
+        let key = self.partner_tool_key().await?;
+        self.clients_with(Identity::bearer(key)?).await
+    }
+
+    /// The key behind [`TestServer::clients`].
+    pub async fn partner_tool_key(&self) -> anyhow::Result<&str> {
+        let key = self
+            .partner_tool_key
+            .get_or_try_init(|| async {
+                let issued = self
+                    .issue_key("test-tool", v1::Role::PartnerTool, everything())
+                    .await?;
+                let keys_file = self.data_dir().join(KEYS_FILE);
+                let keys = Keys {
+                    operator: self.operator_key.clone(),
+                    partner_tool: Some(issued.api_key.clone()),
+                };
+                std::fs::write(keys_file, serde_json::to_vec(&keys)?)?;
+                anyhow::Ok(issued.api_key)
+            })
+            .await?;
+        Ok(key)
+    }
+
+    /// Clients holding the operator key.
+    pub async fn operator(&self) -> anyhow::Result<Clients> {
+        self.clients_with(Identity::bearer(self.operator_key()?)?)
+            .await
+    }
+
+    /// Clients holding a new key of `role` with `scope`, issued by the operator.
+    pub async fn clients_as(&self, role: v1::Role, scope: v1::Scope) -> anyhow::Result<Clients> {
+        let issued = self.issue_key("test-key", role, scope).await?;
+        self.clients_with(Identity::bearer(&issued.api_key)?).await
+    }
+
+    /// A researcher whose scope is every study.
+    pub async fn researcher(&self) -> anyhow::Result<Clients> {
+        self.clients_as(v1::Role::Researcher, everything()).await
+    }
+
+    /// An administrator whose scope is every school.
+    pub async fn administrator(&self) -> anyhow::Result<Clients> {
+        self.clients_as(v1::Role::Administrator, everything()).await
+    }
+
+    pub async fn clients_with(&self, identity: Identity) -> anyhow::Result<Clients> {
+        Ok(Clients::new(self.channel().await?, identity))
+    }
+
+    /// Issues a key through AdminService with the operator key.
+    pub async fn issue_key(
+        &self,
+        identity: &str,
+        role: v1::Role,
+        scope: v1::Scope,
+    ) -> anyhow::Result<v1::IssueApiKeyResponse> {
+        let mut operator = self.operator().await?;
+        let issued = operator
+            .admin
+            .issue_api_key(v1::IssueApiKeyRequest {
+                options: options(),
+                identity: identity.into(),
+                role: role.into(),
+                scope: Some(scope),
+            })
+            .await?
+            .into_inner();
+        Ok(issued)
     }
 }
 
-/// The identity headers a partner tool sends with every call.
+/// A scope that reaches everything.
+pub fn everything() -> v1::Scope {
+    v1::Scope {
+        everything: true,
+        ..Default::default()
+    }
+}
+
+/// What a client sends with every call: its API key, and the tool it declares.
 #[derive(Debug, Clone, Default)]
 pub struct Identity {
-    actor: Option<MetadataValue<tonic::metadata::Ascii>>,
-    tool: Option<MetadataValue<tonic::metadata::Ascii>>,
+    authorization: Option<MetadataValue<Ascii>>,
 }
 
 impl Identity {
-    pub fn partner_tool(actor: &'static str, tool: &'static str) -> Self {
-        Self {
-            actor: Some(MetadataValue::from_static(actor)),
-            tool: Some(MetadataValue::from_static(tool)),
-        }
+    /// Sends `key` as `authorization: Bearer <key>`.
+    pub fn bearer(key: &str) -> anyhow::Result<Self> {
+        Ok(Self {
+            authorization: Some(format!("Bearer {key}").parse()?),
+        })
     }
 
-    /// Sends no identity at all.
+    /// Sends no key at all.
     pub fn anonymous() -> Self {
         Self::default()
     }
@@ -119,12 +236,14 @@ impl Identity {
 
 impl Interceptor for Identity {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        if let Some(actor) = &self.actor {
-            request.metadata_mut().insert(ACTOR_HEADER, actor.clone());
+        if let Some(authorization) = &self.authorization {
+            request
+                .metadata_mut()
+                .insert("authorization", authorization.clone());
         }
-        if let Some(tool) = &self.tool {
-            request.metadata_mut().insert(TOOL_HEADER, tool.clone());
-        }
+        request
+            .metadata_mut()
+            .insert(TOOL_HEADER, MetadataValue::from_static("test-tool/1"));
         Ok(request)
     }
 }
@@ -140,6 +259,9 @@ pub struct Clients {
     pub sessions: SessionServiceClient<Authed>,
     pub coaching: CoachingServiceClient<Authed>,
     pub event_log: EventLogServiceClient<Authed>,
+    pub research: ResearchServiceClient<Authed>,
+    pub audit: AuditServiceClient<Authed>,
+    pub admin: AdminServiceClient<Authed>,
 }
 
 /// Write options with a request id never used before.
@@ -194,7 +316,10 @@ impl Clients {
             ),
             sessions: SessionServiceClient::with_interceptor(channel.clone(), identity.clone()),
             coaching: CoachingServiceClient::with_interceptor(channel.clone(), identity.clone()),
-            event_log: EventLogServiceClient::with_interceptor(channel, identity),
+            event_log: EventLogServiceClient::with_interceptor(channel.clone(), identity.clone()),
+            research: ResearchServiceClient::with_interceptor(channel.clone(), identity.clone()),
+            audit: AuditServiceClient::with_interceptor(channel.clone(), identity.clone()),
+            admin: AdminServiceClient::with_interceptor(channel, identity),
         }
     }
 
@@ -317,22 +442,31 @@ impl Clients {
             .collect())
     }
 
-    /// The global log's last position (0 when empty).
+    /// The global log's last position (0 when empty), including events this key may not read.
     pub async fn last_position(&mut self) -> anyhow::Result<u64> {
-        let mut after = None;
+        Ok(self.read_all().await?.0)
+    }
+
+    /// The events of the global log this key may read, oldest first, and the log's last
+    /// position. A page may hold none of this key's events while the log goes on: the
+    /// position, not an empty page, tells where it ends.
+    pub async fn read_all(&mut self) -> anyhow::Result<(u64, Vec<v1::Event>)> {
+        let mut events = Vec::new();
+        let mut after = 0;
         loop {
             let page = self
                 .event_log
                 .read_all(v1::ReadAllRequest {
-                    after_position: after,
+                    after_position: Some(after),
                     max_count: 1000,
                 })
                 .await?
                 .into_inner();
-            if page.events.is_empty() {
-                return Ok(after.unwrap_or(0));
+            events.extend(page.events);
+            if page.last_position == after {
+                return Ok((after, events));
             }
-            after = Some(page.last_position);
+            after = page.last_position;
         }
     }
 }

@@ -11,7 +11,7 @@ use std::{
 };
 
 use chrono::{DateTime, Utc};
-use plg_domain::{Aggregate, ids::SchoolId, school::School, study::Study};
+use plg_domain::{Aggregate, access::Role, ids::SchoolId, school::School, study::Study};
 use plg_eventstore::{
     Direction, EventStore, ReadFrom, RecordedEvent, StreamName, StreamRevision,
     chain::{self, ChainBreak},
@@ -21,7 +21,7 @@ use plg_proto::v1::{
     self,
     audit_service_server::{AuditService, AuditServiceServer},
 };
-use plg_runtime::{ServiceError, parse};
+use plg_runtime::{Caller, Ledger, ServiceError, Subject, parse};
 use plg_vault::Vault;
 use tonic::{Request, Response, Status};
 
@@ -29,16 +29,19 @@ mod state;
 
 const PAGE: usize = 512;
 
-pub fn server(
-    store: Arc<dyn EventStore>,
-    db: ResearchDb,
-    vault: Option<Arc<Vault>>,
-) -> AuditServiceServer<Audit> {
-    AuditServiceServer::new(Audit { store, db, vault })
+pub fn server(ledger: &Ledger, db: ResearchDb) -> AuditServiceServer<Audit> {
+    AuditServiceServer::new(Audit {
+        ledger: ledger.clone(),
+        store: ledger.store().clone(),
+        vault: ledger.vault().cloned(),
+        db,
+    })
 }
 
 #[derive(Debug, Clone)]
 pub struct Audit {
+    /// Checks administrators' scopes.
+    ledger: Ledger,
     store: Arc<dyn EventStore>,
     db: ResearchDb,
     /// Opens sealed personal data for display, or shows it erased.
@@ -62,17 +65,31 @@ fn timestamp(
 }
 
 impl Audit {
-    async fn school(&self, school_id: &str) -> Result<SchoolId, ServiceError> {
-        if school_id.trim().is_empty() {
-            return Err(ServiceError::invalid("school_id", "is required"));
-        }
-        let school = SchoolId::parse(school_id)
-            .map_err(|error| ServiceError::invalid("school_id", error.0))?;
+    /// The request's message and the school it audits, once the caller is known to be an
+    /// administrator whose scope reaches that school, and the school to exist.
+    async fn school<M>(
+        &self,
+        request: Request<M>,
+        school_id: impl FnOnce(&M) -> &str,
+    ) -> Result<(M, SchoolId), ServiceError> {
+        let caller = Caller::of(&request)?;
+        caller.require(Role::Administrator)?;
+        let message = request.into_inner();
+        let school = match school_id(&message) {
+            value if value.trim().is_empty() => {
+                return Err(ServiceError::invalid("school_id", "is required"));
+            }
+            value => SchoolId::parse(value)
+                .map_err(|error| ServiceError::invalid("school_id", error.0))?,
+        };
+        self.ledger
+            .authorize(&caller, &Subject::school(school))
+            .await?;
         let stream = StreamName::for_entity(School::CATEGORY, school);
         if self.store.stream_revision(&stream).await?.is_none() {
             return Err(ServiceError::not_found("school", school));
         }
-        Ok(school)
+        Ok((message, school))
     }
 
     async fn streams(&self, school: SchoolId) -> Result<SchoolStreams, ServiceError> {
@@ -154,8 +171,7 @@ impl AuditService for Audit {
         &self,
         request: Request<v1::GetSchoolHistoryRequest>,
     ) -> Result<Response<Self::GetSchoolHistoryStream>, Status> {
-        let message = request.into_inner();
-        let school = self.school(&message.school_id).await?;
+        let (message, school) = self.school(request, |message| &message.school_id).await?;
         let from = timestamp(message.recorded_from.as_ref(), "recorded_from")?;
         let until = timestamp(message.recorded_until.as_ref(), "recorded_until")?;
         let types: BTreeSet<&str> = message.event_types.iter().map(String::as_str).collect();
@@ -180,7 +196,7 @@ impl AuditService for Audit {
         &self,
         request: Request<v1::VerifySchoolHistoryRequest>,
     ) -> Result<Response<v1::VerifySchoolHistoryResponse>, Status> {
-        let school = self.school(&request.into_inner().school_id).await?;
+        let (_, school) = self.school(request, |message| &message.school_id).await?;
         let streams = self.streams(school).await?;
         // A shared stream's chain runs through every event, so verify it whole.
         let names: BTreeSet<&StreamName> = streams
@@ -216,8 +232,7 @@ impl AuditService for Audit {
         &self,
         request: Request<v1::GetSchoolStateAtRequest>,
     ) -> Result<Response<v1::GetSchoolStateAtResponse>, Status> {
-        let message = request.into_inner();
-        let school = self.school(&message.school_id).await?;
+        let (message, school) = self.school(request, |message| &message.school_id).await?;
         let at = timestamp(message.at.as_ref(), "at")?.unwrap_or_else(Utc::now);
         let streams = self.streams(school).await?;
         let recorded_by = |event: &RecordedEvent| event.recorded_at <= at;

@@ -70,6 +70,7 @@ impl CoachingService for Coaching {
                     .await?;
                 Ok(Target::new(
                     plg_id,
+                    self.ledger.plg_subject(plg_id).await?,
                     PlgCommand::AssignCoach {
                         coach_id,
                         kind,
@@ -132,7 +133,11 @@ impl CoachingService for Coaching {
                     handed_over_on,
                     reason,
                 };
-                Ok(Target::new(plg_id, command))
+                Ok(Target::new(
+                    plg_id,
+                    self.ledger.plg_subject(plg_id).await?,
+                    command,
+                ))
             })
             .await?;
         Ok(Response::new(v1::HandOverCoachingResponse {

@@ -1,12 +1,13 @@
 //! EventLogService: reads a stream, or the global log from a position, back as recorded, with
 //! who wrote each event, through which tool, and when.
 
+use plg_domain::ids::ApiKeyId;
 use plg_eventstore::{Direction, Position, ReadFrom, RecordedEvent, StreamName, StreamRevision};
 use plg_proto::v1::{
     self,
     event_log_service_server::{EventLogService, EventLogServiceServer},
 };
-use plg_runtime::{EventMetadata, Ledger, ServiceError, parse::timestamp_to_proto};
+use plg_runtime::{Caller, EventMetadata, Ledger, ServiceError, parse::timestamp_to_proto};
 use plg_vault::Vault;
 use tonic::{Request, Response, Status};
 
@@ -75,10 +76,32 @@ pub fn to_proto(
                 .as_ref()
                 .map(|m| m.request_id.clone())
                 .unwrap_or_default(),
+            key_id: metadata
+                .as_ref()
+                .and_then(|m| m.key_id.clone())
+                .unwrap_or_default(),
             occurred_at: metadata.map(|m| timestamp_to_proto(m.occurred_at)),
             recorded_at: Some(timestamp_to_proto(event.recorded_at)),
         }),
     })
+}
+
+impl EventLog {
+    /// The events the caller may read, as the contract shows them.
+    fn visible(
+        &self,
+        events: Vec<RecordedEvent>,
+        readable: Option<ApiKeyId>,
+    ) -> Result<Vec<v1::Event>, ServiceError> {
+        let written_with = |event: &RecordedEvent, key: ApiKeyId| {
+            event.metadata.get("key_id").and_then(|id| id.as_str()) == Some(&key.to_string())
+        };
+        events
+            .into_iter()
+            .filter(|event| readable.is_none_or(|key| written_with(event, key)))
+            .map(|event| to_proto(event, self.ledger.vault().map(AsRef::as_ref)))
+            .collect()
+    }
 }
 
 #[tonic::async_trait]
@@ -87,6 +110,7 @@ impl EventLogService for EventLog {
         &self,
         request: Request<v1::ReadStreamRequest>,
     ) -> Result<Response<v1::ReadStreamResponse>, Status> {
+        let readable = Caller::of(&request)?.event_log_filter()?;
         let message = request.into_inner();
         let stream = StreamName::new(message.stream.trim())
             .map_err(|error| ServiceError::invalid("stream", error.to_string()))?;
@@ -111,10 +135,7 @@ impl EventLogService for EventLog {
             .await
             .map_err(ServiceError::from)?;
         Ok(Response::new(v1::ReadStreamResponse {
-            events: events
-                .into_iter()
-                .map(|event| to_proto(event, self.ledger.vault().map(AsRef::as_ref)))
-                .collect::<Result<_, _>>()?,
+            events: self.visible(events, readable)?,
         }))
     }
 
@@ -122,6 +143,7 @@ impl EventLogService for EventLog {
         &self,
         request: Request<v1::ReadAllRequest>,
     ) -> Result<Response<v1::ReadAllResponse>, Status> {
+        let readable = Caller::of(&request)?.event_log_filter()?;
         let message = request.into_inner();
         let from = message.after_position.map_or(ReadFrom::Start, |position| {
             ReadFrom::At(Position(position.saturating_add(1)))
@@ -138,10 +160,7 @@ impl EventLogService for EventLog {
                 event.position.0
             });
         Ok(Response::new(v1::ReadAllResponse {
-            events: events
-                .into_iter()
-                .map(|event| to_proto(event, self.ledger.vault().map(AsRef::as_ref)))
-                .collect::<Result<_, _>>()?,
+            events: self.visible(events, readable)?,
             last_position,
         }))
     }

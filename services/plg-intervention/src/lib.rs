@@ -18,7 +18,7 @@ use plg_proto::v1::{
     intervention_service_server::{InterventionService, InterventionServiceServer},
 };
 use plg_runtime::{
-    Ledger, ServiceError, Target, WriteContext,
+    Ledger, ServiceError, Subject, Target, WriteContext,
     parse::{self, Violations, enumeration},
 };
 use tonic::{Request, Response, Status};
@@ -107,6 +107,7 @@ impl InterventionService for Interventions {
                     .await?;
                 Ok(Target::new(
                     log.intervention_id,
+                    Subject::school(log.school_id),
                     InterventionCommand::Log(log),
                 ))
             })
@@ -146,6 +147,7 @@ impl InterventionService for Interventions {
                 };
                 Ok(Target::new(
                     intervention_id,
+                    self.ledger.intervention_subject(intervention_id).await?,
                     InterventionCommand::Start { started_on },
                 ))
             })
@@ -178,6 +180,7 @@ impl InterventionService for Interventions {
                 };
                 Ok(Target::new(
                     intervention_id,
+                    self.ledger.intervention_subject(intervention_id).await?,
                     InterventionCommand::Complete {
                         completed_on,
                         notes,
@@ -213,6 +216,7 @@ impl InterventionService for Interventions {
                 };
                 Ok(Target::new(
                     intervention_id,
+                    self.ledger.intervention_subject(intervention_id).await?,
                     InterventionCommand::Abandon {
                         abandoned_on,
                         reason,
@@ -250,7 +254,11 @@ impl InterventionService for Interventions {
                     realised,
                     notes,
                 };
-                Ok(Target::new(intervention_id, command))
+                Ok(Target::new(
+                    intervention_id,
+                    self.ledger.intervention_subject(intervention_id).await?,
+                    command,
+                ))
             })
             .await?;
         Ok(Response::new(v1::AssessContributionResponse {
@@ -301,7 +309,7 @@ impl InterventionService for Interventions {
                     choices,
                     rationale,
                 };
-                Ok(Target::new(school_id, command))
+                Ok(Target::new(school_id, Subject::school(school_id), command))
             })
             .await?;
         let DevelopmentPlanEvent::DevelopmentPlanRevised { plan_version, .. } = written.first()?
@@ -364,7 +372,7 @@ impl InterventionService for Interventions {
                     summary,
                     agreements,
                 };
-                Ok(Target::new(school_id, command))
+                Ok(Target::new(school_id, Subject::school(school_id), command))
             })
             .await?;
         Ok(Response::new(v1::RecordReflectionConversationResponse {

@@ -17,7 +17,7 @@ use plg_proto::v1::{
     registry_service_server::{RegistryService, RegistryServiceServer},
 };
 use plg_runtime::{
-    Ledger, ServiceError, Target, WriteContext,
+    Ledger, ServiceError, Subject, Target, WriteContext,
     parse::{self, Violations, enumeration},
 };
 use tonic::{Request, Response, Status};
@@ -96,6 +96,7 @@ impl RegistryService for Registry {
                 let school_id = SchoolId::derive(country, &school_code);
                 Ok(Target::new(
                     school_id,
+                    Subject::new_school(school_id, board.clone()),
                     RegisterSchool {
                         school_id,
                         name,
@@ -170,6 +171,7 @@ impl RegistryService for Registry {
                 };
                 Ok(Target::new(
                     study_id,
+                    Subject::Registry,
                     StudyCommand::Define {
                         study_id,
                         title,
@@ -229,6 +231,7 @@ impl RegistryService for Registry {
                 let instrument = Instrument::new(version, items)?;
                 Ok(Target::new(
                     study_id,
+                    Subject::schools([]).in_study(study_id),
                     StudyCommand::RegisterInstrument(instrument),
                 ))
             })
@@ -258,6 +261,7 @@ impl RegistryService for Registry {
                     .await?;
                 Ok(Target::new(
                     study_id,
+                    Subject::school(school_id).in_study(study_id),
                     StudyCommand::EnrolSchool { school_id },
                 ))
             })
@@ -284,6 +288,7 @@ impl RegistryService for Registry {
                 let person_id = PersonId::new_random();
                 Ok(Target::new(
                     person_id,
+                    Subject::Anyone,
                     PersonCommand::Register(RegisterPerson {
                         person_id,
                         details: Personal::new(PersonDetails { name, email }),
@@ -316,7 +321,12 @@ impl RegistryService for Registry {
                 else {
                     return Err(violations.into_error());
                 };
-                Ok(Target::new(person_id, PersonCommand::ErasePersonalData))
+                // People belong to no school: erasure is for unrestricted administrators.
+                Ok(Target::new(
+                    person_id,
+                    Subject::Registry,
+                    PersonCommand::ErasePersonalData,
+                ))
             })
             .await?;
         // Recorded first, then the key destroyed: a retry (replayed) destroys it again, so an

@@ -2,7 +2,9 @@
 //! pool (SQLite); every reply says up to which log position the view was current.
 
 use chrono::Utc;
-use plg_domain::{dimension::Dimension, ids::StudyId, scan::RespondentRole, values::school_date};
+use plg_domain::{
+    access::Role, dimension::Dimension, ids::StudyId, scan::RespondentRole, values::school_date,
+};
 use plg_eventstore::EventStore;
 use plg_projections::{ProjectionError, Projections, RESEARCH_DB_FILE};
 use plg_proto::v1::{
@@ -19,7 +21,7 @@ use plg_research_view::{
     timeline::Entry,
 };
 use plg_runtime::{
-    Ledger, ServiceError,
+    Caller, Ledger, ServiceError,
     parse::{
         contribution_degree_to_proto, dimension_to_proto, intervention_category_to_proto,
         plg_phase_to_proto, respondent_role_to_proto, theme_phase_to_proto,
@@ -89,16 +91,34 @@ fn service_error(error: ResearchError) -> ServiceError {
     }
 }
 
-fn study_id(value: &str) -> Result<String, ServiceError> {
-    if value.trim().is_empty() {
-        return Err(ServiceError::invalid("study_id", "is required"));
-    }
-    StudyId::parse(value)
-        .map(|id| id.to_string())
-        .map_err(|error| ServiceError::invalid("study_id", error.0))
-}
-
 impl Research {
+    /// The request's message and study, once the caller is known to be a researcher scoped to
+    /// that study, and the view as that caller may see it.
+    fn open<M>(
+        &self,
+        request: Request<M>,
+        study_id: impl FnOnce(&M) -> &str,
+    ) -> Result<(Self, M, String), ServiceError> {
+        let caller = Caller::of(&request)?;
+        caller.require(Role::Researcher)?;
+        let message = request.into_inner();
+        let study = match study_id(&message) {
+            value if value.trim().is_empty() => {
+                return Err(ServiceError::invalid("study_id", "is required"));
+            }
+            value => {
+                StudyId::parse(value).map_err(|error| ServiceError::invalid("study_id", error.0))?
+            }
+        };
+        caller.require_study(study)?;
+        let view = if caller.may_identify_schools() {
+            self.view.clone()
+        } else {
+            self.view.clone().pseudonymised()
+        };
+        Ok((Self { view }, message, study.to_string()))
+    }
+
     /// Runs a blocking query of the view.
     async fn query<T: Send + 'static>(
         &self,
@@ -287,12 +307,11 @@ impl ResearchService for Research {
         &self,
         request: Request<v1::GetSchoolTimelineRequest>,
     ) -> Result<Response<v1::GetSchoolTimelineResponse>, Status> {
-        let message = request.into_inner();
-        let study = study_id(&message.study_id)?;
+        let (research, message, study) = self.open(request, |message| &message.study_id)?;
         if message.school.trim().is_empty() {
             return Err(ServiceError::invalid("school", "is required").into());
         }
-        let current = self
+        let current = research
             .query(move |view| view.school_timeline(&study, &message.school))
             .await?;
         Ok(Response::new(v1::GetSchoolTimelineResponse {
@@ -314,9 +333,8 @@ impl ResearchService for Research {
         &self,
         request: Request<v1::GetWaveScoresRequest>,
     ) -> Result<Response<v1::GetWaveScoresResponse>, Status> {
-        let message = request.into_inner();
-        let study = study_id(&message.study_id)?;
-        let current = self
+        let (research, message, study) = self.open(request, |message| &message.study_id)?;
+        let current = research
             .query(move |view| view.wave_scores(&study, &message.school, &message.wave))
             .await?;
         let context = &current.context;
@@ -335,9 +353,8 @@ impl ResearchService for Research {
         &self,
         request: Request<v1::GetGrowthRequest>,
     ) -> Result<Response<v1::GetGrowthResponse>, Status> {
-        let message = request.into_inner();
-        let study = study_id(&message.study_id)?;
-        let current = self
+        let (research, message, study) = self.open(request, |message| &message.study_id)?;
+        let current = research
             .query(move |view| view.growth(&study, &message.school))
             .await?;
         let context = &current.context;
@@ -364,9 +381,8 @@ impl ResearchService for Research {
         &self,
         request: Request<v1::GetRelationsRequest>,
     ) -> Result<Response<v1::GetRelationsResponse>, Status> {
-        let message = request.into_inner();
-        let study = study_id(&message.study_id)?;
-        let current = self
+        let (research, message, study) = self.open(request, |message| &message.study_id)?;
+        let current = research
             .query(move |view| view.relations(&study, &message.wave))
             .await?;
         let relations = current.value;
@@ -417,9 +433,8 @@ impl ResearchService for Research {
         &self,
         request: Request<v1::GetInterventionImpactRequest>,
     ) -> Result<Response<v1::GetInterventionImpactResponse>, Status> {
-        let message = request.into_inner();
-        let study = study_id(&message.study_id)?;
-        let current = self
+        let (research, message, study) = self.open(request, |message| &message.study_id)?;
+        let current = research
             .query(move |view| {
                 view.intervention_impact(&study, &message.from_wave, &message.to_wave)
             })
@@ -475,9 +490,8 @@ impl ResearchService for Research {
         &self,
         request: Request<v1::GetReliabilityRequest>,
     ) -> Result<Response<v1::GetReliabilityResponse>, Status> {
-        let message = request.into_inner();
-        let study = study_id(&message.study_id)?;
-        let current = self
+        let (research, message, study) = self.open(request, |message| &message.study_id)?;
+        let current = research
             .query(move |view| view.reliability(&study, &message.wave))
             .await?;
         let context = &current.context;
@@ -514,10 +528,9 @@ impl ResearchService for Research {
         &self,
         request: Request<v1::GetPlgActivityRequest>,
     ) -> Result<Response<v1::GetPlgActivityResponse>, Status> {
-        let message = request.into_inner();
-        let study = study_id(&message.study_id)?;
+        let (research, message, study) = self.open(request, |message| &message.study_id)?;
         let today = school_date(Utc::now());
-        let current = self
+        let current = research
             .query(move |view| view.plg_activity(&study, &message.school, today))
             .await?;
         Ok(Response::new(v1::GetPlgActivityResponse {
@@ -555,13 +568,12 @@ impl ResearchService for Research {
         &self,
         request: Request<v1::RenderSpiderChartRequest>,
     ) -> Result<Response<v1::RenderSpiderChartResponse>, Status> {
-        let message = request.into_inner();
-        let study = study_id(&message.study_id)?;
+        let (research, message, study) = self.open(request, |message| &message.study_id)?;
         if message.school.trim().is_empty() {
             return Err(ServiceError::invalid("school", "is required").into());
         }
         let school = message.school.clone();
-        let current = self
+        let current = research
             .query(move |view| view.wave_scores(&study, &school, ""))
             .await?;
         let context = &current.context;
@@ -627,8 +639,7 @@ impl ResearchService for Research {
         &self,
         request: Request<v1::ExportStudyRequest>,
     ) -> Result<Response<Self::ExportStudyStream>, Status> {
-        let message = request.into_inner();
-        let study = study_id(&message.study_id)?;
+        let (research, message, study) = self.open(request, |message| &message.study_id)?;
         let format = match v1::ExportFormat::try_from(message.format) {
             Ok(v1::ExportFormat::Long) => Format::Long,
             Ok(v1::ExportFormat::Items) => Format::Items,
@@ -642,10 +653,11 @@ impl ResearchService for Research {
         };
         // Check the study exists before the stream starts, so a bad id is a clean NOT_FOUND.
         let probe = study.clone();
-        self.query(move |view| view.wave_scores(&probe, "", "").map(drop))
+        research
+            .query(move |view| view.wave_scores(&probe, "", "").map(drop))
             .await?;
         let (sender, receiver) = tokio::sync::mpsc::channel(EXPORT_BUFFER);
-        let view = self.view.clone();
+        let view = research.view;
         tokio::task::spawn_blocking(move || {
             let exported = view.export(&study, format, |chunk, current_to_position| {
                 sender

@@ -16,7 +16,7 @@ use plg_proto::v1::{
     scan_service_server::{ScanService, ScanServiceServer},
 };
 use plg_runtime::{
-    Ledger, ServiceError, Target, WriteContext,
+    Ledger, ServiceError, Subject, Target, WriteContext,
     parse::{self, Violations},
 };
 use tonic::{Request, Response, Status};
@@ -101,6 +101,7 @@ impl ScanService for Scans {
                 let response_id = ResponseId::derive(study_id, school_id, &wave, &respondent);
                 Ok(Target::new(
                     response_id,
+                    Subject::school(school_id).in_study(study_id),
                     ScanCommand::Submit {
                         response_id,
                         submission_id: SubmissionId::new_random(),
@@ -146,7 +147,11 @@ impl ScanService for Scans {
                 let (Some(response_id), Some(reason)) = (response_id, reason) else {
                     return Err(violations.into_error());
                 };
-                Ok(Target::new(response_id, ScanCommand::Retract { reason }))
+                Ok(Target::new(
+                    response_id,
+                    self.ledger.scan_subject(response_id).await?,
+                    ScanCommand::Retract { reason },
+                ))
             })
             .await?;
         Ok(Response::new(v1::RetractScanResponse {
@@ -184,6 +189,7 @@ impl ScanService for Scans {
                 let consent_id = ConsentId::derive(study_id, school_id, &respondent);
                 Ok(Target::new(
                     consent_id,
+                    Subject::school(school_id).in_study(study_id),
                     ConsentCommand::Withdraw {
                         consent_id,
                         study_id,

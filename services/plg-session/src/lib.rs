@@ -18,7 +18,7 @@ use plg_proto::v1::{
     session_service_server::{SessionService, SessionServiceServer},
 };
 use plg_runtime::{
-    Ledger, ServiceError, Target, WriteContext,
+    Ledger, ServiceError, Subject, Target, WriteContext,
     parse::{self, Violations, enumeration},
 };
 use tonic::{Request, Response, Status};
@@ -178,7 +178,11 @@ impl SessionService for Sessions {
                     member_ids,
                     formed_on,
                 };
-                Ok(Target::new(plg_id, PlgCommand::Form(form)))
+                Ok(Target::new(
+                    plg_id,
+                    Subject::schools(form.school_ids.clone()),
+                    PlgCommand::Form(form),
+                ))
             })
             .await?;
         let PlgEvent::PlgFormed { plg_id, .. } = written.first()? else {
@@ -213,6 +217,7 @@ impl SessionService for Sessions {
                 };
                 Ok(Target::new(
                     plg_id,
+                    self.ledger.plg_subject(plg_id).await?,
                     PlgCommand::RefineLearningQuestion {
                         learning_question,
                         rationale,
@@ -242,7 +247,11 @@ impl SessionService for Sessions {
                 self.ledger
                     .require_all::<Person, _>("person", [person_id])
                     .await?;
-                Ok(Target::new(plg_id, PlgCommand::AddMember { person_id }))
+                Ok(Target::new(
+                    plg_id,
+                    self.ledger.plg_subject(plg_id).await?,
+                    PlgCommand::AddMember { person_id },
+                ))
             })
             .await?;
         Ok(Response::new(v1::AddMemberResponse {
@@ -268,6 +277,7 @@ impl SessionService for Sessions {
                 };
                 Ok(Target::new(
                     plg_id,
+                    self.ledger.plg_subject(plg_id).await?,
                     PlgCommand::RemoveMember { person_id, reason },
                 ))
             })
@@ -299,6 +309,7 @@ impl SessionService for Sessions {
                 };
                 Ok(Target::new(
                     plg_id,
+                    self.ledger.plg_subject(plg_id).await?,
                     PlgCommand::RecordPhase { phase, reached_on },
                 ))
             })
@@ -322,7 +333,11 @@ impl SessionService for Sessions {
                 let (Some(plg_id), Some(session)) = (plg_id, session) else {
                     return Err(violations.into_error());
                 };
-                Ok(Target::new(plg_id, PlgCommand::HoldSession(session)))
+                Ok(Target::new(
+                    plg_id,
+                    self.ledger.plg_subject(plg_id).await?,
+                    PlgCommand::HoldSession(session),
+                ))
             })
             .await?;
         let PlgEvent::SessionHeld(session) = written.first()? else {
@@ -357,6 +372,7 @@ impl SessionService for Sessions {
                 };
                 Ok(Target::new(
                     plg_id,
+                    self.ledger.plg_subject(plg_id).await?,
                     PlgCommand::Dissolve {
                         dissolved_on,
                         reason,

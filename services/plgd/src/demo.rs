@@ -76,7 +76,7 @@ use plg_proto::v1::{
     registry_service_client::RegistryServiceClient, scan_service_client::ScanServiceClient,
     session_service_client::SessionServiceClient,
 };
-use plg_runtime::{ACTOR_HEADER, TOOL_HEADER};
+use plg_runtime::TOOL_HEADER;
 use rand::{
     RngExt as _, SeedableRng as _,
     rngs::StdRng,
@@ -84,14 +84,12 @@ use rand::{
 };
 use tonic::{
     Request, Status,
-    metadata::MetadataValue,
+    metadata::{Ascii, MetadataValue},
     service::{Interceptor, interceptor::InterceptedService},
     transport::Channel,
 };
 
-/// The actor every demo write names (`plg-actor`).
-pub const ACTOR: &str = "demo";
-/// The tool every demo write names (`plg-tool`); request ids are scoped by it.
+/// The tool every demo write names (`plg-tool`).
 pub const TOOL: &str = "plgd-demo";
 /// The study's title.
 pub const STUDY_TITLE: &str = "De school als PLG (demo)";
@@ -275,19 +273,26 @@ impl fmt::Display for DemoSummary {
 }
 
 /// Loads the full demo study ([`DemoSize::FULL`]) into the plgd behind `channel`.
-pub async fn load(channel: Channel, seed: u64) -> anyhow::Result<DemoSummary> {
-    load_sized(channel, seed, DemoSize::FULL).await
+pub async fn load(
+    channel: Channel,
+    api_key: Option<&str>,
+    seed: u64,
+) -> anyhow::Result<DemoSummary> {
+    load_sized(channel, api_key, seed, DemoSize::FULL).await
 }
 
-/// Loads a demo study of the given size into the plgd behind `channel`. Loading the same seed
-/// and size again replays every request: nothing new is written.
+/// Loads a demo study of the given size into the plgd behind `channel`, with a partner tool
+/// key whose scope is everything (none for a plgd in insecure local mode). Loading the same
+/// seed and size again with the same key replays every request: nothing new is written.
 pub async fn load_sized(
     channel: Channel,
+    api_key: Option<&str>,
     seed: u64,
     size: DemoSize,
 ) -> anyhow::Result<DemoSummary> {
     size.check()?;
-    let api = Api::new(channel);
+    let identity = DemoIdentity::new(api_key)?;
+    let api = Api::new(channel, &identity);
     let built_in = api
         .registry
         .clone()
@@ -2063,14 +2068,28 @@ fn weighted_f64(rng: &mut StdRng, probabilities: &[f64]) -> usize {
 // ---------------------------------------------------------------------------------------------
 // Writing the plan through the API
 
-/// Names the demo as actor and tool on every call.
-#[derive(Debug, Clone, Copy)]
-struct DemoIdentity;
+/// Sends the demo's API key and names the demo as the tool on every call.
+#[derive(Debug, Clone)]
+struct DemoIdentity {
+    authorization: Option<MetadataValue<Ascii>>,
+}
+
+impl DemoIdentity {
+    fn new(api_key: Option<&str>) -> anyhow::Result<Self> {
+        let authorization = api_key
+            .map(|key| format!("Bearer {key}").parse())
+            .transpose()
+            .context("the API key is not a valid header value")?;
+        Ok(Self { authorization })
+    }
+}
 
 impl Interceptor for DemoIdentity {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
         let metadata = request.metadata_mut();
-        metadata.insert(ACTOR_HEADER, MetadataValue::from_static(ACTOR));
+        if let Some(authorization) = &self.authorization {
+            metadata.insert("authorization", authorization.clone());
+        }
         metadata.insert(TOOL_HEADER, MetadataValue::from_static(TOOL));
         Ok(request)
     }
@@ -2116,16 +2135,16 @@ fn options(request_id: &str, on: NaiveDate) -> Option<v1::WriteOptions> {
 }
 
 impl Api {
-    fn new(channel: Channel) -> Self {
+    fn new(channel: Channel, identity: &DemoIdentity) -> Self {
         Self {
-            registry: RegistryServiceClient::with_interceptor(channel.clone(), DemoIdentity),
-            scans: ScanServiceClient::with_interceptor(channel.clone(), DemoIdentity),
+            registry: RegistryServiceClient::with_interceptor(channel.clone(), identity.clone()),
+            scans: ScanServiceClient::with_interceptor(channel.clone(), identity.clone()),
             interventions: InterventionServiceClient::with_interceptor(
                 channel.clone(),
-                DemoIdentity,
+                identity.clone(),
             ),
-            sessions: SessionServiceClient::with_interceptor(channel.clone(), DemoIdentity),
-            coaching: CoachingServiceClient::with_interceptor(channel, DemoIdentity),
+            sessions: SessionServiceClient::with_interceptor(channel.clone(), identity.clone()),
+            coaching: CoachingServiceClient::with_interceptor(channel, identity.clone()),
             tally: Arc::default(),
         }
     }

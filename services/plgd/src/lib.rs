@@ -11,6 +11,7 @@ use plg_research::ResearchHost;
 use plg_runtime::{
     Ledger,
     app::{App, AppError, EVENT_STORE_FILE},
+    auth,
     config::Config,
     server::ServiceSet,
 };
@@ -24,6 +25,7 @@ pub fn services(ledger: &Ledger) -> ServiceSet {
         .with(plg_session::server(ledger))
         .with(plg_coaching::server(ledger))
         .with(plg_eventlog::server(ledger))
+        .with(plg_admin::server(ledger))
 }
 
 /// Opens the store and the research view in `config.data_dir`, binds `config.listen` and
@@ -32,14 +34,19 @@ pub async fn build(config: Config) -> Result<App, AppError> {
     let data_dir = config.data_dir.clone();
     App::build(config, |ledger| {
         let research = ResearchHost::open(ledger.store().clone(), &data_dir)?;
-        let audit = plg_audit::server(
-            ledger.store().clone(),
-            research.db().clone(),
-            ledger.vault().cloned(),
-        );
+        let audit = plg_audit::server(ledger, research.db().clone());
         Ok::<_, ProjectionError>(research.attach(ledger, |ledger| services(ledger).with(audit)))
     })
     .await
+}
+
+/// Issues an operator key directly into the store, with plgd stopped: the way back in when
+/// every operator key is lost or revoked.
+pub async fn issue_operator_key(config: &Config, identity: &str) -> Result<String, AppError> {
+    let store = SqliteEventStore::open(config.data_dir.join(EVENT_STORE_FILE)).await?;
+    let issued = auth::another_operator_key(&Ledger::new(Arc::new(store.clone())), identity).await;
+    store.close().await;
+    issued.map_err(|error| AppError::Services(error.into()))
 }
 
 /// Rebuilds the named projections (all when empty) from the start of the log, with plgd

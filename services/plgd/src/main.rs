@@ -23,11 +23,22 @@ enum Command {
         /// Projections to rebuild (registry, scans, interventions, plgs); all when none given.
         projections: Vec<String>,
     },
+    /// Issue a new operator key, printed once, when every operator key is lost or revoked.
+    /// Stop plgd first.
+    IssueOperatorKey {
+        /// Who holds the new key.
+        #[arg(long, default_value = "operator (issued by plgd issue-operator-key)")]
+        identity: String,
+    },
     /// Load a synthetic demo study into a running plgd through its gRPC API.
     Demo {
         /// The plgd to load into.
         #[arg(long, default_value = "http://127.0.0.1:50051")]
         address: String,
+        /// A partner tool key whose scope is everything; not needed when plgd runs with
+        /// --insecure-local.
+        #[arg(long, env = "PLG_API_KEY", hide_env_values = true)]
+        api_key: Option<String>,
         /// Seeds the generator. Loading the same seed again writes nothing new.
         #[arg(long, default_value_t = 42)]
         seed: u64,
@@ -59,8 +70,13 @@ async fn main() -> anyhow::Result<()> {
             let position = plgd::rebuild(&config, &projections).await?;
             println!("rebuilt the research view up to log position {position}");
         }
+        Command::IssueOperatorKey { identity } => {
+            let key = plgd::issue_operator_key(&config, &identity).await?;
+            println!("{key}");
+        }
         Command::Demo {
             address,
+            api_key,
             seed,
             size,
         } => {
@@ -73,7 +89,7 @@ async fn main() -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("connecting to plgd at {address}"))?;
             let started = std::time::Instant::now();
-            let summary = plgd::demo::load_sized(channel, seed, size).await?;
+            let summary = plgd::demo::load_sized(channel, api_key.as_deref(), seed, size).await?;
             println!("{summary}");
             println!(
                 "loaded in {:.1} s; study id: {}",

@@ -8,10 +8,11 @@ use std::{
 
 use anyhow::Context as _;
 use plg_proto::v1;
-use plg_testkit::{Clients, Identity, TestServer, options};
+use plg_testkit::{Clients, Identity, TestServer, everything, options};
 
-/// Starts the real binary on a free port and returns it with the address it logged.
-fn spawn_plgd(data_dir: &std::path::Path) -> anyhow::Result<(Child, String)> {
+/// Starts the real binary on a free port and returns it with the address it logged and the
+/// operator key it printed on its first start.
+fn spawn_plgd(data_dir: &std::path::Path) -> anyhow::Result<(Child, String, String)> {
     let mut child = Command::new(env!("CARGO_BIN_EXE_plgd"))
         .args([
             "--listen",
@@ -26,8 +27,12 @@ fn spawn_plgd(data_dir: &std::path::Path) -> anyhow::Result<(Child, String)> {
         .spawn()?;
     let stdout = child.stdout.take().context("no stdout")?;
     let mut lines = BufReader::new(stdout).lines();
+    let mut operator_key = None;
     let address = loop {
         let line = lines.next().context("plgd exited before serving")??;
+        if line.trim().starts_with("plg_") {
+            operator_key = Some(line.trim().to_owned());
+        }
         let entry: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
         if entry["message"] == "serving" {
             break entry["address"]
@@ -38,17 +43,30 @@ fn spawn_plgd(data_dir: &std::path::Path) -> anyhow::Result<(Child, String)> {
     };
     // Keep draining the log so the child never blocks on a full pipe.
     std::thread::spawn(move || lines.for_each(drop));
-    Ok((child, address))
+    let operator_key = operator_key.context("no operator key printed on the first start")?;
+    Ok((child, address, operator_key))
 }
 
 #[tokio::test]
 async fn a_killed_server_keeps_every_acknowledged_write() -> anyhow::Result<()> {
     let data_dir = tempfile::tempdir()?;
-    let (mut child, address) = spawn_plgd(data_dir.path())?;
+    let (mut child, address, operator_key) = spawn_plgd(data_dir.path())?;
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{address}"))?
         .connect()
         .await?;
-    let identity = Identity::partner_tool("crash-test", "crash-tool");
+    let mut operator = Clients::new(channel.clone(), Identity::bearer(&operator_key)?);
+    let partner_key = operator
+        .admin
+        .issue_api_key(v1::IssueApiKeyRequest {
+            options: options(),
+            identity: "crash-tool".into(),
+            role: v1::Role::PartnerTool.into(),
+            scope: Some(everything()),
+        })
+        .await?
+        .into_inner()
+        .api_key;
+    let identity = Identity::bearer(&partner_key)?;
     let clients = Clients::new(channel, identity.clone());
 
     // Writers keep going until the kill; every acknowledged write is remembered.
@@ -89,7 +107,7 @@ async fn a_killed_server_keeps_every_acknowledged_write() -> anyhow::Result<()> 
     }
 
     let server = TestServer::start_in(data_dir).await?;
-    // Request ids are scoped by tool: the retry comes from the same tool as the original.
+    // Request ids are scoped by key: the retry comes with the same key as the original.
     let mut clients = Clients::new(server.channel().await?, identity);
     for (request, response) in &acks {
         let result = response.result.clone().context("no result")?;
