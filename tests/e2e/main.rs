@@ -1,6 +1,8 @@
 //! End-to-end tests: every RPC through a real tonic client against a real plgd on port 0 with
 //! a temporary data directory.
 
+mod access;
+mod admin;
 mod audit;
 mod coaching;
 mod consent;
@@ -10,4 +12,5 @@ mod registry;
 mod research;
 mod scan;
 mod session;
+mod transport;
 mod write_semantics;

@@ -444,15 +444,22 @@ impl Clients {
 
     /// The global log's last position (0 when empty), including events this key may not read.
     pub async fn last_position(&mut self) -> anyhow::Result<u64> {
-        Ok(self.read_all().await?.0)
+        Ok(self.read_all_after(0).await?.0)
     }
 
     /// The events of the global log this key may read, oldest first, and the log's last
     /// position. A page may hold none of this key's events while the log goes on: the
     /// position, not an empty page, tells where it ends.
     pub async fn read_all(&mut self) -> anyhow::Result<(u64, Vec<v1::Event>)> {
+        self.read_all_after(0).await
+    }
+
+    /// As [`Clients::read_all`], after a position.
+    pub async fn read_all_after(
+        &mut self,
+        mut after: u64,
+    ) -> anyhow::Result<(u64, Vec<v1::Event>)> {
         let mut events = Vec::new();
-        let mut after = 0;
         loop {
             let page = self
                 .event_log
