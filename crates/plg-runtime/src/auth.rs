@@ -138,7 +138,7 @@ impl Caller {
             Access::Unrestricted => Ok(()),
             Access::Key { role: held, .. } if *held == role => Ok(()),
             Access::Key { role: held, .. } => Err(ServiceError::PermissionDenied(format!(
-                "this call needs a {} key; this key is a {} key",
+                "this call needs the {} role; this key's role is {}",
                 role.name(),
                 held.name()
             ))),
@@ -192,7 +192,8 @@ fn out_of_scope(what: String) -> ServiceError {
 pub enum Subject {
     /// Open to every caller with the RPC's role: people, who belong to no school, and keys.
     Anyone,
-    /// The registry's own records (studies, instruments) and erasure: unrestricted keys only.
+    /// Defining a study (no id to be scoped to exists before) and erasing a person's data
+    /// (people belong to no school): unrestricted keys only.
     Registry,
     /// Schools, and the study the request concerns, if any.
     Schools {

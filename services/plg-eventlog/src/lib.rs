@@ -93,12 +93,17 @@ impl EventLog {
         events: Vec<RecordedEvent>,
         readable: Option<ApiKeyId>,
     ) -> Result<Vec<v1::Event>, ServiceError> {
-        let written_with = |event: &RecordedEvent, key: ApiKeyId| {
-            event.metadata.get("key_id").and_then(|id| id.as_str()) == Some(&key.to_string())
+        let readable = readable.map(|key| key.to_string());
+        let written_with = |event: &RecordedEvent, key: &str| {
+            event.metadata.get("key_id").and_then(|id| id.as_str()) == Some(key)
         };
         events
             .into_iter()
-            .filter(|event| readable.is_none_or(|key| written_with(event, key)))
+            .filter(|event| {
+                readable
+                    .as_deref()
+                    .is_none_or(|key| written_with(event, key))
+            })
             .map(|event| to_proto(event, self.ledger.vault().map(AsRef::as_ref)))
             .collect()
     }
