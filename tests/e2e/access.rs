@@ -41,10 +41,8 @@ enum Rule {
     Schools,
     /// As `Schools`, or partner tools scoped to the write's study.
     SchoolsOrStudy,
-    /// A new school: partner tools scoped to its board (or its study).
-    BoardOrStudy,
-    /// A new school on a board: partner tools scoped to that board.
-    Board,
+    /// A school entering a study: partner tools scoped to both.
+    SchoolAndStudy,
     /// Partner tools scoped to the study.
     Study,
     /// Every partner tool, whatever its scope.
@@ -70,6 +68,7 @@ enum Key {
     ToolSchool,
     ToolBoard,
     ToolStudy,
+    ToolBoardAndStudy,
     Researcher,
     AdministratorSchool,
     AdministratorBoard,
@@ -80,29 +79,24 @@ enum Key {
 impl Rule {
     fn admits(self, key: Key, in_scope: bool) -> bool {
         use Key::*;
+        let partner_tool = matches!(
+            key,
+            ToolEverything | ToolSchool | ToolBoard | ToolStudy | ToolBoardAndStudy
+        );
+        let reaches_school = matches!(key, ToolSchool | ToolBoard | ToolBoardAndStudy);
+        let reaches_study = matches!(key, ToolStudy | ToolBoardAndStudy);
         match self {
-            Rule::Schools => {
-                key == ToolEverything || (in_scope && matches!(key, ToolSchool | ToolBoard))
-            }
+            Rule::Schools => key == ToolEverything || (in_scope && reaches_school),
             Rule::SchoolsOrStudy => {
-                key == ToolEverything
-                    || (in_scope && matches!(key, ToolSchool | ToolBoard | ToolStudy))
+                key == ToolEverything || (in_scope && (reaches_school || reaches_study))
             }
-            Rule::BoardOrStudy => {
-                key == ToolEverything || (in_scope && matches!(key, ToolBoard | ToolStudy))
-            }
-            Rule::Board => key == ToolEverything || (in_scope && key == ToolBoard),
-            Rule::Study => key == ToolEverything || (in_scope && key == ToolStudy),
-            Rule::AnyPartnerTool => {
-                matches!(key, ToolEverything | ToolSchool | ToolBoard | ToolStudy)
-            }
+            Rule::SchoolAndStudy => key == ToolEverything || (in_scope && key == ToolBoardAndStudy),
+            Rule::Study => key == ToolEverything || (in_scope && reaches_study),
+            Rule::AnyPartnerTool => partner_tool,
             Rule::UnrestrictedPartnerTool => key == ToolEverything,
             Rule::UnrestrictedAdministrator => key == AdministratorEverything,
             Rule::AnyKey => true,
-            Rule::EventLog => matches!(
-                key,
-                ToolEverything | ToolSchool | ToolBoard | ToolStudy | AdministratorEverything
-            ),
+            Rule::EventLog => partner_tool || key == AdministratorEverything,
             Rule::Researcher => in_scope && key == Researcher,
             Rule::Administrator => {
                 key == AdministratorEverything
@@ -304,7 +298,7 @@ fn issued_key(setup: Setup, _: Side) -> Fut<String> {
 fn rpcs() -> Vec<Rpc> {
     vec![
         // RegistryService
-        Rpc { name: "RegisterSchool", rule: Rule::Board, prepare: nothing, call: |mut c, side, _| Box::pin(async move {
+        Rpc { name: "RegisterSchool", rule: Rule::UnrestrictedPartnerTool, prepare: nothing, call: |mut c, side, _| Box::pin(async move {
             ok(c.registry.register_school(new_school(&side.board)).await)
         })},
         Rpc { name: "DefineStudy", rule: Rule::UnrestrictedPartnerTool, prepare: nothing, call: |mut c, _, _| Box::pin(async move {
@@ -324,7 +318,7 @@ fn rpcs() -> Vec<Rpc> {
                 items: built_in.items,
             }).await)
         })},
-        Rpc { name: "EnrolSchool", rule: Rule::BoardOrStudy, prepare: unenrolled_school, call: |mut c, side, school| Box::pin(async move {
+        Rpc { name: "EnrolSchool", rule: Rule::SchoolAndStudy, prepare: unenrolled_school, call: |mut c, side, school| Box::pin(async move {
             ok(c.registry.enrol_school(v1::EnrolSchoolRequest { options: options(), study_id: side.study, school_id: school }).await)
         })},
         Rpc { name: "RegisterPerson", rule: Rule::AnyPartnerTool, prepare: nothing, call: |mut c, _, _| Box::pin(async move {
@@ -545,6 +539,10 @@ fn scope(side: &Side, key: Key) -> v1::Scope {
         Key::ToolSchool | Key::AdministratorSchool => scope.school_ids = vec![side.school.clone()],
         Key::ToolBoard | Key::AdministratorBoard => scope.boards = vec![side.board.clone()],
         Key::ToolStudy | Key::Researcher => scope.study_ids = vec![side.study.clone()],
+        Key::ToolBoardAndStudy => {
+            scope.boards = vec![side.board.clone()];
+            scope.study_ids = vec![side.study.clone()];
+        }
         Key::Operator => {}
     }
     scope
@@ -552,9 +550,11 @@ fn scope(side: &Side, key: Key) -> v1::Scope {
 
 fn role(key: Key) -> v1::Role {
     match key {
-        Key::ToolEverything | Key::ToolSchool | Key::ToolBoard | Key::ToolStudy => {
-            v1::Role::PartnerTool
-        }
+        Key::ToolEverything
+        | Key::ToolSchool
+        | Key::ToolBoard
+        | Key::ToolStudy
+        | Key::ToolBoardAndStudy => v1::Role::PartnerTool,
         Key::Researcher => v1::Role::Researcher,
         Key::AdministratorSchool | Key::AdministratorBoard | Key::AdministratorEverything => {
             v1::Role::Administrator
@@ -578,6 +578,7 @@ async fn every_rpc_admits_exactly_the_keys_whose_role_and_scope_reach_it() -> an
         Key::ToolSchool,
         Key::ToolBoard,
         Key::ToolStudy,
+        Key::ToolBoardAndStudy,
         Key::Researcher,
         Key::AdministratorSchool,
         Key::AdministratorBoard,
@@ -684,5 +685,54 @@ async fn without_a_valid_key_every_rpc_is_unauthenticated_and_appends_nothing() 
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+    Ok(())
+}
+
+/// A refusal comes before anything outside the key's scope is read, so its answer says nothing
+/// about the other school: not whether a wave is open there, a respondent withdrew consent, or
+/// a person exists.
+#[tokio::test]
+async fn a_refusal_reveals_nothing_about_what_lies_outside_the_scope() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let mut tool = server.clients().await?;
+    let a = side(&mut tool, "Stichting A").await?;
+    let b = side(&mut tool, "Stichting B").await?;
+    tool.scans
+        .withdraw_consent(v1::WithdrawConsentRequest {
+            options: options(),
+            study_id: b.study.clone(),
+            school_id: b.school.clone(),
+            respondent: "t0".into(),
+            reason: String::new(),
+        })
+        .await?;
+    let plg_b = tool
+        .form_plg(&b.school, std::slice::from_ref(&b.member))
+        .await?;
+    let mut scoped = server
+        .clients_as(v1::Role::PartnerTool, scope(&a, Key::ToolSchool))
+        .await?;
+
+    let mut closed_wave = scan(&b, "t1".into(), 3);
+    closed_wave.wave = "T0".into();
+    let withdrawn = scan(&b, "t0".into(), 3);
+    for request in [closed_wave, withdrawn] {
+        let status = scoped
+            .scans
+            .submit_scan(request)
+            .await
+            .expect_err("out of scope");
+        assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+    }
+    let status = scoped
+        .sessions
+        .add_member(v1::AddMemberRequest {
+            options: options(),
+            plg_id: plg_b,
+            person_id: "4b0f3a52-0d53-4f43-9a59-1f3c8f0e0c11".into(),
+        })
+        .await
+        .expect_err("out of scope");
+    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
     Ok(())
 }

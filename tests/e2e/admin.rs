@@ -265,5 +265,18 @@ async fn the_first_start_issues_an_operator_key_once() -> anyhow::Result<()> {
         "shown on the first start only"
     );
     second.run_until(async {}).await?;
+
+    // Without keys only on this machine: refused before anything is opened.
+    let exposed = plgd::build(plg_runtime::config::Config {
+        listen: "0.0.0.0:0".parse()?,
+        data_dir: tempfile::tempdir()?.path().join("never-created"),
+        insecure_local: true,
+        ..Default::default()
+    })
+    .await;
+    assert!(matches!(
+        exposed,
+        Err(plg_runtime::app::AppError::InsecureNotLocal(_))
+    ));
     Ok(())
 }

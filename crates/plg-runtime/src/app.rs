@@ -52,6 +52,10 @@ pub enum AppError {
     },
     #[error("cannot issue the first operator key: {0}")]
     FirstKey(ServiceError),
+    #[error(
+        "--insecure-local serves without authentication, so only on a loopback address, not {0}"
+    )]
+    InsecureNotLocal(SocketAddr),
 }
 
 /// A built application: storage open, listener bound, services ready to serve.
@@ -73,6 +77,9 @@ impl App {
     where
         E: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
+        if config.insecure_local && !config.listen.ip().is_loopback() {
+            return Err(AppError::InsecureNotLocal(config.listen));
+        }
         std::fs::create_dir_all(&config.data_dir).map_err(|source| AppError::DataDir {
             path: config.data_dir.display().to_string(),
             source,
@@ -80,14 +87,6 @@ impl App {
         let store = SqliteEventStore::open(config.data_dir.join(EVENT_STORE_FILE)).await?;
         let vault = Vault::open(config.data_dir.join(VAULT_FILE))?;
         let ledger = Ledger::new(Arc::new(store.clone())).with_vault(Arc::new(vault));
-        let (authentication, first_operator_key) = if config.insecure_local {
-            (Authentication::insecure_local(), None)
-        } else {
-            let first = auth::first_operator_key(&ledger)
-                .await
-                .map_err(AppError::FirstKey)?;
-            (Authentication::with_keys(ledger.clone()), first)
-        };
         let tls = config.tls.as_ref().map(server_tls).transpose()?;
         let services = services(&ledger).map_err(|error| AppError::Services(error.into()))?;
         let listener = TcpListener::bind(config.listen)
@@ -96,6 +95,20 @@ impl App {
                 address: config.listen,
                 source,
             })?;
+        // Last, once nothing else can fail, and shown at once: a key issued but never shown
+        // would lock the newcomer out.
+        let (authentication, first_operator_key) = if config.insecure_local {
+            (Authentication::insecure_local(), None)
+        } else {
+            let first = auth::first_operator_key(&ledger)
+                .await
+                .map_err(AppError::FirstKey)?;
+            if let Some(key) = &first {
+                let address = listener.local_addr().unwrap_or(config.listen);
+                print_first_operator_key(key, address, tls.is_some());
+            }
+            (Authentication::with_keys(ledger.clone()), first)
+        };
         let serving = Serving {
             authentication,
             tls,
@@ -132,9 +145,6 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), AppError> {
         let address = self.local_addr();
-        if let Some(key) = &self.first_operator_key {
-            print_first_operator_key(key, address, self.config.tls.is_some());
-        }
         tracing::info!(
             %address,
             data_dir = %self.config.data_dir.display(),

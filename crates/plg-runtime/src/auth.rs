@@ -192,16 +192,19 @@ fn out_of_scope(what: String) -> ServiceError {
 pub enum Subject {
     /// Open to every caller with the RPC's role: people, who belong to no school, and keys.
     Anyone,
-    /// Defining a study (no id to be scoped to exists before) and erasing a person's data
+    /// The registry's reference data, which scopes themselves rest on (registering a school
+    /// decides its board; a new study has no id to be scoped to), and erasing a person's data
     /// (people belong to no school): unrestricted keys only.
     Registry,
-    /// Schools, and the study the request concerns, if any.
+    /// Schools, and the study the request concerns, if any: in scope when the study is, or
+    /// every school is.
     Schools {
         schools: Vec<SchoolId>,
-        /// The board of a school that is being registered and so has no record yet.
-        new_school_board: Option<Label>,
         study: Option<StudyId>,
     },
+    /// A school entering a study: both must be in scope, so no key brings a school it does
+    /// not reach into its study, or its school into a study it does not reach.
+    Enrolment { school: SchoolId, study: StudyId },
 }
 
 impl Subject {
@@ -212,28 +215,14 @@ impl Subject {
     pub fn schools(schools: impl IntoIterator<Item = SchoolId>) -> Self {
         Self::Schools {
             schools: schools.into_iter().collect(),
-            new_school_board: None,
-            study: None,
-        }
-    }
-
-    pub fn new_school(school: SchoolId, board: Option<Label>) -> Self {
-        Self::Schools {
-            schools: vec![school],
-            new_school_board: board,
             study: None,
         }
     }
 
     pub fn in_study(self, study_id: StudyId) -> Self {
         match self {
-            Self::Schools {
+            Self::Schools { schools, .. } => Self::Schools {
                 schools,
-                new_school_board,
-                ..
-            } => Self::Schools {
-                schools,
-                new_school_board,
                 study: Some(study_id),
             },
             other => other,
@@ -242,8 +231,7 @@ impl Subject {
 }
 
 impl Ledger {
-    /// Whether the caller's scope reaches `subject`: its study, or every school it concerns
-    /// (listed by id, or on a listed board). Denials are PERMISSION_DENIED.
+    /// Whether the caller's scope reaches `subject`. Denials are PERMISSION_DENIED.
     pub async fn authorize(&self, caller: &Caller, subject: &Subject) -> Result<(), ServiceError> {
         let Access::Key { scope, .. } = &caller.access else {
             return Ok(());
@@ -256,36 +244,54 @@ impl Ledger {
             Subject::Registry => Err(ServiceError::PermissionDenied(
                 "this call needs a key whose scope is everything".into(),
             )),
-            Subject::Schools {
-                schools,
-                new_school_board,
-                study,
-            } => {
-                if study.is_some_and(|study| scope.studies.contains(&study)) {
-                    return Ok(());
-                }
-                if schools.is_empty() {
-                    return Err(out_of_scope("the request".into()));
-                }
+            Subject::Schools { study, .. }
+                if study.is_some_and(|study| scope.studies.contains(&study)) =>
+            {
+                Ok(())
+            }
+            Subject::Schools { schools, .. } if schools.is_empty() => {
+                Err(out_of_scope("the request".into()))
+            }
+            Subject::Schools { schools, .. } => {
                 for school in schools {
-                    if scope.schools.contains(school) {
-                        continue;
-                    }
-                    let board = match new_school_board {
-                        Some(board) => Some(board.clone()),
-                        None if scope.boards.is_empty() => None,
-                        None => {
-                            let stream = Self::stream::<School>(school);
-                            self.load::<School>(&stream).await?.0.board
-                        }
-                    };
-                    if !board.is_some_and(|board| scope.boards.contains(&board)) {
-                        return Err(out_of_scope(format!("school {school}")));
-                    }
+                    self.reaches_school(scope, *school).await?;
                 }
                 Ok(())
             }
+            Subject::Enrolment { study, .. } if !scope.studies.contains(study) => {
+                Err(out_of_scope(format!("study {study}")))
+            }
+            Subject::Enrolment { school, .. } => self.reaches_school(scope, *school).await,
         }
+    }
+
+    /// Checks a write's scope as soon as its subject is known, before anything else is read,
+    /// so a refused caller learns nothing about what lies outside its scope. The ledger checks
+    /// the subject again before deciding, so no write can skip the check.
+    pub async fn authorized(
+        &self,
+        context: &WriteContext,
+        subject: Subject,
+    ) -> Result<Subject, ServiceError> {
+        self.authorize(&context.caller, &subject).await?;
+        Ok(subject)
+    }
+
+    /// A school is in scope when it is listed, or its board is.
+    async fn reaches_school(&self, scope: &Scope, school: SchoolId) -> Result<(), ServiceError> {
+        if scope.schools.contains(&school) {
+            return Ok(());
+        }
+        if !scope.boards.is_empty() {
+            let (record, _) = self.load::<School>(&Self::stream::<School>(school)).await?;
+            if record
+                .board
+                .is_some_and(|board| scope.boards.contains(&board))
+            {
+                return Ok(());
+            }
+        }
+        Err(out_of_scope(format!("school {school}")))
     }
 }
 
@@ -405,16 +411,19 @@ impl Authentication {
         Self { keys: None }
     }
 
-    async fn caller(&self, headers: &http::HeaderMap) -> Result<Caller, ServiceError> {
+    /// The caller a request's key names, or why it has none, with the key id if one parsed.
+    async fn caller(
+        &self,
+        headers: &http::HeaderMap,
+    ) -> Result<Caller, (Option<ApiKeyId>, ServiceError)> {
         let Some(ledger) = &self.keys else {
             return Ok(Caller::insecure_local());
         };
         let header = headers
             .get(http::header::AUTHORIZATION)
             .ok_or_else(|| {
-                ServiceError::Unauthenticated(
-                    "an API key is required: send `authorization: Bearer <api key>`".into(),
-                )
+                let required = "an API key is required: send `authorization: Bearer <api key>`";
+                (None, ServiceError::Unauthenticated(required.into()))
             })?
             .to_str()
             .unwrap_or_default();
@@ -423,10 +432,15 @@ impl Authentication {
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .and_then(|(_, token)| parse_token(token.trim()))
             .ok_or_else(|| {
-                ServiceError::Unauthenticated(
-                    "the authorization header must be `Bearer plg_<key id>_<secret>`".into(),
-                )
+                let shape = "the authorization header must be `Bearer plg_<key id>_<secret>`";
+                (None, ServiceError::Unauthenticated(shape.into()))
             })?;
+        Self::check(ledger, id, secret)
+            .await
+            .map_err(|error| (Some(id), error))
+    }
+
+    async fn check(ledger: &Ledger, id: ApiKeyId, secret: &str) -> Result<Caller, ServiceError> {
         let (key, _) = ledger.load::<ApiKey>(&Ledger::stream::<ApiKey>(id)).await?;
         let invalid = || ServiceError::Unauthenticated("the API key is not valid".into());
         let key = key.issued.ok_or_else(invalid)?;
@@ -508,22 +522,29 @@ where
             }
             let caller = match authentication.caller(request.headers()).await {
                 Ok(caller) => caller,
-                Err(error) => {
+                Err((key_id, error)) => {
                     let status = Status::from(error);
-                    tracing::warn!(%rpc, code = ?status.code(), reason = status.message(), "request refused");
+                    tracing::warn!(
+                        %rpc,
+                        key_id = key_id.map(|id| id.to_string()),
+                        code = ?status.code(),
+                        reason = status.message(),
+                        "request refused"
+                    );
                     return Ok(status.into_http());
                 }
             };
             request.extensions_mut().insert(caller.clone());
             let response = inner.call(request).await?;
-            let refused = [tonic::Code::PermissionDenied, tonic::Code::Unauthenticated]
-                .map(|code| (code as i32).to_string());
-            if let Some(code) = response
+            let code = response
                 .headers()
                 .get("grpc-status")
-                .and_then(|code| code.to_str().ok())
-                .filter(|code| refused.iter().any(|refused| refused == code))
+                .and_then(|code| code.to_str().ok()?.parse::<i32>().ok())
+                .map(tonic::Code::from);
+            if let Some(code @ (tonic::Code::PermissionDenied | tonic::Code::Unauthenticated)) =
+                code
             {
+                // Percent-encoded on the wire (gRPC's own encoding of the message).
                 let reason = response
                     .headers()
                     .get("grpc-message")
@@ -531,9 +552,9 @@ where
                     .unwrap_or_default();
                 tracing::warn!(
                     %rpc,
-                    key_id = ?caller.key_id().map(|id| id.to_string()),
+                    key_id = caller.key_id().map(|id| id.to_string()),
                     identity = caller.identity(),
-                    code,
+                    ?code,
                     reason,
                     "request refused"
                 );

@@ -65,12 +65,14 @@ impl CoachingService for Coaching {
                 else {
                     return Err(violations.into_error());
                 };
+                let subject = self.ledger.plg_subject(plg_id).await?;
+                let subject = self.ledger.authorized(&context, subject).await?;
                 self.ledger
                     .require_all::<Person, _>("person", [coach_id])
                     .await?;
                 Ok(Target::new(
                     plg_id,
-                    self.ledger.plg_subject(plg_id).await?,
+                    subject,
                     PlgCommand::AssignCoach {
                         coach_id,
                         kind,
@@ -123,6 +125,8 @@ impl CoachingService for Coaching {
                 else {
                     return Err(violations.into_error());
                 };
+                let subject = self.ledger.plg_subject(plg_id).await?;
+                let subject = self.ledger.authorized(&context, subject).await?;
                 self.ledger
                     .require_all::<Person, _>("person", [to_coach_id])
                     .await?;
@@ -133,11 +137,7 @@ impl CoachingService for Coaching {
                     handed_over_on,
                     reason,
                 };
-                Ok(Target::new(
-                    plg_id,
-                    self.ledger.plg_subject(plg_id).await?,
-                    command,
-                ))
+                Ok(Target::new(plg_id, subject, command))
             })
             .await?;
         Ok(Response::new(v1::HandOverCoachingResponse {

@@ -102,12 +102,14 @@ impl InterventionService for Interventions {
                 let Some(log) = intervention(&mut violations, &message) else {
                     return Err(violations.into_error());
                 };
+                let subject = Subject::school(log.school_id);
+                let subject = self.ledger.authorized(&context, subject).await?;
                 self.ledger
                     .require_all::<School, _>("school", [log.school_id])
                     .await?;
                 Ok(Target::new(
                     log.intervention_id,
-                    Subject::school(log.school_id),
+                    subject,
                     InterventionCommand::Log(log),
                 ))
             })
@@ -299,6 +301,8 @@ impl InterventionService for Interventions {
                 else {
                     return Err(violations.into_error());
                 };
+                let subject = Subject::school(school_id);
+                let subject = self.ledger.authorized(&context, subject).await?;
                 self.ledger
                     .require_all::<School, _>("school", [school_id])
                     .await?;
@@ -309,7 +313,7 @@ impl InterventionService for Interventions {
                     choices,
                     rationale,
                 };
-                Ok(Target::new(school_id, Subject::school(school_id), command))
+                Ok(Target::new(school_id, subject, command))
             })
             .await?;
         let DevelopmentPlanEvent::DevelopmentPlanRevised { plan_version, .. } = written.first()?
@@ -359,6 +363,8 @@ impl InterventionService for Interventions {
                 else {
                     return Err(violations.into_error());
                 };
+                let subject = Subject::school(school_id);
+                let subject = self.ledger.authorized(&context, subject).await?;
                 self.ledger
                     .require_all::<School, _>("school", [school_id])
                     .await?;
@@ -372,7 +378,7 @@ impl InterventionService for Interventions {
                     summary,
                     agreements,
                 };
-                Ok(Target::new(school_id, Subject::school(school_id), command))
+                Ok(Target::new(school_id, subject, command))
             })
             .await?;
         Ok(Response::new(v1::RecordReflectionConversationResponse {

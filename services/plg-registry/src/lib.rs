@@ -96,7 +96,7 @@ impl RegistryService for Registry {
                 let school_id = SchoolId::derive(country, &school_code);
                 Ok(Target::new(
                     school_id,
-                    Subject::new_school(school_id, board.clone()),
+                    Subject::Registry,
                     RegisterSchool {
                         school_id,
                         name,
@@ -256,12 +256,17 @@ impl RegistryService for Registry {
                 let (Some(study_id), Some(school_id)) = (study_id, school_id) else {
                     return Err(violations.into_error());
                 };
+                let enrolment = Subject::Enrolment {
+                    school: school_id,
+                    study: study_id,
+                };
+                let subject = self.ledger.authorized(&context, enrolment).await?;
                 self.ledger
                     .require_all::<School, _>("school", [school_id])
                     .await?;
                 Ok(Target::new(
                     study_id,
-                    Subject::school(school_id).in_study(study_id),
+                    subject,
                     StudyCommand::EnrolSchool { school_id },
                 ))
             })

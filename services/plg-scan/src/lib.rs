@@ -84,6 +84,8 @@ impl ScanService for Scans {
                 else {
                     return Err(violations.into_error());
                 };
+                let subject = Subject::school(school_id).in_study(study_id);
+                let subject = self.ledger.authorized(&context, subject).await?;
                 self.ledger
                     .require_all::<School, _>("school", [school_id])
                     .await?;
@@ -101,7 +103,7 @@ impl ScanService for Scans {
                 let response_id = ResponseId::derive(study_id, school_id, &wave, &respondent);
                 Ok(Target::new(
                     response_id,
-                    Subject::school(school_id).in_study(study_id),
+                    subject,
                     ScanCommand::Submit {
                         response_id,
                         submission_id: SubmissionId::new_random(),
@@ -179,6 +181,8 @@ impl ScanService for Scans {
                 else {
                     return Err(violations.into_error());
                 };
+                let subject = Subject::school(school_id).in_study(study_id);
+                let subject = self.ledger.authorized(&context, subject).await?;
                 self.ledger
                     .require_all::<School, _>("school", [school_id])
                     .await?;
@@ -189,7 +193,7 @@ impl ScanService for Scans {
                 let consent_id = ConsentId::derive(study_id, school_id, &respondent);
                 Ok(Target::new(
                     consent_id,
-                    Subject::school(school_id).in_study(study_id),
+                    subject,
                     ConsentCommand::Withdraw {
                         consent_id,
                         study_id,

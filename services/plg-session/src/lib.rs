@@ -161,6 +161,8 @@ impl SessionService for Sessions {
                 else {
                     return Err(violations.into_error());
                 };
+                let subject = Subject::schools(school_ids.clone());
+                let subject = self.ledger.authorized(&context, subject).await?;
                 self.ledger
                     .require_all::<School, _>("school", &school_ids)
                     .await?;
@@ -178,11 +180,7 @@ impl SessionService for Sessions {
                     member_ids,
                     formed_on,
                 };
-                Ok(Target::new(
-                    plg_id,
-                    Subject::schools(form.school_ids.clone()),
-                    PlgCommand::Form(form),
-                ))
+                Ok(Target::new(plg_id, subject, PlgCommand::Form(form)))
             })
             .await?;
         let PlgEvent::PlgFormed { plg_id, .. } = written.first()? else {
@@ -244,12 +242,14 @@ impl SessionService for Sessions {
                 let (Some(plg_id), Some(person_id)) = (plg_id, person_id) else {
                     return Err(violations.into_error());
                 };
+                let subject = self.ledger.plg_subject(plg_id).await?;
+                let subject = self.ledger.authorized(&context, subject).await?;
                 self.ledger
                     .require_all::<Person, _>("person", [person_id])
                     .await?;
                 Ok(Target::new(
                     plg_id,
-                    self.ledger.plg_subject(plg_id).await?,
+                    subject,
                     PlgCommand::AddMember { person_id },
                 ))
             })
