@@ -1,56 +1,22 @@
 //! A plgd killed with SIGKILL in the middle of writing loses nothing it acknowledged.
 
-use std::{
-    io::{BufRead, BufReader},
-    process::{Child, Command, Stdio},
-    time::Duration,
-};
+mod support;
+
+use std::time::Duration;
 
 use anyhow::Context as _;
 use plg_proto::v1;
 use plg_testkit::{Clients, Identity, TestServer, everything, options};
 
-/// Starts the real binary on a free port and returns it with the address it logged and the
-/// operator key it printed on its first start.
-fn spawn_plgd(data_dir: &std::path::Path) -> anyhow::Result<(Child, String, String)> {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_plgd"))
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--log-format",
-            "json",
-            "--data-dir",
-        ])
-        .arg(data_dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()?;
-    let stdout = child.stdout.take().context("no stdout")?;
-    let mut lines = BufReader::new(stdout).lines();
-    let mut operator_key = None;
-    let address = loop {
-        let line = lines.next().context("plgd exited before serving")??;
-        if line.trim().starts_with("plg_") {
-            operator_key = Some(line.trim().to_owned());
-        }
-        let entry: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-        if entry["message"] == "serving" {
-            break entry["address"]
-                .as_str()
-                .context("no address logged")?
-                .to_owned();
-        }
-    };
-    // Keep draining the log so the child never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    let operator_key = operator_key.context("no operator key printed on the first start")?;
-    Ok((child, address, operator_key))
-}
-
 #[tokio::test]
 async fn a_killed_server_keeps_every_acknowledged_write() -> anyhow::Result<()> {
     let data_dir = tempfile::tempdir()?;
-    let (mut child, address, operator_key) = spawn_plgd(data_dir.path())?;
+    let support::Plgd {
+        mut child,
+        address,
+        operator_key,
+        ..
+    } = support::spawn_plgd(data_dir.path())?;
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{address}"))?
         .connect()
         .await?;

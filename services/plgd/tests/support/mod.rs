@@ -1,0 +1,70 @@
+//! The real plgd binary, started on a free port with JSON logs.
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Child, Command, Stdio},
+    sync::mpsc,
+};
+
+use anyhow::Context as _;
+
+#[derive(Debug)]
+pub struct Plgd {
+    pub child: Child,
+    pub address: String,
+    /// Printed on the data directory's first start.
+    pub operator_key: String,
+    /// Every log line after "serving", as it arrives.
+    #[allow(
+        dead_code,
+        reason = "every test crate compiles this module; not all of them read the log"
+    )]
+    pub log: mpsc::Receiver<serde_json::Value>,
+}
+
+/// Starts the binary over `data_dir`, fresh, and waits until it serves.
+pub fn spawn_plgd(data_dir: &std::path::Path) -> anyhow::Result<Plgd> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_plgd"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+            "--data-dir",
+        ])
+        .arg(data_dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    let stdout = child.stdout.take().context("no stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let mut operator_key = None;
+    let address = loop {
+        let line = lines.next().context("plgd exited before serving")??;
+        if line.trim().starts_with("plg_") {
+            operator_key = Some(line.trim().to_owned());
+        }
+        let entry: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        if entry["message"] == "serving" {
+            break entry["address"]
+                .as_str()
+                .context("no address logged")?
+                .to_owned();
+        }
+    };
+    // Keep draining the log, so the child never blocks on a full pipe, into a channel that
+    // may be read or not.
+    let (sender, log) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            let _ = sender.send(serde_json::from_str(&line).unwrap_or_default());
+        }
+    });
+    let operator_key = operator_key.context("no operator key printed on the first start")?;
+    Ok(Plgd {
+        child,
+        address,
+        operator_key,
+        log,
+    })
+}
