@@ -171,9 +171,8 @@ impl Caller {
         matches!(self.access, Access::Unrestricted)
     }
 
-    /// A study's research view, for researchers scoped to it.
-    pub fn require_study(&self, study: StudyId) -> Result<(), ServiceError> {
-        self.require(Role::Researcher)?;
+    /// Whether the caller's scope reaches a study; its role is checked on its own, first.
+    pub fn require_study_in_scope(&self, study: StudyId) -> Result<(), ServiceError> {
         match &self.access {
             Access::Key { scope, .. } if !scope.everything && !scope.studies.contains(&study) => {
                 Err(out_of_scope(format!("study {study}")))

@@ -81,13 +81,11 @@ impl Admin {
         let issued_by = serde_json::from_value::<EventMetadata>(first.metadata.clone())
             .map(|metadata| metadata.actor)
             .unwrap_or_default();
-        let mut state = ApiKey::default();
-        for event in recorded {
-            let decoded: ApiKeyEvent =
-                event::decode(&event.event_type, event.schema_version, event.data)?;
-            state.evolve(&decoded);
-        }
-        Ok(state.issued.map(|key| v1::ApiKeyInfo {
+        let events = recorded
+            .into_iter()
+            .map(|event| event::decode(&event.event_type, event.schema_version, event.data))
+            .collect::<Result<Vec<ApiKeyEvent>, _>>()?;
+        Ok(ApiKey::replay(&events).issued.map(|key| v1::ApiKeyInfo {
             key_id: key.key_id.to_string(),
             identity: key.identity.to_string(),
             role: parse::role_to_proto(key.role),

@@ -21,7 +21,10 @@ use plg_proto::v1::{
     self,
     audit_service_server::{AuditService, AuditServiceServer},
 };
-use plg_runtime::{Caller, Ledger, ServiceError, Subject, parse};
+use plg_runtime::{
+    Caller, Ledger, ServiceError, Subject,
+    parse::{self, Violations},
+};
 use plg_vault::Vault;
 use tonic::{Request, Response, Status};
 
@@ -75,20 +78,17 @@ impl Audit {
         let caller = Caller::of(&request)?;
         caller.require(Role::Administrator)?;
         let message = request.into_inner();
-        let school = match school_id(&message) {
-            value if value.trim().is_empty() => {
-                return Err(ServiceError::invalid("school_id", "is required"));
-            }
-            value => SchoolId::parse(value)
-                .map_err(|error| ServiceError::invalid("school_id", error.0))?,
+        let mut violations = Violations::default();
+        let Some(school) = violations.required("school_id", school_id(&message), SchoolId::parse)
+        else {
+            return Err(violations.into_error());
         };
         self.ledger
             .authorize(&caller, &Subject::school(school))
             .await?;
-        let stream = StreamName::for_entity(School::CATEGORY, school);
-        if self.store.stream_revision(&stream).await?.is_none() {
-            return Err(ServiceError::not_found("school", school));
-        }
+        self.ledger
+            .require_all::<School, _>("school", [school])
+            .await?;
         Ok((message, school))
     }
 

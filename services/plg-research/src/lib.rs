@@ -23,8 +23,9 @@ use plg_research_view::{
 use plg_runtime::{
     Caller, Ledger, ServiceError,
     parse::{
-        contribution_degree_to_proto, dimension_to_proto, intervention_category_to_proto,
-        plg_phase_to_proto, respondent_role_to_proto, theme_phase_to_proto,
+        Violations, contribution_degree_to_proto, dimension_to_proto,
+        intervention_category_to_proto, plg_phase_to_proto, respondent_role_to_proto,
+        theme_phase_to_proto,
     },
     server::ServiceSet,
 };
@@ -102,15 +103,12 @@ impl Research {
         let caller = Caller::of(&request)?;
         caller.require(Role::Researcher)?;
         let message = request.into_inner();
-        let study = match study_id(&message) {
-            value if value.trim().is_empty() => {
-                return Err(ServiceError::invalid("study_id", "is required"));
-            }
-            value => {
-                StudyId::parse(value).map_err(|error| ServiceError::invalid("study_id", error.0))?
-            }
+        let mut violations = Violations::default();
+        let Some(study) = violations.required("study_id", study_id(&message), StudyId::parse)
+        else {
+            return Err(violations.into_error());
         };
-        caller.require_study(study)?;
+        caller.require_study_in_scope(study)?;
         let view = if caller.may_identify_schools() {
             self.view.clone()
         } else {
