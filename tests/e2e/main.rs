@@ -6,6 +6,7 @@ mod admin;
 mod audit;
 mod coaching;
 mod consent;
+mod disclosure;
 mod erasure;
 mod intervention;
 mod registry;

@@ -44,6 +44,9 @@ pub struct Scope {
     /// Boards by name, as schools register them: every school of the board is in scope.
     pub boards: BTreeSet<Label>,
     pub studies: BTreeSet<StudyId>,
+    /// Researchers only: may also export respondent-level data, not just cells.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub respondent_data: bool,
 }
 
 impl Scope {
@@ -80,6 +83,9 @@ impl Scope {
             }
             Role::Researcher if !self.schools.is_empty() || !self.boards.is_empty() => {
                 invalid("a researcher key is scoped to studies only")
+            }
+            Role::PartnerTool | Role::Administrator if self.respondent_data => {
+                invalid("respondent_data is a researcher's grant; this role has no use for it")
             }
             Role::Administrator if !self.studies.is_empty() => {
                 invalid("an administrator key is scoped to schools and boards only")
@@ -305,6 +311,13 @@ mod tests {
             (Role::Administrator, studies()),
             (Role::PartnerTool, Scope::default()),
             (Role::PartnerTool, mixed),
+            (
+                Role::Administrator,
+                Scope {
+                    respondent_data: true,
+                    ..Scope::everything()
+                },
+            ),
         ] {
             let error = then_error(&given::<ApiKey>(&[]), &issue(role, scope.clone()));
             assert!(

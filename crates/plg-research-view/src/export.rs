@@ -1,15 +1,14 @@
 //! A study's data as CSV for R, SPSS and pandas; docs/codebook.md describes every column.
 
-use std::collections::BTreeMap;
-
 use plg_domain::dimension::{Dimension, DimensionKind};
 use rusqlite::Transaction;
+use sha2::{Digest, Sha256};
 
 use crate::{
     ResearchError,
     context::StudyContext,
-    scores::{ROLES, Response, Shown, WaveScore, load_responses, wave_scores},
-    suppression::suppress,
+    scores::{ROLES, Response, Shown, WaveScore, load_responses, school_waves, wave_scores},
+    suppression::{Disclosure, Measure},
 };
 
 /// Rows per flush of the writer: bounds memory while streaming a large export.
@@ -30,6 +29,10 @@ fn number(value: Option<f64>) -> String {
 /// An answer on the 1..5 scale, blank for no answer.
 fn score(value: Option<f64>) -> String {
     value.map(|value| format!("{value:.0}")).unwrap_or_default()
+}
+
+fn flag(suppressed: bool) -> String {
+    u8::from(suppressed).to_string()
 }
 
 fn kind(dimension: Dimension) -> &'static str {
@@ -72,12 +75,7 @@ pub fn export(
     };
     match format {
         Format::Long => long(context, &wave_scores(context, &responses), &mut write)?,
-        Format::Items => items(
-            context,
-            &responses,
-            respondent_numbers(transaction, context)?,
-            &mut write,
-        )?,
+        Format::Items => items(context, &responses, &mut write)?,
     }
     let rest = writer
         .into_inner()
@@ -109,7 +107,8 @@ fn long(
             "desired_mean",
             "desired_sd",
             "gap",
-            "suppressed",
+            "current_suppressed",
+            "desired_suppressed",
         ]
         .map(String::from),
     )?;
@@ -139,36 +138,36 @@ fn long(
             desired_mean,
             desired_sd,
             number(score.gap()),
-            u8::from(score.current.suppressed || score.desired.suppressed).to_string(),
+            flag(score.current.suppressed),
+            flag(score.desired.suppressed),
         ])?;
     }
     Ok(())
 }
 
-/// Export-local respondent numbers (`R0001`, …) in order of first submission, so the scan
-/// tool's pseudonyms never leave the system.
-fn respondent_numbers(
-    transaction: &Transaction<'_>,
-    context: &StudyContext,
-) -> Result<BTreeMap<(String, String), String>, ResearchError> {
-    let mut statement = transaction.prepare(
-        "SELECT school_id, respondent FROM scan_submissions WHERE study_id = ?1
-         GROUP BY school_id, respondent ORDER BY MIN(position)",
-    )?;
-    let numbered = statement
-        .query_map([&context.study_id], |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
-        })?
-        .enumerate()
-        .map(|(index, key)| Ok((key?, format!("R{:04}", index + 1))))
-        .collect::<Result<_, rusqlite::Error>>()?;
-    Ok(numbered)
+/// The order respondents are listed in within a school-wave: a digest of who they are, so the
+/// list follows neither the scan tool's pseudonyms (which may encode roles) nor the order of
+/// submission, and is the same on every export and rebuild.
+fn listing_order(study_id: &str, response: &Response) -> [u8; 32] {
+    let mut digest = Sha256::new();
+    for part in [
+        study_id,
+        &response.school_id,
+        &response.wave,
+        &response.respondent,
+    ] {
+        digest.update((part.len() as u64).to_be_bytes());
+        digest.update(part.as_bytes());
+    }
+    digest.finalize().into()
 }
 
+/// Respondent × item, as each school-wave's [`Disclosure`] allows. Respondents are numbered
+/// anew in every school-wave (`R0001`, … over the whole export), so nobody can be followed
+/// from a wave where their role is hidden into one where it is shown.
 fn items(
     context: &StudyContext,
     responses: &[Response],
-    numbers: BTreeMap<(String, String), String>,
     write: &mut impl FnMut(&[String]) -> Result<(), ResearchError>,
 ) -> Result<(), ResearchError> {
     write(
@@ -183,75 +182,65 @@ fn items(
             "dimension",
             "current",
             "desired",
-            "suppressed",
+            "current_suppressed",
+            "desired_suppressed",
         ]
         .map(String::from),
     )?;
     let min = context.min_group_size as usize;
-    for school in &context.schools {
-        for wave in &context.waves {
-            let group: Vec<&Response> = responses
+    let mut numbered = 0;
+    for ((school, wave), mut group) in school_waves(context, responses) {
+        let disclosure = Disclosure::decide(&group, min);
+        let wave = &context.waves[wave];
+        let (label, ordinal) = (
+            context.label(&context.schools[school]),
+            wave.ordinal.to_string(),
+        );
+        if disclosure.group_hidden() {
+            // Marked, never silently dropped: the school answered, but too few to show.
+            let mut row = vec![label, wave.label.clone(), ordinal];
+            row.extend(std::iter::repeat_n(String::new(), 7));
+            row.extend([flag(true), flag(true)]);
+            write(&row)?;
+            continue;
+        }
+        group.sort_by_cached_key(|response| listing_order(&context.study_id, response));
+        for response in group {
+            numbered += 1;
+            let respondent = format!("R{numbered:04}");
+            let role_hidden = ROLES
                 .iter()
-                .filter(|response| {
-                    response.school_id == school.school_id && response.wave == wave.label
-                })
-                .collect();
-            if group.is_empty() {
-                continue;
-            }
-            let sizes: Vec<usize> = ROLES
-                .iter()
-                .map(|role| group.iter().filter(|r| r.role == *role).count())
-                .collect();
-            let (hidden_roles, group_hidden) = suppress(&sizes, group.len(), min);
-            let (label, ordinal) = (context.label(school), wave.ordinal.to_string());
-            if group_hidden {
-                // Marked, never silently dropped: the school answered, but too few to show.
-                write(&[
-                    label,
-                    wave.label.clone(),
-                    ordinal,
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                    "1".to_owned(),
-                ])?;
-                continue;
-            }
-            for response in group {
-                let respondent = numbers
-                    .get(&(response.school_id.clone(), response.respondent.clone()))
-                    .cloned()
-                    .unwrap_or_default();
-                let role_hidden = ROLES
-                    .iter()
-                    .position(|role| *role == response.role)
-                    .is_some_and(|index| hidden_roles[index]);
-                let role = if role_hidden {
-                    String::new()
-                } else {
-                    name(&response.role)
-                };
-                for (dimension, answers) in &response.dimensions {
-                    for answer in answers {
-                        write(&[
-                            label.clone(),
-                            wave.label.clone(),
-                            ordinal.clone(),
-                            respondent.clone(),
-                            role.clone(),
-                            answer.item_code.clone(),
-                            dimension.code().to_owned(),
-                            name(dimension),
-                            score(answer.current),
-                            score(answer.desired),
-                            "0".to_owned(),
-                        ])?;
+                .position(|role| *role == response.role)
+                .is_none_or(|index| disclosure.role_hidden(index));
+            let role = if role_hidden {
+                String::new()
+            } else {
+                name(&response.role)
+            };
+            for (dimension, answers) in &response.dimensions {
+                let hidden = |measure| disclosure.cell_hidden(*dimension, measure);
+                let answer = |value, measure| {
+                    if hidden(measure) {
+                        String::new()
+                    } else {
+                        score(value)
                     }
+                };
+                for item in answers {
+                    write(&[
+                        label.clone(),
+                        wave.label.clone(),
+                        ordinal.clone(),
+                        respondent.clone(),
+                        role.clone(),
+                        item.item_code.clone(),
+                        dimension.code().to_owned(),
+                        name(dimension),
+                        answer(item.current, Measure::Current),
+                        answer(item.desired, Measure::Desired),
+                        flag(hidden(Measure::Current)),
+                        flag(hidden(Measure::Desired)),
+                    ])?;
                 }
             }
         }

@@ -7,7 +7,7 @@ use plg_stats::{Icc, icc, rwg_j};
 
 use crate::{
     context::{SchoolRef, StudyContext, WaveInfo},
-    scores::Response,
+    scores::{Response, pooled_means, wave_scores},
 };
 
 /// Points on the scan's answer scale.
@@ -25,8 +25,12 @@ pub struct SchoolAgreement {
 #[derive(Debug, Clone, PartialEq)]
 pub struct DimensionReliability {
     pub dimension: Dimension,
-    /// Over every school's respondents: ICC is an aggregate and shows no one's answers.
+    /// Over the schools whose pooled cell is shown: computed from nothing a researcher may not
+    /// see, so it cannot be solved for a suppressed school's scores.
     pub icc: Option<Icc>,
+    /// The schools and respondents the ICC is computed over, also when it is undefined.
+    pub schools: usize,
+    pub respondents: usize,
     pub agreement: Vec<SchoolAgreement>,
 }
 
@@ -47,10 +51,13 @@ pub fn reliability(
     responses: &[Response],
     wave: &WaveInfo,
 ) -> Vec<DimensionReliability> {
-    let in_wave: Vec<&Response> = responses
+    let in_wave: Vec<Response> = responses
         .iter()
         .filter(|response| response.wave == wave.label)
+        .cloned()
         .collect();
+    let scores = wave_scores(context, &in_wave);
+    let shown = pooled_means(&scores);
     Dimension::ALL
         .into_iter()
         .map(|dimension| {
@@ -64,13 +71,16 @@ pub fn reliability(
                             response.school_id == school.school_id
                                 && response.current(dimension).is_some()
                         })
-                        .copied()
                         .collect();
                     (school, answered)
                 })
                 .collect();
+            let is_shown = |school: &SchoolRef| {
+                shown.contains_key(&(school.school_id.clone(), wave.label.clone(), dimension))
+            };
             let groups: Vec<Vec<f64>> = per_school
                 .iter()
+                .filter(|(school, _)| is_shown(school))
                 .map(|(_, answered)| {
                     answered
                         .iter()
@@ -82,15 +92,14 @@ pub fn reliability(
                 .iter()
                 .filter(|(_, answered)| !answered.is_empty())
                 .map(|(school, answered)| {
-                    let suppressed = answered.len() < context.min_group_size as usize;
-                    let items = item_matrix(answered, dimension);
+                    let suppressed = !is_shown(school);
                     SchoolAgreement {
                         school: (*school).clone(),
                         respondents: answered.len(),
                         rwg_j: if suppressed {
                             None
                         } else {
-                            rwg_j(&items, SCALE_POINTS)
+                            rwg_j(&item_matrix(answered, dimension), SCALE_POINTS)
                         },
                         suppressed,
                     }
@@ -99,6 +108,8 @@ pub fn reliability(
             DimensionReliability {
                 dimension,
                 icc: icc(&groups),
+                schools: groups.iter().filter(|group| !group.is_empty()).count(),
+                respondents: groups.iter().map(Vec::len).sum(),
                 agreement,
             }
         })

@@ -10,7 +10,7 @@ use rusqlite::Transaction;
 use crate::{
     ResearchError,
     context::{SchoolRef, StudyContext, parse_name},
-    suppression::suppress,
+    suppression::{Disclosure, Measure},
 };
 
 /// The roles in the order replies list them.
@@ -115,20 +115,25 @@ pub struct Shown {
 
 impl Shown {
     fn of(values: &[f64], suppressed: bool) -> Self {
-        let summary = Summary::of(values);
         if suppressed {
-            return Self {
-                n: values.len(),
-                mean: None,
-                sd: None,
-                suppressed,
-            };
+            return Self::hidden(values.len());
         }
+        let summary = Summary::of(values);
         Self {
             n: values.len(),
             mean: summary.map(|s| s.mean),
             sd: summary.and_then(|s| s.sd),
             suppressed,
+        }
+    }
+
+    /// A suppressed cell of `n` respondents.
+    fn hidden(n: usize) -> Self {
+        Self {
+            n,
+            mean: None,
+            sd: None,
+            suppressed: true,
         }
     }
 
@@ -155,8 +160,11 @@ impl WaveScore {
     }
 }
 
-/// Summaries per school × wave × dimension, pooled (first) and per role that answered.
-pub fn wave_scores(context: &StudyContext, responses: &[Response]) -> Vec<WaveScore> {
+/// Counted responses per school and wave (indexes into the study's schools and waves).
+pub fn school_waves<'a>(
+    context: &StudyContext,
+    responses: &'a [Response],
+) -> BTreeMap<(usize, usize), Vec<&'a Response>> {
     let mut groups: BTreeMap<(usize, usize), Vec<&Response>> = BTreeMap::new();
     for response in responses {
         let school = context
@@ -171,36 +179,32 @@ pub fn wave_scores(context: &StudyContext, responses: &[Response]) -> Vec<WaveSc
             groups.entry((school, wave)).or_default().push(response);
         }
     }
+    groups
+}
+
+/// Summaries per school × wave × dimension, pooled (first) and per role that answered, as the
+/// school-wave's [`Disclosure`] allows. A hidden role has a row in every dimension, with its
+/// size in the school-wave as `n`: rows or counts that differ by dimension would tell which
+/// dimensions its few members skipped, and single them out in the item export.
+pub fn wave_scores(context: &StudyContext, responses: &[Response]) -> Vec<WaveScore> {
     let min = context.min_group_size as usize;
     let mut scores = Vec::new();
-    for ((school, wave), group) in groups {
+    for ((school, wave), group) in school_waves(context, responses) {
+        let disclosure = Disclosure::decide(&group, min);
         for dimension in Dimension::ALL {
-            let values = |role: Option<RespondentRole>,
-                          score: fn(&Response, Dimension) -> Option<f64>|
-             -> Vec<f64> {
+            let values = |role: Option<RespondentRole>, measure: Measure| -> Vec<f64> {
                 group
                     .iter()
                     .filter(|response| role.is_none_or(|role| response.role == role))
-                    .filter_map(|response| score(response, dimension))
+                    .filter_map(|response| measure.score(response, dimension))
                     .collect()
             };
-            let current: Vec<Vec<f64>> = ROLES
-                .iter()
-                .map(|role| values(Some(*role), Response::current))
-                .collect();
-            let desired: Vec<Vec<f64>> = ROLES
-                .iter()
-                .map(|role| values(Some(*role), Response::desired))
-                .collect();
-            let (pooled_current, pooled_desired) = (
-                values(None, Response::current),
-                values(None, Response::desired),
-            );
-            let sizes = |cells: &[Vec<f64>]| cells.iter().map(Vec::len).collect::<Vec<_>>();
-            let (current_hidden, pooled_current_hidden) =
-                suppress(&sizes(&current), pooled_current.len(), min);
-            let (desired_hidden, pooled_desired_hidden) =
-                suppress(&sizes(&desired), pooled_desired.len(), min);
+            let shown = |role: Option<RespondentRole>, measure: Measure| {
+                Shown::of(
+                    &values(role, measure),
+                    disclosure.cell_hidden(dimension, measure),
+                )
+            };
             let row = |role, current: Shown, desired: Shown| WaveScore {
                 school: context.schools[school].clone(),
                 wave: context.waves[wave].label.clone(),
@@ -209,23 +213,25 @@ pub fn wave_scores(context: &StudyContext, responses: &[Response]) -> Vec<WaveSc
                 current,
                 desired,
             };
-            if pooled_current.is_empty() {
+            if values(None, Measure::Current).is_empty() {
                 continue;
             }
             scores.push(row(
                 None,
-                Shown::of(&pooled_current, pooled_current_hidden),
-                Shown::of(&pooled_desired, pooled_desired_hidden),
+                shown(None, Measure::Current),
+                shown(None, Measure::Desired),
             ));
             for (index, role) in ROLES.iter().enumerate() {
-                if current[index].is_empty() {
-                    continue;
+                if disclosure.role_hidden(index) {
+                    let hidden = Shown::hidden(disclosure.role_size(index));
+                    scores.push(row(Some(*role), hidden, hidden));
+                } else if !values(Some(*role), Measure::Current).is_empty() {
+                    scores.push(row(
+                        Some(*role),
+                        shown(Some(*role), Measure::Current),
+                        shown(Some(*role), Measure::Desired),
+                    ));
                 }
-                scores.push(row(
-                    Some(*role),
-                    Shown::of(&current[index], current_hidden[index]),
-                    Shown::of(&desired[index], desired_hidden[index]),
-                ));
             }
         }
     }

@@ -1,91 +1,268 @@
-//! Confidentiality: no group of respondents smaller than the study's minimum is shown.
+//! Confidentiality: no group of respondents smaller than the study's minimum is shown, and no
+//! combination of replies and exports computes one back (`docs/disclosure-control.md`).
 //!
-//! Primary suppression hides every cell with fewer respondents than the minimum. Because a
-//! pooled cell is the sum of its role cells, hiding only the small role cells is not enough:
-//! with the pooled cell and the other role cells shown, a hidden cell could be computed back.
-//! Secondary suppression therefore also hides the smallest shown role cells until the hidden
-//! role cells together hold at least the minimum number of respondents (or all are hidden).
+//! The decision is made once per school and wave, for every dimension and for both the current
+//! and the desired situation together, and every query and both exports follow it. Deciding per
+//! dimension would let the item export (which labels respondents with their role across all
+//! their answers) be differenced against a role cell shown in one dimension but hidden in
+//! another.
+//!
+//! - **Primary suppression**: a pooled cell (a dimension's current or desired scores over all
+//!   roles) with fewer respondents than the minimum is hidden; so is everything of a school-wave
+//!   with fewer respondents than the minimum.
+//! - **Hidden roles**: a role with a small group in any shown cell is hidden in every cell of
+//!   the school-wave, and its members carry no role label in the item export.
+//! - **Secondary suppression**: a pooled cell is the sum of its role cells, so the hidden roles
+//!   together must hold no respondents or at least the minimum in every shown cell; until they
+//!   do, the smallest shown role of an offending cell is hidden as well.
 
-/// Decides which of a pooled cell's role cells may be shown, given each role cell's size and
-/// the pooled cell's. Returns, per role cell, whether it is suppressed, and whether the pooled
-/// cell is suppressed.
-pub fn suppress(
-    role_sizes: &[usize],
-    pooled_size: usize,
-    min_group_size: usize,
-) -> (Vec<bool>, bool) {
-    let pooled_suppressed = pooled_size < min_group_size;
-    let mut suppressed: Vec<bool> = role_sizes.iter().map(|&n| n < min_group_size).collect();
-    if pooled_suppressed {
-        return (vec![true; role_sizes.len()], true);
-    }
-    let hidden = |suppressed: &[bool]| -> usize {
-        role_sizes
-            .iter()
-            .zip(suppressed)
-            .filter(|(_, hidden)| **hidden)
-            .map(|(n, _)| n)
-            .sum()
-    };
-    while (1..min_group_size).contains(&hidden(&suppressed)) {
-        let smallest_shown = role_sizes
-            .iter()
-            .enumerate()
-            .filter(|(index, n)| !suppressed[*index] && **n > 0)
-            .min_by_key(|(_, n)| **n)
-            .map(|(index, _)| index);
-        match smallest_shown {
-            Some(index) => suppressed[index] = true,
-            None => break,
+use std::collections::BTreeSet;
+
+use plg_domain::dimension::Dimension;
+
+use crate::scores::{ROLES, Response};
+
+/// The two situations a respondent scores on each dimension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Measure {
+    Current,
+    Desired,
+}
+
+impl Measure {
+    pub const BOTH: [Measure; 2] = [Measure::Current, Measure::Desired];
+
+    /// The respondent's score in this situation.
+    pub fn score(self, response: &Response, dimension: Dimension) -> Option<f64> {
+        match self {
+            Self::Current => response.current(dimension),
+            Self::Desired => response.desired(dimension),
         }
     }
-    (suppressed, false)
+}
+
+/// What may be shown of one school's respondents in one wave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Disclosure {
+    /// Respondents per role, in [`ROLES`] order.
+    role_sizes: [usize; ROLES.len()],
+    /// Roles whose cells and labels are hidden, in [`ROLES`] order.
+    hidden_roles: [bool; ROLES.len()],
+    /// Pooled cells below the minimum.
+    hidden_cells: BTreeSet<(Dimension, Measure)>,
+    /// The school-wave as a whole is below the minimum.
+    group_hidden: bool,
+}
+
+impl Disclosure {
+    /// Decides for the counted responses of one school in one wave.
+    pub fn decide(group: &[&Response], min_group_size: usize) -> Self {
+        let role_index = |response: &Response| ROLES.iter().position(|role| *role == response.role);
+        let mut role_sizes = [0; ROLES.len()];
+        for index in group.iter().filter_map(|response| role_index(response)) {
+            role_sizes[index] += 1;
+        }
+        let group_hidden = group.len() < min_group_size;
+        if group_hidden {
+            return Self {
+                role_sizes,
+                hidden_roles: role_sizes.map(|size| size > 0),
+                hidden_cells: Dimension::ALL
+                    .into_iter()
+                    .flat_map(|dimension| Measure::BOTH.map(|measure| (dimension, measure)))
+                    .collect(),
+                group_hidden,
+            };
+        }
+        // Respondents with a score, per shown cell and role.
+        let mut hidden_cells = BTreeSet::new();
+        let mut shown_cells: Vec<[usize; ROLES.len()]> = Vec::new();
+        for dimension in Dimension::ALL {
+            for measure in Measure::BOTH {
+                let mut counts = [0; ROLES.len()];
+                for response in group {
+                    if let Some(index) = role_index(response)
+                        && measure.score(response, dimension).is_some()
+                    {
+                        counts[index] += 1;
+                    }
+                }
+                match counts.iter().sum::<usize>() {
+                    0 => {}
+                    pooled if pooled < min_group_size => {
+                        hidden_cells.insert((dimension, measure));
+                    }
+                    _ => shown_cells.push(counts),
+                }
+            }
+        }
+        let small = |count: usize| (1..min_group_size).contains(&count);
+        let mut hidden_roles = [false; ROLES.len()];
+        for counts in &shown_cells {
+            for (hidden, count) in hidden_roles.iter_mut().zip(counts) {
+                *hidden |= small(*count);
+            }
+        }
+        while let Some(counts) = shown_cells.iter().find(|counts| {
+            small(
+                counts
+                    .iter()
+                    .zip(&hidden_roles)
+                    .filter(|(_, hidden)| **hidden)
+                    .map(|(count, _)| count)
+                    .sum(),
+            )
+        }) {
+            // Hiding a shown role of this cell always makes progress: the pooled cell holds at
+            // least the minimum, so the shown roles hold the rest.
+            let Some(smallest_shown) = (0..ROLES.len())
+                .filter(|index| !hidden_roles[*index] && counts[*index] > 0)
+                .min_by_key(|index| counts[*index])
+            else {
+                break;
+            };
+            hidden_roles[smallest_shown] = true;
+        }
+        Self {
+            role_sizes,
+            hidden_roles,
+            hidden_cells,
+            group_hidden,
+        }
+    }
+
+    /// Whether nothing of the school-wave but its size may be shown.
+    pub fn group_hidden(&self) -> bool {
+        self.group_hidden
+    }
+
+    /// Whether a pooled cell's scores are hidden.
+    pub fn cell_hidden(&self, dimension: Dimension, measure: Measure) -> bool {
+        self.hidden_cells.contains(&(dimension, measure))
+    }
+
+    /// Whether the role at `index` of [`ROLES`] is hidden: its cells and its members' labels.
+    pub fn role_hidden(&self, index: usize) -> bool {
+        self.hidden_roles[index]
+    }
+
+    /// Respondents of the role at `index` of [`ROLES`] in the school-wave.
+    pub fn role_size(&self, index: usize) -> usize {
+        self.role_sizes[index]
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::suppress;
+    use std::collections::BTreeMap;
+
+    use plg_domain::{dimension::Dimension, scan::RespondentRole};
+
+    use super::{Disclosure, Measure};
+    use crate::scores::{ItemAnswer, ROLES, Response};
+
+    const MIN: usize = 5;
+
+    /// A respondent who scored `dimensions` (current and desired), or every dimension.
+    fn respondent(role: RespondentRole, dimensions: &[Dimension]) -> Response {
+        let dimensions = if dimensions.is_empty() {
+            &Dimension::ALL[..]
+        } else {
+            dimensions
+        };
+        Response {
+            school_id: "school".into(),
+            wave: "T1".into(),
+            respondent: format!("{role:?}"),
+            role,
+            dimensions: dimensions
+                .iter()
+                .map(|dimension| {
+                    let answer = ItemAnswer {
+                        item_code: format!("{}.1", dimension.code()),
+                        current: Some(3.0),
+                        desired: Some(4.0),
+                    };
+                    (*dimension, vec![answer])
+                })
+                .collect::<BTreeMap<_, _>>(),
+        }
+    }
+
+    fn group(sizes: [usize; 4]) -> Vec<Response> {
+        ROLES
+            .iter()
+            .zip(sizes)
+            .flat_map(|(role, size)| (0..size).map(|_| respondent(*role, &[])))
+            .collect()
+    }
+
+    fn decide(responses: &[Response]) -> Disclosure {
+        Disclosure::decide(&responses.iter().collect::<Vec<_>>(), MIN)
+    }
+
+    fn hidden_roles(disclosure: &Disclosure) -> Vec<bool> {
+        (0..ROLES.len())
+            .map(|index| disclosure.role_hidden(index))
+            .collect()
+    }
 
     #[test]
     fn groups_at_or_above_the_minimum_are_shown() {
-        assert_eq!(
-            suppress(&[30, 5, 6], 41, 5),
-            (vec![false, false, false], false)
-        );
+        let disclosure = decide(&group([30, 5, 6, 0]));
+        assert_eq!(hidden_roles(&disclosure), [false; 4]);
+        assert!(!disclosure.cell_hidden(Dimension::ALL[0], Measure::Current));
     }
 
     #[test]
-    fn a_small_group_is_hidden_together_with_the_smallest_other_group() {
+    fn a_small_role_is_hidden_together_with_the_smallest_other_role() {
         // 2 school leaders alone could be computed from the pooled cell and the other roles.
-        assert_eq!(
-            suppress(&[30, 2, 6, 5], 43, 5),
-            (vec![false, true, false, true], false)
-        );
+        let disclosure = decide(&group([30, 2, 6, 5]));
+        assert_eq!(hidden_roles(&disclosure), [false, true, false, true]);
     }
 
     #[test]
-    fn small_groups_that_together_reach_the_minimum_need_no_more_hiding() {
-        assert_eq!(
-            suppress(&[30, 2, 3], 35, 5),
-            (vec![false, true, true], false)
-        );
+    fn small_roles_that_together_reach_the_minimum_need_no_more_hiding() {
+        let disclosure = decide(&group([30, 2, 3, 0]));
+        assert_eq!(hidden_roles(&disclosure), [false, true, true, false]);
     }
 
     #[test]
-    fn a_small_pooled_group_hides_everything() {
-        assert_eq!(suppress(&[3, 1], 4, 5), (vec![true, true], true));
+    fn a_small_school_wave_hides_everything() {
+        let disclosure = decide(&group([3, 1, 0, 0]));
+        assert!(disclosure.group_hidden());
+        assert_eq!(hidden_roles(&disclosure), [true, true, false, false]);
+        assert!(disclosure.cell_hidden(Dimension::ALL[0], Measure::Desired));
     }
 
     #[test]
-    fn empty_roles_do_not_count_as_hidden_respondents() {
-        assert_eq!(
-            suppress(&[30, 0, 6], 36, 5),
-            (vec![false, true, false], false)
-        );
+    fn a_role_small_in_one_dimension_is_hidden_in_every_dimension() {
+        // 6 team leaders, but only 4 scored the first dimension: their label would give away
+        // that dimension's hidden team-leader cell in the item export.
+        let mut responses = group([20, 0, 4, 0]);
+        responses
+            .extend((0..2).map(|_| respondent(RespondentRole::TeamLeader, &Dimension::ALL[1..])));
+        let disclosure = decide(&responses);
+        assert_eq!(hidden_roles(&disclosure), [true, false, true, false]);
+    }
+
+    #[test]
+    fn a_pooled_cell_below_the_minimum_is_hidden_on_its_own() {
+        // 5 respondents, one of whom skipped the first dimension.
+        let mut responses = group([4, 0, 0, 0]);
+        responses.push(respondent(RespondentRole::Teacher, &Dimension::ALL[1..]));
+        let disclosure = decide(&responses);
+        assert!(!disclosure.group_hidden());
+        assert!(disclosure.cell_hidden(Dimension::ALL[0], Measure::Current));
+        assert!(disclosure.cell_hidden(Dimension::ALL[0], Measure::Desired));
+        assert!(!disclosure.cell_hidden(Dimension::ALL[1], Measure::Current));
+        assert_eq!(hidden_roles(&disclosure), [false; 4]);
     }
 
     #[test]
     fn one_respondent_is_never_shown() {
-        assert_eq!(suppress(&[1], 1, 3), (vec![true], true));
+        let disclosure = Disclosure::decide(&[&respondent(RespondentRole::Teacher, &[])], 3);
+        assert!(disclosure.group_hidden());
+        assert!(disclosure.role_hidden(0));
     }
 }

@@ -171,6 +171,20 @@ impl Caller {
         matches!(self.access, Access::Unrestricted)
     }
 
+    /// Passes for researchers granted respondent-level data (and unrestricted callers).
+    pub fn require_respondent_data(&self) -> Result<(), ServiceError> {
+        match &self.access {
+            Access::Key { scope, .. } if !scope.respondent_data => {
+                Err(ServiceError::PermissionDenied(
+                    "respondent-level data needs a researcher key granted respondent_data; \
+                     cell-level queries and the long export need only the study"
+                        .into(),
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Whether the caller's scope reaches a study; its role is checked on its own, first.
     pub fn require_study_in_scope(&self, study: StudyId) -> Result<(), ServiceError> {
         match &self.access {

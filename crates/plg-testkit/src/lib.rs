@@ -175,6 +175,15 @@ impl TestServer {
         self.clients_as(v1::Role::Researcher, everything()).await
     }
 
+    /// A researcher whose scope is every study, granted respondent-level data too.
+    pub async fn respondent_data_researcher(&self) -> anyhow::Result<Clients> {
+        let scope = v1::Scope {
+            respondent_data: true,
+            ..everything()
+        };
+        self.clients_as(v1::Role::Researcher, scope).await
+    }
+
     /// An administrator whose scope is every school.
     pub async fn administrator(&self) -> anyhow::Result<Clients> {
         self.clients_as(v1::Role::Administrator, everything()).await

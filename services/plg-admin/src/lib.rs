@@ -51,6 +51,7 @@ fn scope(violations: &mut Violations, scope: Option<&v1::Scope>) -> Option<Scope
         schools: schools?.into_iter().collect(),
         boards: boards?.into_iter().collect(),
         studies: studies?.into_iter().collect(),
+        respondent_data: scope.respondent_data,
     })
 }
 
@@ -60,6 +61,7 @@ fn scope_to_proto(scope: &Scope) -> v1::Scope {
         school_ids: scope.schools.iter().map(ToString::to_string).collect(),
         boards: scope.boards.iter().map(ToString::to_string).collect(),
         study_ids: scope.studies.iter().map(ToString::to_string).collect(),
+        respondent_data: scope.respondent_data,
     }
 }
 
@@ -207,6 +209,7 @@ mod tests {
             school_ids: vec!["not-a-uuid".into()],
             boards: vec![" ".into()],
             study_ids: vec![StudyId::new_random().to_string(), "x".into()],
+            respondent_data: false,
         };
         assert!(scope(&mut violations, Some(&requested)).is_none());
         let ServiceError::InvalidArgument(violations) = violations.into_error() else {

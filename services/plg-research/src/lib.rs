@@ -503,8 +503,8 @@ impl ResearchService for Research {
                     dimension: dimension_to_proto(reliability.dimension),
                     icc1: reliability.icc.map(|icc| icc.icc1),
                     icc2: reliability.icc.and_then(|icc| icc.icc2),
-                    schools: reliability.icc.map_or(0, |icc| count(icc.groups)),
-                    respondents: reliability.icc.map_or(0, |icc| count(icc.respondents)),
+                    schools: count(reliability.schools),
+                    respondents: count(reliability.respondents),
                     mean_rwg_j: reliability.mean_rwg_j(),
                     agreement: reliability
                         .agreement
@@ -637,10 +637,14 @@ impl ResearchService for Research {
         &self,
         request: Request<v1::ExportStudyRequest>,
     ) -> Result<Response<Self::ExportStudyStream>, Status> {
+        let caller = Caller::of(&request)?;
         let (research, message, study) = self.open(request, |message| &message.study_id)?;
         let format = match v1::ExportFormat::try_from(message.format) {
             Ok(v1::ExportFormat::Long) => Format::Long,
-            Ok(v1::ExportFormat::Items) => Format::Items,
+            Ok(v1::ExportFormat::Items) => {
+                caller.require_respondent_data()?;
+                Format::Items
+            }
             _ => {
                 return Err(ServiceError::invalid(
                     "format",
