@@ -56,22 +56,6 @@ pub fn check_reliability(replies: &Replies, cells: &BTreeMap<CellKey, &v1::WaveS
                 })
                 .collect();
             let context = format!("{} {code}", reply.wave);
-            assert_eq!(dimension.schools as usize, shown.len(), "{context}");
-            assert_eq!(
-                f64::from(dimension.respondents),
-                shown.iter().map(|(n, ..)| n).sum::<f64>(),
-                "{context}"
-            );
-            let expected = icc(&shown);
-            assert_eq!(expected.is_some(), dimension.icc1.is_some(), "{context}");
-            if let Some((icc1, icc2)) = expected {
-                assert!(dimension.icc1.is_some_and(|v| close(v, icc1)), "{context}");
-                assert_eq!(icc2.is_some(), dimension.icc2.is_some(), "{context}");
-                assert!(
-                    icc2.zip(dimension.icc2).is_none_or(|(a, b)| close(a, b)),
-                    "{context}"
-                );
-            }
             // The attack on a lone hidden respondent: every score they might have given must
             // still fit the reported ICC(2), or the reply has narrowed it down.
             let lone: Vec<&&v1::ScoreSummary> =
@@ -90,6 +74,22 @@ pub fn check_reliability(replies: &Replies, cells: &BTreeMap<CellKey, &v1::WaveS
                 assert_eq!(
                     fitting, 0,
                     "{context}: ICC(2) solves the lone respondent's score"
+                );
+            }
+            assert_eq!(dimension.schools as usize, shown.len(), "{context}");
+            assert_eq!(
+                f64::from(dimension.respondents),
+                shown.iter().map(|(n, ..)| n).sum::<f64>(),
+                "{context}"
+            );
+            let expected = icc(&shown);
+            assert_eq!(expected.is_some(), dimension.icc1.is_some(), "{context}");
+            if let Some((icc1, icc2)) = expected {
+                assert!(dimension.icc1.is_some_and(|v| close(v, icc1)), "{context}");
+                assert_eq!(icc2.is_some(), dimension.icc2.is_some(), "{context}");
+                assert!(
+                    icc2.zip(dimension.icc2).is_none_or(|(a, b)| close(a, b)),
+                    "{context}"
                 );
             }
             for school in &dimension.agreement {
