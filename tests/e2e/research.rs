@@ -139,7 +139,9 @@ async fn fixture(identify_schools: bool) -> anyhow::Result<Fixture> {
                 ("t1", v1::RespondentRole::Teacher),
                 ("t2", v1::RespondentRole::Teacher),
                 ("t3", v1::RespondentRole::Teacher),
-                ("l1", v1::RespondentRole::SchoolLeader),
+                // Four teachers: a hidden role beside scores everyone shares would give those
+                // scores away, which tests/e2e/disclosure covers.
+                ("t4", v1::RespondentRole::Teacher),
             ];
             for (respondent_index, (respondent, role)) in respondents.into_iter().enumerate() {
                 let level = inquiring[index][wave_index];
@@ -395,26 +397,23 @@ async fn wave_scores_summarise_current_submissions_and_suppress_small_groups() -
         close(current.mean, 3.625) && close(current.sd, 1.25),
         "{current:?}"
     );
-    // The school leader alone (1) is hidden; so are the 3 teachers, or the leader could be
-    // computed back from the pooled cell.
-    for role in [
+    // All four are teachers: their cell is the pooled one, and no other role has a row.
+    let teachers = score(
+        &reply.scores,
+        "S01",
+        "W1",
         v1::RespondentRole::Teacher,
-        v1::RespondentRole::SchoolLeader,
-    ] {
-        let cell = score(
-            &reply.scores,
-            "S01",
-            "W1",
-            role,
-            v1::Dimension::InternalProfessionalisation,
-        )
-        .expect("role cell");
-        let current = cell.current.expect("current");
-        assert!(
-            current.suppressed && current.mean.is_none() && current.sd.is_none(),
-            "{cell:?}"
-        );
-    }
+        v1::Dimension::InternalProfessionalisation,
+    )
+    .expect("teacher cell");
+    assert_eq!(teachers.current, pooled.current);
+    assert!(
+        reply
+            .scores
+            .iter()
+            .all(|s| s.role == i32::from(v1::RespondentRole::Unspecified)
+                || s.role == i32::from(v1::RespondentRole::Teacher))
+    );
     // E5 in S01 at W1: everyone 1, desired 2: gap 1, SD 0.
     let e5 = score(
         &reply.scores,
@@ -540,7 +539,7 @@ async fn superseded_and_retracted_scans_do_not_count() -> anyhow::Result<()> {
         })
         .await?
         .into_inner();
-    // Now 5 (t3), 5 (l1) and the resubmitted 1: mean 11/3; the retracted answer is gone.
+    // Now 5 (t3), 5 (t4) and the resubmitted 1: mean 11/3; the retracted answer is gone.
     let cell = score(
         &after.scores,
         "S04",
@@ -958,9 +957,11 @@ async fn exports_are_csv_without_pseudonyms_or_small_groups() -> anyhow::Result<
             .starts_with("S01,W1,1,all,E1,internal_professionalisation,element,4,3.6250,1.2500,")),
         "{long}"
     );
+    // No desired answers on E1: nothing to hide there, and the flags say so apart.
     assert!(
-        long.lines()
-            .any(|line| line.starts_with("S01,W1,1,school_leader,E1,") && line.ends_with(",1"))
+        long.lines().any(|line| line
+            == "S01,W1,1,teacher,E1,internal_professionalisation,element,4,3.6250,1.2500,0,,,,0,0"),
+        "{long}"
     );
 
     let items = export(&mut f, v1::ExportFormat::Items).await?;
@@ -981,12 +982,12 @@ async fn exports_are_csv_without_pseudonyms_or_small_groups() -> anyhow::Result<
         .filter(|line| line.starts_with("S05,W1,"))
         .collect();
     assert_eq!(s05, ["S05,W1,1,,,,,,,,1,1"]);
-    // In S01 every role group is hidden (1 leader, and the teachers with them): no role shown.
+    // In S01 the four teachers are a group of the minimum or more: their role is shown.
     assert!(
         items
             .lines()
             .filter(|line| line.starts_with("S01,W1,"))
-            .all(|line| line.split(',').nth(4) == Some(""))
+            .all(|line| line.split(',').nth(4) == Some("teacher"))
     );
     let none = f
         .research

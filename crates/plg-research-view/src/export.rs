@@ -2,7 +2,6 @@
 
 use plg_domain::dimension::{Dimension, DimensionKind};
 use rusqlite::Transaction;
-use sha2::{Digest, Sha256};
 
 use crate::{
     ResearchError,
@@ -145,23 +144,6 @@ fn long(
     Ok(())
 }
 
-/// The order respondents are listed in within a school-wave: a digest of who they are, so the
-/// list follows neither the scan tool's pseudonyms (which may encode roles) nor the order of
-/// submission, and is the same on every export and rebuild.
-fn listing_order(study_id: &str, response: &Response) -> [u8; 32] {
-    let mut digest = Sha256::new();
-    for part in [
-        study_id,
-        &response.school_id,
-        &response.wave,
-        &response.respondent,
-    ] {
-        digest.update((part.len() as u64).to_be_bytes());
-        digest.update(part.as_bytes());
-    }
-    digest.finalize().into()
-}
-
 /// Respondent × item, as each school-wave's [`Disclosure`] allows. Respondents are numbered
 /// anew in every school-wave (`R0001`, … over the whole export), so nobody can be followed
 /// from a wave where their role is hidden into one where it is shown.
@@ -204,7 +186,10 @@ fn items(
             write(&row)?;
             continue;
         }
-        group.sort_by_cached_key(|response| listing_order(&context.study_id, response));
+        // By submission id, drawn at random by the server: the list follows neither the scan
+        // tool's pseudonyms (which may encode roles) nor the order of submission, is the same
+        // on every export, and cannot be rebuilt by anyone who does not hold the answers.
+        group.sort_by(|a, b| a.submission_id.cmp(&b.submission_id));
         for response in group {
             numbered += 1;
             let respondent = format!("R{numbered:04}");

@@ -25,6 +25,8 @@ pub const ROLES: [RespondentRole; 4] = [
 /// superseded and retracted ones never reach a statistic.
 #[derive(Debug, Clone)]
 pub struct Response {
+    /// Drawn at random by the server: known only to those who hold the answers already.
+    pub submission_id: String,
     pub school_id: String,
     pub wave: String,
     pub respondent: String,
@@ -76,6 +78,7 @@ pub fn load_responses(
         {
             let role: String = row.get(4)?;
             let response = Response {
+                submission_id: submission_id.clone(),
                 school_id: row.get(1)?,
                 wave: row.get(2)?,
                 respondent: row.get(3)?,
@@ -185,13 +188,27 @@ pub fn school_waves<'a>(
 /// Summaries per school × wave × dimension, pooled (first) and per role that answered, as the
 /// school-wave's [`Disclosure`] allows. A hidden role has a row in every dimension, with its
 /// size in the school-wave as `n`: rows or counts that differ by dimension would tell which
-/// dimensions its few members skipped, and single them out in the item export.
+/// dimensions its few members skipped, and single them out in the item export. A school-wave
+/// too small to show has only pooled rows, all with its size as `n`.
 pub fn wave_scores(context: &StudyContext, responses: &[Response]) -> Vec<WaveScore> {
     let min = context.min_group_size as usize;
     let mut scores = Vec::new();
     for ((school, wave), group) in school_waves(context, responses) {
         let disclosure = Disclosure::decide(&group, min);
         for dimension in Dimension::ALL {
+            let row = |role, current: Shown, desired: Shown| WaveScore {
+                school: context.schools[school].clone(),
+                wave: context.waves[wave].label.clone(),
+                role,
+                dimension,
+                current,
+                desired,
+            };
+            if disclosure.group_hidden() {
+                let size = Shown::hidden(group.len());
+                scores.push(row(None, size, size));
+                continue;
+            }
             let values = |role: Option<RespondentRole>, measure: Measure| -> Vec<f64> {
                 group
                     .iter()
@@ -204,14 +221,6 @@ pub fn wave_scores(context: &StudyContext, responses: &[Response]) -> Vec<WaveSc
                     &values(role, measure),
                     disclosure.cell_hidden(dimension, measure),
                 )
-            };
-            let row = |role, current: Shown, desired: Shown| WaveScore {
-                school: context.schools[school].clone(),
-                wave: context.waves[wave].label.clone(),
-                role,
-                dimension,
-                current,
-                desired,
             };
             if values(None, Measure::Current).is_empty() {
                 continue;

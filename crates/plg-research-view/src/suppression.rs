@@ -15,6 +15,9 @@
 //! - **Secondary suppression**: a pooled cell is the sum of its role cells, so the hidden roles
 //!   together must hold no respondents or at least the minimum in every shown cell; until they
 //!   do, the smallest shown role of an offending cell is hidden as well.
+//! - **One value**: where the hidden roles' scores in a cell are all the same value, the shown
+//!   cells give it away (their sums and sums of squares leave the hidden ones no variance), so
+//!   that cell is hidden too.
 
 use std::collections::BTreeSet;
 
@@ -123,6 +126,23 @@ impl Disclosure {
             };
             hidden_roles[smallest_shown] = true;
         }
+        // Shown cells give the hidden roles' sum and sum of squares together: where all their
+        // scores are one value, that value is every hidden respondent's.
+        for dimension in Dimension::ALL {
+            for measure in Measure::BOTH {
+                let hidden_scores: Vec<f64> = group
+                    .iter()
+                    .filter(|response| role_index(response).is_none_or(|index| hidden_roles[index]))
+                    .filter_map(|response| measure.score(response, dimension))
+                    .collect();
+                if hidden_scores
+                    .first()
+                    .is_some_and(|first| hidden_scores.iter().all(|score| score == first))
+                {
+                    hidden_cells.insert((dimension, measure));
+                }
+            }
+        }
         Self {
             role_sizes,
             hidden_roles,
@@ -171,6 +191,7 @@ mod tests {
             dimensions
         };
         Response {
+            submission_id: format!("{role:?}"),
             school_id: "school".into(),
             wave: "T1".into(),
             respondent: format!("{role:?}"),
@@ -257,6 +278,25 @@ mod tests {
         assert!(disclosure.cell_hidden(Dimension::ALL[0], Measure::Desired));
         assert!(!disclosure.cell_hidden(Dimension::ALL[1], Measure::Current));
         assert_eq!(hidden_roles(&disclosure), [false; 4]);
+    }
+
+    #[test]
+    fn a_cell_where_the_hidden_roles_all_gave_one_value_is_hidden() {
+        // 20 teachers, 1 school leader and 4 support staff: the leader and support staff are
+        // hidden together. In the first dimension all five scored 3: the pooled and teacher
+        // cells would give that 3 away.
+        let mut responses = group([20, 0, 0, 0]);
+        for (index, mut response) in group([0, 1, 0, 4]).into_iter().enumerate() {
+            for answers in response.dimensions.values_mut().skip(1) {
+                answers[0].current = Some(1.0 + index as f64);
+            }
+            responses.push(response);
+        }
+        let disclosure = decide(&responses);
+        assert_eq!(hidden_roles(&disclosure), [false, true, false, true]);
+        assert!(disclosure.cell_hidden(Dimension::ALL[0], Measure::Current));
+        assert!(disclosure.cell_hidden(Dimension::ALL[0], Measure::Desired));
+        assert!(!disclosure.cell_hidden(Dimension::ALL[1], Measure::Current));
     }
 
     #[test]

@@ -91,8 +91,11 @@ pub fn timeline(
     let mut entries = Vec::new();
 
     let mut waves = transaction.prepare(
-        "SELECT wave, MAX(answered_on), COUNT(*) FROM scan_submissions
-         WHERE study_id = ?1 AND school_id = ?2 AND status = 'current' GROUP BY wave",
+        // Dated by the wave's close, not by the last answer: a date could single out a small
+        // school-wave's last respondent.
+        "SELECT s.wave, w.closes_on, COUNT(*) FROM scan_submissions s
+         JOIN waves w ON w.study_id = s.study_id AND w.label = s.wave
+         WHERE s.study_id = ?1 AND s.school_id = ?2 AND s.status = 'current' GROUP BY s.wave",
     )?;
     for wave in waves.query_map((study_id, school_id), |row| {
         Ok((

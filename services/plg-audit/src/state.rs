@@ -297,6 +297,7 @@ fn study_fold(
 /// The counted submission as the research view's scoring reads it.
 fn response(submitted: &ScanEvent) -> Option<Response> {
     let ScanEvent::ScanSubmitted {
+        submission_id,
         school_id,
         wave,
         respondent,
@@ -319,6 +320,7 @@ fn response(submitted: &ScanEvent) -> Option<Response> {
             });
     }
     Some(Response {
+        submission_id: submission_id.to_string(),
         school_id: school_id.to_string(),
         wave: wave.to_string(),
         respondent: respondent.to_string(),

@@ -104,6 +104,10 @@ fn match_respondents<'a>(
     matched
 }
 
+/// A class of respondents that replies tell apart: their scores, and whether it holds anyone
+/// whose role is hidden.
+type Class = (Vec<f64>, bool);
+
 #[tokio::test]
 async fn no_suppressed_value_can_be_solved_from_everything_a_researcher_can_get()
 -> anyhow::Result<()> {
@@ -188,21 +192,31 @@ async fn no_suppressed_value_can_be_solved_from_everything_a_researcher_can_get(
                         }
                         continue;
                     }
-                    let mut classes: BTreeMap<(Option<usize>, &str), usize> = BTreeMap::new();
+                    // Per class: its scores, and whether it holds anyone whose role is hidden.
+                    let mut classes: BTreeMap<(Option<usize>, &str), Class> = BTreeMap::new();
                     for t in &scored {
                         let role_shown = cells
                             .get(&(s.clone(), w.to_owned(), Some(t.role), code))
                             .is_some_and(|cell| !part(cell, measure).suppressed);
-                        let exported_label = label_of(t);
-                        *classes
-                            .entry((role_shown.then_some(t.role), exported_label))
-                            .or_default() += 1;
+                        let class = classes
+                            .entry((role_shown.then_some(t.role), label_of(t)))
+                            .or_default();
+                        class.0.extend(t.score(code, measure));
+                        class.1 |= !role_shown;
                     }
-                    for (class, size) in classes {
+                    for (class, (scores, holds_hidden)) in classes {
                         assert!(
-                            size >= MIN,
-                            "{s} {w} {code} {measure:?}: the class {class:?} of {size} \
-                             respondents can be solved from the replies"
+                            scores.len() >= MIN,
+                            "{s} {w} {code} {measure:?}: the class {class:?} of {} \
+                             respondents can be solved from the replies",
+                            scores.len()
+                        );
+                        // A class's sum and sum of squares are known: with one value among
+                        // them, that value is every member's, hidden roles' included.
+                        assert!(
+                            !holds_hidden || scores.iter().any(|score| *score != scores[0]),
+                            "{s} {w} {code} {measure:?}: the class {class:?} has one value, \
+                             which gives hidden respondents' scores away"
                         );
                     }
                 }
@@ -211,25 +225,31 @@ async fn no_suppressed_value_can_be_solved_from_everything_a_researcher_can_get(
     }
 
     // Following respondents across waves: no respondent number appears in two school-waves
-    // (checked while reading the export), and the list is not in the scan tool's order.
-    let mut in_tool_order = 0;
-    let mut listings = 0;
+    // (checked while reading the export), and lists follow neither the scan tool's pseudonyms
+    // nor the order of submission (either would tell roles apart, or link waves).
+    let (mut in_pseudonym_order, mut in_submission_order, mut listings) = (0, 0, 0);
     for (school, waves) in SCHOOLS.iter().enumerate() {
         for wave in 0..waves.len() {
-            let listed: Vec<&str> = matched
+            let listed: Vec<&Truth> = matched
                 .values()
                 .filter(|t| (t.school, t.wave) == (school, wave))
-                .map(|t| t.pseudonym.as_str())
+                .copied()
                 .collect();
             if listed.len() >= MIN {
                 listings += 1;
-                in_tool_order += usize::from(listed.is_sorted());
+                in_pseudonym_order += usize::from(listed.is_sorted_by_key(|t| &t.pseudonym));
+                in_submission_order +=
+                    usize::from(listed.is_sorted_by_key(|t| {
+                        truths.iter().position(|truth| std::ptr::eq(truth, *t))
+                    }));
             }
         }
     }
+    // A random order matches either by chance in 1 of 120 lists of five, or fewer.
     assert!(
-        in_tool_order < listings,
-        "every school-wave is listed in pseudonym order"
+        in_pseudonym_order * 4 <= listings && in_submission_order * 4 <= listings,
+        "of {listings} lists, {in_pseudonym_order} follow the pseudonyms and \
+         {in_submission_order} the submissions"
     );
 
     // Cross-school statistics are computed from shown cells alone, so they add nothing to them.

@@ -180,6 +180,15 @@ pub fn check_cells(truths: &[Truth], replies: &Replies) {
                 .iter()
                 .filter_map(|t| t.score(code, measure))
                 .collect();
+            let school_wave = truths
+                .iter()
+                .filter(|t| label(t.school) == school && WAVES[t.wave].0 == wave)
+                .count();
+            if school_wave < MIN {
+                // Too small to show: pooled rows with the school-wave's size, nothing per role.
+                assert!(summary.suppressed && role.is_none(), "{score:?}");
+                assert_eq!(summary.n as usize, school_wave, "{score:?}");
+            }
             if summary.suppressed {
                 assert!(summary.mean.is_none() && summary.sd.is_none(), "{score:?}");
                 if role.is_some() && (summary.n as usize) != values.len() {
@@ -194,6 +203,7 @@ pub fn check_cells(truths: &[Truth], replies: &Replies) {
             let (mean, sd) = mean_sd(&values);
             assert_eq!(summary.n as usize, values.len(), "{score:?}");
             assert!(summary.mean.is_some_and(|m| close(m, mean)), "{score:?}");
+            assert_eq!(summary.sd.is_some(), sd.is_some(), "{score:?}");
             assert!(
                 summary.sd.zip(sd).is_none_or(|(a, b)| close(a, b)),
                 "{score:?}"
