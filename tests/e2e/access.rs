@@ -2,7 +2,11 @@
 //! scope and for one outside it. Each allowed call must work; each refused call must be
 //! PERMISSION_DENIED (or UNAUTHENTICATED without a valid key) and append nothing.
 
-use std::{future::Future, pin::Pin};
+use std::{
+    future::Future,
+    pin::Pin,
+    sync::atomic::{AtomicUsize, Ordering},
+};
 
 use futures::StreamExt as _;
 use plg_proto::v1;
@@ -141,6 +145,17 @@ fn scan(side: &Side, respondent: String, current: u32) -> v1::SubmitScanRequest 
         }],
         instrument_version: String::new(),
     }
+}
+
+/// Closed waves each side's study has beside the usual three, one for every call of
+/// ReleaseWave (a wave is released once).
+const RELEASABLE_WAVES: usize = 24;
+
+fn releasable_wave(_: Setup, _: Side) -> Fut<String> {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let next = NEXT.fetch_add(1, Ordering::Relaxed);
+    assert!(next < RELEASABLE_WAVES, "every releasable wave is used");
+    Box::pin(async move { format!("R{next}") })
 }
 
 fn fresh(prefix: &str) -> String {
@@ -320,6 +335,9 @@ fn rpcs() -> Vec<Rpc> {
         })},
         Rpc { name: "EnrolSchool", rule: Rule::SchoolAndStudy, prepare: unenrolled_school, call: |mut c, side, school| Box::pin(async move {
             ok(c.registry.enrol_school(v1::EnrolSchoolRequest { options: options(), study_id: side.study, school_id: school }).await)
+        })},
+        Rpc { name: "ReleaseWave", rule: Rule::Study, prepare: releasable_wave, call: |mut c, side, wave| Box::pin(async move {
+            ok(c.registry.release_wave(v1::ReleaseWaveRequest { options: options(), study_id: side.study, wave }).await)
         })},
         Rpc { name: "RegisterPerson", rule: Rule::AnyPartnerTool, prepare: nothing, call: |mut c, _, _| Box::pin(async move {
             ok(c.registry.register_person(v1::RegisterPersonRequest { options: options(), name: "Bram".into(), email: String::new() }).await)
@@ -513,7 +531,28 @@ async fn side(setup: &mut Clients, board: &str) -> anyhow::Result<Side> {
         .await?
         .into_inner()
         .school_id;
-    let study = setup.define_study().await?;
+    let wave = |label: String, opens: i64, closes: i64| v1::Wave {
+        label,
+        opens_on: day(opens),
+        closes_on: day(closes),
+    };
+    let mut waves = vec![
+        wave("T0".into(), -400, -300),
+        wave("T1".into(), -30, 30),
+        wave("T2".into(), 180, 240),
+    ];
+    waves.extend((0..RELEASABLE_WAVES).map(|index| wave(format!("R{index}"), -600, -500)));
+    let study = setup
+        .registry
+        .define_study(v1::DefineStudyRequest {
+            options: options(),
+            title: "De school als PLG".into(),
+            waves,
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .study_id;
     setup.enrol(&study, &school).await?;
     let side = Side {
         member: setup.register_person("Member").await?,

@@ -11,7 +11,7 @@ use tonic::Code;
 const MIN_GROUP: u32 = 3;
 
 /// A study whose first wave `W1` closed a year ago and whose `W2` is open, showing groups of
-/// three, with one enrolled school: `(study_id, school_id)`.
+/// three once released, with one enrolled school: `(study_id, school_id)`.
 async fn study_of_small_groups(clients: &mut Clients) -> anyhow::Result<(String, String)> {
     let wave = |label: &str, opens: i64, closes: i64| v1::Wave {
         label: label.into(),
@@ -158,27 +158,9 @@ async fn a_withdrawn_respondent_no_longer_counts_in_any_wave_and_cannot_answer_a
                 .await?;
         }
     }
-    // W1: mean 3.5, SD √(5/3); W2: mean 3, SD √(2/3).
+    // Nothing shows before the closed W1 is released, and the open W2 cannot be.
     let w1 = support(&mut research, &study_id, "W1").await?;
-    assert!(
-        w1.n == 4 && close(w1.mean, 3.5) && close(w1.sd, (5.0f64 / 3.0).sqrt()),
-        "{w1:?}"
-    );
-    let w2 = support(&mut research, &study_id, "W2").await?;
-    assert!(
-        w2.n == 4 && close(w2.mean, 3.0) && close(w2.sd, (2.0f64 / 3.0).sqrt()),
-        "{w2:?}"
-    );
-    let export = items_export(&mut research, &study_id).await?;
-    // Two items each; t4 answered 5 in W1 and 2 in W2.
-    assert_eq!(
-        answers_in(&export, "W1"),
-        ["2", "2", "3", "3", "4", "4", "5", "5"]
-    );
-    assert_eq!(
-        answers_in(&export, "W2"),
-        ["2", "2", "3", "3", "3", "3", "4", "4"]
-    );
+    assert!(w1.n == 4 && w1.suppressed && w1.mean.is_none(), "{w1:?}");
 
     let request = withdrawal(&study_id, &school_id, "t4");
     let withdrawn = clients
@@ -202,28 +184,22 @@ async fn a_withdrawn_respondent_no_longer_counts_in_any_wave_and_cannot_answer_a
     assert_eq!(data["school_id"], school_id.as_str());
     assert_eq!(data["reason"], "no longer wishes to take part");
 
-    // W1: 2, 3, 4: mean 3, SD 1; W2: 3, 3, 4: mean 10/3, SD √(1/3).
+    // Released, W1 shows 2, 3, 4: mean 3, SD 1; W2, open, shows its 3 respondents only.
+    clients.release_wave(&study_id, "W1").await?;
     let w1 = support(&mut research, &study_id, "W1").await?;
     assert!(
         w1.n == 3 && close(w1.mean, 3.0) && close(w1.sd, 1.0),
         "{w1:?}"
     );
     let w2 = support(&mut research, &study_id, "W2").await?;
-    assert!(
-        w2.n == 3 && close(w2.mean, 10.0 / 3.0) && close(w2.sd, (1.0f64 / 3.0).sqrt()),
-        "{w2:?}"
-    );
+    assert!(w2.n == 3 && w2.suppressed && w2.mean.is_none(), "{w2:?}");
     let export = items_export(&mut research, &study_id).await?;
     assert_eq!(
         answers_in(&export, "W1"),
         ["2", "2", "3", "3", "4", "4"],
         "{export}"
     );
-    assert_eq!(
-        answers_in(&export, "W2"),
-        ["3", "3", "3", "3", "4", "4"],
-        "{export}"
-    );
+    assert_eq!(answers_in(&export, "W2"), [""], "one marked row: {export}");
 
     // No new scan, in a wave they answered or not.
     let before = clients.last_position().await?;
@@ -260,6 +236,15 @@ async fn a_withdrawn_respondent_no_longer_counts_in_any_wave_and_cannot_answer_a
     assert_eq!(again.code(), Code::FailedPrecondition);
     assert_eq!(violated_rule(&again).as_deref(), Some("consent_withdrawn"));
     assert_eq!(clients.read_stream(&result.stream).await?.len(), 1);
+
+    // A withdrawal after release: W1's figures before and after would give t3's answers
+    // away, so W1 shows its size only from now on.
+    clients
+        .scans
+        .withdraw_consent(withdrawal(&study_id, &school_id, "t3"))
+        .await?;
+    let w1 = support(&mut research, &study_id, "W1").await?;
+    assert!(w1.n == 2 && w1.suppressed && w1.mean.is_none(), "{w1:?}");
     Ok(())
 }
 

@@ -1,5 +1,5 @@
 use plg_proto::v1;
-use plg_testkit::{TestServer, day, options, payload, school_code, violated_fields};
+use plg_testkit::{TestServer, day, options, payload, school_code, violated_fields, violated_rule};
 use tonic::Code;
 
 #[tokio::test]
@@ -285,6 +285,85 @@ async fn enrolment_needs_a_known_study_and_school_and_happens_once() -> anyhow::
         clients.event_types(&format!("study-{study_id}")).await?,
         ["StudyDefined", "SchoolEnrolled"]
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_closed_wave_is_released_once_and_bad_releases_change_nothing() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let mut clients = server.clients().await?;
+    // T0 closed 300 days ago; T1 is open.
+    let study_id = clients.define_study().await?;
+    let release = |study_id: &str, wave: &str| v1::ReleaseWaveRequest {
+        options: options(),
+        study_id: study_id.into(),
+        wave: wave.into(),
+    };
+    let before = clients.last_position().await?;
+    for (request, code, detail) in [
+        (release("x", ""), Code::InvalidArgument, "study_id wave"),
+        (release(&study_id, "T9"), Code::InvalidArgument, "wave"),
+        (
+            release("00000000-0000-4000-8000-000000000000", "T0"),
+            Code::NotFound,
+            "",
+        ),
+        (
+            release(&study_id, "T1"),
+            Code::FailedPrecondition,
+            "wave_not_closed",
+        ),
+    ] {
+        let status = clients
+            .registry
+            .release_wave(request)
+            .await
+            .expect_err("refused");
+        assert_eq!(status.code(), code, "{status:?}");
+        match code {
+            Code::InvalidArgument => assert_eq!(violated_fields(&status).join(" "), detail),
+            Code::FailedPrecondition => {
+                assert_eq!(violated_rule(&status).as_deref(), Some(detail))
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(
+        clients.last_position().await?,
+        before,
+        "a refusal writes nothing"
+    );
+
+    let request = release(&study_id, "T0");
+    let released = clients
+        .registry
+        .release_wave(request.clone())
+        .await?
+        .into_inner();
+    let result = released.result.expect("write result");
+    let events = clients.read_stream(&result.stream).await?;
+    let data = payload(events.last().expect("the release"))?;
+    assert_eq!(
+        events.last().map(|e| e.event_type.as_str()),
+        Some("WaveReleased")
+    );
+    assert_eq!(
+        (data["wave"].as_str(), data["released_on"].as_str()),
+        (Some("T0"), Some(day(0).as_str()))
+    );
+    // A retry replays; a second release is refused.
+    let retried = clients.registry.release_wave(request).await?.into_inner();
+    assert!(
+        retried
+            .result
+            .is_some_and(|r| r.replayed && r.position == result.position)
+    );
+    let again = clients
+        .registry
+        .release_wave(release(&study_id, "T0"))
+        .await
+        .expect_err("released");
+    assert_eq!(violated_rule(&again).as_deref(), Some("wave_released"));
     Ok(())
 }
 

@@ -109,6 +109,11 @@ pub enum StudyCommand {
     EnrolSchool {
         school_id: SchoolId,
     },
+    /// Publishes a closed wave to researchers and ends its data collection.
+    ReleaseWave {
+        wave: WaveLabel,
+        released_on: NaiveDate,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -132,6 +137,11 @@ pub enum StudyEvent {
     SchoolEnrolled {
         school_id: SchoolId,
     },
+    /// From here on researchers see the wave's scores, and it takes no more scans.
+    WaveReleased {
+        wave: WaveLabel,
+        released_on: NaiveDate,
+    },
 }
 
 impl DomainEvent for StudyEvent {}
@@ -143,6 +153,7 @@ pub struct Study {
     /// In registration order; the last is the current one.
     pub instruments: Vec<Instrument>,
     pub enrolled: BTreeSet<SchoolId>,
+    pub released: BTreeSet<WaveLabel>,
 }
 
 /// What a scan must follow: the wave it belongs to and the instrument its answers use.
@@ -197,6 +208,15 @@ impl Study {
             return Err(DomainError::rule(
                 "wave_not_open",
                 format!("wave {} opens on {}", wave.label, wave.opens_on),
+            ));
+        }
+        if self.released.contains(&wave.label) {
+            return Err(DomainError::rule(
+                "wave_released",
+                format!(
+                    "wave {} is released to researchers and takes no more scans",
+                    wave.label
+                ),
             ));
         }
         if answered_on > wave.closes_on {
@@ -290,6 +310,31 @@ impl Aggregate for Study {
                     school_id: *school_id,
                 }])
             }
+            (StudyCommand::ReleaseWave { wave, released_on }, Some(study_id)) => {
+                let Some(known) = self.waves.iter().find(|known| &known.label == wave) else {
+                    return Err(DomainError::invalid(
+                        "wave",
+                        format!("study {study_id} has no wave {wave}"),
+                    ));
+                };
+                if self.released.contains(wave) {
+                    return Err(DomainError::rule(
+                        "wave_released",
+                        format!("wave {wave} is released already"),
+                    ));
+                }
+                // Released while open, each later scan could be differenced out of the figures.
+                if known.closes_on >= *released_on {
+                    return Err(DomainError::rule(
+                        "wave_not_closed",
+                        format!("wave {wave} closes on {}", known.closes_on),
+                    ));
+                }
+                Ok(vec![StudyEvent::WaveReleased {
+                    wave: wave.clone(),
+                    released_on: *released_on,
+                }])
+            }
         }
     }
 
@@ -310,6 +355,9 @@ impl Aggregate for Study {
             }
             StudyEvent::SchoolEnrolled { school_id } => {
                 self.enrolled.insert(*school_id);
+            }
+            StudyEvent::WaveReleased { wave, .. } => {
+                self.released.insert(wave.clone());
             }
         }
     }
@@ -500,6 +548,65 @@ mod tests {
         let error = state
             .scan_terms(school_id, &unknown, date("2015-02-01"), None)
             .expect_err("no wave");
+        assert!(matches!(
+            error,
+            DomainError::InvalidField { field: "wave", .. }
+        ));
+    }
+
+    #[test]
+    fn a_closed_wave_is_released_once_and_then_takes_no_scans() {
+        let school_id = SchoolId::new_random();
+        let t1 = WaveLabel::parse("T1").expect("valid label");
+        let mut history = defined(StudyId::new_random());
+        history.push(StudyEvent::SchoolEnrolled { school_id });
+        let release = |released_on| StudyCommand::ReleaseWave {
+            wave: t1.clone(),
+            released_on: date(released_on),
+        };
+        // T1 closes on 2015-03-31: releasing it that day would show a wave still collecting.
+        let open = then_error(&given::<Study>(&history), &release("2015-03-31"));
+        assert!(matches!(
+            open,
+            DomainError::RuleViolated {
+                rule: "wave_not_closed",
+                ..
+            }
+        ));
+        let events = then_events(&given::<Study>(&history), &release("2015-04-01"));
+        assert_eq!(
+            events,
+            [StudyEvent::WaveReleased {
+                wave: t1.clone(),
+                released_on: date("2015-04-01"),
+            }]
+        );
+        history.extend(events);
+        let state = given::<Study>(&history);
+        let again = then_error(&state, &release("2015-05-01"));
+        assert!(matches!(
+            again,
+            DomainError::RuleViolated {
+                rule: "wave_released",
+                ..
+            }
+        ));
+        // Not even a scan dated inside the wave, entered late.
+        let late = state
+            .scan_terms(school_id, &t1, date("2015-02-01"), None)
+            .expect_err("released");
+        assert!(matches!(
+            late,
+            DomainError::RuleViolated {
+                rule: "wave_released",
+                ..
+            }
+        ));
+        let unknown = StudyCommand::ReleaseWave {
+            wave: WaveLabel::parse("T9").expect("valid label"),
+            released_on: date("2020-01-01"),
+        };
+        let error = then_error(&state, &unknown);
         assert!(matches!(
             error,
             DomainError::InvalidField { field: "wave", .. }

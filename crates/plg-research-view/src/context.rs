@@ -1,6 +1,8 @@
 //! What every query needs to know about a study: its waves, its schools as researchers may
 //! see them, and how small a group may be shown.
 
+use std::collections::BTreeSet;
+
 use rusqlite::{OptionalExtension, Transaction};
 use serde::de::DeserializeOwned;
 
@@ -31,6 +33,9 @@ pub struct StudyContext {
     pub waves: Vec<WaveInfo>,
     /// In enrolment order.
     pub schools: Vec<SchoolRef>,
+    /// School-waves (school id, wave label) whose scores are withheld: their wave is not
+    /// released yet, or they changed after it was (`docs/disclosure-control.md`).
+    pub withheld: BTreeSet<(String, String)>,
 }
 
 impl StudyContext {
@@ -74,13 +79,32 @@ impl StudyContext {
                 })
             })?
             .collect::<Result<_, _>>()?;
+        let mut withheld = transaction.prepare(
+            "SELECT s.school_id, s.wave FROM scan_submissions s
+             JOIN waves w ON w.study_id = s.study_id AND w.label = s.wave
+             WHERE s.study_id = ?1 GROUP BY s.school_id, s.wave
+             HAVING MAX(w.released_at) IS NULL OR MAX(s.changed_at) > MAX(w.released_at)",
+        )?;
+        let withheld = withheld
+            .query_map([study_id], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .collect::<Result<_, _>>()?;
         Ok(Self {
             study_id: study_id.to_owned(),
             min_group_size,
             identify_schools,
             waves,
             schools,
+            withheld,
         })
+    }
+
+    /// Whether the school-wave at these indexes into `schools` and `waves` may show scores.
+    pub fn is_released(&self, school: usize, wave: usize) -> bool {
+        let key = (
+            self.schools[school].school_id.clone(),
+            self.waves[wave].label.clone(),
+        );
+        !self.withheld.contains(&key)
     }
 
     /// How a school is named in replies: its name when the study identifies schools, else

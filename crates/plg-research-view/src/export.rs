@@ -172,7 +172,7 @@ fn items(
     let min = context.min_group_size as usize;
     let mut numbered = 0;
     for ((school, wave), mut group) in school_waves(context, responses) {
-        let disclosure = Disclosure::decide(&group, min);
+        let disclosure = Disclosure::decide(&group, min, context.is_released(school, wave));
         let wave = &context.waves[wave];
         let (label, ordinal) = (
             context.label(&context.schools[school]),

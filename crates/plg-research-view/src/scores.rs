@@ -194,7 +194,7 @@ pub fn wave_scores(context: &StudyContext, responses: &[Response]) -> Vec<WaveSc
     let min = context.min_group_size as usize;
     let mut scores = Vec::new();
     for ((school, wave), group) in school_waves(context, responses) {
-        let disclosure = Disclosure::decide(&group, min);
+        let disclosure = Disclosure::decide(&group, min, context.is_released(school, wave));
         for dimension in Dimension::ALL {
             let row = |role, current: Shown, desired: Shown| WaveScore {
                 school: context.schools[school].clone(),

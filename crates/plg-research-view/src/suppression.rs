@@ -58,14 +58,15 @@ pub struct Disclosure {
 }
 
 impl Disclosure {
-    /// Decides for the counted responses of one school in one wave.
-    pub fn decide(group: &[&Response], min_group_size: usize) -> Self {
+    /// Decides for the counted responses of one school in one wave; a school-wave not
+    /// `released` shows nothing but its size.
+    pub fn decide(group: &[&Response], min_group_size: usize, released: bool) -> Self {
         let role_index = |response: &Response| ROLES.iter().position(|role| *role == response.role);
         let mut role_sizes = [0; ROLES.len()];
         for index in group.iter().filter_map(|response| role_index(response)) {
             role_sizes[index] += 1;
         }
-        let group_hidden = group.len() < min_group_size;
+        let group_hidden = group.len() < min_group_size || !released;
         if group_hidden {
             return Self {
                 role_sizes,
@@ -151,7 +152,8 @@ impl Disclosure {
         }
     }
 
-    /// Whether nothing of the school-wave but its size may be shown.
+    /// Whether nothing of the school-wave but its size may be shown: too few respondents, or
+    /// not released.
     pub fn group_hidden(&self) -> bool {
         self.group_hidden
     }
@@ -219,7 +221,7 @@ mod tests {
     }
 
     fn decide(responses: &[Response]) -> Disclosure {
-        Disclosure::decide(&responses.iter().collect::<Vec<_>>(), MIN)
+        Disclosure::decide(&responses.iter().collect::<Vec<_>>(), MIN, true)
     }
 
     fn hidden_roles(disclosure: &Disclosure) -> Vec<bool> {
@@ -301,8 +303,16 @@ mod tests {
 
     #[test]
     fn one_respondent_is_never_shown() {
-        let disclosure = Disclosure::decide(&[&respondent(RespondentRole::Teacher, &[])], 3);
+        let disclosure = Disclosure::decide(&[&respondent(RespondentRole::Teacher, &[])], 3, true);
         assert!(disclosure.group_hidden());
         assert!(disclosure.role_hidden(0));
+    }
+
+    #[test]
+    fn a_school_wave_not_released_shows_nothing_but_its_size() {
+        let responses = group([30, 5, 6, 0]);
+        let disclosure = Disclosure::decide(&responses.iter().collect::<Vec<_>>(), MIN, false);
+        assert!(disclosure.group_hidden());
+        assert!(disclosure.cell_hidden(Dimension::ALL[0], Measure::Current));
     }
 }

@@ -77,6 +77,7 @@ write_requests!(
     DefineStudyRequest,
     RegisterInstrumentRequest,
     EnrolSchoolRequest,
+    ReleaseWaveRequest,
     RegisterPersonRequest,
     SubmitScanRequest,
     RetractScanRequest,

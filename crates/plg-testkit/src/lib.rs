@@ -281,6 +281,14 @@ pub fn options() -> Option<v1::WriteOptions> {
     })
 }
 
+/// Fresh options whose write answers once the research view includes it.
+pub fn options_waiting_for_view() -> Option<v1::WriteOptions> {
+    options().map(|options| v1::WriteOptions {
+        wait_for_research_view: true,
+        ..options
+    })
+}
+
 /// Write options that pin the expected revision.
 pub fn options_expecting(revision: u64) -> Option<v1::WriteOptions> {
     options().map(|options| v1::WriteOptions {
@@ -369,6 +377,23 @@ impl Clients {
             })
             .await?;
         Ok(response.into_inner().study_id)
+    }
+
+    /// Releases a closed wave to researchers, answering once the view shows it.
+    pub async fn release_wave(
+        &mut self,
+        study_id: &str,
+        wave: &str,
+    ) -> anyhow::Result<v1::WriteResult> {
+        let response = self
+            .registry
+            .release_wave(v1::ReleaseWaveRequest {
+                options: options_waiting_for_view(),
+                study_id: study_id.into(),
+                wave: wave.into(),
+            })
+            .await?;
+        response.into_inner().result.context("no write result")
     }
 
     pub async fn enrol(

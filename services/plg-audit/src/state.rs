@@ -188,6 +188,8 @@ pub fn state_at(
             identify_schools: true,
             waves: study.waves,
             schools: vec![school_ref],
+            // Administrators audit the school's own history, released or not.
+            withheld: BTreeSet::new(),
         };
         let responses: Vec<Response> = scans
             .get(study_id)

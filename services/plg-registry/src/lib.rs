@@ -276,6 +276,35 @@ impl RegistryService for Registry {
         }))
     }
 
+    async fn release_wave(
+        &self,
+        request: Request<v1::ReleaseWaveRequest>,
+    ) -> Result<Response<v1::ReleaseWaveResponse>, Status> {
+        let (context, message) = WriteContext::from_request(request)?;
+        let written = self
+            .ledger
+            .write::<Study>(&context, async {
+                let mut violations = Violations::default();
+                let study_id = study_id(&mut violations, &message.study_id);
+                let wave = violations.required("wave", &message.wave, WaveLabel::parse);
+                let (Some(study_id), Some(wave)) = (study_id, wave) else {
+                    return Err(violations.into_error());
+                };
+                Ok(Target::new(
+                    study_id,
+                    Subject::schools([]).in_study(study_id),
+                    StudyCommand::ReleaseWave {
+                        wave,
+                        released_on: context.today(),
+                    },
+                ))
+            })
+            .await?;
+        Ok(Response::new(v1::ReleaseWaveResponse {
+            result: Some(written.result()),
+        }))
+    }
+
     async fn register_person(
         &self,
         request: Request<v1::RegisterPersonRequest>,

@@ -926,6 +926,8 @@ struct Plan {
     interventions: Vec<InterventionPlan>,
     devplans: Vec<Vec<DevPlanStep>>,
     plgs: Vec<PlgPlan>,
+    /// One per wave, released once everything is written.
+    release_rids: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -1202,6 +1204,8 @@ impl Generator {
             .map(|school| self.devplan(school, &schools))
             .collect();
         let plgs = self.plgs(&schools, &coaches);
+        // Drawn last, so the other request ids stay what earlier builds drew.
+        let release_rids = waves().iter().map(|_| self.ids.next()).collect();
         Plan {
             seed,
             schools,
@@ -1213,6 +1217,7 @@ impl Generator {
             interventions,
             devplans,
             plgs,
+            release_rids,
         }
     }
 
@@ -2204,7 +2209,26 @@ impl Api {
             self.write_devplans(plan, &ids),
             self.write_plgs(plan, &ids),
         )?;
+        self.release_waves(plan, &ids.study).await?;
         Ok(ids.study)
+    }
+
+    /// Releases every wave to researchers, now that all its scans are in.
+    async fn release_waves(&self, plan: &Plan, study_id: &str) -> anyhow::Result<()> {
+        for (wave, rid) in waves().iter().zip(&plan.release_rids) {
+            let response = self
+                .registry
+                .clone()
+                .release_wave(v1::ReleaseWaveRequest {
+                    options: options(rid, wave.closes.succ_opt().unwrap_or(wave.closes)),
+                    study_id: study_id.to_owned(),
+                    wave: wave.label.to_owned(),
+                })
+                .await
+                .with_context(|| format!("releasing wave {}", wave.label))?;
+            self.count(response.into_inner().result)?;
+        }
+        Ok(())
     }
 
     async fn register_school(&self, school: &SchoolPlan) -> anyhow::Result<String> {
@@ -2875,6 +2899,7 @@ mod tests {
         ids.extend(plan.scans.iter().map(|s| s.rid.as_str()));
         ids.extend(plan.resubmissions.iter().map(|s| s.rid.as_str()));
         ids.extend(plan.retractions.iter().map(|r| r.rid.as_str()));
+        ids.extend(plan.release_rids.iter().map(String::as_str));
         for intervention in &plan.interventions {
             ids.extend([intervention.log_rid.as_str(), &intervention.start_rid]);
             ids.push(match &intervention.end {

@@ -3,6 +3,7 @@
 //! answers; every reply and export a researcher key can get for it; and a search for any
 //! suppressed value that can be solved from them: by sums and differences between cells,
 //! views and the two exports, from the ICC, and by following respondents across waves.
+mod over_time;
 mod replies;
 mod statistics;
 mod study;
@@ -17,7 +18,8 @@ use self::{
     replies::{Replies, cells, check_cells, check_long_export, collect, export, part},
     statistics::{check_relations_growth_and_impact, check_reliability},
     study::{
-        CODES, MEASURES, MIN, Measure, ROLES, SCHOOLS, Truth, WAVES, code_of, generate, label, load,
+        CODES, MEASURES, MIN, Measure, ROLES, SCHOOLS, Truth, WAVES, code_of, generate, label,
+        load, release,
     },
 };
 
@@ -114,7 +116,8 @@ async fn no_suppressed_value_can_be_solved_from_everything_a_researcher_can_get(
     let server = TestServer::start().await?;
     let mut clients = server.clients().await?;
     let truths = generate();
-    let study_id = load(&mut clients, &truths).await?;
+    let (study_id, _) = load(&mut clients, &truths).await?;
+    release(&mut clients, &study_id).await?;
     let mut research = server.respondent_data_researcher().await?.research;
     let replies = collect(&mut research, &study_id).await?;
 

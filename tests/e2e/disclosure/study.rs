@@ -10,7 +10,7 @@ pub const MIN: usize = 5;
 pub const WAVES: [(&str, i64, i64, u64); 3] = [
     ("T1", -400, -300, 350),
     ("T2", -200, -100, 150),
-    ("T3", -30, 30, 1),
+    ("T3", -30, -1, 1),
 ];
 pub const ROLES: [(v1::RespondentRole, &str); 4] = [
     (v1::RespondentRole::Teacher, "teacher"),
@@ -152,7 +152,12 @@ pub fn role_of(role: i32) -> Option<usize> {
     ROLES.iter().position(|(r, _)| i32::from(*r) == role)
 }
 
-pub async fn load(clients: &mut Clients, truths: &[Truth]) -> anyhow::Result<String> {
+/// The study, loaded through the scan tool's API; returns its id and its schools' ids. Its
+/// waves have closed but are not released yet.
+pub async fn load(
+    clients: &mut Clients,
+    truths: &[Truth],
+) -> anyhow::Result<(String, Vec<String>)> {
     let study_id = clients
         .registry
         .define_study(v1::DefineStudyRequest {
@@ -219,5 +224,13 @@ pub async fn load(clients: &mut Clients, truths: &[Truth]) -> anyhow::Result<Str
             })
             .await?;
     }
-    Ok(study_id)
+    Ok((study_id, schools))
+}
+
+/// Releases every wave to researchers, waiting for the view to show them.
+pub async fn release(clients: &mut Clients, study_id: &str) -> anyhow::Result<()> {
+    for (wave, ..) in WAVES {
+        clients.release_wave(study_id, wave).await?;
+    }
+    Ok(())
 }

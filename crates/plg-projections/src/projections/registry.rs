@@ -45,6 +45,7 @@ impl Projection for Registry {
             ordinal   INTEGER NOT NULL,
             opens_on  TEXT NOT NULL,
             closes_on TEXT NOT NULL,
+            released_at INTEGER,
             PRIMARY KEY (study_id, label)
         ) STRICT;
         CREATE TABLE IF NOT EXISTS instrument_items (
@@ -124,7 +125,7 @@ impl Projection for Registry {
                 )?;
                 for (index, wave) in Wave::in_order(waves).into_iter().enumerate() {
                     transaction.execute(
-                        "INSERT INTO waves VALUES (?1, ?2, ?3, ?4, ?5)",
+                        "INSERT INTO waves VALUES (?1, ?2, ?3, ?4, ?5, NULL)",
                         params![
                             study_id.to_string(),
                             wave.label.as_str(),
@@ -141,6 +142,16 @@ impl Projection for Registry {
                 transaction.execute(
                     "UPDATE studies SET current_instrument = ?2 WHERE study_id = ?1",
                     params![event.entity_id, instrument.version.as_str()],
+                )?;
+            }
+            Payload::Study(StudyEvent::WaveReleased { wave, .. }) => {
+                transaction.execute(
+                    "UPDATE waves SET released_at = ?3 WHERE study_id = ?1 AND label = ?2",
+                    params![
+                        event.entity_id,
+                        wave.as_str(),
+                        i64::try_from(event.position.0).unwrap_or(i64::MAX)
+                    ],
                 )?;
             }
             Payload::Study(StudyEvent::SchoolEnrolled { school_id }) => {

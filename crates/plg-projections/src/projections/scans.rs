@@ -31,7 +31,8 @@ impl Projection for Scans {
             answered_on        TEXT NOT NULL,
             position           INTEGER NOT NULL,
             status             TEXT NOT NULL
-                CHECK (status IN ('current', 'superseded', 'retracted', 'withdrawn'))
+                CHECK (status IN ('current', 'superseded', 'retracted', 'withdrawn')),
+            changed_at         INTEGER NOT NULL
         ) STRICT;
         CREATE INDEX IF NOT EXISTS scan_submissions_by_wave
             ON scan_submissions (study_id, wave, school_id, status);
@@ -79,9 +80,9 @@ impl Projection for Scans {
                 // A withdrawal is final: what it marked stays withdrawn.
                 if let Some(superseded) = supersedes {
                     transaction.execute(
-                        "UPDATE scan_submissions SET status = 'superseded'
+                        "UPDATE scan_submissions SET status = 'superseded', changed_at = ?2
                          WHERE submission_id = ?1 AND status != 'withdrawn'",
-                        [superseded.to_string()],
+                        params![superseded.to_string(), position(event)],
                     )?;
                 }
                 // ScanService refuses scans after a withdrawal, but one that raced it can
@@ -90,7 +91,7 @@ impl Projection for Scans {
                     "INSERT INTO scan_submissions VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,
                         CASE WHEN EXISTS (SELECT 1 FROM consent_withdrawals
                                           WHERE study_id = ?3 AND school_id = ?4 AND respondent = ?6)
-                             THEN 'withdrawn' ELSE 'current' END)",
+                             THEN 'withdrawn' ELSE 'current' END, ?10)",
                     params![
                         submission_id.to_string(),
                         response_id.to_string(),
@@ -101,7 +102,7 @@ impl Projection for Scans {
                         name_of(role),
                         instrument_version.as_str(),
                         answered_on.to_string(),
-                        i64::try_from(event.position.0).unwrap_or(i64::MAX),
+                        position(event),
                     ],
                 )?;
                 for answer in answers {
@@ -119,9 +120,9 @@ impl Projection for Scans {
             }
             Payload::Scan(ScanEvent::ScanRetracted { submission_id, .. }) => {
                 transaction.execute(
-                    "UPDATE scan_submissions SET status = 'retracted'
+                    "UPDATE scan_submissions SET status = 'retracted', changed_at = ?2
                      WHERE submission_id = ?1 AND status != 'withdrawn'",
-                    [submission_id.to_string()],
+                    params![submission_id.to_string(), position(event)],
                 )?;
             }
             Payload::Consent(ConsentEvent::ConsentWithdrawn {
@@ -138,17 +139,22 @@ impl Projection for Scans {
                         school_id,
                         respondent.as_str(),
                         event.occurred_on().to_string(),
-                        i64::try_from(event.position.0).unwrap_or(i64::MAX),
+                        position(event),
                     ],
                 )?;
                 transaction.execute(
-                    "UPDATE scan_submissions SET status = 'withdrawn'
+                    "UPDATE scan_submissions SET status = 'withdrawn', changed_at = ?4
                      WHERE study_id = ?1 AND school_id = ?2 AND respondent = ?3",
-                    params![study_id, school_id, respondent.as_str()],
+                    params![study_id, school_id, respondent.as_str(), position(event)],
                 )?;
             }
             _ => {}
         }
         Ok(())
     }
+}
+
+/// The event's log position as SQLite stores it.
+fn position(event: &LogEvent) -> i64 {
+    i64::try_from(event.position.0).unwrap_or(i64::MAX)
 }
