@@ -7,7 +7,8 @@ use std::path::Path;
 
 use anyhow::Context as _;
 use plg_proto::v1;
-use plg_testkit::{Clients, Identity, everything, options};
+use plg_testkit::options;
+use support::issue_key;
 
 /// Every file under `dir` that holds `needle`.
 fn files_holding(dir: &Path, needle: &[u8]) -> anyhow::Result<Vec<String>> {
@@ -38,36 +39,15 @@ fn key_bytes(data_dir: &Path, subject: &str) -> anyhow::Result<Vec<u8>> {
     )?)
 }
 
-async fn clients(plgd: &support::Plgd, key: &str) -> anyhow::Result<Clients> {
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", plgd.address))?
-        .connect()
-        .await?;
-    Ok(Clients::new(channel, Identity::bearer(key)?))
-}
-
-async fn issue(operator: &mut Clients, role: v1::Role) -> anyhow::Result<String> {
-    Ok(operator
-        .admin
-        .issue_api_key(v1::IssueApiKeyRequest {
-            options: options(),
-            identity: format!("erasure {role:?}"),
-            role: role.into(),
-            scope: Some(everything()),
-        })
-        .await?
-        .into_inner()
-        .api_key)
-}
-
 #[tokio::test]
 async fn an_erased_key_is_in_no_file_after_the_reply_a_kill_and_a_restart() -> anyhow::Result<()> {
     let data_dir = tempfile::tempdir()?;
     let mut plgd = support::spawn_plgd(data_dir.path())?;
-    let mut operator = clients(&plgd, &plgd.operator_key).await?;
-    let tool_key = issue(&mut operator, v1::Role::PartnerTool).await?;
-    let mut tool = clients(&plgd, &tool_key).await?;
-    let mut administrator =
-        clients(&plgd, &issue(&mut operator, v1::Role::Administrator).await?).await?;
+    let mut operator = plgd.clients(&plgd.operator_key).await?;
+    let tool_key = issue_key(&mut operator, v1::Role::PartnerTool).await?;
+    let mut tool = plgd.clients(&tool_key).await?;
+    let administrator_key = issue_key(&mut operator, v1::Role::Administrator).await?;
+    let mut administrator = plgd.clients(&administrator_key).await?;
     let person = tool.register_person("Anna de Vries").await?;
     let key = key_bytes(data_dir.path(), &format!("person-{person}"))?;
     anyhow::ensure!(key.len() == 32, "a 32-byte key");
@@ -97,8 +77,8 @@ async fn an_erased_key_is_in_no_file_after_the_reply_a_kill_and_a_restart() -> a
         "after a kill"
     );
 
-    let plgd = support::respawn_plgd(data_dir.path())?;
-    let mut tool = clients(&plgd, &tool_key).await?;
+    let mut plgd = support::respawn_plgd(data_dir.path())?;
+    let mut tool = plgd.clients(&tool_key).await?;
     assert_eq!(
         files_holding(data_dir.path(), &key)?,
         Vec::<String>::new(),
@@ -114,5 +94,7 @@ async fn an_erased_key_is_in_no_file_after_the_reply_a_kill_and_a_restart() -> a
         plg_testkit::payload(&registered)?["details"]["personal"],
         "erased"
     );
+    plgd.child.kill()?;
+    plgd.child.wait()?;
     Ok(())
 }

@@ -7,6 +7,8 @@ use std::{
 };
 
 use anyhow::Context as _;
+use plg_proto::v1;
+use plg_testkit::{Clients, Identity, everything, options};
 
 #[derive(Debug)]
 pub struct Plgd {
@@ -84,4 +86,37 @@ fn start(data_dir: &std::path::Path) -> anyhow::Result<Plgd> {
         operator_key: operator_key.unwrap_or_default(),
         log,
     })
+}
+
+impl Plgd {
+    /// Clients of this server that send `key`.
+    #[allow(
+        dead_code,
+        reason = "every test crate compiles this module; not all of them call through it"
+    )]
+    pub async fn clients(&self, key: &str) -> anyhow::Result<Clients> {
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", self.address))?
+            .connect()
+            .await?;
+        Ok(Clients::new(channel, Identity::bearer(key)?))
+    }
+}
+
+/// A new key with `role`, scoped to everything, issued by `operator`.
+#[allow(
+    dead_code,
+    reason = "every test crate compiles this module; not all of them issue keys"
+)]
+pub async fn issue_key(operator: &mut Clients, role: v1::Role) -> anyhow::Result<String> {
+    Ok(operator
+        .admin
+        .issue_api_key(v1::IssueApiKeyRequest {
+            options: options(),
+            identity: format!("{role:?} key"),
+            role: role.into(),
+            scope: Some(everything()),
+        })
+        .await?
+        .into_inner()
+        .api_key)
 }
