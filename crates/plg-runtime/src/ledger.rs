@@ -6,7 +6,7 @@ use plg_domain::{
 };
 use plg_eventstore::{
     AppendOutcome, AppendRequest, Direction, EventStore, ExpectedRevision, IdempotencyKey,
-    NewEvent, Position, ReadFrom, StoreError, StreamName, StreamRevision,
+    NewEvent, Position, ReadFrom, StoreError, StreamName, StreamRevision, chain::ChainVerifier,
 };
 use plg_proto::v1::WriteResult;
 use plg_vault::Vault;
@@ -301,6 +301,23 @@ impl Ledger {
         &self,
         stream: &StreamName,
     ) -> Result<(A, Option<StreamRevision>), ServiceError> {
+        self.replay(stream, None).await
+    }
+
+    /// Like [`load`](Self::load), for state that grants rights: the stream's hash chain must
+    /// verify, so an event edited in the file is refused rather than believed.
+    pub async fn load_verified<A: Aggregate>(
+        &self,
+        stream: &StreamName,
+    ) -> Result<(A, Option<StreamRevision>), ServiceError> {
+        self.replay(stream, Some(&mut ChainVerifier::new())).await
+    }
+
+    async fn replay<A: Aggregate>(
+        &self,
+        stream: &StreamName,
+        mut verifier: Option<&mut ChainVerifier>,
+    ) -> Result<(A, Option<StreamRevision>), ServiceError> {
         let mut state = A::default();
         let mut revision = None;
         loop {
@@ -312,6 +329,14 @@ impl Ledger {
                 .read_stream(stream, Direction::Forward, from, PAGE_SIZE)
                 .await?;
             for recorded in &page {
+                if let Some(verifier) = verifier.as_deref_mut() {
+                    verifier
+                        .push(recorded)
+                        .map_err(|broken| ServiceError::Tampered {
+                            stream: stream.to_string(),
+                            broken,
+                        })?;
+                }
                 let decoded: A::Event = event::decode(
                     &recorded.event_type,
                     recorded.schema_version,
