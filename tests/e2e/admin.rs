@@ -282,3 +282,31 @@ async fn the_first_start_issues_an_operator_key_once() -> anyhow::Result<()> {
     ));
     Ok(())
 }
+
+/// Editing a key's role in `events.db` grants nothing: the key's stream no longer verifies,
+/// so the key is refused.
+#[tokio::test]
+async fn a_key_whose_stored_history_was_altered_is_refused() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let issued = server
+        .issue_key("researcher", v1::Role::Researcher, everything())
+        .await?;
+    let data_dir = server.stop().await?;
+    let altered = rusqlite::Connection::open(data_dir.path().join("events.db"))?.execute(
+        "UPDATE events SET data = json_set(data, '$.role', 'operator') WHERE stream = ?1",
+        [format!("apikey-{}", issued.key_id)],
+    )?;
+    assert_eq!(altered, 1);
+
+    let server = TestServer::start_in(data_dir).await?;
+    let mut promoted = server
+        .clients_with(Identity::bearer(&issued.api_key)?)
+        .await?;
+    let refused = promoted
+        .admin
+        .list_api_keys(v1::ListApiKeysRequest {})
+        .await
+        .expect_err("an altered key grants nothing");
+    assert_eq!(refused.code(), Code::Unauthenticated, "{refused:?}");
+    Ok(())
+}

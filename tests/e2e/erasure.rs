@@ -171,3 +171,47 @@ async fn erased_personal_data_is_unreadable_everywhere_and_the_numbers_stay() ->
     assert_eq!(payload(&events[0])?["details"]["personal"], "erased");
     Ok(())
 }
+
+/// A crash after the erasure was recorded but before the key was destroyed: the next start
+/// destroys it.
+#[tokio::test]
+async fn an_erasure_recorded_before_a_crash_is_finished_on_the_next_start() -> anyhow::Result<()> {
+    use plg_eventstore::{AppendRequest, EventStore, ExpectedRevision, NewEvent, StreamName};
+
+    let server = TestServer::start().await?;
+    let mut clients = server.clients().await?;
+    let person = clients.register_person("Anna de Vries").await?;
+    let data_dir = server.stop().await?;
+
+    let stream = format!("person-{person}");
+    let store =
+        plg_eventstore::sqlite::SqliteEventStore::open(data_dir.path().join("events.db")).await?;
+    store
+        .append(AppendRequest {
+            stream: StreamName::new(stream.as_str())?,
+            expected: ExpectedRevision::Exact(plg_eventstore::StreamRevision(0)),
+            events: vec![NewEvent {
+                id: uuid::Uuid::new_v4(),
+                event_type: "PersonalDataErased".into(),
+                schema_version: 1,
+                data: serde_json::json!({ "person_id": person }),
+                metadata: serde_json::json!({}),
+            }],
+            idempotency: None,
+        })
+        .await?;
+    store.close().await;
+
+    let server = TestServer::start_in(data_dir).await?;
+    let mut clients = server.clients().await?;
+    let events = clients.read_stream(&stream).await?;
+    assert_eq!(payload(&events[0])?["details"]["personal"], "erased");
+    let keys = rusqlite::Connection::open(server.data_dir().join("keys.db"))?;
+    let left: i64 = keys.query_row(
+        "SELECT COUNT(*) FROM subject_keys WHERE subject = ?1",
+        [&stream],
+        |row| row.get(0),
+    )?;
+    assert_eq!(left, 0, "the key is destroyed");
+    Ok(())
+}

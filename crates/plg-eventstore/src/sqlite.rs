@@ -39,6 +39,13 @@
 //! so that the chain follows the order in which revisions are committed. Verify a stream
 //! with [`chain::verify`] on what [`EventStore::read_stream`] returns.
 //!
+//! # Checkpoints
+//!
+//! Commits land in the WAL (`events.db-wal`). Every [`CHECKPOINT_INTERVAL`] in which this
+//! process committed something, a passive checkpoint copies them into `events.db`, and
+//! closing the store checkpoints with `TRUNCATE`, which leaves the WAL empty: a stopped
+//! store's `events.db` alone holds every event, so a copy of it is a complete backup.
+//!
 //! # Schema versions
 //!
 //! - 1: the tables above without `events.hash`.
@@ -102,6 +109,10 @@ const MAX_IDLE_READERS: usize = 4;
 
 /// Events a subscription reads from storage at a time, which bounds what it holds in memory.
 const SUBSCRIPTION_PAGE: usize = 256;
+
+/// How often the WAL is copied into the database file while the store runs, when something
+/// was committed since: the file alone then holds all but the last moments' events.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(60);
 
 /// How often an idle subscription looks at the file even without a local commit, so that it
 /// also sees appends made by other processes sharing the file.
@@ -199,6 +210,7 @@ impl SqliteEventStore {
                 StoreError::Storage(format!("cannot start the writer thread: {error}"))
             })?;
 
+        tokio::spawn(checkpoint_regularly(path.clone(), committed.clone()));
         tracing::info!(path = %path.display(), %last_position, "event store opened");
         Ok(Self {
             inner: Arc::new(Inner {
@@ -587,6 +599,9 @@ fn run_writer(
             let _ = request.reply.send(result);
         }
     }
+    // Everything into the database file and an empty WAL, so a stopped store is `events.db`
+    // alone: a copy of that file is a complete backup.
+    checkpoint(&connection, "TRUNCATE");
     // Close the file before announcing (by dropping `committed`) that the writer is done.
     drop(connection);
     tracing::debug!("event store writer stopped");
@@ -752,6 +767,60 @@ fn insert_error(error: rusqlite::Error, event_id: Uuid) -> StoreError {
         StoreError::Storage(format!("an event with id {event_id} is already stored"))
     } else {
         storage(error)
+    }
+}
+
+/// Copies the WAL into the database file every [`CHECKPOINT_INTERVAL`] in which this
+/// process committed something, on a connection of its own, until the writer stops (which
+/// checkpoints on its way out). PASSIVE: it waits for no reader and no writer.
+async fn checkpoint_regularly(path: PathBuf, committed: watch::Receiver<Position>) {
+    let mut checkpointed = *committed.borrow();
+    loop {
+        tokio::time::sleep(CHECKPOINT_INTERVAL).await;
+        if committed.has_changed().is_err() {
+            return;
+        }
+        let position = *committed.borrow();
+        if position == checkpointed {
+            continue;
+        }
+        let path = path.clone();
+        let ran = run_blocking(move || {
+            let connection = Connection::open(&path).map_err(storage)?;
+            checkpoint(&connection, "PASSIVE");
+            Ok(())
+        })
+        .await;
+        if let Err(error) = ran {
+            tracing::warn!(%error, "event store checkpoint failed");
+        }
+        checkpointed = position;
+    }
+}
+
+/// Runs `PRAGMA wal_checkpoint(mode)` and logs how far it got; a checkpoint that cannot
+/// finish (another process reading) is retried by the next one.
+fn checkpoint(connection: &Connection, mode: &str) {
+    let result = connection.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |row| {
+        Ok((
+            row.get::<_, i64>(0)?,
+            row.get::<_, i64>(1)?,
+            row.get::<_, i64>(2)?,
+        ))
+    });
+    match result {
+        Ok((0, frames, copied)) => {
+            tracing::debug!(mode, frames, copied, "event store checkpointed");
+        }
+        Ok((_, frames, copied)) => {
+            tracing::warn!(
+                mode,
+                frames,
+                copied,
+                "event store checkpoint incomplete: another connection is reading"
+            );
+        }
+        Err(error) => tracing::warn!(mode, %error, "event store checkpoint failed"),
     }
 }
 

@@ -50,6 +50,8 @@ pub enum AppError {
         path: String,
         source: std::io::Error,
     },
+    #[error("cannot finish the erasures recorded in the log: {0}")]
+    Erasures(ServiceError),
     #[error("cannot issue the first operator key: {0}")]
     FirstKey(ServiceError),
     #[error(
@@ -87,6 +89,7 @@ impl App {
         let store = SqliteEventStore::open(config.data_dir.join(EVENT_STORE_FILE)).await?;
         let vault = Vault::open(config.data_dir.join(VAULT_FILE))?;
         let ledger = Ledger::new(Arc::new(store.clone())).with_vault(Arc::new(vault));
+        ledger.finish_erasures().await.map_err(AppError::Erasures)?;
         let tls = config.tls.as_ref().map(server_tls).transpose()?;
         let services = services(&ledger).map_err(|error| AppError::Services(error.into()))?;
         let listener = TcpListener::bind(config.listen)

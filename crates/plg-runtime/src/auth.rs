@@ -454,7 +454,16 @@ impl Authentication {
     }
 
     async fn check(ledger: &Ledger, id: ApiKeyId, secret: &str) -> Result<Caller, ServiceError> {
-        let (key, _) = ledger.load::<ApiKey>(&Ledger::stream::<ApiKey>(id)).await?;
+        let stream = Ledger::stream::<ApiKey>(id);
+        let (key, _) = match ledger.load_verified::<ApiKey>(&stream).await {
+            Err(ServiceError::Tampered { stream, broken }) => {
+                tracing::error!(%stream, revision = broken.revision.0, reason = %broken.reason, "api key refused: its stored history was altered");
+                return Err(ServiceError::Unauthenticated(
+                    "the API key cannot be trusted: its stored history was altered".into(),
+                ));
+            }
+            loaded => loaded?,
+        };
         let invalid = || ServiceError::Unauthenticated("the API key is not valid".into());
         let key = key.issued.ok_or_else(invalid)?;
         let matches: bool = hash(secret)

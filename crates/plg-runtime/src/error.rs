@@ -22,6 +22,12 @@ pub enum ServiceError {
     Store(#[from] StoreError),
     #[error("stored event cannot be read: {0}")]
     Corrupt(#[from] EventDecodeError),
+    /// A stream's hash chain does not verify where it must: its stored history was altered.
+    #[error("the stored history of {stream} was altered: {broken}")]
+    Tampered {
+        stream: String,
+        broken: plg_eventstore::chain::ChainBreak,
+    },
     /// A failure of the server's own, such as an unreadable research view.
     #[error("internal error: {0}")]
     Internal(String),
@@ -159,6 +165,7 @@ impl From<ServiceError> for Status {
             }
             ServiceError::Store(StoreError::EmptyAppend | StoreError::Corrupt(_))
             | ServiceError::Corrupt(_)
+            | ServiceError::Tampered { .. }
             | ServiceError::UnexpectedEvent { .. }
             | ServiceError::Internal(_) => {
                 tracing::error!(error = %message, "internal error");

@@ -1,9 +1,12 @@
 use std::{fmt, sync::Arc, time::Duration};
 
-use plg_domain::{Aggregate, DomainError, event};
+use plg_domain::{
+    Aggregate, DomainError, event,
+    person::{Person, PersonEvent},
+};
 use plg_eventstore::{
     AppendOutcome, AppendRequest, Direction, EventStore, ExpectedRevision, IdempotencyKey,
-    NewEvent, Position, ReadFrom, StoreError, StreamName, StreamRevision,
+    NewEvent, Position, ReadFrom, StoreError, StreamName, StreamRevision, chain::ChainVerifier,
 };
 use plg_proto::v1::WriteResult;
 use plg_vault::Vault;
@@ -108,6 +111,42 @@ impl Ledger {
                 .map_err(|error| ServiceError::Internal(error.to_string())),
             None => Ok(()),
         }
+    }
+
+    /// Destroys the keys of people whose erasure the log records but whose key survived: a
+    /// crash between recording an erasure and destroying the key. Run before serving.
+    /// Returns how many erasures it finished.
+    pub async fn finish_erasures(&self) -> Result<usize, ServiceError> {
+        let Some(vault) = &self.vault else {
+            return Ok(0);
+        };
+        let vault_error = |error: plg_vault::VaultError| ServiceError::Internal(error.to_string());
+        let mut finished = 0;
+        for subject in vault.subjects().map_err(vault_error)? {
+            let Ok(stream) = StreamName::new(subject.as_str()) else {
+                continue;
+            };
+            if stream.category() != Person::CATEGORY {
+                continue;
+            }
+            // An erasure is a person's last event: nothing is decided after it.
+            let last = self
+                .store
+                .read_stream(&stream, Direction::Backward, ReadFrom::End, 1)
+                .await?;
+            let erased = last.into_iter().next().is_some_and(|recorded| {
+                matches!(
+                    event::decode(&recorded.event_type, recorded.schema_version, recorded.data),
+                    Ok(PersonEvent::PersonalDataErased { .. })
+                )
+            });
+            if erased {
+                vault.erase(&subject).map_err(vault_error)?;
+                tracing::warn!(%stream, "finished an erasure interrupted before its key was destroyed");
+                finished += 1;
+            }
+        }
+        Ok(finished)
     }
 
     /// Reports (and, on request, waits for) the research view's progress in write replies.
@@ -262,6 +301,23 @@ impl Ledger {
         &self,
         stream: &StreamName,
     ) -> Result<(A, Option<StreamRevision>), ServiceError> {
+        self.replay(stream, None).await
+    }
+
+    /// Like [`load`](Self::load), for state that grants rights: the stream's hash chain must
+    /// verify, so an event edited in the file is refused rather than believed.
+    pub async fn load_verified<A: Aggregate>(
+        &self,
+        stream: &StreamName,
+    ) -> Result<(A, Option<StreamRevision>), ServiceError> {
+        self.replay(stream, Some(&mut ChainVerifier::new())).await
+    }
+
+    async fn replay<A: Aggregate>(
+        &self,
+        stream: &StreamName,
+        mut verifier: Option<&mut ChainVerifier>,
+    ) -> Result<(A, Option<StreamRevision>), ServiceError> {
         let mut state = A::default();
         let mut revision = None;
         loop {
@@ -273,6 +329,14 @@ impl Ledger {
                 .read_stream(stream, Direction::Forward, from, PAGE_SIZE)
                 .await?;
             for recorded in &page {
+                if let Some(verifier) = verifier.as_deref_mut() {
+                    verifier
+                        .push(recorded)
+                        .map_err(|broken| ServiceError::Tampered {
+                            stream: stream.to_string(),
+                            broken,
+                        })?;
+                }
                 let decoded: A::Event = event::decode(
                     &recorded.event_type,
                     recorded.schema_version,

@@ -8,8 +8,13 @@
 //! or into `{"personal": "erased"}` once the subject's key is gone.
 //!
 //! The keys live in their own SQLite file (`keys.db`), with `secure_delete` on, so a destroyed
-//! key's bytes are overwritten rather than left in free pages. Backups of that file must expire,
-//! or an erased subject's key would survive in them.
+//! key's bytes are overwritten rather than left in free pages. The file has no write-ahead log:
+//! a WAL keeps earlier versions of pages (a destroyed key among them) until it is checkpointed
+//! and reset, while a rollback journal (`journal_mode=DELETE`) is unlinked as each transaction
+//! commits, so once [`Vault::erase`] returns no file holds the key. A crash before that commit
+//! leaves a hot journal that rolls the erasure back: the key is then still there, as if the
+//! erasure had not started. Backups of the file must expire, or an erased subject's key would
+//! survive in them.
 
 use std::{
     path::Path,
@@ -37,6 +42,10 @@ pub enum VaultError {
     Malformed(&'static str),
     #[error("sealed personal data does not open with its subject's key")]
     Tampered,
+    #[error(
+        "key store stays in journal mode {0}, which can keep erased keys (another process holds it open in wal mode?)"
+    )]
+    JournalMode(String),
 }
 
 /// The key store.
@@ -46,12 +55,19 @@ pub struct Vault {
 }
 
 impl Vault {
+    /// Opens (creating if needed) the key store. A store kept in WAL mode by an earlier build
+    /// is switched to a rollback journal, which checkpoints and deletes its WAL, and with it
+    /// any erased key the WAL still held.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, VaultError> {
         let connection = Connection::open(path)?;
-        connection.pragma_update(None, "journal_mode", "wal")?;
-        connection.pragma_update(None, "synchronous", "FULL")?;
-        connection.pragma_update(None, "secure_delete", "ON")?;
         connection.busy_timeout(std::time::Duration::from_secs(10))?;
+        connection.pragma_update(None, "secure_delete", "ON")?;
+        let journal_mode: String =
+            connection.pragma_update_and_check(None, "journal_mode", "delete", |row| row.get(0))?;
+        if !journal_mode.eq_ignore_ascii_case("delete") {
+            return Err(VaultError::JournalMode(journal_mode));
+        }
+        connection.pragma_update(None, "synchronous", "FULL")?;
         connection.execute_batch(
             "CREATE TABLE IF NOT EXISTS subject_keys (
                 subject TEXT PRIMARY KEY,
@@ -192,6 +208,16 @@ impl Vault {
         Ok(())
     }
 
+    /// Every subject that still has a key.
+    pub fn subjects(&self) -> Result<Vec<String>, VaultError> {
+        let connection = self.connection();
+        let mut statement = connection.prepare("SELECT subject FROM subject_keys")?;
+        let subjects = statement
+            .query_map([], |row| row.get(0))?
+            .collect::<Result<_, _>>()?;
+        Ok(subjects)
+    }
+
     pub fn is_erased(&self, subject: &str) -> Result<bool, VaultError> {
         Ok(self
             .connection()
@@ -279,6 +305,64 @@ mod tests {
             .query_row("SELECT COUNT(*) FROM subject_keys", [], |row| row.get(0))
             .expect("counts");
         assert_eq!(keys, 0);
+    }
+
+    /// Every file in `dir` that holds `bytes`.
+    fn files_holding(dir: &Path, bytes: &[u8]) -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(dir)
+            .expect("lists")
+            .map(|entry| entry.expect("entry").path())
+            .filter(|path| {
+                std::fs::read(path)
+                    .expect("reads")
+                    .windows(bytes.len())
+                    .any(|window| window == bytes)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_erased_key_left_in_an_old_write_ahead_log_is_gone_once_opened() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        // A store as earlier builds kept it: WAL mode, the key inserted and deleted, and the
+        // process gone without closing it, so the WAL still holds the key's page.
+        let old = Connection::open(dir.path().join(VAULT_FILE)).expect("opens");
+        old.pragma_update(None, "journal_mode", "wal").expect("wal");
+        old.pragma_update(None, "secure_delete", "ON").expect("on");
+        old.pragma_update(None, "wal_autocheckpoint", 0)
+            .expect("off");
+        old.execute_batch(
+            "CREATE TABLE subject_keys (subject TEXT PRIMARY KEY, key BLOB NOT NULL) STRICT;
+             CREATE TABLE erased_subjects (subject TEXT PRIMARY KEY) STRICT;",
+        )
+        .expect("creates");
+        let key = [7u8; 32];
+        old.execute(
+            "INSERT INTO subject_keys (subject, key) VALUES ('person-p-1', ?1)",
+            [key.as_slice()],
+        )
+        .expect("inserts");
+        old.execute_batch(
+            "DELETE FROM subject_keys; INSERT INTO erased_subjects VALUES ('person-p-1');",
+        )
+        .expect("erases");
+        // The files as a crash leaves them: copied while the connection is still open.
+        let crashed = tempfile::tempdir().expect("temp dir");
+        for file in [VAULT_FILE.to_owned(), format!("{VAULT_FILE}-wal")] {
+            std::fs::copy(dir.path().join(&file), crashed.path().join(&file)).expect("copies");
+        }
+        drop(old);
+        assert!(
+            !files_holding(crashed.path(), &key).is_empty(),
+            "the WAL holds it"
+        );
+
+        let vault = Vault::open(crashed.path().join(VAULT_FILE)).expect("opens");
+        assert!(vault.is_erased("person-p-1").expect("reads"));
+        assert_eq!(
+            files_holding(crashed.path(), &key),
+            Vec::<std::path::PathBuf>::new()
+        );
     }
 
     #[test]

@@ -363,7 +363,8 @@ impl RegistryService for Registry {
                 ))
             })
             .await?;
-        // Recorded first, then the key destroyed: a retry (replayed) destroys it again, so an
+        // Recorded first, then the key destroyed: a retry (replayed) destroys it again, and a
+        // crash in between is finished on the next start (`Ledger::finish_erasures`), so an
         // erasure that was recorded always ends erased.
         let vault = self
             .ledger

@@ -7,12 +7,14 @@ use std::{
 };
 
 use anyhow::Context as _;
+use plg_proto::v1;
+use plg_testkit::{Clients, Identity, everything, options};
 
 #[derive(Debug)]
 pub struct Plgd {
     pub child: Child,
     pub address: String,
-    /// Printed on the data directory's first start.
+    /// Printed on the data directory's first start; empty on later starts.
     pub operator_key: String,
     /// Every log line after "serving", as it arrives.
     #[allow(
@@ -24,6 +26,24 @@ pub struct Plgd {
 
 /// Starts the binary over `data_dir`, fresh, and waits until it serves.
 pub fn spawn_plgd(data_dir: &std::path::Path) -> anyhow::Result<Plgd> {
+    let plgd = start(data_dir)?;
+    anyhow::ensure!(
+        !plgd.operator_key.is_empty(),
+        "no operator key printed on the first start"
+    );
+    Ok(plgd)
+}
+
+/// Starts the binary again over a data directory it has served before.
+#[allow(
+    dead_code,
+    reason = "every test crate compiles this module; not all of them restart plgd"
+)]
+pub fn respawn_plgd(data_dir: &std::path::Path) -> anyhow::Result<Plgd> {
+    start(data_dir)
+}
+
+fn start(data_dir: &std::path::Path) -> anyhow::Result<Plgd> {
     let mut child = Command::new(env!("CARGO_BIN_EXE_plgd"))
         .args([
             "--listen",
@@ -60,11 +80,43 @@ pub fn spawn_plgd(data_dir: &std::path::Path) -> anyhow::Result<Plgd> {
             let _ = sender.send(serde_json::from_str(&line).unwrap_or_default());
         }
     });
-    let operator_key = operator_key.context("no operator key printed on the first start")?;
     Ok(Plgd {
         child,
         address,
-        operator_key,
+        operator_key: operator_key.unwrap_or_default(),
         log,
     })
+}
+
+impl Plgd {
+    /// Clients of this server that send `key`.
+    #[allow(
+        dead_code,
+        reason = "every test crate compiles this module; not all of them call through it"
+    )]
+    pub async fn clients(&self, key: &str) -> anyhow::Result<Clients> {
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", self.address))?
+            .connect()
+            .await?;
+        Ok(Clients::new(channel, Identity::bearer(key)?))
+    }
+}
+
+/// A new key with `role`, scoped to everything, issued by `operator`.
+#[allow(
+    dead_code,
+    reason = "every test crate compiles this module; not all of them issue keys"
+)]
+pub async fn issue_key(operator: &mut Clients, role: v1::Role) -> anyhow::Result<String> {
+    Ok(operator
+        .admin
+        .issue_api_key(v1::IssueApiKeyRequest {
+            options: options(),
+            identity: format!("{role:?} key"),
+            role: role.into(),
+            scope: Some(everything()),
+        })
+        .await?
+        .into_inner()
+        .api_key)
 }
