@@ -8,6 +8,7 @@ pub mod config;
 mod context;
 mod error;
 mod ledger;
+pub mod lock;
 pub mod parse;
 pub mod server;
 

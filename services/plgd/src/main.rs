@@ -18,13 +18,14 @@ struct Cli {
 enum Command {
     /// Serve every service (the default).
     Serve,
-    /// Rebuild research-view projections from the start of the log. Stop plgd first.
+    /// Rebuild research-view projections from the start of the log, all or nothing. Refuses
+    /// while plgd serves the data directory.
     Rebuild {
         /// Projections to rebuild (registry, scans, interventions, plgs); all when none given.
         projections: Vec<String>,
     },
     /// Issue a new operator key, printed once, when every operator key is lost or revoked.
-    /// Stop plgd first.
+    /// Refuses while plgd serves the data directory.
     IssueOperatorKey {
         /// Who holds the new key.
         #[arg(long, default_value = "operator (issued by plgd issue-operator-key)")]

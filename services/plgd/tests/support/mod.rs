@@ -7,6 +7,8 @@ use std::{
 };
 
 use anyhow::Context as _;
+use plg_proto::v1;
+use plg_testkit::{Clients, Identity, everything, options};
 
 #[derive(Debug)]
 pub struct Plgd {
@@ -20,6 +22,41 @@ pub struct Plgd {
         reason = "every test crate compiles this module; not all of them read the log"
     )]
     pub log: mpsc::Receiver<serde_json::Value>,
+}
+
+impl Plgd {
+    /// Clients of a partner tool whose scope is everything, with a key the operator issued.
+    #[allow(
+        dead_code,
+        reason = "every test crate compiles this module; not all of them write"
+    )]
+    pub async fn partner_tool(&self, identity: &str) -> anyhow::Result<(Clients, Identity)> {
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", self.address))?
+            .connect()
+            .await?;
+        let mut operator = Clients::new(channel.clone(), Identity::bearer(&self.operator_key)?);
+        let partner_key = operator
+            .admin
+            .issue_api_key(v1::IssueApiKeyRequest {
+                options: options(),
+                identity: identity.into(),
+                role: v1::Role::PartnerTool.into(),
+                scope: Some(everything()),
+            })
+            .await?
+            .into_inner()
+            .api_key;
+        let identity = Identity::bearer(&partner_key)?;
+        Ok((Clients::new(channel, identity.clone()), identity))
+    }
+}
+
+/// A test that fails leaves no server behind.
+impl Drop for Plgd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// Starts the binary over `data_dir`, fresh, and waits until it serves.
