@@ -5,8 +5,10 @@ use std::{
 };
 
 use futures::StreamExt;
-use plg_eventstore::{Direction, EventStore, Position, ReadFrom, RecordedEvent, StoreError};
-use rusqlite::{Connection, backup::Backup};
+use plg_eventstore::{
+    Direction, EventStore, Position, ReadFrom, RecordedEvent, StoreError, sqlite::copy_database,
+};
+use rusqlite::Connection;
 use tokio::{sync::watch, task::JoinSet};
 
 use crate::{Projection, ResearchDb, event::LogEvent, projections};
@@ -284,14 +286,6 @@ async fn rebuild_in(
         );
     }
     Ok(position)
-}
-
-/// A consistent copy of the SQLite database at `from`, as one read.
-fn copy_database(from: &Path, to: &Path) -> Result<(), ProjectionError> {
-    let source = Connection::open(from)?;
-    let mut target = Connection::open(to)?;
-    Backup::new(&source, &mut target)?.step(-1)?;
-    Ok(())
 }
 
 /// Removes a database file and its WAL companions, if there.

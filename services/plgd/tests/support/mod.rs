@@ -14,8 +14,8 @@ use plg_testkit::{Clients, Identity, everything, options};
 pub struct Plgd {
     pub child: Child,
     pub address: String,
-    /// Printed on the data directory's first start.
-    pub operator_key: String,
+    /// Printed on the data directory's first start only.
+    pub operator_key: Option<String>,
     /// Every log line after "serving", as it arrives.
     #[allow(
         dead_code,
@@ -34,7 +34,8 @@ impl Plgd {
         let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", self.address))?
             .connect()
             .await?;
-        let mut operator = Clients::new(channel.clone(), Identity::bearer(&self.operator_key)?);
+        let operator_key = self.operator_key.as_deref().context("not a first start")?;
+        let mut operator = Clients::new(channel.clone(), Identity::bearer(operator_key)?);
         let partner_key = operator
             .admin
             .issue_api_key(v1::IssueApiKeyRequest {
@@ -59,7 +60,7 @@ impl Drop for Plgd {
     }
 }
 
-/// Starts the binary over `data_dir`, fresh, and waits until it serves.
+/// Starts the binary over `data_dir` and waits until it serves.
 pub fn spawn_plgd(data_dir: &std::path::Path) -> anyhow::Result<Plgd> {
     let mut child = Command::new(env!("CARGO_BIN_EXE_plgd"))
         .args([
@@ -97,7 +98,6 @@ pub fn spawn_plgd(data_dir: &std::path::Path) -> anyhow::Result<Plgd> {
             let _ = sender.send(serde_json::from_str(&line).unwrap_or_default());
         }
     });
-    let operator_key = operator_key.context("no operator key printed on the first start")?;
     Ok(Plgd {
         child,
         address,
