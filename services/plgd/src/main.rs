@@ -23,7 +23,8 @@ enum Command {
     /// Rebuild research-view projections from the start of the log, all or nothing. Refuses
     /// while plgd serves the data directory.
     Rebuild {
-        /// Projections to rebuild (registry, scans, interventions, plgs); all when none given.
+        /// Projections to rebuild (registry, scans, interventions, plgs, audit); all when none
+        /// given.
         projections: Vec<String>,
     },
     /// Issue a new operator key, printed once, when every operator key is lost or revoked.

@@ -1,9 +1,10 @@
-//! The real plgd binary, started on a free port with JSON logs.
+//! The real plgd binary, started on a free port with JSON logs on stderr.
 
 use std::{
     io::{BufRead, BufReader},
     process::{Child, Command, Stdio},
     sync::mpsc,
+    time::Duration,
 };
 
 use anyhow::Context as _;
@@ -72,17 +73,22 @@ pub fn spawn_plgd(data_dir: &std::path::Path) -> anyhow::Result<Plgd> {
         ])
         .arg(data_dir)
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::piped())
         .spawn()?;
+    // The key is on stdout, printed before the log (on stderr) says "serving".
     let stdout = child.stdout.take().context("no stdout")?;
-    let mut lines = BufReader::new(stdout).lines();
-    let mut operator_key = None;
+    let (print, printed) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = print.send(line);
+        }
+    });
+    let stderr = child.stderr.take().context("no stderr")?;
+    let mut lines = BufReader::new(stderr).lines();
     let address = loop {
         let line = lines.next().context("plgd exited before serving")??;
-        if line.trim().starts_with("plg_") {
-            operator_key = Some(line.trim().to_owned());
-        }
-        let entry: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        let entry: serde_json::Value = serde_json::from_str(&line)
+            .with_context(|| format!("a log line that is not JSON: {line:?}"))?;
         if entry["message"] == "serving" {
             break entry["address"]
                 .as_str()
@@ -98,6 +104,12 @@ pub fn spawn_plgd(data_dir: &std::path::Path) -> anyhow::Result<Plgd> {
             let _ = sender.send(serde_json::from_str(&line).unwrap_or_default());
         }
     });
+    let mut operator_key = None;
+    while let Ok(line) = printed.recv_timeout(Duration::from_millis(300)) {
+        if line.trim().starts_with("plg_") {
+            operator_key = Some(line.trim().to_owned());
+        }
+    }
     Ok(Plgd {
         child,
         address,
