@@ -1165,3 +1165,21 @@ fn to_json(value: &serde_json::Value) -> Result<String, StoreError> {
     serde_json::to_string(value)
         .map_err(|error| StoreError::Storage(format!("cannot encode json: {error}")))
 }
+
+/// Copies the SQLite database at `from` to `to` (a new file) in one read transaction: a
+/// consistent snapshot even while another process writes `from`, which WAL mode lets go on.
+pub fn copy_database(from: &Path, to: &Path) -> Result<(), StoreError> {
+    let copy = || -> rusqlite::Result<()> {
+        let source = Connection::open_with_flags(from, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+        let mut target = Connection::open(to)?;
+        rusqlite::backup::Backup::new(&source, &mut target)?.step(-1)?;
+        Ok(())
+    };
+    copy().map_err(|error| {
+        StoreError::Storage(format!(
+            "cannot copy {} to {}: {error}",
+            from.display(),
+            to.display()
+        ))
+    })
+}

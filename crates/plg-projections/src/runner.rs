@@ -1,11 +1,13 @@
 use std::{
     collections::BTreeMap,
-    path::Path,
+    path::{Path, PathBuf},
     sync::{Arc, Mutex},
 };
 
 use futures::StreamExt;
-use plg_eventstore::{Direction, EventStore, Position, ReadFrom, RecordedEvent, StoreError};
+use plg_eventstore::{
+    Direction, EventStore, Position, ReadFrom, RecordedEvent, StoreError, sqlite::copy_database,
+};
 use rusqlite::Connection;
 use tokio::{sync::watch, task::JoinSet};
 
@@ -24,6 +26,8 @@ pub enum ProjectionError {
     Decode { position: Position, message: String },
     #[error("unknown projection {0:?}")]
     Unknown(String),
+    #[error("research view file: {0}")]
+    Io(std::io::Error),
     #[error("projection task failed: {0}")]
     Task(String),
 }
@@ -209,7 +213,9 @@ fn apply(
 }
 
 /// Rebuilds projections from the start of the log: drops their tables, then applies every
-/// event up to the current end. `names` empty means all. Run it while plgd is stopped.
+/// event up to the current end. `names` empty means all. Run it while the view has no other
+/// owner. All or nothing: the rebuild works on a copy beside `path` and replaces the view
+/// only once it has succeeded, so a failure leaves the previous view as it was.
 /// Returns the position the rebuilt view is current to.
 pub async fn rebuild(
     store: Arc<dyn EventStore>,
@@ -223,6 +229,37 @@ pub async fn rebuild(
     {
         return Err(ProjectionError::Unknown(unknown.clone()));
     }
+    let path = path.as_ref();
+    let mut staging = path.as_os_str().to_owned();
+    staging.push(".rebuilding");
+    let staging = PathBuf::from(staging);
+    // Left by a rebuild that was killed: never part of the view.
+    remove_database(&staging)?;
+    let rebuilt = async {
+        if path.exists() {
+            copy_database(path, &staging)?;
+        }
+        rebuild_in(store, &staging, &projections, names).await
+    }
+    .await;
+    match rebuilt {
+        // Every connection to the copy is closed by now, so its WAL is folded into it.
+        Ok(position) => std::fs::rename(&staging, path)
+            .map(|()| position)
+            .map_err(ProjectionError::Io),
+        Err(error) => {
+            remove_database(&staging)?;
+            Err(error)
+        }
+    }
+}
+
+async fn rebuild_in(
+    store: Arc<dyn EventStore>,
+    path: &Path,
+    projections: &[Arc<dyn Projection>],
+    names: &[String],
+) -> Result<Position, ProjectionError> {
     let refs: Vec<&dyn Projection> = projections.iter().map(|p| p.as_ref()).collect();
     let db = ResearchDb::open(path, &refs)?;
     let mut connection = db.write_connection()?;
@@ -249,4 +286,19 @@ pub async fn rebuild(
         );
     }
     Ok(position)
+}
+
+/// Removes a database file and its WAL companions, if there.
+fn remove_database(path: &Path) -> Result<(), ProjectionError> {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        match std::fs::remove_file(PathBuf::from(file)) {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+                return Err(ProjectionError::Io(error));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }

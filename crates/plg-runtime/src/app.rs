@@ -14,6 +14,7 @@ use crate::{
     Ledger, ServiceError,
     auth::{self, Authentication},
     config::{Config, ConfigError, Flags, TlsConfig},
+    lock::{Claim, DataDirLock, LockError},
     server::{ServeError, ServiceSet, Serving, Stopping, shutdown_signal},
 };
 
@@ -31,6 +32,8 @@ pub enum AppError {
         path: String,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Locked(#[from] LockError),
     #[error("cannot open the event store: {0}")]
     Store(#[from] StoreError),
     #[error("cannot listen on {address}: {source}")]
@@ -69,11 +72,15 @@ pub struct App {
     services: ServiceSet,
     serving: Serving,
     first_operator_key: Option<String>,
+    /// Released when the app is dropped, after the store is closed.
+    _lock: DataDirLock,
 }
 
 impl App {
+    /// Builds over `config.data_dir`, refusing unless `claim` on it can be taken at once.
     pub async fn build<E>(
         config: Config,
+        claim: Claim,
         services: impl FnOnce(&Ledger) -> Result<ServiceSet, E>,
     ) -> Result<Self, AppError>
     where
@@ -86,6 +93,7 @@ impl App {
             path: config.data_dir.display().to_string(),
             source,
         })?;
+        let lock = DataDirLock::acquire(&config.data_dir, claim)?;
         let store = SqliteEventStore::open(config.data_dir.join(EVENT_STORE_FILE)).await?;
         let vault = Vault::open(config.data_dir.join(VAULT_FILE))?;
         let ledger = Ledger::new(Arc::new(store.clone())).with_vault(Arc::new(vault));
@@ -124,6 +132,7 @@ impl App {
             services,
             serving,
             first_operator_key,
+            _lock: lock,
         })
     }
 
@@ -211,17 +220,19 @@ fn print_first_operator_key(key: &str, address: SocketAddr, tls: bool) {
     );
 }
 
-/// A binary's whole `main`: configuration from defaults, file, environment and `flags`, then
-/// serve `services` until Ctrl-C or SIGTERM.
+/// A single-service binary's whole `main`: configuration from defaults, file, environment and
+/// `flags`, then serve `services` until Ctrl-C or SIGTERM, sharing the store with any others.
 pub async fn run(
     flags: &Flags,
     services: impl FnOnce(&Ledger) -> ServiceSet,
 ) -> Result<(), AppError> {
     let config = load_and_start_telemetry(flags)?;
-    App::build(config, |ledger| Ok::<_, Infallible>(services(ledger)))
-        .await?
-        .run_until(shutdown_signal())
-        .await
+    App::build(config, Claim::Store, |ledger| {
+        Ok::<_, Infallible>(services(ledger))
+    })
+    .await?
+    .run_until(shutdown_signal())
+    .await
 }
 
 /// The layered configuration, with logging started as it says.

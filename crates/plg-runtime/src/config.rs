@@ -13,7 +13,19 @@ use serde::{Deserialize, Serialize};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
 
+/// The settings the environment may set, as `PLG_<SETTING>`.
+const SETTINGS: [&str; 6] = [
+    "listen",
+    "data_dir",
+    "log_format",
+    "log_filter",
+    "shutdown_grace_seconds",
+    "tls",
+];
+
+/// Unknown keys are refused, so a typo (`lisen`) is an error rather than a default.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Config {
     /// The gRPC listener; port 0 picks a free port.
     pub listen: SocketAddr,
@@ -35,6 +47,7 @@ pub struct Config {
 
 /// The listener's certificate chain and private key, both PEM files.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TlsConfig {
     pub cert: PathBuf,
     pub key: PathBuf,
@@ -56,32 +69,33 @@ impl Default for Config {
     }
 }
 
-/// The flags every PLG Ledger binary accepts. Each overrides the file and the environment.
+/// The flags every PLG Ledger binary accepts, before or after a subcommand. Each overrides the
+/// file and the environment.
 #[derive(Debug, Clone, Default, Parser, Serialize)]
 pub struct Flags {
-    /// A TOML configuration file [env: PLG_CONFIG]
-    #[arg(long, env = "PLG_CONFIG")]
+    /// A TOML configuration file
+    #[arg(long, env = "PLG_CONFIG", global = true)]
     #[serde(skip)]
     pub config: Option<PathBuf>,
     /// Address to listen on for gRPC [default: 127.0.0.1:50051]
-    #[arg(long)]
+    #[arg(long, global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub listen: Option<SocketAddr>,
     /// Directory of the embedded event store [default: ./data]
-    #[arg(long)]
+    #[arg(long, global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data_dir: Option<PathBuf>,
     /// Log format: pretty or json
-    #[arg(long, value_parser = parse_log_format)]
+    #[arg(long, value_parser = parse_log_format, global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_format: Option<LogFormat>,
     /// Log filter, such as `info` or `plg_runtime=debug,info`
-    #[arg(long)]
+    #[arg(long, global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_filter: Option<String>,
     /// Serve without API keys: anyone who reaches the port may do anything. For development
     /// on one machine only
-    #[arg(long)]
+    #[arg(long, global = true)]
     #[serde(skip)]
     pub insecure_local: bool,
 }
@@ -102,9 +116,17 @@ pub struct ConfigError(#[from] Box<figment::Error>);
 
 impl Config {
     /// Layers the configuration sources. Nested settings take `__` in the environment:
-    /// `PLG_TLS__CERT`.
+    /// `PLG_TLS__CERT`. Of the environment, only the settings' own variables are read: other
+    /// `PLG_` variables (`PLG_CONFIG`, `PLG_API_KEY` and those of tools to come) pass by.
     pub fn load(flags: &Flags) -> Result<Self, ConfigError> {
-        Self::load_with(flags, Env::prefixed("PLG_").ignore(&["config"]).split("__"))
+        let environment = Env::prefixed("PLG_")
+            .filter(|key| {
+                let key = key.as_str().to_ascii_lowercase();
+                let setting = key.split("__").next().unwrap_or_default();
+                SETTINGS.contains(&setting)
+            })
+            .split("__");
+        Self::load_with(flags, environment)
     }
 
     fn load_with(flags: &Flags, environment: Env) -> Result<Self, ConfigError> {
@@ -174,6 +196,40 @@ mod tests {
                     .map_err(|e| e.to_string())?
                     .insecure_local
             );
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[expect(
+        clippy::result_large_err,
+        reason = "figment::Jail fixes the closure's error type"
+    )]
+    fn an_unknown_key_in_the_file_is_refused_by_name() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("PLG_API_KEY", "plg_not_a_setting");
+            for (file, key) in [
+                ("lisen = \"127.0.0.1:7001\"", "lisen"),
+                ("insecure_local = true", "insecure_local"),
+                ("[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\nca = \"x\"", "ca"),
+            ] {
+                jail.create_file("plg.toml", file)?;
+                let flags = Flags {
+                    config: Some("plg.toml".into()),
+                    ..Flags::default()
+                };
+                let error = Config::load(&flags).expect_err(file).to_string();
+                assert!(
+                    error.contains(&format!("unknown field: found `{key}`")),
+                    "{error}"
+                );
+            }
+            jail.create_file("plg.toml", "listen = \"127.0.0.1:7001\"")?;
+            let flags = Flags {
+                config: Some("plg.toml".into()),
+                ..Flags::default()
+            };
+            assert!(Config::load(&flags).is_ok(), "other PLG_ variables pass by");
             Ok(())
         });
     }

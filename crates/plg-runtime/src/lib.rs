@@ -4,10 +4,12 @@
 
 pub mod app;
 pub mod auth;
+pub mod backup;
 pub mod config;
 mod context;
 mod error;
 mod ledger;
+pub mod lock;
 pub mod parse;
 pub mod server;
 

@@ -1,5 +1,9 @@
 //! Structured logging: human-readable lines for a terminal, JSON lines for a log collector.
-//! The filter follows `RUST_LOG` syntax (`info`, `plg_runtime=debug,info`, …).
+//! The filter follows `RUST_LOG` syntax (`info`, `plg_runtime=debug,info`, …). Logs go to
+//! stderr, so that stdout carries only what a command is asked for (such as a new key), and
+//! are coloured only on a terminal.
+
+use std::io::IsTerminal as _;
 
 use serde::{Deserialize, Serialize};
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
@@ -30,11 +34,12 @@ pub fn init(format: LogFormat, filter: &str) -> Result<(), TelemetryError> {
         source,
     })?;
     let registry = tracing_subscriber::registry().with(env_filter);
+    let layer = fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     let installed = match format {
-        LogFormat::Pretty => registry.with(fmt::layer().with_target(true)).try_init(),
-        LogFormat::Json => registry
-            .with(fmt::layer().json().flatten_event(true))
-            .try_init(),
+        LogFormat::Pretty => registry.with(layer.with_target(true)).try_init(),
+        LogFormat::Json => registry.with(layer.json().flatten_event(true)).try_init(),
     };
     installed.map_err(|_| TelemetryError::AlreadyInstalled)
 }

@@ -4,6 +4,7 @@ use plg_research::ResearchHost;
 use plg_runtime::{
     app::{self, App},
     config::Flags,
+    lock::Claim,
     server::{ServiceSet, shutdown_signal},
 };
 
@@ -12,7 +13,7 @@ use plg_runtime::{
 async fn main() -> anyhow::Result<()> {
     let config = app::load_and_start_telemetry(&Flags::parse())?;
     let data_dir = config.data_dir.clone();
-    App::build(config, |ledger| {
+    App::build(config, Claim::View, |ledger| {
         let host = ResearchHost::open(ledger.store().clone(), &data_dir)?;
         Ok::<_, ProjectionError>(host.attach(ledger, |_| ServiceSet::default()))
     })

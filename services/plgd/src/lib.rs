@@ -13,6 +13,7 @@ use plg_runtime::{
     app::{App, AppError, EVENT_STORE_FILE},
     auth,
     config::Config,
+    lock::{Claim, DataDirLock},
     server::ServiceSet,
 };
 
@@ -28,11 +29,12 @@ pub fn services(ledger: &Ledger) -> ServiceSet {
         .with(plg_admin::server(ledger))
 }
 
-/// Opens the store and the research view in `config.data_dir`, binds `config.listen` and
-/// builds every service, with the projections to run beside them.
+/// Opens the store and the research view in `config.data_dir`, which it owns alone while it
+/// runs, binds `config.listen` and builds every service, with the projections to run beside
+/// them.
 pub async fn build(config: Config) -> Result<App, AppError> {
     let data_dir = config.data_dir.clone();
-    App::build(config, |ledger| {
+    App::build(config, Claim::Whole, |ledger| {
         let research = ResearchHost::open(ledger.store().clone(), &data_dir)?;
         let audit = plg_audit::server(ledger, research.db().clone());
         Ok::<_, ProjectionError>(research.attach(ledger, |ledger| services(ledger).with(audit)))
@@ -41,17 +43,21 @@ pub async fn build(config: Config) -> Result<App, AppError> {
 }
 
 /// Issues an operator key directly into the store, with plgd stopped: the way back in when
-/// every operator key is lost or revoked.
+/// every operator key is lost or revoked. Refuses while another process uses the data
+/// directory.
 pub async fn issue_operator_key(config: &Config, identity: &str) -> Result<String, AppError> {
+    let _lock = DataDirLock::acquire(&config.data_dir, Claim::Whole)?;
     let store = SqliteEventStore::open(config.data_dir.join(EVENT_STORE_FILE)).await?;
     let issued = auth::another_operator_key(&Ledger::new(Arc::new(store.clone())), identity).await;
     store.close().await;
     issued.map_err(|error| AppError::Services(error.into()))
 }
 
-/// Rebuilds the named projections (all when empty) from the start of the log, with plgd
-/// stopped. Returns the log position the rebuilt view is current to.
+/// Rebuilds the named projections (all when empty) from the start of the log, all or
+/// nothing. Refuses while plgd or plg-research owns the view. Returns the log position the
+/// rebuilt view is current to.
 pub async fn rebuild(config: &Config, projections: &[String]) -> Result<u64, AppError> {
+    let _lock = DataDirLock::acquire(&config.data_dir, Claim::View)?;
     let store = SqliteEventStore::open(config.data_dir.join(EVENT_STORE_FILE)).await?;
     let shared: Arc<dyn EventStore> = Arc::new(store.clone());
     let rebuilt =

@@ -1,6 +1,8 @@
+use std::path::PathBuf;
+
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
-use plg_runtime::{app, config::Flags, server::shutdown_signal};
+use plg_runtime::{app, backup, config::Flags, server::shutdown_signal};
 use plgd::demo::DemoSize;
 
 /// PLG Ledger: records how schools develop as professional learning communities, and serves
@@ -18,17 +20,33 @@ struct Cli {
 enum Command {
     /// Serve every service (the default).
     Serve,
-    /// Rebuild research-view projections from the start of the log. Stop plgd first.
+    /// Rebuild research-view projections from the start of the log, all or nothing. Refuses
+    /// while plgd serves the data directory.
     Rebuild {
-        /// Projections to rebuild (registry, scans, interventions, plgs); all when none given.
+        /// Projections to rebuild (registry, scans, interventions, plgs, audit); all when none
+        /// given.
         projections: Vec<String>,
     },
     /// Issue a new operator key, printed once, when every operator key is lost or revoked.
-    /// Stop plgd first.
+    /// Refuses while plgd serves the data directory.
     IssueOperatorKey {
         /// Who holds the new key.
         #[arg(long, default_value = "operator (issued by plgd issue-operator-key)")]
         identity: String,
+    },
+    /// Copy the event store and the key store into a new or empty directory, consistently,
+    /// while plgd may serve. The research view is rebuilt from the log after a restore.
+    Backup {
+        /// The directory to copy into.
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Copy a backup into the data directory, which must be new or empty. Start plgd on it
+    /// afterwards.
+    Restore {
+        /// The directory a backup was made into.
+        #[arg(long)]
+        from: PathBuf,
     },
     /// Load a synthetic demo study into a running plgd through its gRPC API.
     Demo {
@@ -73,6 +91,22 @@ async fn main() -> anyhow::Result<()> {
         Command::IssueOperatorKey { identity } => {
             let key = plgd::issue_operator_key(&config, &identity).await?;
             println!("{key}");
+        }
+        Command::Backup { to } => {
+            backup::backup(&config.data_dir, &to)?;
+            println!(
+                "backed up {} to {}",
+                config.data_dir.display(),
+                to.display()
+            );
+        }
+        Command::Restore { from } => {
+            backup::restore(&from, &config.data_dir)?;
+            println!(
+                "restored {} into {}",
+                from.display(),
+                config.data_dir.display()
+            );
         }
         Command::Demo {
             address,

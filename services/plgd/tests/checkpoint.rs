@@ -11,7 +11,7 @@ use plg_proto::v1;
 async fn after_a_clean_stop_events_db_alone_holds_every_event() -> anyhow::Result<()> {
     let data_dir = tempfile::tempdir()?;
     let mut plgd = support::spawn_plgd(data_dir.path())?;
-    let mut operator = plgd.clients(&plgd.operator_key).await?;
+    let mut operator = plgd.operator().await?;
     let tool_key = support::issue_key(&mut operator, v1::Role::PartnerTool).await?;
     let mut tool = plgd.clients(&tool_key).await?;
     for _ in 0..20 {

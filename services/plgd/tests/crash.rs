@@ -6,34 +6,13 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use plg_proto::v1;
-use plg_testkit::{Clients, Identity, TestServer, everything, options};
+use plg_testkit::{Clients, TestServer, options};
 
 #[tokio::test]
 async fn a_killed_server_keeps_every_acknowledged_write() -> anyhow::Result<()> {
     let data_dir = tempfile::tempdir()?;
-    let support::Plgd {
-        mut child,
-        address,
-        operator_key,
-        ..
-    } = support::spawn_plgd(data_dir.path())?;
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{address}"))?
-        .connect()
-        .await?;
-    let mut operator = Clients::new(channel.clone(), Identity::bearer(&operator_key)?);
-    let partner_key = operator
-        .admin
-        .issue_api_key(v1::IssueApiKeyRequest {
-            options: options(),
-            identity: "crash-tool".into(),
-            role: v1::Role::PartnerTool.into(),
-            scope: Some(everything()),
-        })
-        .await?
-        .into_inner()
-        .api_key;
-    let identity = Identity::bearer(&partner_key)?;
-    let clients = Clients::new(channel, identity.clone());
+    let mut plgd = support::spawn_plgd(data_dir.path())?;
+    let (clients, identity) = plgd.partner_tool("crash-tool").await?;
 
     // Writers keep going until the kill; every acknowledged write is remembered.
     let (acknowledged, mut received) = tokio::sync::mpsc::unbounded_channel();
@@ -63,8 +42,8 @@ async fn a_killed_server_keeps_every_acknowledged_write() -> anyhow::Result<()> 
     while acks.len() < 200 {
         acks.push(received.recv().await.context("writers stopped early")?);
     }
-    child.kill()?;
-    child.wait()?;
+    plgd.child.kill()?;
+    plgd.child.wait()?;
     for writer in writers {
         writer.await?;
     }

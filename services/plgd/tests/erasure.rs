@@ -43,7 +43,7 @@ fn key_bytes(data_dir: &Path, subject: &str) -> anyhow::Result<Vec<u8>> {
 async fn an_erased_key_is_in_no_file_after_the_reply_a_kill_and_a_restart() -> anyhow::Result<()> {
     let data_dir = tempfile::tempdir()?;
     let mut plgd = support::spawn_plgd(data_dir.path())?;
-    let mut operator = plgd.clients(&plgd.operator_key).await?;
+    let mut operator = plgd.operator().await?;
     let tool_key = issue_key(&mut operator, v1::Role::PartnerTool).await?;
     let mut tool = plgd.clients(&tool_key).await?;
     let administrator_key = issue_key(&mut operator, v1::Role::Administrator).await?;

@@ -48,7 +48,8 @@ async fn refusals_are_logged_with_the_rpc_the_key_and_the_reason() -> anyhow::Re
     );
 
     // The operator reaches no data: refused after authentication, with its key named.
-    let mut operator = Clients::new(channel, Identity::bearer(&plgd.operator_key)?);
+    let operator_key = plgd.operator_key.clone().context("first start")?;
+    let mut operator = Clients::new(channel, Identity::bearer(&operator_key)?);
     let status = operator
         .registry
         .register_person(v1::RegisterPersonRequest {
@@ -63,7 +64,7 @@ async fn refusals_are_logged_with_the_rpc_the_key_and_the_reason() -> anyhow::Re
     assert_eq!(entry["rpc"], "/plg.v1.RegistryService/RegisterPerson");
     assert_eq!(entry["code"], "PermissionDenied");
     assert_eq!(entry["identity"], "operator (created on first start)");
-    let key_id = plgd.operator_key.get(4..36).context("key id")?;
+    let key_id = operator_key.get(4..36).context("key id")?;
     assert_eq!(
         entry["key_id"].as_str().map(|id| id.replace('-', "")),
         Some(key_id.to_owned())

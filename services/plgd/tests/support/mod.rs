@@ -1,9 +1,10 @@
-//! The real plgd binary, started on a free port with JSON logs.
+//! The real plgd binary, started on a free port with JSON logs on stderr.
 
 use std::{
     io::{BufRead, BufReader},
     process::{Child, Command, Stdio},
     sync::mpsc,
+    time::Duration,
 };
 
 use anyhow::Context as _;
@@ -14,8 +15,8 @@ use plg_testkit::{Clients, Identity, everything, options};
 pub struct Plgd {
     pub child: Child,
     pub address: String,
-    /// Printed on the data directory's first start; empty on later starts.
-    pub operator_key: String,
+    /// Printed on the data directory's first start only.
+    pub operator_key: Option<String>,
     /// Every log line after "serving", as it arrives.
     #[allow(
         dead_code,
@@ -24,11 +25,91 @@ pub struct Plgd {
     pub log: mpsc::Receiver<serde_json::Value>,
 }
 
-/// Starts the binary over `data_dir`, fresh, and waits until it serves.
+impl Plgd {
+    /// Clients of a partner tool whose scope is everything, with a key the operator issued.
+    #[allow(
+        dead_code,
+        reason = "every test crate compiles this module; not all of them write"
+    )]
+    pub async fn partner_tool(&self, identity: &str) -> anyhow::Result<(Clients, Identity)> {
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", self.address))?
+            .connect()
+            .await?;
+        let operator_key = self.operator_key.as_deref().context("not a first start")?;
+        let mut operator = Clients::new(channel.clone(), Identity::bearer(operator_key)?);
+        let partner_key = operator
+            .admin
+            .issue_api_key(v1::IssueApiKeyRequest {
+                options: options(),
+                identity: identity.into(),
+                role: v1::Role::PartnerTool.into(),
+                scope: Some(everything()),
+            })
+            .await?
+            .into_inner()
+            .api_key;
+        let identity = Identity::bearer(&partner_key)?;
+        Ok((Clients::new(channel, identity.clone()), identity))
+    }
+}
+
+impl Plgd {
+    /// Clients of this server that send `key`.
+    #[allow(
+        dead_code,
+        reason = "every test crate compiles this module; not all of them call through it"
+    )]
+    pub async fn clients(&self, key: &str) -> anyhow::Result<Clients> {
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", self.address))?
+            .connect()
+            .await?;
+        Ok(Clients::new(channel, Identity::bearer(key)?))
+    }
+
+    /// Clients of the operator whose key this first start printed.
+    #[allow(
+        dead_code,
+        reason = "every test crate compiles this module; not all of them call through it"
+    )]
+    pub async fn operator(&self) -> anyhow::Result<Clients> {
+        let key = self.operator_key.as_deref().context("not a first start")?;
+        self.clients(key).await
+    }
+}
+
+/// A new key with `role`, scoped to everything, issued by `operator`.
+#[allow(
+    dead_code,
+    reason = "every test crate compiles this module; not all of them issue keys"
+)]
+pub async fn issue_key(operator: &mut Clients, role: v1::Role) -> anyhow::Result<String> {
+    Ok(operator
+        .admin
+        .issue_api_key(v1::IssueApiKeyRequest {
+            options: options(),
+            identity: format!("{role:?} key"),
+            role: role.into(),
+            scope: Some(everything()),
+        })
+        .await?
+        .into_inner()
+        .api_key)
+}
+
+/// A test that fails leaves no server behind.
+impl Drop for Plgd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the binary over a fresh `data_dir`, waits until it serves, and checks that it printed
+/// the first operator key.
 pub fn spawn_plgd(data_dir: &std::path::Path) -> anyhow::Result<Plgd> {
     let plgd = start(data_dir)?;
     anyhow::ensure!(
-        !plgd.operator_key.is_empty(),
+        plgd.operator_key.is_some(),
         "no operator key printed on the first start"
     );
     Ok(plgd)
@@ -54,17 +135,22 @@ fn start(data_dir: &std::path::Path) -> anyhow::Result<Plgd> {
         ])
         .arg(data_dir)
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::piped())
         .spawn()?;
+    // The key is on stdout, printed before the log (on stderr) says "serving".
     let stdout = child.stdout.take().context("no stdout")?;
-    let mut lines = BufReader::new(stdout).lines();
-    let mut operator_key = None;
+    let (print, printed) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = print.send(line);
+        }
+    });
+    let stderr = child.stderr.take().context("no stderr")?;
+    let mut lines = BufReader::new(stderr).lines();
     let address = loop {
         let line = lines.next().context("plgd exited before serving")??;
-        if line.trim().starts_with("plg_") {
-            operator_key = Some(line.trim().to_owned());
-        }
-        let entry: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        let entry: serde_json::Value = serde_json::from_str(&line)
+            .with_context(|| format!("a log line that is not JSON: {line:?}"))?;
         if entry["message"] == "serving" {
             break entry["address"]
                 .as_str()
@@ -80,43 +166,16 @@ fn start(data_dir: &std::path::Path) -> anyhow::Result<Plgd> {
             let _ = sender.send(serde_json::from_str(&line).unwrap_or_default());
         }
     });
+    let mut operator_key = None;
+    while let Ok(line) = printed.recv_timeout(Duration::from_millis(300)) {
+        if line.trim().starts_with("plg_") {
+            operator_key = Some(line.trim().to_owned());
+        }
+    }
     Ok(Plgd {
         child,
         address,
-        operator_key: operator_key.unwrap_or_default(),
+        operator_key,
         log,
     })
-}
-
-impl Plgd {
-    /// Clients of this server that send `key`.
-    #[allow(
-        dead_code,
-        reason = "every test crate compiles this module; not all of them call through it"
-    )]
-    pub async fn clients(&self, key: &str) -> anyhow::Result<Clients> {
-        let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", self.address))?
-            .connect()
-            .await?;
-        Ok(Clients::new(channel, Identity::bearer(key)?))
-    }
-}
-
-/// A new key with `role`, scoped to everything, issued by `operator`.
-#[allow(
-    dead_code,
-    reason = "every test crate compiles this module; not all of them issue keys"
-)]
-pub async fn issue_key(operator: &mut Clients, role: v1::Role) -> anyhow::Result<String> {
-    Ok(operator
-        .admin
-        .issue_api_key(v1::IssueApiKeyRequest {
-            options: options(),
-            identity: format!("{role:?} key"),
-            role: role.into(),
-            scope: Some(everything()),
-        })
-        .await?
-        .into_inner()
-        .api_key)
 }
