@@ -3,6 +3,8 @@
 
 use std::{convert::Infallible, time::Duration};
 
+use prost::Message;
+use prost_types::FileDescriptorSet;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::{
@@ -19,6 +21,8 @@ use crate::auth::Authentication;
 pub enum ServeError {
     #[error("reflection cannot be built: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
+    #[error("the google.rpc descriptors cannot be read: {0}")]
+    Descriptors(#[from] prost::DecodeError),
     #[error("serving failed: {0}")]
     Transport(#[from] tonic::transport::Error),
 }
@@ -130,11 +134,14 @@ impl ServiceSet {
         }
         health.set_service_status("", ServingStatus::Serving).await;
 
-        // Both reflection versions: grpcurl and older clients still ask v1alpha.
+        // Both reflection versions: grpcurl and older clients still ask v1alpha. The
+        // google.rpc types let clients decode error details instead of showing base64.
+        let google_rpc = google_rpc_descriptors()?;
         let reflection = || {
             tonic_reflection::server::Builder::configure()
                 .register_encoded_file_descriptor_set(plg_proto::FILE_DESCRIPTOR_SET)
                 .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+                .register_file_descriptor_set(google_rpc.clone())
         };
         self.routes
             .add_service(health_service)
@@ -176,6 +183,20 @@ impl ServiceSet {
         }
         Ok(())
     }
+}
+
+/// The descriptors of `google.rpc.Status` and the error details, as tonic-types ships them
+/// (with `google.protobuf.Any` and `Duration`), under googleapis' file names rather than the
+/// bare `status.proto` and `error_details.proto` tonic-types uses, so a client asking for or
+/// already holding `google/rpc/status.proto` finds one definition of each type.
+fn google_rpc_descriptors() -> Result<FileDescriptorSet, prost::DecodeError> {
+    let mut set = FileDescriptorSet::decode(tonic_types::pb::FILE_DESCRIPTOR_SET)?;
+    for file in &mut set.file {
+        if let Some(name @ ("status.proto" | "error_details.proto")) = file.name.as_deref() {
+            file.name = Some(format!("google/rpc/{name}"));
+        }
+    }
+    Ok(set)
 }
 
 /// Completes on Ctrl-C or SIGTERM.
