@@ -61,6 +61,8 @@
 use std::{
     collections::BTreeSet,
     fmt,
+    net::{Ipv4Addr, Ipv6Addr, SocketAddr},
+    path::Path,
     sync::{
         Arc,
         atomic::{AtomicU64, Ordering},
@@ -76,7 +78,7 @@ use plg_proto::v1::{
     registry_service_client::RegistryServiceClient, scan_service_client::ScanServiceClient,
     session_service_client::SessionServiceClient,
 };
-use plg_runtime::TOOL_HEADER;
+use plg_runtime::{TOOL_HEADER, config::Config};
 use rand::{
     RngExt as _, SeedableRng as _,
     rngs::StdRng,
@@ -86,7 +88,7 @@ use tonic::{
     Request, Status,
     metadata::{Ascii, MetadataValue},
     service::{Interceptor, interceptor::InterceptedService},
-    transport::Channel,
+    transport::{Certificate, Channel, ClientTlsConfig, Endpoint},
 };
 
 /// The tool every demo write names (`plg-tool`).
@@ -270,6 +272,48 @@ impl fmt::Display for DemoSummary {
             self.writes, self.replayed
         )
     }
+}
+
+/// Where the demo loads by default: the configured listener (on loopback when it listens on
+/// every interface), over https when it has a certificate.
+pub fn default_address(config: &Config) -> String {
+    let mut listen = config.listen;
+    if listen.ip().is_unspecified() {
+        listen.set_ip(match listen {
+            SocketAddr::V4(_) => Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    format!("{scheme}://{listen}")
+}
+
+/// Connects to the plgd at `address`. An https address needs `ca_cert`, the certificate to
+/// verify the server against: this build trusts no system roots.
+pub async fn connect(address: &str, ca_cert: Option<&Path>) -> anyhow::Result<Channel> {
+    let mut endpoint = Endpoint::from_shared(address.to_owned())
+        .with_context(|| format!("{address} is not an address"))?;
+    match (endpoint.uri().scheme_str(), ca_cert) {
+        (Some("https"), Some(ca_cert)) => {
+            let pem = std::fs::read(ca_cert)
+                .with_context(|| format!("reading the certificate {}", ca_cert.display()))?;
+            let tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem));
+            endpoint = endpoint.tls_config(tls)?;
+        }
+        (Some("https"), None) => {
+            bail!("{address} is https: give --ca-cert, the certificate to trust")
+        }
+        (_, Some(_)) => bail!("--ca-cert needs an https address, not {address}"),
+        (_, None) => {}
+    }
+    endpoint
+        .connect()
+        .await
+        .with_context(|| format!("connecting to plgd at {address}"))
 }
 
 /// Loads the full demo study ([`DemoSize::FULL`]) into the plgd behind `channel`.

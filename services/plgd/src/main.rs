@@ -1,6 +1,5 @@
 use std::path::PathBuf;
 
-use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 use plg_runtime::{app, backup, config::Flags, server::shutdown_signal};
 use plgd::demo::DemoSize;
@@ -50,9 +49,13 @@ enum Command {
     },
     /// Load a synthetic demo study into a running plgd through its gRPC API.
     Demo {
-        /// The plgd to load into.
-        #[arg(long, default_value = "http://127.0.0.1:50051")]
-        address: String,
+        /// The plgd to load into, such as https://plg.example.org:50051; by default the
+        /// configured listen address, over https when a TLS certificate is configured.
+        #[arg(long)]
+        address: Option<String>,
+        /// The certificate (PEM) to trust for an https address: the server's own or its CA's.
+        #[arg(long)]
+        ca_cert: Option<PathBuf>,
         /// A partner tool key whose scope is everything; not needed when plgd runs with
         /// --insecure-local.
         #[arg(long, env = "PLG_API_KEY", hide_env_values = true)]
@@ -110,6 +113,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Demo {
             address,
+            ca_cert,
             api_key,
             seed,
             size,
@@ -118,10 +122,8 @@ async fn main() -> anyhow::Result<()> {
                 Size::Full => DemoSize::FULL,
                 Size::Small => DemoSize::SMALL,
             };
-            let channel = tonic::transport::Endpoint::from_shared(address.clone())?
-                .connect()
-                .await
-                .with_context(|| format!("connecting to plgd at {address}"))?;
+            let address = address.unwrap_or_else(|| plgd::demo::default_address(&config));
+            let channel = plgd::demo::connect(&address, ca_cert.as_deref()).await?;
             let started = std::time::Instant::now();
             let summary = plgd::demo::load_sized(channel, api_key.as_deref(), seed, size).await?;
             println!("{summary}");

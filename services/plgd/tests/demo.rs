@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use anyhow::Context as _;
 use chrono::{DateTime, NaiveDate};
 use plg_proto::v1;
+use plg_runtime::config::{Config, TlsConfig};
 use plg_testkit::{TestServer, payload};
 use plgd::demo;
 
@@ -190,6 +191,53 @@ async fn the_demo_study_loads_through_the_api_and_replays() -> anyhow::Result<()
         },
         summary
     );
+
+    server.stop().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_loads_into_the_configured_listener_over_tls() -> anyhow::Result<()> {
+    // The key is issued over plain text; the data directory keeps it for the TLS start.
+    let plain = TestServer::start().await?;
+    let api_key = plain.partner_tool_key().await?.to_owned();
+    let data_dir = plain.stop().await?;
+    let generated =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])?;
+    let certs = tempfile::tempdir()?;
+    let (cert, key) = (certs.path().join("cert.pem"), certs.path().join("key.pem"));
+    std::fs::write(&cert, generated.cert.pem())?;
+    std::fs::write(&key, generated.signing_key.serialize_pem())?;
+    let tls = TlsConfig {
+        cert: cert.clone(),
+        key: key.clone(),
+    };
+    let server = TestServer::start_with(data_dir, |config| Config {
+        tls: Some(tls),
+        ..config
+    })
+    .await?;
+
+    // No --address: the demo goes where the configuration says plgd listens, over https.
+    let loaded = tokio::process::Command::new(env!("CARGO_BIN_EXE_plgd"))
+        .args(["demo", "--size", "small", "--seed", "3"])
+        .arg("--listen")
+        .arg(server.address().to_string())
+        .arg("--ca-cert")
+        .arg(&cert)
+        .env("PLG_TLS__CERT", &cert)
+        .env("PLG_TLS__KEY", &key)
+        .env("PLG_API_KEY", &api_key)
+        .current_dir(certs.path())
+        .output()
+        .await?;
+    let stdout = String::from_utf8_lossy(&loaded.stdout);
+    assert!(
+        loaded.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&loaded.stderr)
+    );
+    assert!(stdout.contains("schools        6"), "{stdout}");
 
     server.stop().await?;
     Ok(())
