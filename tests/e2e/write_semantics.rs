@@ -452,3 +452,114 @@ async fn the_event_log_reads_backward_and_refuses_bad_reads() -> anyhow::Result<
     assert_eq!(violated_fields(&reserved), ["stream"]);
     Ok(())
 }
+
+#[tokio::test]
+async fn every_invalid_field_of_a_request_comes_in_one_reply() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let mut clients = server.clients().await?;
+    let position = clients.last_position().await?;
+    let fields = |status: tonic::Status| {
+        assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+        violated_fields(&status)
+            .into_iter()
+            .collect::<BTreeSet<_>>()
+    };
+    let expected = |names: &[&str]| names.iter().map(|name| (*name).to_owned()).collect();
+    let wave = |label: &str, opens_on: &str, closes_on: &str| v1::Wave {
+        label: label.into(),
+        opens_on: opens_on.into(),
+        closes_on: closes_on.into(),
+    };
+
+    let study = clients
+        .registry
+        .define_study(v1::DefineStudyRequest {
+            options: options(),
+            title: String::new(),
+            waves: vec![
+                wave("", "2020-02-01", "2020-01-01"),
+                wave("T1", "2020-01-01", "2020-12-31"),
+                wave("T1", "2021-01-01", "2021-12-31"),
+            ],
+            ..Default::default()
+        })
+        .await
+        .expect_err("refused");
+    assert_eq!(
+        fields(study),
+        expected(&["title", "waves", "waves[0].closes_on", "waves[0].label"])
+    );
+
+    let answer = |item_code: &str, current: Option<u32>, desired: Option<u32>| v1::ItemAnswer {
+        item_code: item_code.into(),
+        current,
+        desired,
+    };
+    let scan = clients
+        .scans
+        .submit_scan(v1::SubmitScanRequest {
+            options: options(),
+            study_id: "not a study".into(),
+            school_id: uuid::Uuid::new_v4().to_string(),
+            wave: "T1".into(),
+            respondent: "resp-001".into(),
+            role: v1::RespondentRole::Teacher.into(),
+            answers: vec![
+                answer("", None, Some(3)),
+                answer("E1.1", Some(3), None),
+                answer("E1.1", Some(4), None),
+            ],
+            ..Default::default()
+        })
+        .await
+        .expect_err("refused");
+    assert_eq!(
+        fields(scan),
+        expected(&[
+            "answers",
+            "answers[0].desired",
+            "answers[0].item_code",
+            "study_id"
+        ])
+    );
+
+    let intervention = clients
+        .interventions
+        .log_intervention(v1::LogInterventionRequest {
+            options: options(),
+            school_id: uuid::Uuid::new_v4().to_string(),
+            title: String::new(),
+            level: v1::InterventionLevel::School.into(),
+            starts_on: "2024-05-01".into(),
+            planned_end_on: "2024-04-01".into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("refused");
+    assert_eq!(
+        fields(intervention),
+        expected(&["categories", "planned_end_on", "title"])
+    );
+
+    let teacher = uuid::Uuid::new_v4().to_string();
+    let present = v1::Attendance {
+        person_id: teacher.clone(),
+        present: true,
+    };
+    let session = clients
+        .sessions
+        .hold_session(v1::HoldSessionRequest {
+            options: options(),
+            plg_id: uuid::Uuid::new_v4().to_string(),
+            held_on: "soon".into(),
+            duration_minutes: 90,
+            attendance: vec![present.clone(), present],
+            ..Default::default()
+        })
+        .await
+        .expect_err("refused");
+    assert_eq!(fields(session), expected(&["attendance", "held_on"]));
+
+    assert_eq!(clients.last_position().await?, position, "nothing written");
+    Ok(())
+}

@@ -29,17 +29,26 @@ pub struct ItemAnswer {
 }
 
 impl ItemAnswer {
-    /// A desired score only makes sense beside a current one.
-    pub fn new(
-        item_code: ItemCode,
+    /// A desired score only makes sense beside a current one; checkable before the item code
+    /// is known.
+    pub fn check_scores(
         current: Option<Score>,
         desired: Option<Score>,
-    ) -> Result<Self, crate::ValueError> {
+    ) -> Result<(), crate::ValueError> {
         if current.is_none() && desired.is_some() {
             return Err(crate::ValueError::new(
                 "a desired score needs a current score",
             ));
         }
+        Ok(())
+    }
+
+    pub fn new(
+        item_code: ItemCode,
+        current: Option<Score>,
+        desired: Option<Score>,
+    ) -> Result<Self, crate::ValueError> {
+        Self::check_scores(current, desired)?;
         Ok(Self {
             item_code,
             current,

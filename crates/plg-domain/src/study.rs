@@ -27,14 +27,23 @@ impl Wave {
         ordered
     }
 
+    /// A wave closes on or after the day it opens; checkable before its label is known.
+    pub fn check_window(
+        opens_on: NaiveDate,
+        closes_on: NaiveDate,
+    ) -> Result<(), crate::ValueError> {
+        if closes_on < opens_on {
+            return Err(crate::ValueError::new("must not be before opens_on"));
+        }
+        Ok(())
+    }
+
     pub fn new(
         label: WaveLabel,
         opens_on: NaiveDate,
         closes_on: NaiveDate,
     ) -> Result<Self, crate::ValueError> {
-        if closes_on < opens_on {
-            return Err(crate::ValueError::new("must not be before opens_on"));
-        }
+        Self::check_window(opens_on, closes_on)?;
         Ok(Self {
             label,
             opens_on,

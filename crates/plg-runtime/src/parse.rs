@@ -108,6 +108,36 @@ impl Violations {
         parsed.map(|_| seen)
     }
 
+    /// Remembers `value` in `seen`; one seen before is a violation on the whole `list`.
+    pub fn first_time<T: Ord + Clone>(
+        &mut self,
+        seen: &mut BTreeSet<T>,
+        list: &str,
+        value: &T,
+        repeated: impl FnOnce() -> String,
+    ) -> bool {
+        let first = seen.insert(value.clone());
+        if !first {
+            self.add(list, repeated());
+        }
+        first
+    }
+
+    /// A parsed list whose elements must differ: a repeat is a violation on the whole list.
+    pub fn distinct<T: Ord>(
+        &mut self,
+        field: &str,
+        values: Option<Vec<T>>,
+        repeated: &str,
+    ) -> Option<Vec<T>> {
+        let values = values?;
+        if values.iter().collect::<BTreeSet<_>>().len() != values.len() {
+            self.add(field, repeated);
+            return None;
+        }
+        Some(values)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

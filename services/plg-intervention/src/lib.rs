@@ -73,8 +73,15 @@ fn intervention(
     let targets = violations.each_distinct("targets", &message.targets, parse::dimension);
     let level = violations.check("level", level(message.level));
     let starts_on = violations.required("starts_on", &message.starts_on, parse::date);
-    let planned_end_on =
-        violations.optional("planned_end_on", &message.planned_end_on, parse::date);
+    let planned_end_on = violations
+        .optional("planned_end_on", &message.planned_end_on, parse::date)
+        .filter(|end| match (starts_on, end) {
+            (Some(starts_on), Some(end)) if *end < starts_on => {
+                violations.add("planned_end_on", "must not be before starts_on");
+                false
+            }
+            _ => true,
+        });
     Some(LogIntervention {
         intervention_id: InterventionId::new_random(),
         school_id: school_id?,

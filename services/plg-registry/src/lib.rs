@@ -1,6 +1,8 @@
 //! RegistryService: the schools, studies (waves and instruments), enrolments and people every
 //! other service relies on.
 
+use std::collections::BTreeSet;
+
 use plg_domain::{
     ids::{PersonId, SchoolId, StudyId},
     instrument::{Instrument, InstrumentItem},
@@ -130,6 +132,7 @@ impl RegistryService for Registry {
                 if message.waves.is_empty() {
                     violations.add("waves", "a study needs at least one wave");
                 }
+                let mut labels = BTreeSet::new();
                 let waves = violations.each("waves", &message.waves, |violations, field, wave| {
                     let label = violations.required(
                         &format!("{field}.label"),
@@ -146,9 +149,17 @@ impl RegistryService for Registry {
                         &wave.closes_on,
                         parse::date,
                     );
+                    if let Some(label) = &label {
+                        violations.first_time(&mut labels, "waves", label, || {
+                            format!("wave label {label} appears more than once")
+                        });
+                    }
+                    let (opens_on, closes_on) = (opens_on?, closes_on?);
+                    let window = Wave::check_window(opens_on, closes_on);
+                    violations.check(format!("{field}.closes_on"), window)?;
                     violations.check(
                         format!("{field}.closes_on"),
-                        Wave::new(label?, opens_on?, closes_on?),
+                        Wave::new(label?, opens_on, closes_on),
                     )
                 });
                 let min_group_size = message

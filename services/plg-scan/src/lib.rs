@@ -3,6 +3,8 @@
 //! A respondent may withdraw consent (one consent stream per respondent in a study at a
 //! school): none of their scans counts any more and no new one is accepted.
 
+use std::collections::BTreeSet;
+
 use plg_domain::{
     consent::{Consent, ConsentCommand, ConsentEvent},
     ids::{ConsentId, ResponseId, SchoolId, StudyId, SubmissionId},
@@ -32,18 +34,32 @@ pub struct Scans {
     ledger: Ledger,
 }
 
-fn answer(violations: &mut Violations, field: &str, answer: &v1::ItemAnswer) -> Option<ItemAnswer> {
-    let code = violations.required(
-        &format!("{field}.item_code"),
-        &answer.item_code,
-        ItemCode::parse,
-    );
-    let current = answer.current.map(Score::new).transpose();
-    let current = violations.check(format!("{field}.current"), current);
-    let desired = answer.desired.map(Score::new).transpose();
-    let desired = violations.check(format!("{field}.desired"), desired);
-    let answer = ItemAnswer::new(code?, current?, desired?);
-    violations.check(format!("{field}.desired"), answer)
+/// Every answer, each item at most once (whether it is in the instrument depends on the study).
+fn answers(violations: &mut Violations, answers: &[v1::ItemAnswer]) -> Option<Vec<ItemAnswer>> {
+    let mut answered = BTreeSet::new();
+    violations.each("answers", answers, |violations, field, answer| {
+        let code = violations.required(
+            &format!("{field}.item_code"),
+            &answer.item_code,
+            ItemCode::parse,
+        );
+        if let Some(code) = &code {
+            violations.first_time(&mut answered, "answers", code, || {
+                format!("item {code} is answered more than once")
+            });
+        }
+        let current = answer.current.map(Score::new).transpose();
+        let current = violations.check(format!("{field}.current"), current);
+        let desired = answer.desired.map(Score::new).transpose();
+        let desired = violations.check(format!("{field}.desired"), desired);
+        let (current, desired) = (current?, desired?);
+        let scores = ItemAnswer::check_scores(current, desired);
+        violations.check(format!("{field}.desired"), scores)?;
+        violations.check(
+            format!("{field}.desired"),
+            ItemAnswer::new(code?, current, desired),
+        )
+    })
 }
 
 #[tonic::async_trait]
@@ -64,7 +80,7 @@ impl ScanService for Scans {
                 let respondent =
                     violations.required("respondent", &message.respondent, Pseudonym::parse);
                 let role = violations.check("role", parse::respondent_role(message.role));
-                let answers = violations.each("answers", &message.answers, answer);
+                let answers = answers(&mut violations, &message.answers);
                 let version = violations.optional(
                     "instrument_version",
                     &message.instrument_version,
@@ -78,8 +94,16 @@ impl ScanService for Scans {
                     Some(role),
                     Some(answers),
                     Some(version),
+                    true,
                 ) = (
-                    study_id, school_id, wave, respondent, role, answers, version,
+                    study_id,
+                    school_id,
+                    wave,
+                    respondent,
+                    role,
+                    answers,
+                    version,
+                    violations.is_empty(),
                 )
                 else {
                     return Err(violations.into_error());

@@ -1,6 +1,8 @@
 //! SessionService: PLGs and cross-school VLGs, their members, the phases they reach and the
 //! sessions they hold.
 
+use std::collections::BTreeSet;
+
 use chrono::NaiveDate;
 use plg_domain::{
     ValueError,
@@ -61,6 +63,7 @@ fn session(
         "duration_minutes",
         SessionMinutes::new(message.duration_minutes),
     );
+    let mut listed = BTreeSet::new();
     let attendance = violations.each(
         "attendance",
         &message.attendance,
@@ -70,6 +73,12 @@ fn session(
                 &attendance.person_id,
                 PersonId::parse,
             )?;
+            let first = violations.first_time(&mut listed, "attendance", &person_id, || {
+                format!("person {person_id} is listed more than once")
+            });
+            if !first {
+                return None;
+            }
             Some(Attendance {
                 person_id,
                 present: attendance.present,
@@ -126,6 +135,11 @@ impl SessionService for Sessions {
                 let mut violations = Violations::default();
                 let school_ids =
                     violations.each_required("school_ids", &message.school_ids, SchoolId::parse);
+                let school_ids = violations.distinct(
+                    "school_ids",
+                    school_ids,
+                    "a school appears more than once",
+                );
                 let kind = violations.check("kind", kind(message.kind));
                 let name = violations.required("name", &message.name, Label::parse);
                 let practice_need =
@@ -137,6 +151,11 @@ impl SessionService for Sessions {
                 );
                 let member_ids =
                     violations.each_required("member_ids", &message.member_ids, PersonId::parse);
+                let member_ids = violations.distinct(
+                    "member_ids",
+                    member_ids,
+                    "a member appears more than once",
+                );
                 let formed_on = violations.check(
                     "options.occurred_at",
                     PastDate::new(context.occurred_on(), context.today()),
