@@ -497,6 +497,13 @@ fn rpcs() -> Vec<Rpc> {
         Rpc { name: "GetSchoolStateAt", rule: Rule::Administrator, prepare: nothing, call: |mut c, side, _| Box::pin(async move {
             ok(c.audit.get_school_state_at(v1::GetSchoolStateAtRequest { school_id: side.school, at: None }).await)
         })},
+        Rpc { name: "VerifyStore", rule: Rule::UnrestrictedAdministrator, prepare: nothing, call: |mut c, _, _| Box::pin(async move {
+            let mut found = c.audit.verify_store(v1::VerifyStoreRequest {}).await?.into_inner();
+            while let Some(message) = found.next().await {
+                message?;
+            }
+            Ok(())
+        })},
         // AdminService
         Rpc { name: "IssueApiKey", rule: Rule::Operator, prepare: nothing, call: |mut c, _, _| Box::pin(async move {
             ok(c.admin.issue_api_key(v1::IssueApiKeyRequest {

@@ -1096,7 +1096,7 @@ async fn a_rebuilt_research_view_answers_exactly_as_the_live_one() -> anyhow::Re
         ..Default::default()
     };
     let rebuilt_to = plgd::rebuild(&config, &[]).await?;
-    assert_eq!(rebuilt_to, f.position);
+    assert_eq!(rebuilt_to.position.0, f.position);
     let server = TestServer::start_in(data_dir).await?;
     let mut rebuilt = Fixture {
         research: server.respondent_data_researcher().await?.research,

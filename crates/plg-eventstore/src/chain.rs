@@ -153,6 +153,16 @@ pub fn verify(events: &[RecordedEvent]) -> Result<(), ChainBreak> {
     events.iter().try_for_each(|event| verifier.push(event))
 }
 
+/// Like [`verify`], but carries on past each break (see [`ChainVerifier::push_past`]) and
+/// reports every one, in revision order; empty when the chain is intact.
+pub fn breaks(events: &[RecordedEvent]) -> Vec<ChainBreak> {
+    let mut verifier = ChainVerifier::new();
+    events
+        .iter()
+        .filter_map(|event| verifier.push_past(event).err())
+        .collect()
+}
+
 /// Where a stream's hash chain breaks: every event before `revision` verified; the event at
 /// `revision` is missing, out of place, or does not hash to what is stored.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -207,6 +217,11 @@ impl ChainVerifier {
                 )
             }));
         }
+        if let Some(reason) = &event.unreadable {
+            return Err(broken(format!(
+                "payload unreadable, so its hash cannot be recomputed: {reason}"
+            )));
+        }
         let recomputed = event_hash(self.head.as_deref(), event);
         if recomputed != event.hash {
             return Err(broken(format!(
@@ -223,6 +238,23 @@ impl ChainVerifier {
         Ok(())
     }
 
+    /// Like [`push`](Self::push), but a break does not stop the verifier: the event that
+    /// broke is taken as stored, so the events after it are checked against it and a later
+    /// break is reported too. An event of another stream is passed over.
+    pub fn push_past(&mut self, event: &RecordedEvent) -> Result<(), ChainBreak> {
+        let outcome = self.push(event);
+        let ours = self
+            .stream
+            .as_ref()
+            .is_none_or(|stream| *stream == event.stream);
+        if outcome.is_err() && ours {
+            self.stream = Some(event.stream.clone());
+            self.next = event.revision.next();
+            self.head = Some(event.hash.clone());
+        }
+        outcome
+    }
+
     /// The hash of the last event verified so far: the stream's head once all its events
     /// are pushed. Compare it with a head hash recorded elsewhere to detect a rewritten or
     /// truncated tail.
@@ -230,7 +262,8 @@ impl ChainVerifier {
         self.head.as_deref()
     }
 
-    /// How many events have verified.
+    /// How many events have verified (after [`push_past`](Self::push_past) went past a
+    /// break: the revision the next event must have).
     pub fn verified(&self) -> u64 {
         self.next.0
     }
@@ -372,6 +405,7 @@ mod tests {
                 .single()
                 .expect("valid timestamp"),
             hash: String::new(),
+            unreadable: None,
         }
     }
 
@@ -655,6 +689,29 @@ mod tests {
         assert_eq!(verify(&events), Ok(()));
         // ...but not by a head hash recorded elsewhere.
         assert_ne!(events[4].hash, head);
+    }
+
+    #[test]
+    fn an_unreadable_payload_breaks_at_its_revision_and_the_rest_is_still_checked() {
+        let mut events = chain(6);
+        events[1].data = Value::Null;
+        events[1].unreadable = Some("data is not valid json".to_owned());
+        events[4].data = json!({"n": 400});
+        let error = verify(&events).expect_err("unreadable");
+        assert_eq!(error.revision, StreamRevision(1));
+        assert!(error.reason.contains("data is not valid json"), "{error}");
+
+        let found = breaks(&events);
+        let revisions: Vec<_> = found.iter().map(|broken| broken.revision.0).collect();
+        assert_eq!(revisions, [1, 4], "{found:?}");
+        assert!(found[1].reason.starts_with("event altered"), "{found:?}");
+        assert_eq!(breaks(&chain(6)), []);
+
+        let mut gap = chain(5);
+        gap.remove(2);
+        let found = breaks(&gap);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].reason, "revision gap: expected 2, found 3");
     }
 
     #[test]

@@ -1067,6 +1067,7 @@ pub async fn event_fields_round_trip<S: EventStore>(store: S) {
         assert_eq!(event.schema_version, new.schema_version);
         assert_eq!(event.data, new.data);
         assert_eq!(event.metadata, new.metadata);
+        assert_eq!(event.unreadable, None, "an intact payload is never marked");
         // Generous bounds: the clock recording the event may be another machine's.
         let slack = chrono::Duration::minutes(5);
         assert!(

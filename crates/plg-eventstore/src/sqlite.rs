@@ -525,6 +525,13 @@ fn add_hash_chain(transaction: &Transaction<'_>) -> Result<u64, StoreError> {
         let mut count = 0u64;
         while let Some(row) = rows.next().map_err(storage)? {
             let event = decode_event(row)?;
+            // Hashing a placeholder would vouch for what nobody can read.
+            if let Some(reason) = event.unreadable {
+                return Err(StoreError::Corrupt(format!(
+                    "event at position {}: {reason}",
+                    event.position
+                )));
+            }
             let previous_hash = previous
                 .as_ref()
                 .filter(|(stream, _)| *stream == event.stream)
@@ -953,6 +960,17 @@ fn decode_event(row: &Row<'_>) -> Result<RecordedEvent, StoreError> {
     let metadata: String = column(row, 7)?;
     let recorded_at: String = column(row, 8)?;
     let hash: String = column(row, 9)?;
+    // A payload that no longer parses spoils only its own event, not the whole page: the
+    // event is returned marked, so readers can show it and go on.
+    let mut unreadable = Vec::new();
+    let mut json = |text: &str, what: &str| {
+        serde_json::from_str(text).unwrap_or_else(|error| {
+            unreadable.push(format!("{what} is not valid json: {error}"));
+            serde_json::Value::Null
+        })
+    };
+    let data = json(&data, "data");
+    let metadata = json(&metadata, "metadata");
     Ok(RecordedEvent {
         id: Uuid::parse_str(&id).map_err(|error| corrupt("bad event id", &error))?,
         stream: StreamName::new(stream).map_err(|error| corrupt("bad stream name", &error))?,
@@ -961,13 +979,13 @@ fn decode_event(row: &Row<'_>) -> Result<RecordedEvent, StoreError> {
         event_type: column(row, 4)?,
         schema_version: u32::try_from(schema_version)
             .map_err(|error| corrupt("bad schema version", &error))?,
-        data: serde_json::from_str(&data).map_err(|error| corrupt("bad data json", &error))?,
-        metadata: serde_json::from_str(&metadata)
-            .map_err(|error| corrupt("bad metadata json", &error))?,
+        data,
+        metadata,
         recorded_at: DateTime::parse_from_rfc3339(&recorded_at)
             .map_err(|error| corrupt("bad recorded_at", &error))?
             .with_timezone(&Utc),
         hash,
+        unreadable: (!unreadable.is_empty()).then(|| unreadable.join("; ")),
     })
 }
 

@@ -187,6 +187,10 @@ pub struct RecordedEvent {
     /// The event's link in its stream's hash chain, as stored: lowercase hex SHA-256 of the
     /// event and the previous event's hash. See [`chain`](crate::chain).
     pub hash: String,
+    /// Set when the stored payload (data or metadata) no longer parses: why. The event is
+    /// then returned with `null` in place of what does not parse, so that readers can page
+    /// past it; its hash cannot be recomputed, so its chain breaks there.
+    pub unreadable: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

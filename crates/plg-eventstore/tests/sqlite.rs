@@ -439,27 +439,51 @@ async fn the_file_has_the_documented_schema() {
     assert_eq!((fingerprint.as_str(), idempotent_position), ("f-1", 1));
 }
 
+/// A payload that no longer parses spoils only its own event: every read returns it marked,
+/// with `null` for what does not parse, and the events around it as they are.
 #[tokio::test]
-async fn tampered_json_reads_as_corrupt() {
+async fn tampered_json_is_marked_and_read_past() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("events.db");
     let store = SqliteEventStore::open(&path).await.expect("open");
-    append_one(&store, &stream("order-1"), 0).await;
+    let orders = stream("order-1");
+    for revision in 0..3 {
+        append_one(&store, &orders, revision).await;
+    }
 
     let connection = rusqlite::Connection::open(&path).expect("sqlite opens the file");
     connection
         .execute(
-            "UPDATE events SET data = '{not json' WHERE position = 1",
+            "UPDATE events SET data = '{not json', metadata = '[' WHERE position = 2",
             [],
         )
         .expect("tamper");
     drop(connection);
 
-    let error = store
+    let all = store
         .read_all(Direction::Forward, ReadFrom::Start, 10)
         .await
-        .expect_err("the stored event is unreadable");
-    assert!(matches!(error, StoreError::Corrupt(_)), "got {error:?}");
+        .expect("the page reads");
+    assert_eq!(all.len(), 3);
+    let marked = &all[1];
+    assert_eq!(
+        (marked.position, marked.revision),
+        (Position(2), StreamRevision(1))
+    );
+    assert_eq!(
+        (&marked.data, &marked.metadata),
+        (&json!(null), &json!(null))
+    );
+    let reason = marked.unreadable.as_deref().expect("marked");
+    assert!(reason.contains("data is not valid json"), "{reason}");
+    assert!(reason.contains("metadata is not valid json"), "{reason}");
+    assert!(all[0].unreadable.is_none() && all[2].unreadable.is_none());
+
+    let stream_events = read_whole_stream(&store, &orders).await;
+    assert_eq!(stream_events, all, "stream reads mark it alike");
+    let error = chain::verify(&stream_events).expect_err("its hash cannot be recomputed");
+    assert_eq!(error.revision, StreamRevision(1));
+    assert!(error.reason.contains("payload unreadable"), "{error}");
 }
 
 #[tokio::test]

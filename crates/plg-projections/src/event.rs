@@ -50,6 +50,12 @@ pub enum Payload {
 
 impl LogEvent {
     pub fn decode(recorded: &RecordedEvent) -> Result<Self, ProjectionError> {
+        if let Some(reason) = &recorded.unreadable {
+            return Err(ProjectionError::Decode {
+                position: recorded.position,
+                message: reason.clone(),
+            });
+        }
         let category = recorded.stream.category();
         let entity_id = recorded
             .stream

@@ -13,7 +13,7 @@ mod runner;
 pub use database::{RESEARCH_DB_FILE, ResearchDb, view_position};
 pub use event::{LogEvent, Payload};
 pub use projections::all as all_projections;
-pub use runner::{ProjectionError, Projections, rebuild};
+pub use runner::{ProjectionError, Projections, Rebuilt, rebuild};
 
 /// One projection: the tables it owns and how an event changes them.
 pub trait Projection: Send + Sync + std::fmt::Debug + 'static {

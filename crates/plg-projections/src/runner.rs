@@ -1,5 +1,5 @@
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, BTreeSet},
     path::{Path, PathBuf},
     sync::{Arc, Mutex},
 };
@@ -30,6 +30,15 @@ pub enum ProjectionError {
     Io(std::io::Error),
     #[error("projection task failed: {0}")]
     Task(String),
+}
+
+/// What a rebuild did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rebuilt {
+    /// The log position the rebuilt view is current to.
+    pub position: Position,
+    /// Events left out because they cannot be read or decoded (each logged at `error`).
+    pub skipped: BTreeSet<Position>,
 }
 
 /// Every projection of the research view, following the log.
@@ -147,8 +156,15 @@ impl Follower {
             let Some(batch) = batch else { return Ok(()) };
             let batch = batch.into_iter().collect::<Result<Vec<_>, _>>()?;
             let (projection, connection) = (self.projection.clone(), connection.clone());
+            // Skipped events are logged as they are met; following, there is no one to tell.
             let position = tokio::task::spawn_blocking(move || {
-                apply(projection.as_ref(), &mut lock(&connection), &batch)
+                let mut skipped = BTreeSet::new();
+                apply(
+                    projection.as_ref(),
+                    &mut lock(&connection),
+                    &batch,
+                    &mut skipped,
+                )
             })
             .await
             .map_err(|error| ProjectionError::Task(error.to_string()))??;
@@ -189,15 +205,32 @@ fn checkpoint(connection: &Connection, name: &str) -> Result<Position, Projectio
 }
 
 /// Applies a batch and moves the checkpoint past it, in one transaction: exactly once.
+/// An event that cannot be read or decoded is skipped (and logged), so that one damaged
+/// event does not stop the view; the positions skipped are added to `skipped`. A failure to
+/// write the view still fails the batch.
 fn apply(
     projection: &dyn Projection,
     connection: &mut Connection,
     batch: &[RecordedEvent],
+    skipped: &mut BTreeSet<Position>,
 ) -> Result<Position, ProjectionError> {
     let transaction = connection.transaction()?;
     let mut last = None;
     for recorded in batch {
-        projection.apply(&transaction, &LogEvent::decode(recorded)?)?;
+        match LogEvent::decode(recorded) {
+            Ok(event) => projection.apply(&transaction, &event)?,
+            Err(error) => {
+                tracing::error!(
+                    projection = projection.name(),
+                    stream = %recorded.stream,
+                    revision = recorded.revision.0,
+                    position = recorded.position.0,
+                    %error,
+                    "event skipped: it cannot be projected"
+                );
+                skipped.insert(recorded.position);
+            }
+        }
         last = Some(recorded.position);
     }
     let position = last.unwrap_or_default();
@@ -216,12 +249,13 @@ fn apply(
 /// event up to the current end. `names` empty means all. Run it while the view has no other
 /// owner. All or nothing: the rebuild works on a copy beside `path` and replaces the view
 /// only once it has succeeded, so a failure leaves the previous view as it was.
-/// Returns the position the rebuilt view is current to.
+/// Events that cannot be read or decoded are skipped, not a failure: the view is then as
+/// current as the log allows, and the result says which positions it left out.
 pub async fn rebuild(
     store: Arc<dyn EventStore>,
     path: impl AsRef<Path>,
     names: &[String],
-) -> Result<Position, ProjectionError> {
+) -> Result<Rebuilt, ProjectionError> {
     let projections = projections::all();
     if let Some(unknown) = names
         .iter()
@@ -244,8 +278,8 @@ pub async fn rebuild(
     .await;
     match rebuilt {
         // Every connection to the copy is closed by now, so its WAL is folded into it.
-        Ok(position) => std::fs::rename(&staging, path)
-            .map(|()| position)
+        Ok(rebuilt) => std::fs::rename(&staging, path)
+            .map(|()| rebuilt)
             .map_err(ProjectionError::Io),
         Err(error) => {
             remove_database(&staging)?;
@@ -259,11 +293,12 @@ async fn rebuild_in(
     path: &Path,
     projections: &[Arc<dyn Projection>],
     names: &[String],
-) -> Result<Position, ProjectionError> {
+) -> Result<Rebuilt, ProjectionError> {
     let refs: Vec<&dyn Projection> = projections.iter().map(|p| p.as_ref()).collect();
     let db = ResearchDb::open(path, &refs)?;
     let mut connection = db.write_connection()?;
     let mut position = Position(0);
+    let mut skipped = BTreeSet::new();
     for projection in projections
         .iter()
         .filter(|p| names.is_empty() || names.iter().any(|n| n == p.name()))
@@ -275,7 +310,7 @@ async fn rebuild_in(
             let Some(last) = batch.last().map(|event| event.position) else {
                 break;
             };
-            apply(projection.as_ref(), &mut connection, &batch)?;
+            apply(projection.as_ref(), &mut connection, &batch, &mut skipped)?;
             from = ReadFrom::At(Position(last.0 + 1));
             position = position.max(last);
         }
@@ -285,7 +320,7 @@ async fn rebuild_in(
             "projection rebuilt"
         );
     }
-    Ok(position)
+    Ok(Rebuilt { position, skipped })
 }
 
 /// Removes a database file and its WAL companions, if there.

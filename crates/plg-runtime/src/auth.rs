@@ -206,8 +206,8 @@ pub enum Subject {
     /// Open to every caller with the RPC's role: people, who belong to no school, and keys.
     Anyone,
     /// The registry's reference data, which scopes themselves rest on (registering a school
-    /// decides its board; a new study has no id to be scoped to), and erasing a person's data
-    /// (people belong to no school): unrestricted keys only.
+    /// decides its board; a new study has no id to be scoped to), erasing a person's data
+    /// (people belong to no school) and verifying the whole store: unrestricted keys only.
     Registry,
     /// Schools, and the study the request concerns, if any: in scope when the study is, or
     /// every school is.

@@ -337,6 +337,14 @@ impl Ledger {
                             broken,
                         })?;
                 }
+                // Deciding on a state that skipped an event could break its rules.
+                if let Some(reason) = &recorded.unreadable {
+                    return Err(StoreError::Corrupt(format!(
+                        "{stream} revision {}: {reason}",
+                        recorded.revision
+                    ))
+                    .into());
+                }
                 let decoded: A::Event = event::decode(
                     &recorded.event_type,
                     recorded.schema_version,

@@ -6,31 +6,36 @@
 //! events themselves are read from the event store, as recorded.
 
 use std::{
-    collections::{BTreeMap, BTreeSet},
+    collections::{BTreeMap, BTreeSet, HashMap},
     sync::Arc,
 };
 
 use chrono::{DateTime, Utc};
 use plg_domain::{Aggregate, access::Role, ids::SchoolId, school::School, study::Study};
 use plg_eventstore::{
-    Direction, EventStore, ReadFrom, RecordedEvent, StreamName, StreamRevision,
-    chain::{self, ChainBreak},
+    Direction, EventStore, Position, ReadFrom, RecordedEvent, StreamName, StreamRevision,
+    chain::{self, ChainBreak, ChainVerifier},
 };
 use plg_projections::ResearchDb;
 use plg_proto::v1::{
     self,
     audit_service_server::{AuditService, AuditServiceServer},
+    verify_store_response::Result as Verified,
 };
 use plg_runtime::{
     Caller, Ledger, ServiceError, Subject,
     parse::{self, Violations},
 };
 use plg_vault::Vault;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 mod state;
 
 const PAGE: usize = 512;
+/// Messages of a store verification waiting for a slow client.
+const VERIFY_BUFFER: usize = 64;
 
 pub fn server(ledger: &Ledger, db: ResearchDb) -> AuditServiceServer<Audit> {
     AuditServiceServer::new(Audit {
@@ -162,6 +167,68 @@ impl Audit {
     }
 }
 
+fn chain_break(stream: &StreamName, broken: ChainBreak) -> v1::ChainBreak {
+    tracing::warn!(
+        %stream,
+        revision = broken.revision.0,
+        reason = broken.reason,
+        "hash chain breaks"
+    );
+    v1::ChainBreak {
+        stream: stream.to_string(),
+        revision: broken.revision.0,
+        reason: broken.reason,
+    }
+}
+
+/// Verifies every stream's chain in one pass over the log, sending each break as found and
+/// then the summary. A stream's revisions follow its positions, so each stream's events
+/// arrive in order; only one verifier per stream is kept, not the events.
+async fn verify_store(
+    store: Arc<dyn EventStore>,
+    sender: mpsc::Sender<Result<v1::VerifyStoreResponse, Status>>,
+) -> Result<(), ServiceError> {
+    let send = |result| async {
+        let message = v1::VerifyStoreResponse {
+            result: Some(result),
+        };
+        sender
+            .send(Ok(message))
+            .await
+            .map_err(|_| ServiceError::Internal("the client went away".to_owned()))
+    };
+    let mut verifiers: HashMap<StreamName, (ChainVerifier, bool)> = HashMap::new();
+    let mut summary = v1::VerifyStoreSummary::default();
+    let mut from = ReadFrom::Start;
+    loop {
+        let page = store.read_all(Direction::Forward, from, PAGE).await?;
+        let Some(last) = page.last().map(|event| event.position) else {
+            break;
+        };
+        for event in page {
+            let (verifier, broken) = verifiers.entry(event.stream.clone()).or_default();
+            summary.events += 1;
+            if let Err(error) = verifier.push_past(&event) {
+                summary.breaks += 1;
+                *broken = true;
+                send(Verified::ChainBreak(chain_break(&event.stream, error))).await?;
+            }
+        }
+        summary.last_position = last.0;
+        from = ReadFrom::At(Position(last.0 + 1));
+    }
+    summary.streams = verifiers.len() as u64;
+    summary.broken_streams = verifiers.values().filter(|(_, broken)| *broken).count() as u64;
+    summary.intact = summary.breaks == 0;
+    tracing::info!(
+        streams = summary.streams,
+        events = summary.events,
+        breaks = summary.breaks,
+        "store verified"
+    );
+    send(Verified::Summary(summary)).await
+}
+
 #[tonic::async_trait]
 impl AuditService for Audit {
     type GetSchoolHistoryStream =
@@ -207,25 +274,46 @@ impl AuditService for Audit {
         let mut verified = Vec::new();
         for stream in names {
             let events = self.read_whole(stream).await?;
-            let outcome = chain::verify(&events);
+            let breaks = chain::breaks(&events);
+            let first = breaks.first();
             verified.push(v1::StreamVerification {
                 stream: stream.to_string(),
                 events: events.len() as u64,
-                intact: outcome.is_ok(),
-                broken_at_revision: outcome
-                    .as_ref()
-                    .err()
-                    .map(|ChainBreak { revision, .. }| revision.0),
-                reason: outcome
-                    .err()
-                    .map(|ChainBreak { reason, .. }| reason)
+                intact: breaks.is_empty(),
+                broken_at_revision: first.map(|broken| broken.revision.0),
+                reason: first
+                    .map(|broken| broken.reason.clone())
                     .unwrap_or_default(),
+                breaks: breaks
+                    .into_iter()
+                    .map(|broken| chain_break(stream, broken))
+                    .collect(),
             });
         }
         Ok(Response::new(v1::VerifySchoolHistoryResponse {
             intact: verified.iter().all(|stream| stream.intact),
             streams: verified,
         }))
+    }
+
+    type VerifyStoreStream = ReceiverStream<Result<v1::VerifyStoreResponse, Status>>;
+
+    async fn verify_store(
+        &self,
+        request: Request<v1::VerifyStoreRequest>,
+    ) -> Result<Response<Self::VerifyStoreStream>, Status> {
+        let caller = Caller::of(&request)?;
+        caller.require(Role::Administrator)?;
+        self.ledger.authorize(&caller, &Subject::Registry).await?;
+        let (sender, receiver) = mpsc::channel(VERIFY_BUFFER);
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            if let Err(error) = verify_store(store, sender.clone()).await {
+                tracing::warn!(%error, "store verification stopped");
+                let _ = sender.send(Err(error.into())).await;
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(receiver)))
     }
 
     async fn get_school_state_at(

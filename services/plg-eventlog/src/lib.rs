@@ -8,7 +8,7 @@ use plg_proto::v1::{
     event_log_service_server::{EventLogService, EventLogServiceServer},
 };
 use plg_runtime::{Caller, EventMetadata, Ledger, ServiceError, parse::timestamp_to_proto};
-use plg_vault::Vault;
+use plg_vault::{Vault, VaultError};
 use tonic::{Request, Response, Status};
 
 const DEFAULT_PAGE: u32 = 100;
@@ -43,10 +43,26 @@ pub fn to_proto(
     mut event: RecordedEvent,
     vault: Option<&Vault>,
 ) -> Result<v1::Event, ServiceError> {
-    if let Some(vault) = vault {
-        vault
-            .unseal(&mut event.data)
-            .map_err(|error| ServiceError::Internal(error.to_string()))?;
+    if let Some(vault) = vault
+        && event.unreadable.is_none()
+    {
+        match vault.unseal(&mut event.data) {
+            Ok(()) => {}
+            // Sealed data altered in the store spoils only its event, like a bad payload.
+            Err(error @ (VaultError::Malformed(_) | VaultError::Tampered)) => {
+                event.unreadable = Some(error.to_string());
+            }
+            Err(error) => return Err(ServiceError::Internal(error.to_string())),
+        }
+    }
+    if let Some(reason) = &event.unreadable {
+        tracing::warn!(
+            stream = %event.stream,
+            revision = event.revision.0,
+            position = event.position.0,
+            reason,
+            "shown without data: its payload is unreadable"
+        );
     }
     // Metadata that does not parse is shown as recorded fields only; the payload stays intact.
     let metadata: Option<EventMetadata> = serde_json::from_value(event.metadata).ok();
@@ -57,8 +73,12 @@ pub fn to_proto(
         position: event.position.0,
         event_type: event.event_type,
         schema_version: event.schema_version,
-        data_json: event.data.to_string(),
+        data_json: match event.unreadable {
+            Some(_) => String::new(),
+            None => event.data.to_string(),
+        },
         hash: event.hash,
+        unreadable: event.unreadable.unwrap_or_default(),
         metadata: Some(v1::EventMetadata {
             actor: metadata
                 .as_ref()

@@ -6,7 +6,7 @@ pub mod demo;
 use std::sync::Arc;
 
 use plg_eventstore::{EventStore, sqlite::SqliteEventStore};
-use plg_projections::{ProjectionError, RESEARCH_DB_FILE};
+use plg_projections::{ProjectionError, RESEARCH_DB_FILE, Rebuilt};
 use plg_research::ResearchHost;
 use plg_runtime::{
     Ledger,
@@ -55,15 +55,13 @@ pub async fn issue_operator_key(config: &Config, identity: &str) -> Result<Strin
 
 /// Rebuilds the named projections (all when empty) from the start of the log, all or
 /// nothing. Refuses while plgd or plg-research owns the view. Returns the log position the
-/// rebuilt view is current to.
-pub async fn rebuild(config: &Config, projections: &[String]) -> Result<u64, AppError> {
+/// rebuilt view is current to and the events it skipped as unreadable.
+pub async fn rebuild(config: &Config, projections: &[String]) -> Result<Rebuilt, AppError> {
     let _lock = DataDirLock::acquire(&config.data_dir, Claim::View)?;
     let store = SqliteEventStore::open(config.data_dir.join(EVENT_STORE_FILE)).await?;
     let shared: Arc<dyn EventStore> = Arc::new(store.clone());
     let rebuilt =
         plg_projections::rebuild(shared, config.data_dir.join(RESEARCH_DB_FILE), projections).await;
     store.close().await;
-    rebuilt
-        .map(|position| position.0)
-        .map_err(|error| AppError::Services(error.into()))
+    rebuilt.map_err(|error| AppError::Services(error.into()))
 }

@@ -88,8 +88,22 @@ async fn main() -> anyhow::Result<()> {
                 .await?
         }
         Command::Rebuild { projections } => {
-            let position = plgd::rebuild(&config, &projections).await?;
-            println!("rebuilt the research view up to log position {position}");
+            let rebuilt = plgd::rebuild(&config, &projections).await?;
+            println!(
+                "rebuilt the research view up to log position {}",
+                rebuilt.position
+            );
+            // Each one is logged with its stream and revision; the positions let a reader
+            // find them with EventLogService.ReadAll or AuditService.VerifyStore.
+            if !rebuilt.skipped.is_empty() {
+                let positions: Vec<String> =
+                    rebuilt.skipped.iter().map(ToString::to_string).collect();
+                println!(
+                    "skipped {} unreadable event(s) at log position(s) {}",
+                    positions.len(),
+                    positions.join(", ")
+                );
+            }
         }
         Command::IssueOperatorKey { identity } => {
             let key = plgd::issue_operator_key(&config, &identity).await?;

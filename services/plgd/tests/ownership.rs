@@ -1,5 +1,6 @@
 //! A data directory has one owner: while plgd serves, `rebuild`, `issue-operator-key` and a
-//! second plgd refuse; and a rebuild that fails half-way leaves the previous view intact.
+//! second plgd refuse; a rebuild that fails half-way leaves the previous view intact; and one
+//! that meets events it cannot read skips them and says which.
 
 mod support;
 
@@ -74,18 +75,62 @@ async fn a_serving_plgd_owns_its_data_directory_and_a_failed_rebuild_changes_not
     let before = view_rows(data_dir.path())?;
     assert!(before.iter().any(|row| row.starts_with("enrolments")));
 
-    // An event the projections cannot read makes the next rebuild fail half-way.
-    rusqlite::Connection::open(data_dir.path().join("events.db"))?.execute(
-        "UPDATE events SET data = '{}' WHERE position = (
-             SELECT MAX(position) FROM events WHERE stream LIKE 'study-%')",
-        [],
+    // A write to the view that fails half-way (after the first projections are rebuilt, as
+    // a full disk would) makes the rebuild fail.
+    rusqlite::Connection::open(data_dir.path().join("research.db"))?.execute_batch(
+        "CREATE TRIGGER simulated_failure BEFORE UPDATE ON projection_checkpoints
+         WHEN NEW.projection = 'audit' AND NEW.position > 0
+         BEGIN SELECT RAISE(ABORT, 'simulated write failure'); END;",
     )?;
     let output = plgd(data_dir.path(), &["rebuild"])?;
     assert!(!output.status.success(), "{output:?}");
     assert!(
-        String::from_utf8_lossy(&output.stderr).contains("cannot be projected"),
+        String::from_utf8_lossy(&output.stderr).contains("simulated write failure"),
         "{output:?}"
     );
     assert_eq!(view_rows(data_dir.path())?, before);
+    Ok(())
+}
+
+/// Events the projections cannot read (a payload that is no longer JSON, or JSON that is not
+/// the event) are skipped, logged and listed: the rebuild completes.
+#[tokio::test]
+async fn a_rebuild_skips_events_it_cannot_read_and_says_which() -> anyhow::Result<()> {
+    let data_dir = tempfile::tempdir()?;
+    let mut server = support::spawn_plgd(data_dir.path())?;
+    let (mut tool, _) = server.partner_tool("rebuild-tool").await?;
+    tool.enrolled_school().await?;
+    server.child.kill()?;
+    server.child.wait()?;
+
+    let file = rusqlite::Connection::open(data_dir.path().join("events.db"))?;
+    let mut skipped = Vec::new();
+    for (data, category) in [("{not json", "school"), ("{}", "study")] {
+        let position: i64 = file.query_row(
+            "SELECT MAX(position) FROM events WHERE stream LIKE ?1",
+            [format!("{category}-%")],
+            |row| row.get(0),
+        )?;
+        file.execute(
+            "UPDATE events SET data = ?1 WHERE position = ?2",
+            (data, position),
+        )?;
+        skipped.push(position);
+    }
+    drop(file);
+    skipped.sort_unstable();
+
+    let output = plgd(data_dir.path(), &["rebuild"])?;
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains(&format!(
+            "skipped 2 unreadable event(s) at log position(s) {}, {}",
+            skipped[0], skipped[1]
+        )),
+        "{stdout}"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("event skipped"), "{stderr}");
     Ok(())
 }
