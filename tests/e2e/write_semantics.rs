@@ -457,6 +457,7 @@ async fn the_event_log_reads_backward_and_refuses_bad_reads() -> anyhow::Result<
 async fn every_invalid_field_of_a_request_comes_in_one_reply() -> anyhow::Result<()> {
     let server = TestServer::start().await?;
     let mut clients = server.clients().await?;
+    let mut administrator = server.administrator().await?;
     let position = clients.last_position().await?;
     let fields = |status: tonic::Status| {
         assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
@@ -559,6 +560,70 @@ async fn every_invalid_field_of_a_request_comes_in_one_reply() -> anyhow::Result
         .await
         .expect_err("refused");
     assert_eq!(fields(session), expected(&["attendance", "held_on"]));
+
+    let school = clients
+        .registry
+        .register_school(v1::RegisterSchoolRequest {
+            options: options(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("refused");
+    assert_eq!(
+        fields(school),
+        expected(&["country", "name", "school_code", "sector"])
+    );
+    let plg = clients
+        .sessions
+        .form_plg(v1::FormPlgRequest {
+            options: options(),
+            school_ids: vec![
+                uuid::Uuid::new_v4().to_string(),
+                uuid::Uuid::new_v4().to_string(),
+            ],
+            kind: v1::PlgKind::School.into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("refused");
+    assert_eq!(
+        fields(plg),
+        expected(&["learning_question", "name", "practice_need", "school_ids"])
+    );
+
+    // Reads, too.
+    let stream = administrator
+        .event_log
+        .read_stream(v1::ReadStreamRequest {
+            stream: " ".into(),
+            direction: 7,
+            max_count: 1_000_000,
+            ..Default::default()
+        })
+        .await
+        .expect_err("refused");
+    assert_eq!(
+        fields(stream),
+        expected(&["direction", "max_count", "stream"])
+    );
+    let invalid = Some(prost_types::Timestamp {
+        seconds: i64::MAX,
+        nanos: 0,
+    });
+    let history = administrator
+        .audit
+        .get_school_history(v1::GetSchoolHistoryRequest {
+            school_id: "x".into(),
+            recorded_from: invalid,
+            recorded_until: invalid,
+            ..Default::default()
+        })
+        .await
+        .expect_err("refused");
+    assert_eq!(
+        fields(history),
+        expected(&["recorded_from", "recorded_until", "school_id"])
+    );
 
     assert_eq!(clients.last_position().await?, position, "nothing written");
     Ok(())

@@ -18,6 +18,21 @@ pub enum PlgKind {
     CrossSchool,
 }
 
+impl PlgKind {
+    /// Whether a PLG of this kind may have `schools` distinct schools.
+    pub fn check_school_count(self, schools: usize) -> Result<(), ValueError> {
+        match (self, schools) {
+            (Self::School, 1) | (Self::CrossSchool, 2..) => Ok(()),
+            (Self::School, _) => Err(ValueError::new(
+                "a school PLG belongs to exactly one school",
+            )),
+            (Self::CrossSchool, _) => Err(ValueError::new(
+                "a cross-school PLG needs at least two schools",
+            )),
+        }
+    }
+}
+
 /// Schelfhout's phases a learning community moves through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -261,21 +276,10 @@ impl Plg {
                 "a school appears more than once",
             ));
         }
-        match (command.kind, schools.len()) {
-            (PlgKind::School, 1) | (PlgKind::CrossSchool, 2..) => {}
-            (PlgKind::School, _) => {
-                return Err(DomainError::invalid(
-                    "school_ids",
-                    "a school PLG belongs to exactly one school",
-                ));
-            }
-            (PlgKind::CrossSchool, _) => {
-                return Err(DomainError::invalid(
-                    "school_ids",
-                    "a cross-school PLG needs at least two schools",
-                ));
-            }
-        }
+        command
+            .kind
+            .check_school_count(schools.len())
+            .map_err(|error| DomainError::invalid("school_ids", error.0))?;
         let members: BTreeSet<_> = command.member_ids.iter().collect();
         if members.len() != command.member_ids.len() {
             return Err(DomainError::invalid(

@@ -63,13 +63,16 @@ struct SchoolStreams {
     events: Vec<(StreamName, StreamRevision)>,
 }
 
+/// An optional timestamp: `Some(None)` when absent, `None` when invalid (and recorded).
 fn timestamp(
+    violations: &mut Violations,
     value: Option<&prost_types::Timestamp>,
     field: &'static str,
-) -> Result<Option<DateTime<Utc>>, ServiceError> {
-    value
-        .map(|at| parse::timestamp(at).map_err(|error| ServiceError::invalid(field, error.0)))
-        .transpose()
+) -> Option<Option<DateTime<Utc>>> {
+    match value {
+        None => Some(None),
+        Some(at) => violations.check(field, parse::timestamp(at)).map(Some),
+    }
 }
 
 impl Audit {
@@ -80,12 +83,25 @@ impl Audit {
         request: Request<M>,
         school_id: impl FnOnce(&M) -> &str,
     ) -> Result<(M, SchoolId), ServiceError> {
+        let (message, school, ()) = self.school_and(request, school_id, |_, _| Some(())).await?;
+        Ok((message, school))
+    }
+
+    /// As [`Self::school`], parsing the request's other fields too, so that every invalid
+    /// field comes in one reply.
+    async fn school_and<M, T>(
+        &self,
+        request: Request<M>,
+        school_id: impl FnOnce(&M) -> &str,
+        fields: impl FnOnce(&M, &mut Violations) -> Option<T>,
+    ) -> Result<(M, SchoolId, T), ServiceError> {
         let caller = Caller::of(&request)?;
         caller.require(Role::Administrator)?;
         let message = request.into_inner();
         let mut violations = Violations::default();
-        let Some(school) = violations.required("school_id", school_id(&message), SchoolId::parse)
-        else {
+        let school = violations.required("school_id", school_id(&message), SchoolId::parse);
+        let fields = fields(&message, &mut violations);
+        let (Some(school), Some(fields)) = (school, fields) else {
             return Err(violations.into_error());
         };
         self.ledger
@@ -94,7 +110,7 @@ impl Audit {
         self.ledger
             .require_all::<School, _>("school", [school])
             .await?;
-        Ok((message, school))
+        Ok((message, school, fields))
     }
 
     async fn streams(&self, school: SchoolId) -> Result<SchoolStreams, ServiceError> {
@@ -238,9 +254,22 @@ impl AuditService for Audit {
         &self,
         request: Request<v1::GetSchoolHistoryRequest>,
     ) -> Result<Response<Self::GetSchoolHistoryStream>, Status> {
-        let (message, school) = self.school(request, |message| &message.school_id).await?;
-        let from = timestamp(message.recorded_from.as_ref(), "recorded_from")?;
-        let until = timestamp(message.recorded_until.as_ref(), "recorded_until")?;
+        let (message, school, (from, until)) = self
+            .school_and(
+                request,
+                |message| &message.school_id,
+                |message, violations| {
+                    let from =
+                        timestamp(violations, message.recorded_from.as_ref(), "recorded_from");
+                    let until = timestamp(
+                        violations,
+                        message.recorded_until.as_ref(),
+                        "recorded_until",
+                    );
+                    Some((from?, until?))
+                },
+            )
+            .await?;
         let types: BTreeSet<&str> = message.event_types.iter().map(String::as_str).collect();
         let streams = self.streams(school).await?;
         let history: Vec<_> = self
@@ -320,8 +349,14 @@ impl AuditService for Audit {
         &self,
         request: Request<v1::GetSchoolStateAtRequest>,
     ) -> Result<Response<v1::GetSchoolStateAtResponse>, Status> {
-        let (message, school) = self.school(request, |message| &message.school_id).await?;
-        let at = timestamp(message.at.as_ref(), "at")?.unwrap_or_else(Utc::now);
+        let (_, school, at) = self
+            .school_and(
+                request,
+                |message| &message.school_id,
+                |message, violations| timestamp(violations, message.at.as_ref(), "at"),
+            )
+            .await?;
+        let at = at.unwrap_or_else(Utc::now);
         let streams = self.streams(school).await?;
         let recorded_by = |event: &RecordedEvent| event.recorded_at <= at;
         let events = self.history(&streams).await?;

@@ -1,13 +1,16 @@
 //! EventLogService: reads a stream, or the global log from a position, back as recorded, with
 //! who wrote each event, through which tool, and when.
 
-use plg_domain::ids::ApiKeyId;
+use plg_domain::{ValueError, ids::ApiKeyId};
 use plg_eventstore::{Direction, Position, ReadFrom, RecordedEvent, StreamName, StreamRevision};
 use plg_proto::v1::{
     self,
     event_log_service_server::{EventLogService, EventLogServiceServer},
 };
-use plg_runtime::{Caller, EventMetadata, Ledger, ServiceError, parse::timestamp_to_proto};
+use plg_runtime::{
+    Caller, EventMetadata, Ledger, ServiceError,
+    parse::{Violations, timestamp_to_proto},
+};
 use plg_vault::{Vault, VaultError};
 use tonic::{Request, Response, Status};
 
@@ -25,14 +28,11 @@ pub struct EventLog {
     ledger: Ledger,
 }
 
-fn page_size(max_count: u32) -> Result<usize, ServiceError> {
+fn page_size(max_count: u32) -> Result<usize, ValueError> {
     match max_count {
         0 => Ok(DEFAULT_PAGE as usize),
         1..=MAX_PAGE => Ok(max_count as usize),
-        _ => Err(ServiceError::invalid(
-            "max_count",
-            format!("must be at most {MAX_PAGE}"),
-        )),
+        _ => Err(ValueError::new(format!("must be at most {MAX_PAGE}"))),
     }
 }
 
@@ -137,16 +137,25 @@ impl EventLogService for EventLog {
     ) -> Result<Response<v1::ReadStreamResponse>, Status> {
         let readable = Caller::of(&request)?.event_log_filter()?;
         let message = request.into_inner();
-        let stream = StreamName::new(message.stream.trim())
-            .map_err(|error| ServiceError::invalid("stream", error.to_string()))?;
-        let direction = match v1::ReadDirection::try_from(message.direction) {
-            Ok(v1::ReadDirection::Unspecified | v1::ReadDirection::Forward) => Direction::Forward,
-            Ok(v1::ReadDirection::Backward) => Direction::Backward,
-            Err(_) => {
-                return Err(
-                    ServiceError::invalid("direction", "must be one of the listed values").into(),
-                );
-            }
+        let mut violations = Violations::default();
+        let stream = violations.check(
+            "stream",
+            StreamName::new(message.stream.trim())
+                .map_err(|error| ValueError::new(error.to_string())),
+        );
+        let direction = violations.check(
+            "direction",
+            match v1::ReadDirection::try_from(message.direction) {
+                Ok(v1::ReadDirection::Unspecified | v1::ReadDirection::Forward) => {
+                    Ok(Direction::Forward)
+                }
+                Ok(v1::ReadDirection::Backward) => Ok(Direction::Backward),
+                Err(_) => Err(ValueError::new("must be one of the listed values")),
+            },
+        );
+        let page = violations.check("max_count", page_size(message.max_count));
+        let (Some(stream), Some(direction), Some(page)) = (stream, direction, page) else {
+            return Err(violations.into_error().into());
         };
         let from = match (message.from_revision, direction) {
             (Some(revision), _) => ReadFrom::At(StreamRevision(revision)),
@@ -156,7 +165,7 @@ impl EventLogService for EventLog {
         let events = self
             .ledger
             .store()
-            .read_stream(&stream, direction, from, page_size(message.max_count)?)
+            .read_stream(&stream, direction, from, page)
             .await
             .map_err(ServiceError::from)?;
         Ok(Response::new(v1::ReadStreamResponse {
@@ -176,7 +185,12 @@ impl EventLogService for EventLog {
         let events = self
             .ledger
             .store()
-            .read_all(Direction::Forward, from, page_size(message.max_count)?)
+            .read_all(
+                Direction::Forward,
+                from,
+                page_size(message.max_count)
+                    .map_err(|error| ServiceError::invalid("max_count", error.0))?,
+            )
             .await
             .map_err(ServiceError::from)?;
         let last_position = events

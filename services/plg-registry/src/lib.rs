@@ -85,11 +85,20 @@ impl RegistryService for Registry {
                 let country = violations.check("country", country(message.country));
                 let sector = violations.check("sector", sector(message.sector));
                 let board = violations.optional("board", &message.board, Label::parse);
-                let school_code = country.and_then(|country| {
-                    violations.required("school_code", &message.school_code, |code| {
-                        SchoolCode::parse(country, code)
-                    })
-                });
+                // Its format depends on the country; without one, only its absence can be told.
+                let school_code = match country {
+                    Some(country) => {
+                        violations.required("school_code", &message.school_code, |code| {
+                            SchoolCode::parse(country, code)
+                        })
+                    }
+                    None => {
+                        if message.school_code.trim().is_empty() {
+                            violations.add("school_code", "is required");
+                        }
+                        None
+                    }
+                };
                 let (Some(name), Some(country), Some(sector), Some(board), Some(school_code)) =
                     (name, country, sector, board, school_code)
                 else {

@@ -141,6 +141,12 @@ impl SessionService for Sessions {
                     "a school appears more than once",
                 );
                 let kind = violations.check("kind", kind(message.kind));
+                let counted = match (kind, &school_ids) {
+                    (Some(kind), Some(school_ids)) => {
+                        violations.check("school_ids", kind.check_school_count(school_ids.len()))
+                    }
+                    _ => Some(()),
+                };
                 let name = violations.required("name", &message.name, Label::parse);
                 let practice_need =
                     violations.required("practice_need", &message.practice_need, Text::parse);
@@ -161,6 +167,7 @@ impl SessionService for Sessions {
                     PastDate::new(context.occurred_on(), context.today()),
                 );
                 let (
+                    Some(()),
                     Some(school_ids),
                     Some(kind),
                     Some(name),
@@ -169,6 +176,7 @@ impl SessionService for Sessions {
                     Some(member_ids),
                     Some(formed_on),
                 ) = (
+                    counted,
                     school_ids,
                     kind,
                     name,
