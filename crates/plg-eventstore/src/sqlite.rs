@@ -456,6 +456,23 @@ fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
             );
         }
         1 => {
+            // A file that already has hashes was stamped back to 1 by hand: rehashing it would
+            // approve every edit made since.
+            let hashed: bool = transaction
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM pragma_table_info('events') WHERE name = 'hash')",
+                    [],
+                    |row| row.get(0),
+                )
+                .map_err(storage)?;
+            if hashed {
+                return Err(StoreError::Corrupt(
+                    "schema version 1 but the events already carry hashes: the version was set \
+                     back by hand, and migrating would rehash (and so approve) every stored \
+                     event; restore events.db from a backup"
+                        .to_owned(),
+                ));
+            }
             let backfilled = add_hash_chain(&transaction)?;
             tracing::info!(
                 from = version,

@@ -945,6 +945,35 @@ async fn a_failed_migration_changes_nothing() {
     assert_eq!((user_version, count), (1, 2));
 }
 
+/// Setting `user_version` back to 1 on a hashed file must not make the store rehash it: that
+/// would approve every edit made to the stored events.
+#[tokio::test]
+async fn a_hashed_file_set_back_to_version_1_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("events.db");
+    let store = SqliteEventStore::open(&path).await.expect("open");
+    append_one(&store, &stream("order-1"), 0).await;
+    store.close().await;
+    let connection = rusqlite::Connection::open(&path).expect("sqlite opens the file");
+    connection
+        .execute_batch("UPDATE events SET data = '{\"n\":99}'; PRAGMA user_version = 1;")
+        .expect("tamper");
+    drop(connection);
+
+    let error = SqliteEventStore::open(&path)
+        .await
+        .expect_err("no rehash of a hashed file");
+    assert!(matches!(error, StoreError::Corrupt(_)), "got {error:?}");
+    assert!(error.to_string().contains("set back by hand"), "{error}");
+    let connection = rusqlite::Connection::open(&path).expect("open");
+    let left_as_found: bool = connection
+        .query_row("SELECT data = '{\"n\":99}' FROM events", [], |row| {
+            row.get(0)
+        })
+        .expect("query");
+    assert!(left_as_found, "the file is left as found");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Crash durability: a child process appends and reports each acknowledgement, the parent
 // kills it with SIGKILL mid-stream, then checks that every acknowledged event is on disk.
