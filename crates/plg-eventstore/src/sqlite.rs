@@ -1201,20 +1201,44 @@ fn to_json(value: &serde_json::Value) -> Result<String, StoreError> {
         .map_err(|error| StoreError::Storage(format!("cannot encode json: {error}")))
 }
 
-/// Copies the SQLite database at `from` to `to` (a new file) in one read transaction: a
-/// consistent snapshot even while another process writes `from`, which WAL mode lets go on.
+/// How long [`copy_database`] waits, in all, for a source another connection holds locked.
+pub const COPY_WAIT: Duration = Duration::from_secs(30);
+
+/// Copies the SQLite database at `from` to `to` (a new or empty file) in one read
+/// transaction: a consistent snapshot even while another process writes `from`, which WAL mode
+/// lets go on. A source locked by a writer (a rollback-journal file such as the vault) is
+/// retried until [`COPY_WAIT`] has passed, then the copy fails: it never returns a partial one.
 pub fn copy_database(from: &Path, to: &Path) -> Result<(), StoreError> {
-    let copy = || -> rusqlite::Result<()> {
-        let source = Connection::open_with_flags(from, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
-        let mut target = Connection::open(to)?;
-        rusqlite::backup::Backup::new(&source, &mut target)?.step(-1)?;
-        Ok(())
-    };
-    copy().map_err(|error| {
+    let failed = |error: &dyn fmt::Display| {
         StoreError::Storage(format!(
             "cannot copy {} to {}: {error}",
             from.display(),
             to.display()
         ))
-    })
+    };
+    let open = || -> rusqlite::Result<(Connection, Connection)> {
+        let source = Connection::open_with_flags(from, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+        source.busy_timeout(BUSY_TIMEOUT)?;
+        let target = Connection::open(to)?;
+        target.busy_timeout(BUSY_TIMEOUT)?;
+        Ok((source, target))
+    };
+    let (source, mut target) = open().map_err(|error| failed(&error))?;
+    let backup =
+        rusqlite::backup::Backup::new(&source, &mut target).map_err(|error| failed(&error))?;
+    let deadline = std::time::Instant::now() + COPY_WAIT;
+    loop {
+        // Busy and Locked come back as results, not errors: the pages are not copied yet.
+        match backup.step(-1).map_err(|error| failed(&error))? {
+            rusqlite::backup::StepResult::Done => return Ok(()),
+            rusqlite::backup::StepResult::More => {}
+            busy if std::time::Instant::now() >= deadline => {
+                return Err(failed(&format!(
+                    "the source stayed locked for {} s ({busy:?})",
+                    COPY_WAIT.as_secs()
+                )));
+            }
+            _ => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
 }
