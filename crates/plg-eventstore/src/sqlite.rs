@@ -61,7 +61,9 @@
 //!   reused. A migrated file is indistinguishable from one created at version 2. The
 //!   backfilled hashes vouch for the history only from the migration on. If any stored
 //!   event cannot be read, the migration fails, the file stays at version 1 untouched, and
-//!   the open fails with [`StoreError::Corrupt`]. Other processes opening the file wait
+//!   the open fails with [`StoreError::Corrupt`]. So does a "version 1" file whose `events`
+//!   already has the `hash` column: its version was set back by hand, and rehashing would
+//!   approve every edit made to it. Other processes opening the file wait
 //!   (up to [`BUSY_TIMEOUT`]) while it runs.
 //!
 //! # Concurrency
