@@ -13,7 +13,7 @@ use tonic::transport::{Identity, ServerTlsConfig};
 use crate::{
     Ledger, ServiceError,
     auth::{self, Authentication},
-    config::{Config, ConfigError, Flags, TlsConfig},
+    config::{self, Config, ConfigError, Flags, TlsConfig},
     lock::{Claim, DataDirLock, LockError},
     private,
     server::{ServeError, ServiceSet, Serving, Stopping, shutdown_signal},
@@ -244,5 +244,8 @@ pub async fn run(
 pub fn load_and_start_telemetry(flags: &Flags) -> Result<Config, AppError> {
     let config = Config::load(flags)?;
     plg_telemetry::init(config.log_format, &config.log_filter)?;
+    for variable in config::unknown_environment() {
+        tracing::warn!(%variable, "unknown PLG_ environment variable ignored: a typo?");
+    }
     Ok(config)
 }
