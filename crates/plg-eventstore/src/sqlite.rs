@@ -42,9 +42,13 @@
 //! # Checkpoints
 //!
 //! Commits land in the WAL (`events.db-wal`). Every [`CHECKPOINT_INTERVAL`] in which this
-//! process committed something, a passive checkpoint copies them into `events.db`, and
-//! closing the store checkpoints with `TRUNCATE`, which leaves the WAL empty: a stopped
-//! store's `events.db` alone holds every event, so a copy of it is a complete backup.
+//! process committed something, a passive checkpoint copies them into `events.db`; one that a
+//! reader kept from finishing is tried again at the next interval. Closing the store
+//! checkpoints with `TRUNCATE`, which leaves the WAL empty, so a stopped store's `events.db`
+//! alone holds every event, unless another connection (a backup in progress, another process
+//! sharing the file) still reads: then the checkpoint is incomplete, a warning is logged, and
+//! the rest stays in the WAL for the next opener. A copy of `events.db` alone is therefore no
+//! backup; [`copy_database`] is.
 //!
 //! # Schema versions
 //!
@@ -57,7 +61,9 @@
 //!   reused. A migrated file is indistinguishable from one created at version 2. The
 //!   backfilled hashes vouch for the history only from the migration on. If any stored
 //!   event cannot be read, the migration fails, the file stays at version 1 untouched, and
-//!   the open fails with [`StoreError::Corrupt`]. Other processes opening the file wait
+//!   the open fails with [`StoreError::Corrupt`]. So does a "version 1" file whose `events`
+//!   already has the `hash` column: its version was set back by hand, and rehashing would
+//!   approve every edit made to it. Other processes opening the file wait
 //!   (up to [`BUSY_TIMEOUT`]) while it runs.
 //!
 //! # Concurrency
@@ -210,7 +216,11 @@ impl SqliteEventStore {
                 StoreError::Storage(format!("cannot start the writer thread: {error}"))
             })?;
 
-        tokio::spawn(checkpoint_regularly(path.clone(), committed.clone()));
+        tokio::spawn(checkpoint_regularly(
+            path.clone(),
+            committed.clone(),
+            CHECKPOINT_INTERVAL,
+        ));
         tracing::info!(path = %path.display(), %last_position, "event store opened");
         Ok(Self {
             inner: Arc::new(Inner {
@@ -456,6 +466,23 @@ fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
             );
         }
         1 => {
+            // A file that already has hashes was stamped back to 1 by hand: rehashing it would
+            // approve every edit made since.
+            let hashed: bool = transaction
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM pragma_table_info('events') WHERE name = 'hash')",
+                    [],
+                    |row| row.get(0),
+                )
+                .map_err(storage)?;
+            if hashed {
+                return Err(StoreError::Corrupt(
+                    "schema version 1 but the events already carry hashes: the version was set \
+                     back by hand, and migrating would rehash (and so approve) every stored \
+                     event; restore events.db from a backup"
+                        .to_owned(),
+                ));
+            }
             let backfilled = add_hash_chain(&transaction)?;
             tracing::info!(
                 from = version,
@@ -777,37 +804,50 @@ fn insert_error(error: rusqlite::Error, event_id: Uuid) -> StoreError {
     }
 }
 
-/// Copies the WAL into the database file every [`CHECKPOINT_INTERVAL`] in which this
-/// process committed something, on a connection of its own, until the writer stops (which
-/// checkpoints on its way out). PASSIVE: it waits for no reader and no writer.
-async fn checkpoint_regularly(path: PathBuf, committed: watch::Receiver<Position>) {
-    let mut checkpointed = *committed.borrow();
+/// Copies the WAL into the database file every `every` in which this process committed
+/// something, on a connection of its own, until the writer stops (which checkpoints on its
+/// way out); a checkpoint that could not finish is tried again at the next tick. PASSIVE: it
+/// waits for no reader and no writer. Ends as soon as the writer does, not a tick later.
+async fn checkpoint_regularly(
+    path: PathBuf,
+    mut committed: watch::Receiver<Position>,
+    every: Duration,
+) {
+    let mut checkpointed = *committed.borrow_and_update();
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The first tick is immediate.
+    ticks.tick().await;
     loop {
-        tokio::time::sleep(CHECKPOINT_INTERVAL).await;
-        if committed.has_changed().is_err() {
-            return;
+        tokio::select! {
+            _ = ticks.tick() => {}
+            changed = committed.changed() => match changed {
+                Ok(()) => continue,
+                // The writer is gone.
+                Err(_) => return,
+            },
         }
-        let position = *committed.borrow();
+        let position = *committed.borrow_and_update();
         if position == checkpointed {
             continue;
         }
         let path = path.clone();
         let ran = run_blocking(move || {
             let connection = Connection::open(&path).map_err(storage)?;
-            checkpoint(&connection, "PASSIVE");
-            Ok(())
+            Ok(checkpoint(&connection, "PASSIVE"))
         })
         .await;
-        if let Err(error) = ran {
-            tracing::warn!(%error, "event store checkpoint failed");
+        match ran {
+            Ok(true) => checkpointed = position,
+            Ok(false) => {}
+            Err(error) => tracing::warn!(%error, "event store checkpoint failed"),
         }
-        checkpointed = position;
     }
 }
 
-/// Runs `PRAGMA wal_checkpoint(mode)` and logs how far it got; a checkpoint that cannot
-/// finish (another process reading) is retried by the next one.
-fn checkpoint(connection: &Connection, mode: &str) {
+/// Runs `PRAGMA wal_checkpoint(mode)`, logs how far it got and says whether it copied the
+/// whole WAL; one that cannot finish (another connection reading) is left to a later one.
+fn checkpoint(connection: &Connection, mode: &str) -> bool {
     let result = connection.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |row| {
         Ok((
             row.get::<_, i64>(0)?,
@@ -816,8 +856,9 @@ fn checkpoint(connection: &Connection, mode: &str) {
         ))
     });
     match result {
-        Ok((0, frames, copied)) => {
+        Ok((0, frames, copied)) if copied == frames => {
             tracing::debug!(mode, frames, copied, "event store checkpointed");
+            true
         }
         Ok((_, frames, copied)) => {
             tracing::warn!(
@@ -826,8 +867,12 @@ fn checkpoint(connection: &Connection, mode: &str) {
                 copied,
                 "event store checkpoint incomplete: another connection is reading"
             );
+            false
         }
-        Err(error) => tracing::warn!(mode, %error, "event store checkpoint failed"),
+        Err(error) => {
+            tracing::warn!(mode, %error, "event store checkpoint failed");
+            false
+        }
     }
 }
 
@@ -1184,20 +1229,107 @@ fn to_json(value: &serde_json::Value) -> Result<String, StoreError> {
         .map_err(|error| StoreError::Storage(format!("cannot encode json: {error}")))
 }
 
-/// Copies the SQLite database at `from` to `to` (a new file) in one read transaction: a
-/// consistent snapshot even while another process writes `from`, which WAL mode lets go on.
+/// How long [`copy_database`] waits, in all, for a source another connection holds locked.
+pub const COPY_WAIT: Duration = Duration::from_secs(30);
+
+/// Copies the SQLite database at `from` to `to` (a new or empty file) in one read
+/// transaction: a consistent snapshot even while another process writes `from`, which WAL mode
+/// lets go on. A source locked by a writer (a rollback-journal file such as the vault) is
+/// retried until [`COPY_WAIT`] has passed, then the copy fails: it never returns a partial one.
 pub fn copy_database(from: &Path, to: &Path) -> Result<(), StoreError> {
-    let copy = || -> rusqlite::Result<()> {
-        let source = Connection::open_with_flags(from, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
-        let mut target = Connection::open(to)?;
-        rusqlite::backup::Backup::new(&source, &mut target)?.step(-1)?;
-        Ok(())
-    };
-    copy().map_err(|error| {
+    let failed = |error: &dyn fmt::Display| {
         StoreError::Storage(format!(
             "cannot copy {} to {}: {error}",
             from.display(),
             to.display()
         ))
-    })
+    };
+    let open = || -> rusqlite::Result<(Connection, Connection)> {
+        let source = Connection::open_with_flags(from, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+        source.busy_timeout(BUSY_TIMEOUT)?;
+        let target = Connection::open(to)?;
+        target.busy_timeout(BUSY_TIMEOUT)?;
+        Ok((source, target))
+    };
+    let (source, mut target) = open().map_err(|error| failed(&error))?;
+    let backup =
+        rusqlite::backup::Backup::new(&source, &mut target).map_err(|error| failed(&error))?;
+    let deadline = std::time::Instant::now() + COPY_WAIT;
+    loop {
+        // Busy and Locked come back as results, not errors: the pages are not copied yet.
+        match backup.step(-1).map_err(|error| failed(&error))? {
+            rusqlite::backup::StepResult::Done => return Ok(()),
+            rusqlite::backup::StepResult::More => {}
+            busy if std::time::Instant::now() >= deadline => {
+                return Err(failed(&format!(
+                    "the source stayed locked for {} s ({busy:?})",
+                    COPY_WAIT.as_secs()
+                )));
+            }
+            _ => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ExpectedRevision, NewEvent};
+
+    fn append(n: u64) -> AppendRequest {
+        AppendRequest {
+            stream: StreamName::new("order-1").expect("valid"),
+            expected: ExpectedRevision::Any,
+            events: vec![NewEvent {
+                id: Uuid::new_v4(),
+                event_type: "test-event".to_owned(),
+                schema_version: 1,
+                data: serde_json::json!({ "n": n }),
+                metadata: serde_json::json!({}),
+            }],
+            idempotency: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn regular_checkpoints_end_when_the_writer_does() {
+        let (writer, committed) = watch::channel(Position(0));
+        let every = Duration::from_secs(3600);
+        let task = tokio::spawn(checkpoint_regularly(PathBuf::new(), committed, every));
+        drop(writer);
+        tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .expect("ended at once")
+            .expect("did not panic");
+    }
+
+    #[tokio::test]
+    async fn a_checkpoint_a_reader_held_back_is_retried_without_a_new_commit() {
+        let store = SqliteEventStore::open_temporary().await.expect("opens");
+        store.append(append(0)).await.expect("appended");
+        let task = tokio::spawn(checkpoint_regularly(
+            store.path().to_owned(),
+            store.inner.committed.clone(),
+            Duration::from_millis(50),
+        ));
+        // A snapshot taken before the second commit keeps checkpoints from copying it.
+        let reader = Connection::open(store.path()).expect("opens");
+        reader
+            .execute_batch("BEGIN; SELECT COUNT(*) FROM events;")
+            .expect("snapshot");
+        store.append(append(1)).await.expect("appended");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        reader.execute_batch("COMMIT").expect("released");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+
+        // The database file alone, without its WAL.
+        let copy = tempfile::tempdir().expect("temporary directory");
+        std::fs::copy(store.path(), copy.path().join("events.db")).expect("copied");
+        let events: i64 = Connection::open(copy.path().join("events.db"))
+            .expect("opens")
+            .query_row("SELECT COUNT(*) FROM events", [], |row| row.get(0))
+            .expect("counted");
+        assert_eq!(events, 2);
+        task.abort();
+    }
 }

@@ -945,6 +945,63 @@ async fn a_failed_migration_changes_nothing() {
     assert_eq!((user_version, count), (1, 2));
 }
 
+/// Setting `user_version` back to 1 on a hashed file must not make the store rehash it: that
+/// would approve every edit made to the stored events.
+#[tokio::test]
+async fn a_hashed_file_set_back_to_version_1_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("events.db");
+    let store = SqliteEventStore::open(&path).await.expect("open");
+    append_one(&store, &stream("order-1"), 0).await;
+    store.close().await;
+    let connection = rusqlite::Connection::open(&path).expect("sqlite opens the file");
+    connection
+        .execute_batch("UPDATE events SET data = '{\"n\":99}'; PRAGMA user_version = 1;")
+        .expect("tamper");
+    drop(connection);
+
+    let error = SqliteEventStore::open(&path)
+        .await
+        .expect_err("no rehash of a hashed file");
+    assert!(matches!(error, StoreError::Corrupt(_)), "got {error:?}");
+    assert!(error.to_string().contains("set back by hand"), "{error}");
+    let connection = rusqlite::Connection::open(&path).expect("open");
+    let left_as_found: bool = connection
+        .query_row("SELECT data = '{\"n\":99}' FROM events", [], |row| {
+            row.get(0)
+        })
+        .expect("query");
+    assert!(left_as_found, "the file is left as found");
+}
+
+/// A writer holding a rollback-journal file (as the vault's writers do) makes the copy wait
+/// for it, rather than copy nothing and report success.
+#[test]
+fn a_copy_waits_for_a_locked_source_instead_of_copying_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (source, copy) = (dir.path().join("keys.db"), dir.path().join("copy.db"));
+    let writer = rusqlite::Connection::open(&source).expect("open");
+    writer
+        .execute_batch(
+            "CREATE TABLE subject_keys (subject TEXT); INSERT INTO subject_keys VALUES ('a'); \
+             BEGIN EXCLUSIVE; INSERT INTO subject_keys VALUES ('b');",
+        )
+        .expect("lock the file");
+    // Longer than rusqlite's default busy timeout (5 s), after which a step reports Busy.
+    let committer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(5_500));
+        writer.execute_batch("COMMIT").expect("commit");
+    });
+
+    plg_eventstore::sqlite::copy_database(&source, &copy).expect("copied once unlocked");
+    committer.join().expect("committer");
+    let keys: i64 = rusqlite::Connection::open(&copy)
+        .expect("open the copy")
+        .query_row("SELECT COUNT(*) FROM subject_keys", [], |row| row.get(0))
+        .expect("the copy has the table");
+    assert_eq!(keys, 2);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Crash durability: a child process appends and reports each acknowledgement, the parent
 // kills it with SIGKILL mid-stream, then checks that every acknowledged event is on disk.

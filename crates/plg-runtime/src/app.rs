@@ -13,8 +13,9 @@ use tonic::transport::{Identity, ServerTlsConfig};
 use crate::{
     Ledger, ServiceError,
     auth::{self, Authentication},
-    config::{Config, ConfigError, Flags, TlsConfig},
+    config::{self, Config, ConfigError, Flags, TlsConfig},
     lock::{Claim, DataDirLock, LockError},
+    private,
     server::{ServeError, ServiceSet, Serving, Stopping, shutdown_signal},
 };
 
@@ -27,7 +28,7 @@ pub enum AppError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Telemetry(#[from] plg_telemetry::TelemetryError),
-    #[error("cannot create data directory {path}: {source}")]
+    #[error("cannot prepare data directory {path}: {source}")]
     DataDir {
         path: String,
         source: std::io::Error,
@@ -89,10 +90,12 @@ impl App {
         if config.insecure_local && !config.listen.ip().is_loopback() {
             return Err(AppError::InsecureNotLocal(config.listen));
         }
-        std::fs::create_dir_all(&config.data_dir).map_err(|source| AppError::DataDir {
+        let data_dir_error = |source| AppError::DataDir {
             path: config.data_dir.display().to_string(),
             source,
-        })?;
+        };
+        private::create_dir(&config.data_dir).map_err(data_dir_error)?;
+        private::warn_if_shared(&config.data_dir);
         let lock = DataDirLock::acquire(&config.data_dir, claim)?;
         let store = SqliteEventStore::open(config.data_dir.join(EVENT_STORE_FILE)).await?;
         let vault = Vault::open(config.data_dir.join(VAULT_FILE))?;
@@ -100,6 +103,8 @@ impl App {
         ledger.finish_erasures().await.map_err(AppError::Erasures)?;
         let tls = config.tls.as_ref().map(server_tls).transpose()?;
         let services = services(&ledger).map_err(|error| AppError::Services(error.into()))?;
+        // Every database is open by now, the research view's too.
+        private::restrict_files(&config.data_dir).map_err(data_dir_error)?;
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|source| AppError::Bind {
@@ -239,5 +244,8 @@ pub async fn run(
 pub fn load_and_start_telemetry(flags: &Flags) -> Result<Config, AppError> {
     let config = Config::load(flags)?;
     plg_telemetry::init(config.log_format, &config.log_filter)?;
+    for variable in config::unknown_environment() {
+        tracing::warn!(%variable, "unknown PLG_ environment variable ignored: a typo?");
+    }
     Ok(config)
 }

@@ -23,6 +23,31 @@ const SETTINGS: [&str; 6] = [
     "tls",
 ];
 
+/// `PLG_` variables read elsewhere: by clap (`Flags::config`, `plgd demo --api-key`).
+const PASSED_THROUGH: [&str; 2] = ["PLG_CONFIG", "PLG_API_KEY"];
+
+/// Whether an environment variable (its name without `PLG_`) sets a setting.
+fn is_setting(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    SETTINGS.contains(&key.split("__").next().unwrap_or_default())
+}
+
+/// The `PLG_` environment variables nothing reads: most likely typos (`PLG_DATA_DIRR`), which
+/// would otherwise leave a setting at its default without a word.
+pub fn unknown_environment() -> Vec<String> {
+    let mut unknown: Vec<String> = std::env::vars_os()
+        .filter_map(|(name, _)| name.into_string().ok())
+        .filter(|name| {
+            let upper = name.to_ascii_uppercase();
+            upper
+                .strip_prefix("PLG_")
+                .is_some_and(|key| !is_setting(key) && !PASSED_THROUGH.contains(&upper.as_str()))
+        })
+        .collect();
+    unknown.sort();
+    unknown
+}
+
 /// Unknown keys are refused, so a typo (`lisen`) is an error rather than a default.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -117,14 +142,10 @@ pub struct ConfigError(#[from] Box<figment::Error>);
 impl Config {
     /// Layers the configuration sources. Nested settings take `__` in the environment:
     /// `PLG_TLS__CERT`. Of the environment, only the settings' own variables are read: other
-    /// `PLG_` variables (`PLG_CONFIG`, `PLG_API_KEY` and those of tools to come) pass by.
+    /// `PLG_` variables pass by, and [`unknown_environment`] names those nothing reads.
     pub fn load(flags: &Flags) -> Result<Self, ConfigError> {
         let environment = Env::prefixed("PLG_")
-            .filter(|key| {
-                let key = key.as_str().to_ascii_lowercase();
-                let setting = key.split("__").next().unwrap_or_default();
-                SETTINGS.contains(&setting)
-            })
+            .filter(|key| is_setting(key.as_str()))
             .split("__");
         Self::load_with(flags, environment)
     }
@@ -230,6 +251,32 @@ mod tests {
                 ..Flags::default()
             };
             assert!(Config::load(&flags).is_ok(), "other PLG_ variables pass by");
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[expect(
+        clippy::result_large_err,
+        reason = "figment::Jail fixes the closure's error type"
+    )]
+    fn unknown_plg_variables_are_named_and_known_ones_are_not() {
+        figment::Jail::expect_with(|jail| {
+            for name in [
+                "PLG_DATA_DIRR",
+                "PLG_INSECURE_LOCAL",
+                "PLG_DATA_DIR",
+                "PLG_TLS__CERT",
+                "PLG_CONFIG",
+                "PLG_API_KEY",
+                "PLGX",
+            ] {
+                jail.set_env(name, "x");
+            }
+            assert_eq!(
+                unknown_environment(),
+                ["PLG_DATA_DIRR", "PLG_INSECURE_LOCAL"]
+            );
             Ok(())
         });
     }

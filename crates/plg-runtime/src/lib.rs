@@ -11,6 +11,7 @@ mod error;
 mod ledger;
 pub mod lock;
 pub mod parse;
+mod private;
 pub mod server;
 
 pub use auth::{Caller, Subject};

@@ -70,10 +70,12 @@ impl DataDirLock {
 
 fn lock_file(data_dir: &Path, name: &str) -> Result<File, LockError> {
     let path = data_dir.join(name);
-    OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
+    let mut options = OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    // Like everything else in a data directory (see `private`).
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
         .open(&path)
         .map_err(|source| LockError::Io { path, source })
 }

@@ -34,14 +34,15 @@ enum Command {
         identity: String,
     },
     /// Copy the event store and the key store into a new or empty directory, consistently,
-    /// while plgd may serve. The research view is rebuilt from the log after a restore.
+    /// while plgd may serve, checked and with a manifest written last. The research view is
+    /// rebuilt from the log after a restore.
     Backup {
         /// The directory to copy into.
         #[arg(long)]
         to: PathBuf,
     },
-    /// Copy a backup into the data directory, which must be new or empty. Start plgd on it
-    /// afterwards.
+    /// Copy a complete backup (one with its manifest, whose files match it) into the data
+    /// directory, which must be new or empty. Start plgd on it afterwards.
     Restore {
         /// The directory a backup was made into.
         #[arg(long)]
@@ -110,19 +111,21 @@ async fn main() -> anyhow::Result<()> {
             println!("{key}");
         }
         Command::Backup { to } => {
-            backup::backup(&config.data_dir, &to)?;
+            let manifest = backup::backup(&config.data_dir, &to)?;
             println!(
-                "backed up {} to {}",
+                "backed up {} to {}, up to log position {}",
                 config.data_dir.display(),
-                to.display()
+                to.display(),
+                manifest.position
             );
         }
         Command::Restore { from } => {
-            backup::restore(&from, &config.data_dir)?;
+            let manifest = backup::restore(&from, &config.data_dir)?;
             println!(
-                "restored {} into {}",
+                "restored {} into {}, up to log position {}",
                 from.display(),
-                config.data_dir.display()
+                config.data_dir.display(),
+                manifest.position
             );
         }
         Command::Demo {
