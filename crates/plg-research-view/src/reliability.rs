@@ -1,13 +1,13 @@
 //! How much respondents agree within schools, and how much schools differ.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use plg_domain::dimension::Dimension;
 use plg_stats::{Icc, icc, rwg_j};
 
 use crate::{
     context::{SchoolRef, StudyContext, WaveInfo},
-    scores::{Response, pooled_means, wave_scores},
+    scores::{Response, Shown, pooled_means, wave_scores},
 };
 
 /// Points on the scan's answer scale.
@@ -58,6 +58,16 @@ pub fn reliability(
         .collect();
     let scores = wave_scores(context, &in_wave);
     let shown = pooled_means(&scores);
+    let pooled_cells: BTreeMap<(&str, Dimension), &Shown> = scores
+        .iter()
+        .filter(|score| score.role.is_none())
+        .map(|score| {
+            (
+                (score.school.school_id.as_str(), score.dimension),
+                &score.current,
+            )
+        })
+        .collect();
     Dimension::ALL
         .into_iter()
         .map(|dimension| {
@@ -88,21 +98,21 @@ pub fn reliability(
                         .collect()
                 })
                 .collect();
+            // One row per school with a pooled cell, saying what that cell says: a school-wave
+            // shown only by its size gives that size, not who answered this dimension.
             let agreement = per_school
                 .iter()
-                .filter(|(_, answered)| !answered.is_empty())
-                .map(|(school, answered)| {
-                    let suppressed = !is_shown(school);
-                    SchoolAgreement {
+                .filter_map(|(school, answered)| {
+                    let pooled = pooled_cells.get(&(school.school_id.as_str(), dimension))?;
+                    let rwg_j = (!pooled.suppressed)
+                        .then(|| rwg_j(&item_matrix(answered, dimension), SCALE_POINTS))
+                        .flatten();
+                    Some(SchoolAgreement {
                         school: (*school).clone(),
-                        respondents: answered.len(),
-                        rwg_j: if suppressed {
-                            None
-                        } else {
-                            rwg_j(&item_matrix(answered, dimension), SCALE_POINTS)
-                        },
-                        suppressed,
-                    }
+                        respondents: pooled.n,
+                        rwg_j,
+                        suppressed: pooled.suppressed,
+                    })
                 })
                 .collect();
             DimensionReliability {

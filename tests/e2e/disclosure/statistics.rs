@@ -102,7 +102,14 @@ pub fn check_reliability(replies: &Replies, cells: &BTreeMap<CellKey, &v1::WaveS
                     "{context}"
                 );
                 assert!(!school.suppressed || school.rwg_j.is_none(), "{context}");
+                // Counts say what the pooled cell says, no more (not who answered what).
+                assert_eq!(Some(school.respondents), cell.map(|c| c.n), "{context}");
             }
+            assert_eq!(
+                dimension.agreement.len(),
+                pooled.len(),
+                "{context}: a school listed where it has no pooled cell, or missing"
+            );
         }
     }
 }
