@@ -215,3 +215,52 @@ async fn an_erasure_recorded_before_a_crash_is_finished_on_the_next_start() -> a
     assert_eq!(left, 0, "the key is destroyed");
     Ok(())
 }
+
+/// The request's fingerprint stays in `events.db` after an erasure: it must not let anyone
+/// with the file (an old backup) confirm a guessed name or email.
+#[tokio::test]
+async fn the_stored_fingerprint_of_a_registration_leaves_out_the_personal_data()
+-> anyhow::Result<()> {
+    use prost::Message;
+    use sha2::{Digest, Sha256};
+
+    let server = TestServer::start().await?;
+    let mut clients = server.clients().await?;
+    let request = v1::RegisterPersonRequest {
+        options: options(),
+        name: "Anna de Vries".into(),
+        email: "anna@example.org".into(),
+    };
+    clients.registry.register_person(request.clone()).await?;
+
+    // What an attacker computes for a guess, knowing the request id from the stored key.
+    let digest = |message: &v1::RegisterPersonRequest| -> String {
+        Sha256::new()
+            .chain_update(b"RegisterPersonRequest")
+            .chain_update([0])
+            .chain_update(message.encode_to_vec())
+            .finalize()
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect()
+    };
+    let file = rusqlite::Connection::open_with_flags(
+        server.data_dir().join("events.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )?;
+    let mut statement = file.prepare("SELECT fingerprint FROM idempotency")?;
+    let fingerprints = statement
+        .query_map([], |row| row.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    assert!(
+        !fingerprints.contains(&digest(&request)),
+        "a guessed name is confirmed"
+    );
+    let without_personal_data = v1::RegisterPersonRequest {
+        name: String::new(),
+        email: String::new(),
+        ..request
+    };
+    assert!(fingerprints.contains(&digest(&without_personal_data)));
+    Ok(())
+}

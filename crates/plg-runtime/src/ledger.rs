@@ -463,10 +463,8 @@ mod tests {
             ..Default::default()
         };
         let context = WriteContext::new(
-            "RegisterSchool",
             Caller::insecure_local(),
             &MetadataMap::new(),
-            message.options.as_ref(),
             &message,
             Utc::now(),
         )
