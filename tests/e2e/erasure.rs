@@ -215,3 +215,119 @@ async fn an_erasure_recorded_before_a_crash_is_finished_on_the_next_start() -> a
     assert_eq!(left, 0, "the key is destroyed");
     Ok(())
 }
+
+/// The key of `stream` in the key store, if it still has one.
+fn stored_key(data_dir: &std::path::Path, stream: &str) -> anyhow::Result<Option<Vec<u8>>> {
+    use rusqlite::OptionalExtension;
+    let keys = rusqlite::Connection::open(data_dir.join("keys.db"))?;
+    Ok(keys
+        .query_row(
+            "SELECT key FROM subject_keys WHERE subject = ?1",
+            [stream],
+            |row| row.get(0),
+        )
+        .optional()?)
+}
+
+/// An erasure recorded while the key survived (its destruction failed, or the caller gave up
+/// before it ran): asking again, with a new request id or the same one, destroys it.
+#[tokio::test]
+async fn asking_again_destroys_a_key_that_survived_its_recorded_erasure() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let mut clients = server.clients().await?;
+    let mut administrator = server.administrator().await?;
+    let person = clients.register_person("Anna de Vries").await?;
+    let stream = format!("person-{person}");
+    let key = stored_key(server.data_dir(), &stream)?.expect("a key");
+    let request = erase(&person, options());
+    administrator
+        .registry
+        .erase_personal_data(request.clone())
+        .await?;
+    assert_eq!(stored_key(server.data_dir(), &stream)?, None);
+
+    let survive = || -> anyhow::Result<()> {
+        let keys = rusqlite::Connection::open(server.data_dir().join("keys.db"))?;
+        keys.execute(
+            "INSERT INTO subject_keys (subject, key) VALUES (?1, ?2)",
+            rusqlite::params![stream, key],
+        )?;
+        Ok(())
+    };
+    survive()?;
+    let events = administrator.read_stream(&stream).await?;
+    assert_eq!(
+        payload(&events[0])?["details"]["personal"]["revealed"]["name"],
+        "Anna de Vries",
+        "the key survived"
+    );
+    let again = administrator
+        .registry
+        .erase_personal_data(erase(&person, options()))
+        .await
+        .expect_err("erased already");
+    assert_eq!(violated_rule(&again).as_deref(), Some("already_erased"));
+    assert_eq!(stored_key(server.data_dir(), &stream)?, None);
+    let events = administrator.read_stream(&stream).await?;
+    assert_eq!(payload(&events[0])?["details"]["personal"], "erased");
+
+    // A retry of the original request destroys it too.
+    survive()?;
+    let retried = administrator
+        .registry
+        .erase_personal_data(request)
+        .await?
+        .into_inner();
+    assert_eq!(retried.result.map(|r| r.replayed), Some(true));
+    assert_eq!(stored_key(server.data_dir(), &stream)?, None);
+    Ok(())
+}
+
+/// The request's fingerprint stays in `events.db` after an erasure: it must not let anyone
+/// with the file (an old backup) confirm a guessed name or email.
+#[tokio::test]
+async fn the_stored_fingerprint_of_a_registration_leaves_out_the_personal_data()
+-> anyhow::Result<()> {
+    use prost::Message;
+    use sha2::{Digest, Sha256};
+
+    let server = TestServer::start().await?;
+    let mut clients = server.clients().await?;
+    let request = v1::RegisterPersonRequest {
+        options: options(),
+        name: "Anna de Vries".into(),
+        email: "anna@example.org".into(),
+    };
+    clients.registry.register_person(request.clone()).await?;
+
+    // What an attacker computes for a guess, knowing the request id from the stored key.
+    let digest = |message: &v1::RegisterPersonRequest| -> String {
+        Sha256::new()
+            .chain_update(b"RegisterPersonRequest")
+            .chain_update([0])
+            .chain_update(message.encode_to_vec())
+            .finalize()
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect()
+    };
+    let file = rusqlite::Connection::open_with_flags(
+        server.data_dir().join("events.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )?;
+    let mut statement = file.prepare("SELECT fingerprint FROM idempotency")?;
+    let fingerprints = statement
+        .query_map([], |row| row.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    assert!(
+        !fingerprints.contains(&digest(&request)),
+        "a guessed name is confirmed"
+    );
+    let without_personal_data = v1::RegisterPersonRequest {
+        name: String::new(),
+        email: String::new(),
+        ..request
+    };
+    assert!(fingerprints.contains(&digest(&without_personal_data)));
+    Ok(())
+}

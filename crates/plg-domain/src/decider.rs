@@ -14,6 +14,11 @@ pub trait Aggregate: Default {
     /// Folds one event into the state. Events are facts: no validation happens here.
     fn evolve(&mut self, event: &Self::Event);
 
+    /// Whether the stream's personal data is erased, so its key must be gone.
+    fn personal_data_erased(&self) -> bool {
+        false
+    }
+
     /// The state after a sequence of events.
     fn replay<'a>(events: impl IntoIterator<Item = &'a Self::Event>) -> Self
     where

@@ -8,6 +8,12 @@ pub trait DomainEvent: Serialize + DeserializeOwned + std::fmt::Debug + Clone {
     fn schema_version(&self) -> u32 {
         1
     }
+
+    /// Whether this event erases its stream's personal data: once it is in the log, the
+    /// stream's key must be destroyed.
+    fn erases_personal_data(&self) -> bool {
+        false
+    }
 }
 
 /// An event ready to store: its type name, schema version and JSON payload.

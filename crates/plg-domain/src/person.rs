@@ -39,7 +39,11 @@ pub enum PersonEvent {
     },
 }
 
-impl DomainEvent for PersonEvent {}
+impl DomainEvent for PersonEvent {
+    fn erases_personal_data(&self) -> bool {
+        matches!(self, PersonEvent::PersonalDataErased { .. })
+    }
+}
 
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Person {
@@ -79,6 +83,10 @@ impl Aggregate for Person {
             PersonEvent::PersonRegistered { person_id, .. } => self.registered = Some(*person_id),
             PersonEvent::PersonalDataErased { .. } => self.erased = true,
         }
+    }
+
+    fn personal_data_erased(&self) -> bool {
+        self.erased
     }
 }
 

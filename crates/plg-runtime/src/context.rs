@@ -53,19 +53,29 @@ pub struct EventMetadata {
 
 /// A write RPC's request: it carries `WriteOptions`, its type names it in fingerprints, and
 /// it declares which role may send it.
-pub trait WriteRequest: prost::Message {
+pub trait WriteRequest: prost::Message + Sized {
     const NAME: &'static str;
     const ROLE: Role;
     fn options(&self) -> Option<&WriteOptions>;
+    /// The request with its personal fields (listed in braces in `write_requests!`) blanked:
+    /// what its fingerprint covers. The fingerprint stays in the log after an erasure, so it
+    /// must not let anyone confirm a guessed name.
+    fn without_personal_data(&self) -> Self;
 }
 
 macro_rules! write_requests {
-    ($($role:ident: [$($request:ident),* $(,)?]),* $(,)?) => {
+    ($($role:ident: [$($request:ident $({ $($personal:ident),* })?),* $(,)?]),* $(,)?) => {
         $($(impl WriteRequest for v1::$request {
             const NAME: &'static str = stringify!($request);
             const ROLE: Role = Role::$role;
             fn options(&self) -> Option<&WriteOptions> {
                 self.options.as_ref()
+            }
+            fn without_personal_data(&self) -> Self {
+                Self {
+                    $($($personal: Default::default(),)*)?
+                    ..self.clone()
+                }
             }
         })*)*
     };
@@ -78,7 +88,7 @@ write_requests!(
     RegisterInstrumentRequest,
     EnrolSchoolRequest,
     ReleaseWaveRequest,
-    RegisterPersonRequest,
+    RegisterPersonRequest { name, email },
     SubmitScanRequest,
     RetractScanRequest,
     WithdrawConsentRequest,
@@ -116,41 +126,26 @@ impl WriteContext {
         let caller = Caller::of(&request)?;
         caller.require(M::ROLE)?;
         let (headers, _, message) = request.into_parts();
-        let context = Self::new(
-            M::NAME,
-            caller,
-            &headers,
-            message.options(),
-            &message,
-            Utc::now(),
-        )?;
+        let context = Self::new(caller, &headers, &message, Utc::now())?;
         Ok((context, message))
     }
 
     /// The context of a write the server makes itself, as `caller`.
     pub fn by<M: WriteRequest>(caller: Caller, message: &M) -> Result<Self, ServiceError> {
-        let headers = MetadataMap::new();
-        Self::new(
-            M::NAME,
-            caller,
-            &headers,
-            message.options(),
-            message,
-            Utc::now(),
-        )
+        Self::new(caller, &MetadataMap::new(), message, Utc::now())
     }
 
     /// Reads the client's declared tool from the metadata and the write options from the
-    /// request. `method` and `message` fingerprint the request, so a reused request id is
-    /// caught.
-    pub fn new<M: prost::Message>(
-        method: &str,
+    /// request, and fingerprints the request, so a reused request id is caught. Personal
+    /// fields are left out of the fingerprint: a request id reused with other personal data
+    /// (and nothing else changed) replays the original instead of being refused.
+    pub fn new<M: WriteRequest>(
         caller: Caller,
         headers: &MetadataMap,
-        options: Option<&WriteOptions>,
         message: &M,
         now: DateTime<Utc>,
     ) -> Result<Self, ServiceError> {
+        let options = message.options();
         let mut violations = Violations::default();
         let tool = optional_header(&mut violations, headers, TOOL_HEADER).unwrap_or_default();
         let correlation_id = optional_header(&mut violations, headers, CORRELATION_HEADER)
@@ -190,7 +185,7 @@ impl WriteContext {
             expected_revision: options.expected_revision.map(StreamRevision),
             wait_for_research_view: options.wait_for_research_view,
             received_at: now,
-            fingerprint: fingerprint(method, message),
+            fingerprint: fingerprint(M::NAME, &message.without_personal_data()),
             metadata: EventMetadata {
                 actor: caller.identity().to_owned(),
                 key_id: caller.key_id().map(|id| id.to_string()),
@@ -275,14 +270,7 @@ mod tests {
         message: &RegisterPersonRequest,
         now: DateTime<Utc>,
     ) -> Result<WriteContext, ServiceError> {
-        WriteContext::new(
-            "RegisterPerson",
-            Caller::insecure_local(),
-            headers,
-            message.options.as_ref(),
-            message,
-            now,
-        )
+        WriteContext::new(Caller::insecure_local(), headers, message, now)
     }
 
     #[test]
@@ -317,9 +305,32 @@ mod tests {
         };
         assert_eq!(key(&first), key(&first.clone()));
         let mut changed = first.clone();
-        changed.name = "B. Coach".into();
+        if let Some(options) = changed.options.as_mut() {
+            options.expected_revision = Some(0);
+        }
         assert_eq!(key(&changed).key, key(&first).key);
         assert_ne!(key(&changed).fingerprint, key(&first).fingerprint);
+    }
+
+    #[test]
+    fn personal_data_leaves_no_trace_in_the_fingerprint() {
+        let now = Utc::now();
+        let first = request("r-1");
+        let fingerprint = |message: &RegisterPersonRequest| {
+            context(&MetadataMap::new(), message, now)
+                .expect("valid context")
+                .idempotency_key()
+                .fingerprint
+        };
+        let mut other = first.clone();
+        other.name = "B. Coach".into();
+        other.email = "b.coach@example.org".into();
+        assert_eq!(fingerprint(&other), fingerprint(&first));
+        // Nor can a guess of the whole request be confirmed against it.
+        assert_ne!(
+            fingerprint(&first),
+            super::fingerprint("RegisterPersonRequest", &first)
+        );
     }
 
     #[test]

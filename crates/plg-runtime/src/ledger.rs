@@ -1,7 +1,7 @@
 use std::{fmt, sync::Arc, time::Duration};
 
 use plg_domain::{
-    Aggregate, DomainError, event,
+    Aggregate, DomainError, DomainEvent, event,
     person::{Person, PersonEvent},
 };
 use plg_eventstore::{
@@ -224,6 +224,11 @@ impl Ledger {
         let mut attempt = 1;
         loop {
             let (state, revision) = self.load::<A>(&stream).await?;
+            // An erasure whose key survived (its destruction failed) is finished by the next
+            // write to the stream, a new request to erase it again included.
+            if state.personal_data_erased() {
+                self.destroy_key(&stream).await?;
+            }
             if let Some(expected) = context
                 .expected_revision
                 .filter(|expected| Some(*expected) != revision)
@@ -258,13 +263,14 @@ impl Ledger {
                     })
                 })
                 .collect::<Result<Vec<_>, ServiceError>>()?;
+            let erases = events.iter().any(DomainEvent::erases_personal_data);
             let request = AppendRequest {
                 stream: stream.clone(),
                 expected: revision.map_or(ExpectedRevision::NoStream, ExpectedRevision::Exact),
                 events: new_events,
                 idempotency: Some(key.clone()),
             };
-            match self.store.append(request).await {
+            match self.append(request, erases).await {
                 Ok(outcome) if outcome.replayed => return self.replayed::<A>(outcome).await,
                 Ok(outcome) => {
                     tracing::info!(
@@ -285,15 +291,57 @@ impl Ledger {
                 }
                 // Another writer got in between our read and our append: decide again on the
                 // new state, unless the caller pinned the revision it expects.
-                Err(StoreError::WrongExpectedRevision { .. })
+                Err(ServiceError::Store(StoreError::WrongExpectedRevision { .. }))
                     if context.expected_revision.is_none() && attempt < MAX_ATTEMPTS =>
                 {
                     attempt += 1;
                     tracing::debug!(%stream, attempt, "concurrent write, deciding again");
                 }
-                Err(error) => return Err(error.into()),
+                Err(error) => return Err(error),
             }
         }
+    }
+
+    /// Appends; an append that erases personal data destroys the stream's key right after,
+    /// in a task of its own: a caller that gives up (a deadline, a reset stream) drops only
+    /// the wait for it, never the destruction, and no reply waits for the research view
+    /// before the key is gone.
+    async fn append(
+        &self,
+        request: AppendRequest,
+        erases: bool,
+    ) -> Result<AppendOutcome, ServiceError> {
+        if !erases {
+            return Ok(self.store.append(request).await?);
+        }
+        if self.vault.is_none() {
+            return Err(ServiceError::Internal(
+                "no key store to erase personal data from".to_owned(),
+            ));
+        }
+        let ledger = self.clone();
+        tokio::spawn(async move {
+            let outcome = ledger.store.append(request).await?;
+            ledger.destroy_key(&outcome.stream).await?;
+            Ok(outcome)
+        })
+        .await
+        .map_err(|error| ServiceError::Internal(format!("erasure did not finish: {error}")))?
+    }
+
+    /// Destroys the stream's key (idempotent), on a blocking thread that runs to the end
+    /// even when the caller stops waiting.
+    async fn destroy_key(&self, stream: &StreamName) -> Result<(), ServiceError> {
+        let Some(vault) = self.vault.clone() else {
+            return Ok(());
+        };
+        let subject = stream.to_string();
+        tokio::task::spawn_blocking(move || vault.erase(&subject))
+            .await
+            .map_err(|error| ServiceError::Internal(format!("key destruction failed: {error}")))?
+            .map_err(|error| ServiceError::Internal(error.to_string()))?;
+        tracing::debug!(%stream, "key destroyed");
+        Ok(())
     }
 
     /// An aggregate's state and its stream's revision (`None` when the stream does not exist).
@@ -425,6 +473,10 @@ impl Ledger {
                 event::decode(&recorded.event_type, recorded.schema_version, recorded.data)
             })
             .collect::<Result<Vec<A::Event>, _>>()?;
+        // A retried erasure destroys the key again, in case the original's destruction failed.
+        if events.iter().any(DomainEvent::erases_personal_data) {
+            self.destroy_key(&outcome.stream).await?;
+        }
         Ok(Written {
             outcome: AppendOutcome {
                 replayed: true,
@@ -442,16 +494,29 @@ mod tests {
 
     use chrono::Utc;
     use plg_domain::{
-        ids::SchoolId,
+        ids::{PersonId, SchoolId},
+        person::{PersonCommand, PersonDetails, RegisterPerson},
         school::{RegisterSchool, School},
-        values::{Country, Label, SchoolCode, Sector},
+        values::{Country, Label, Personal, SchoolCode, Sector},
     };
     use plg_eventstore::{Direction, ReadFrom, sqlite::SqliteEventStore};
-    use plg_proto::v1::{RegisterSchoolRequest, WriteOptions};
+    use plg_proto::v1::{
+        ErasePersonalDataRequest, RegisterPersonRequest, RegisterSchoolRequest, WriteOptions,
+    };
     use tonic::metadata::MetadataMap;
 
     use super::*;
     use crate::Caller;
+
+    fn context<M: crate::WriteRequest>(message: &M) -> WriteContext {
+        WriteContext::new(
+            Caller::insecure_local(),
+            &MetadataMap::new(),
+            message,
+            Utc::now(),
+        )
+        .expect("valid context")
+    }
 
     fn register_school() -> (WriteContext, Target<RegisterSchool>) {
         let message = RegisterSchoolRequest {
@@ -462,15 +527,7 @@ mod tests {
             name: "Het Baken".into(),
             ..Default::default()
         };
-        let context = WriteContext::new(
-            "RegisterSchool",
-            Caller::insecure_local(),
-            &MetadataMap::new(),
-            message.options.as_ref(),
-            &message,
-            Utc::now(),
-        )
-        .expect("valid context");
+        let context = context(&message);
         let code = SchoolCode::parse(Country::Netherlands, "12AB").expect("valid code");
         let school_id = SchoolId::derive(Country::Netherlands, &code);
         let command = RegisterSchool {
@@ -485,6 +542,85 @@ mod tests {
             context,
             Target::new(school_id, Subject::school(school_id), command),
         )
+    }
+
+    #[tokio::test]
+    async fn an_erasure_destroys_the_key_even_when_the_caller_gives_up_waiting() {
+        let store = SqliteEventStore::open_temporary()
+            .await
+            .expect("store opens");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let vault = Arc::new(Vault::open(dir.path().join(plg_vault::VAULT_FILE)).expect("opens"));
+        // A research view that never catches up: a write that waits for it waits in full.
+        let (_progress, view) = watch::channel(Position(0));
+        let ledger = Ledger::new(Arc::new(store))
+            .with_vault(Arc::clone(&vault))
+            .with_research_view(view);
+        let person_id = PersonId::new_random();
+        let register = RegisterPersonRequest {
+            options: Some(WriteOptions {
+                request_id: "r-1".into(),
+                ..Default::default()
+            }),
+            name: "Anna de Vries".into(),
+            email: String::new(),
+        };
+        ledger
+            .write::<Person>(&context(&register), async {
+                Ok(Target::new(
+                    person_id,
+                    Subject::Anyone,
+                    PersonCommand::Register(RegisterPerson {
+                        person_id,
+                        details: Personal::new(PersonDetails {
+                            name: Label::parse("Anna de Vries").expect("valid name"),
+                            email: None,
+                        }),
+                    }),
+                ))
+            })
+            .await
+            .expect("registers");
+        assert_eq!(vault.subjects().expect("lists").len(), 1);
+
+        let erase = ErasePersonalDataRequest {
+            options: Some(WriteOptions {
+                request_id: "r-2".into(),
+                wait_for_research_view: true,
+                ..Default::default()
+            }),
+            person_id: person_id.to_string(),
+        };
+        let erase_context = context(&erase);
+        let erasing = ledger.write::<Person>(&erase_context, async {
+            Ok(Target::new(
+                person_id,
+                Subject::Registry,
+                PersonCommand::ErasePersonalData,
+            ))
+        });
+        // The client's deadline passes while the reply waits for the view: tonic drops the
+        // handler's future.
+        tokio::time::timeout(Duration::from_millis(300), erasing)
+            .await
+            .expect_err("still waiting for the research view");
+        let (state, _) = ledger
+            .load::<Person>(&Ledger::stream::<Person>(person_id))
+            .await
+            .expect("loads");
+        assert!(state.erased, "the erasure is recorded");
+        // Give a slow disk time to finish the destruction the dropped future started.
+        for _ in 0..50 {
+            if vault.subjects().expect("lists").is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(
+            vault.subjects().expect("lists"),
+            Vec::<String>::new(),
+            "and the key destroyed"
+        );
     }
 
     #[tokio::test]

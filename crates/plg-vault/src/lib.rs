@@ -62,12 +62,10 @@ impl Vault {
         let connection = Connection::open(path)?;
         connection.busy_timeout(std::time::Duration::from_secs(10))?;
         connection.pragma_update(None, "secure_delete", "ON")?;
-        let journal_mode: String =
-            connection.pragma_update_and_check(None, "journal_mode", "delete", |row| row.get(0))?;
-        if !journal_mode.eq_ignore_ascii_case("delete") {
-            return Err(VaultError::JournalMode(journal_mode));
-        }
-        connection.pragma_update(None, "synchronous", "FULL")?;
+        rollback_journal(&connection)?;
+        // In a rollback journal a commit is the journal's unlink; only EXTRA syncs the
+        // directory after it, so a committed key (or erasure) survives a power loss.
+        connection.pragma_update(None, "synchronous", "EXTRA")?;
         connection.execute_batch(
             "CREATE TABLE IF NOT EXISTS subject_keys (
                 subject TEXT PRIMARY KEY,
@@ -112,24 +110,14 @@ impl Vault {
         if let Some(key) = self.key(subject)? {
             return Ok(Some(key));
         }
-        let connection = self.connection();
-        let erased: bool = connection
-            .query_row(
-                "SELECT 1 FROM erased_subjects WHERE subject = ?1",
-                [subject],
-                |_| Ok(true),
-            )
-            .optional()?
-            .unwrap_or(false);
-        if erased {
-            return Ok(None);
-        }
         let key = Aes256Gcm::generate_key(OsRng);
-        connection.execute(
-            "INSERT OR IGNORE INTO subject_keys (subject, key) VALUES (?1, ?2)",
+        // One statement, so an erasure by another process cannot fall between the check and
+        // the insert and leave an erased subject with a new key.
+        self.connection().execute(
+            "INSERT OR IGNORE INTO subject_keys (subject, key) SELECT ?1, ?2
+             WHERE NOT EXISTS (SELECT 1 FROM erased_subjects WHERE subject = ?1)",
             rusqlite::params![subject, key.as_slice()],
         )?;
-        drop(connection);
         self.key(subject)
     }
 
@@ -198,6 +186,9 @@ impl Vault {
     /// Destroys `subject`'s key and remembers that it was erased. Idempotent.
     pub fn erase(&self, subject: &str) -> Result<(), VaultError> {
         let mut connection = self.connection();
+        // Another tool may have switched the file to WAL since it was opened, where the
+        // destroyed key's page would outlive the erasure.
+        rollback_journal(&connection)?;
         let transaction = connection.transaction()?;
         transaction.execute("DELETE FROM subject_keys WHERE subject = ?1", [subject])?;
         transaction.execute(
@@ -228,6 +219,20 @@ impl Vault {
             )
             .optional()?
             .unwrap_or(false))
+    }
+}
+
+/// Puts the store in rollback-journal mode (from WAL, this checkpoints and deletes the WAL),
+/// or refuses when it cannot: another connection still holds the file open in WAL mode.
+fn rollback_journal(connection: &Connection) -> Result<(), VaultError> {
+    // A connection learns that another switched the file to WAL only when it next reads it.
+    connection.query_row("SELECT COUNT(*) FROM sqlite_master", [], |_| Ok(()))?;
+    let journal_mode: String =
+        connection.pragma_update_and_check(None, "journal_mode", "delete", |row| row.get(0))?;
+    if journal_mode.eq_ignore_ascii_case("delete") {
+        Ok(())
+    } else {
+        Err(VaultError::JournalMode(journal_mode))
     }
 }
 
@@ -363,6 +368,85 @@ mod tests {
             files_holding(crashed.path(), &key),
             Vec::<std::path::PathBuf>::new()
         );
+    }
+
+    #[test]
+    fn commits_sync_the_directory_that_unlinks_the_journal() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let vault = Vault::open(dir.path().join(VAULT_FILE)).expect("opens");
+        let synchronous: i64 = vault
+            .connection()
+            .pragma_query_value(None, "synchronous", |row| row.get(0))
+            .expect("reads");
+        assert_eq!(synchronous, 3, "EXTRA");
+    }
+
+    #[test]
+    fn a_subject_erased_by_another_process_gets_no_new_key() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let creator = Vault::open(dir.path().join(VAULT_FILE)).expect("opens");
+        let eraser = Vault::open(dir.path().join(VAULT_FILE)).expect("opens");
+        let subjects: Vec<String> = (0..300).map(|n| format!("person-p-{n}")).collect();
+        // Each subject is sealed and erased at the same moment, on two connections.
+        let start = std::sync::Barrier::new(2);
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                for subject in &subjects {
+                    start.wait();
+                    creator.seal(subject, &mut document()).expect("seals");
+                }
+            });
+            for subject in &subjects {
+                start.wait();
+                eraser.erase(subject).expect("erases");
+            }
+        });
+        let orphans: i64 = eraser
+            .connection()
+            .query_row(
+                "SELECT COUNT(*) FROM subject_keys JOIN erased_subjects USING (subject)",
+                [],
+                |row| row.get(0),
+            )
+            .expect("counts");
+        assert_eq!(orphans, 0);
+    }
+
+    #[test]
+    fn erasing_switches_a_store_put_back_in_wal_mode_to_a_rollback_journal() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let vault = Vault::open(dir.path().join(VAULT_FILE)).expect("opens");
+        let mut sealed = document();
+        vault.seal("person-p-1", &mut sealed).expect("seals");
+        let key: Vec<u8> = vault
+            .connection()
+            .query_row("SELECT key FROM subject_keys", [], |row| row.get(0))
+            .expect("reads");
+        // Some other tool switches the file to WAL and goes away.
+        let other = Connection::open(dir.path().join(VAULT_FILE)).expect("opens");
+        other
+            .pragma_update(None, "journal_mode", "wal")
+            .expect("wal");
+        drop(other);
+
+        vault.erase("person-p-1").expect("erases");
+        assert_eq!(
+            files_holding(dir.path(), &key),
+            Vec::<std::path::PathBuf>::new()
+        );
+
+        // While another connection reads it in WAL mode, it cannot switch back: refused
+        // (busy, or still in WAL), never erased in WAL mode.
+        vault.seal("person-p-2", &mut document()).expect("seals");
+        let other = Connection::open(dir.path().join(VAULT_FILE)).expect("opens");
+        other
+            .pragma_update(None, "journal_mode", "wal")
+            .expect("wal");
+        other
+            .execute_batch("BEGIN; SELECT COUNT(*) FROM subject_keys;")
+            .expect("reads");
+        let refused = vault.erase("person-p-2");
+        assert!(refused.is_err(), "{refused:?}");
     }
 
     #[test]

@@ -383,16 +383,7 @@ impl RegistryService for Registry {
                 ))
             })
             .await?;
-        // Recorded first, then the key destroyed: a retry (replayed) destroys it again, and a
-        // crash in between is finished on the next start (`Ledger::finish_erasures`), so an
-        // erasure that was recorded always ends erased.
-        let vault = self
-            .ledger
-            .vault()
-            .ok_or_else(|| ServiceError::Internal("no key store".to_owned()))?;
-        vault
-            .erase(written.outcome.stream.as_str())
-            .map_err(|error| ServiceError::Internal(error.to_string()))?;
+        // The ledger destroyed the key right after recording the erasure.
         Ok(Response::new(v1::ErasePersonalDataResponse {
             result: Some(written.result()),
         }))
