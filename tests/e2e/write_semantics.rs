@@ -5,7 +5,8 @@ use std::collections::BTreeSet;
 
 use plg_proto::v1;
 use plg_testkit::{
-    Clients, Identity, TestServer, actual_revision, options, options_expecting, violated_fields,
+    Clients, Identity, TestServer, actual_revision, options, options_expecting, school_code,
+    violated_fields,
 };
 use tonic::Code;
 
@@ -78,14 +79,30 @@ async fn a_retried_request_returns_the_original_result_and_writes_nothing() -> a
     // The same request id for a different request is a mistake, not a retry.
     let reused = clients
         .registry
-        .register_person(v1::RegisterPersonRequest {
-            name: "Someone else".into(),
-            ..request
+        .register_school(v1::RegisterSchoolRequest {
+            options: request.options.clone(),
+            name: "Het Baken".into(),
+            country: v1::Country::Nl.into(),
+            sector: v1::Sector::Secondary.into(),
+            school_code: school_code(),
+            board: String::new(),
         })
         .await
         .expect_err("reused request id");
     assert_eq!(reused.code(), Code::InvalidArgument);
     assert_eq!(violated_fields(&reused), ["options.request_id"]);
+    // Personal data stays out of the fingerprint (an erased name must leave no hash behind),
+    // so a retry that spells the name differently replays the original.
+    let respelled = clients
+        .registry
+        .register_person(v1::RegisterPersonRequest {
+            name: "Someone else".into(),
+            ..request
+        })
+        .await?
+        .into_inner();
+    assert!(respelled.result.is_some_and(|result| result.replayed));
+    assert_eq!(respelled.person_id, first.person_id);
     assert_eq!(clients.last_position().await?, position);
     Ok(())
 }
