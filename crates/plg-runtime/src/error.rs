@@ -5,6 +5,8 @@ use plg_eventstore::{ExpectedRevision, StoreError};
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
 
+use crate::limits;
+
 /// The error domain reported in `google.rpc.ErrorInfo`.
 const ERROR_DOMAIN: &str = "plg.ledger";
 
@@ -45,11 +47,38 @@ pub enum ServiceError {
 }
 
 fn describe(violations: &[FieldViolation]) -> String {
-    violations
+    let listed = bounded(violations)
         .iter()
-        .map(|violation| format!("{}: {}", violation.field, violation.description))
+        .map(|violation| match violation.field.as_str() {
+            "" => violation.description.clone(),
+            field => format!("{field}: {}", violation.description),
+        })
         .collect::<Vec<_>>()
-        .join("; ")
+        .join("; ");
+    limits::truncate(&listed, limits::MAX_MESSAGE_BYTES)
+}
+
+/// The violations a reply lists: the first [`limits::MAX_VIOLATIONS`], each cut to its bound,
+/// and one entry counting the rest, so a request with a million problems gets a small reply.
+fn bounded(violations: &[FieldViolation]) -> Vec<FieldViolation> {
+    let mut listed: Vec<FieldViolation> = violations
+        .iter()
+        .take(limits::MAX_VIOLATIONS)
+        .map(|violation| {
+            FieldViolation::new(
+                limits::truncate(&violation.field, limits::MAX_FIELD_BYTES),
+                limits::truncate(&violation.description, limits::MAX_DESCRIPTION_BYTES),
+            )
+        })
+        .collect();
+    if violations.len() > limits::MAX_VIOLATIONS {
+        let more = violations.len() - limits::MAX_VIOLATIONS;
+        listed.push(FieldViolation::new(
+            "",
+            format!("and {more} more violations not listed"),
+        ));
+    }
+    listed
 }
 
 impl ServiceError {
@@ -80,12 +109,12 @@ fn resource(code: Code, message: String, kind: &str, id: &str) -> Status {
 
 impl From<ServiceError> for Status {
     fn from(error: ServiceError) -> Self {
-        let message = error.to_string();
+        let message = limits::truncate(&error.to_string(), limits::MAX_MESSAGE_BYTES);
         match error {
             ServiceError::InvalidArgument(violations) => Status::with_error_details(
                 Code::InvalidArgument,
                 message,
-                ErrorDetails::with_bad_request(violations),
+                ErrorDetails::with_bad_request(bounded(&violations)),
             ),
             ServiceError::NotFound { kind, id } => resource(Code::NotFound, message, kind, &id),
             ServiceError::Domain(DomainError::NotFound { kind }) => {
@@ -154,7 +183,7 @@ impl From<ServiceError> for Status {
                 message,
                 ErrorDetails::with_bad_request_violation(
                     "stream",
-                    format!("{name:?} is not a valid stream name"),
+                    format!("{} is not a valid stream name", limits::echo(&name)),
                 ),
             ),
             ServiceError::Unauthenticated(_) => Status::unauthenticated(message),
@@ -263,5 +292,44 @@ mod tests {
             .map(|v| v.field.as_str())
             .collect();
         assert_eq!(fields, ["name", "country"]);
+    }
+
+    #[test]
+    fn an_error_reply_stays_small_however_much_is_wrong() {
+        let long = "x".repeat(6_000);
+        let violations = (0..1_000)
+            .map(|index| FieldViolation::new(format!("{long}[{index}]"), long.clone()))
+            .collect();
+        let status = Status::from(ServiceError::InvalidArgument(violations));
+        let listed = status
+            .get_details_bad_request()
+            .expect("bad request attached")
+            .field_violations;
+        assert_eq!(listed.len(), limits::MAX_VIOLATIONS + 1);
+        assert_eq!(listed[20].description, "and 980 more violations not listed");
+        let mut headers = http::HeaderMap::new();
+        status.add_header(&mut headers).expect("encodes");
+        let size: usize = headers
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len())
+            .sum();
+        assert!(size < 8 * 1024, "{size} bytes of metadata");
+    }
+
+    #[test]
+    fn an_invalid_stream_name_is_echoed_cut_short() {
+        let status = Status::from(ServiceError::from(StoreError::InvalidStreamName(
+            "s".repeat(6_000),
+        )));
+        let violation = &status
+            .get_details_bad_request()
+            .expect("bad request attached")
+            .field_violations[0];
+        assert!(
+            violation.description.len() < 100,
+            "{}",
+            violation.description
+        );
+        assert!(status.message().len() <= limits::MAX_MESSAGE_BYTES);
     }
 }

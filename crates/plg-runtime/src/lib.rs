@@ -5,10 +5,12 @@
 pub mod app;
 pub mod auth;
 pub mod backup;
+mod codec;
 pub mod config;
 mod context;
 mod error;
 mod ledger;
+pub mod limits;
 pub mod lock;
 pub mod parse;
 mod private;

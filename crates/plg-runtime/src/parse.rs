@@ -16,7 +16,7 @@ use plg_domain::{
 use plg_proto::v1;
 use tonic_types::FieldViolation;
 
-use crate::ServiceError;
+use crate::{ServiceError, limits};
 
 #[derive(Debug, Default)]
 pub struct Violations(Vec<FieldViolation>);
@@ -62,19 +62,36 @@ impl Violations {
         self.check(field, parse(value)).map(Some)
     }
 
-    /// Parses every element of a repeated field, naming each by its index.
+    /// Parses every element of a repeated field, naming each by its index. A list longer than
+    /// its limit is one violation, found before any element is parsed.
     pub fn each<S, T>(
         &mut self,
         field: &str,
         values: &[S],
         mut parse: impl FnMut(&mut Self, &str, &S) -> Option<T>,
     ) -> Option<Vec<T>> {
+        if !self.within_limit(field, values.len()) {
+            return None;
+        }
         let parsed: Vec<Option<T>> = values
             .iter()
             .enumerate()
             .map(|(index, value)| parse(self, &format!("{field}[{index}]"), value))
             .collect();
         parsed.into_iter().collect()
+    }
+
+    /// Whether a repeated field of `count` elements stays within its limit; a violation if not.
+    pub fn within_limit(&mut self, field: &str, count: usize) -> bool {
+        let max = limits::max_items(field);
+        let within = count <= max;
+        if !within {
+            self.add(
+                field,
+                format!("must hold at most {max} elements, not {count}"),
+            );
+        }
+        within
     }
 
     /// A repeated string field whose every element is required.
@@ -338,6 +355,24 @@ mod tests {
         );
         assert_eq!(set.map(|set| set.len()), Some(2));
         assert!(violations.is_empty());
+    }
+
+    #[test]
+    fn a_list_over_its_limit_is_one_violation_before_any_element_is_parsed() {
+        let mut violations = Violations::default();
+        let parsed = violations.each("categories", &vec![0; 1_000_000], |_, _, _| -> Option<()> {
+            panic!("no element is parsed")
+        });
+        assert!(parsed.is_none());
+        let ServiceError::InvalidArgument(found) = violations.into_error() else {
+            panic!("expected violations")
+        };
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].field, "categories");
+        assert_eq!(
+            found[0].description,
+            "must hold at most 100 elements, not 1000000"
+        );
     }
 
     #[test]

@@ -15,7 +15,7 @@ use tonic::{
 };
 use tonic_health::ServingStatus;
 
-use crate::auth::Authentication;
+use crate::{auth::Authentication, codec::CodecStatuses};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -160,6 +160,7 @@ impl ServiceSet {
             builder = builder.tls_config(tls)?;
         }
         let server = builder
+            .layer(CodecStatuses)
             .layer(authentication)
             .add_routes(self.routes.routes())
             .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {

@@ -512,18 +512,28 @@ impl Clients {
     }
 }
 
-/// The fields an `INVALID_ARGUMENT` status names, in order.
-pub fn violated_fields(status: &Status) -> Vec<String> {
+/// The field violations an `INVALID_ARGUMENT` status lists, in order.
+fn field_violations(status: &Status) -> Vec<tonic_types::FieldViolation> {
     status
         .get_details_bad_request()
-        .map(|bad_request| {
-            bad_request
-                .field_violations
-                .into_iter()
-                .map(|violation| violation.field)
-                .collect()
-        })
+        .map(|bad_request| bad_request.field_violations)
         .unwrap_or_default()
+}
+
+/// The fields an `INVALID_ARGUMENT` status names, in order.
+pub fn violated_fields(status: &Status) -> Vec<String> {
+    field_violations(status)
+        .into_iter()
+        .map(|violation| violation.field)
+        .collect()
+}
+
+/// What an `INVALID_ARGUMENT` status says of each field, in order.
+pub fn violation_descriptions(status: &Status) -> Vec<String> {
+    field_violations(status)
+        .into_iter()
+        .map(|violation| violation.description)
+        .collect()
 }
 
 /// The rule a `FAILED_PRECONDITION` status names.

@@ -8,7 +8,7 @@ use plg_proto::v1::{
     event_log_service_server::{EventLogService, EventLogServiceServer},
 };
 use plg_runtime::{
-    Caller, EventMetadata, Ledger, ServiceError,
+    Caller, EventMetadata, Ledger, ServiceError, limits,
     parse::{Violations, timestamp_to_proto},
 };
 use plg_vault::{Vault, VaultError};
@@ -140,8 +140,12 @@ impl EventLogService for EventLog {
         let mut violations = Violations::default();
         let stream = violations.check(
             "stream",
-            StreamName::new(message.stream.trim())
-                .map_err(|error| ValueError::new(error.to_string())),
+            StreamName::new(message.stream.trim()).map_err(|_| {
+                ValueError::new(format!(
+                    "{} is not a valid stream name",
+                    limits::echo(message.stream.trim())
+                ))
+            }),
         );
         let direction = violations.check(
             "direction",

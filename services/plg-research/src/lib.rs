@@ -669,9 +669,16 @@ impl ResearchService for Research {
                     }))
                     .map_err(|_| ResearchError::Export("the client went away".to_owned()))
             });
-            if let Err(error) = exported {
-                tracing::warn!(%error, "export stopped");
-                let _ = sender.blocking_send(Err(service_error(error).into()));
+            match exported {
+                Ok(()) => {}
+                // A closed stream is the client hanging up: nothing failed here.
+                Err(_) if sender.is_closed() => {
+                    tracing::info!(%study, "export stopped: the client went away");
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "export stopped");
+                    let _ = sender.blocking_send(Err(service_error(error).into()));
+                }
             }
         });
         Ok(Response::new(ReceiverStream::new(receiver)))
