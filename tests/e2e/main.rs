@@ -9,6 +9,7 @@ mod consent;
 mod disclosure;
 mod erasure;
 mod intervention;
+mod limits;
 mod registry;
 mod research;
 mod scan;
