@@ -10,6 +10,7 @@ mod disclosure;
 mod erasure;
 mod intervention;
 mod limits;
+mod paging;
 mod registry;
 mod research;
 mod scan;

@@ -11,7 +11,7 @@ use crate::{
 };
 
 /// Rows per flush of the writer: bounds memory while streaming a large export.
-const ROWS_PER_CHUNK: usize = 2048;
+const ROWS_PER_CHUNK: usize = 256;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {

@@ -17,6 +17,7 @@ use crate::{
     lock::{Claim, DataDirLock, LockError},
     private,
     server::{ServeError, ServiceSet, Serving, Stopping, shutdown_signal},
+    streams::Streams,
 };
 
 /// The embedded store's file inside the data directory.
@@ -99,7 +100,9 @@ impl App {
         let lock = DataDirLock::acquire(&config.data_dir, claim)?;
         let store = SqliteEventStore::open(config.data_dir.join(EVENT_STORE_FILE)).await?;
         let vault = Vault::open(config.data_dir.join(VAULT_FILE))?;
-        let ledger = Ledger::new(Arc::new(store.clone())).with_vault(Arc::new(vault));
+        let ledger = Ledger::new(Arc::new(store.clone()))
+            .with_vault(Arc::new(vault))
+            .with_streams(Streams::new(config.streams.clone()));
         ledger.finish_erasures().await.map_err(AppError::Erasures)?;
         let tls = config.tls.as_ref().map(server_tls).transpose()?;
         let services = services(&ledger).map_err(|error| AppError::Services(error.into()))?;

@@ -11,16 +11,19 @@ use figment::{
 use plg_telemetry::LogFormat;
 use serde::{Deserialize, Serialize};
 
+use crate::streams::StreamLimits;
+
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
 
 /// The settings the environment may set, as `PLG_<SETTING>`.
-const SETTINGS: [&str; 6] = [
+const SETTINGS: [&str; 7] = [
     "listen",
     "data_dir",
     "log_format",
     "log_filter",
     "shutdown_grace_seconds",
     "tls",
+    "streams",
 ];
 
 /// `PLG_` variables read elsewhere: by clap (`Flags::config`, `plgd demo --api-key`).
@@ -64,6 +67,9 @@ pub struct Config {
     /// TLS on the gRPC listener; plain text when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsConfig>,
+    /// Bounds on server streams and replies.
+    #[serde(default)]
+    pub streams: StreamLimits,
     /// Serves without authentication, for development on one machine. Only the
     /// `--insecure-local` flag sets it: never a file or the environment.
     #[serde(skip)]
@@ -89,6 +95,7 @@ impl Default for Config {
             log_filter: "info".to_owned(),
             shutdown_grace_seconds: 10,
             tls: None,
+            streams: StreamLimits::default(),
             insecure_local: false,
         }
     }

@@ -44,6 +44,9 @@ pub enum ServiceError {
     /// The key is valid but its role or scope does not reach what the request asks.
     #[error("{0}")]
     PermissionDenied(String),
+    /// A limit on streams or exports is reached; the message says which.
+    #[error("{0}")]
+    ResourceExhausted(String),
 }
 
 fn describe(violations: &[FieldViolation]) -> String {
@@ -188,6 +191,7 @@ impl From<ServiceError> for Status {
             ),
             ServiceError::Unauthenticated(_) => Status::unauthenticated(message),
             ServiceError::PermissionDenied(_) => Status::permission_denied(message),
+            ServiceError::ResourceExhausted(_) => Status::resource_exhausted(message),
             ServiceError::Store(StoreError::Storage(_) | StoreError::Closed) => {
                 tracing::error!(error = %message, "storage unavailable");
                 Status::unavailable("storage is unavailable; retry with the same request id")

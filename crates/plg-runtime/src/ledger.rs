@@ -12,7 +12,7 @@ use plg_proto::v1::WriteResult;
 use plg_vault::Vault;
 use tokio::sync::watch;
 
-use crate::{ServiceError, Subject, WriteContext};
+use crate::{ServiceError, Subject, WriteContext, streams::Streams};
 
 /// How often a write without an expected revision decides again after losing a race. Every
 /// round has a winner, so this bounds only pathological contention on one stream (dozens of
@@ -31,6 +31,8 @@ pub struct Ledger {
     /// How far the research view has read the log, when this process runs it.
     research_view: Option<watch::Receiver<Position>>,
     vault: Option<Arc<Vault>>,
+    /// The bounds on server streams and replies, shared by every service of the process.
+    streams: Streams,
 }
 
 /// What a command addresses: the aggregate's id (its stream is `<category>-<id>`), what the
@@ -87,10 +89,19 @@ impl Ledger {
             store,
             research_view: None,
             vault: None,
+            streams: Streams::default(),
         }
     }
 
     /// Seals personal data with each subject's key before it reaches the log.
+    pub fn with_streams(self, streams: Streams) -> Self {
+        Self { streams, ..self }
+    }
+
+    pub fn streams(&self) -> &Streams {
+        &self.streams
+    }
+
     pub fn with_vault(self, vault: Arc<Vault>) -> Self {
         Self {
             vault: Some(vault),

@@ -15,6 +15,7 @@ pub mod lock;
 pub mod parse;
 mod private;
 pub mod server;
+pub mod streams;
 
 pub use auth::{Caller, Subject};
 pub use context::{CORRELATION_HEADER, EventMetadata, TOOL_HEADER, WriteContext, WriteRequest};

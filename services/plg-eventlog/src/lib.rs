@@ -2,7 +2,10 @@
 //! who wrote each event, through which tool, and when.
 
 use plg_domain::{ValueError, ids::ApiKeyId};
-use plg_eventstore::{Direction, Position, ReadFrom, RecordedEvent, StreamName, StreamRevision};
+use plg_eventstore::{
+    Direction, EventStore, Position, ReadFrom, RecordedEvent, StoreError, StreamName,
+    StreamRevision,
+};
 use plg_proto::v1::{
     self,
     event_log_service_server::{EventLogService, EventLogServiceServer},
@@ -12,10 +15,13 @@ use plg_runtime::{
     parse::{Violations, timestamp_to_proto},
 };
 use plg_vault::{Vault, VaultError};
+use prost::Message;
 use tonic::{Request, Response, Status};
 
 const DEFAULT_PAGE: u32 = 100;
 const MAX_PAGE: u32 = 1000;
+/// Events read from the store at a time while a reply fills.
+const STORE_PAGE: usize = 32;
 
 pub fn server(ledger: &Ledger) -> EventLogServiceServer<EventLog> {
     EventLogServiceServer::new(EventLog {
@@ -106,26 +112,112 @@ pub fn to_proto(
     })
 }
 
+/// Where a reply reads next in the store.
+enum Cursor {
+    Stream {
+        stream: StreamName,
+        direction: Direction,
+        from: Option<ReadFrom<StreamRevision>>,
+    },
+    All {
+        from: ReadFrom<Position>,
+    },
+}
+
+impl Cursor {
+    /// The next `count` events, or none when the stream or log is read to its end.
+    async fn next(
+        &mut self,
+        store: &dyn EventStore,
+        count: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        match self {
+            Self::Stream {
+                stream,
+                direction,
+                from,
+            } => {
+                let Some(at) = *from else {
+                    return Ok(Vec::new());
+                };
+                let events = store.read_stream(stream, *direction, at, count).await?;
+                *from = events.last().and_then(|last| match direction {
+                    Direction::Forward => Some(ReadFrom::At(last.revision.next())),
+                    Direction::Backward => last
+                        .revision
+                        .0
+                        .checked_sub(1)
+                        .map(|revision| ReadFrom::At(StreamRevision(revision))),
+                });
+                Ok(events)
+            }
+            Self::All { from } => {
+                let events = store.read_all(Direction::Forward, *from, count).await?;
+                if let Some(last) = events.last() {
+                    *from = ReadFrom::At(Position(last.position.0 + 1));
+                }
+                Ok(events)
+            }
+        }
+    }
+}
+
+/// A reply's events, and the position of the last event it covers (shown or left out).
+struct Page {
+    events: Vec<v1::Event>,
+    last_position: Option<u64>,
+}
+
 impl EventLog {
-    /// The events the caller may read, as the contract shows them.
-    fn visible(
+    /// Up to `count` events the caller may read, as the contract shows them, ending the page
+    /// early once it reaches the reply byte budget. Reads the store a few events at a time, so
+    /// large events are never held beyond the budget either. The first event is always
+    /// taken, however large, so that a reader can always get past it.
+    async fn page(
         &self,
-        events: Vec<RecordedEvent>,
+        mut cursor: Cursor,
+        count: usize,
         readable: Option<ApiKeyId>,
-    ) -> Result<Vec<v1::Event>, ServiceError> {
+    ) -> Result<Page, ServiceError> {
+        let budget = self.ledger.streams().limits().reply_bytes;
         let readable = readable.map(|key| key.to_string());
         let written_with = |event: &RecordedEvent, key: &str| {
             event.metadata.get("key_id").and_then(|id| id.as_str()) == Some(key)
         };
-        events
-            .into_iter()
-            .filter(|event| {
-                readable
+        let mut page = Page {
+            events: Vec::new(),
+            last_position: None,
+        };
+        // The reply's other field, `last_position`, at its largest.
+        let mut size = 11;
+        let mut read = 0;
+        while read < count {
+            let asked = (count - read).min(STORE_PAGE);
+            let events = cursor.next(self.ledger.store().as_ref(), asked).await?;
+            let ended = events.len() < asked;
+            for event in events {
+                let position = event.position.0;
+                if readable
                     .as_deref()
-                    .is_none_or(|key| written_with(event, key))
-            })
-            .map(|event| to_proto(event, self.ledger.vault().map(AsRef::as_ref)))
-            .collect()
+                    .is_none_or(|key| written_with(&event, key))
+                {
+                    let event = to_proto(event, self.ledger.vault().map(AsRef::as_ref))?;
+                    let length = event.encoded_len();
+                    let length = 1 + prost::length_delimiter_len(length) + length;
+                    if !page.events.is_empty() && size + length > budget {
+                        return Ok(page);
+                    }
+                    size += length;
+                    page.events.push(event);
+                }
+                page.last_position = Some(position);
+                read += 1;
+            }
+            if ended {
+                break;
+            }
+        }
+        Ok(page)
     }
 }
 
@@ -166,14 +258,14 @@ impl EventLogService for EventLog {
             (None, Direction::Forward) => ReadFrom::Start,
             (None, Direction::Backward) => ReadFrom::End,
         };
-        let events = self
-            .ledger
-            .store()
-            .read_stream(&stream, direction, from, page)
-            .await
-            .map_err(ServiceError::from)?;
+        let cursor = Cursor::Stream {
+            stream,
+            direction,
+            from: Some(from),
+        };
+        let page = self.page(cursor, page, readable).await?;
         Ok(Response::new(v1::ReadStreamResponse {
-            events: self.visible(events, readable)?,
+            events: page.events,
         }))
     }
 
@@ -186,25 +278,14 @@ impl EventLogService for EventLog {
         let from = message.after_position.map_or(ReadFrom::Start, |position| {
             ReadFrom::At(Position(position.saturating_add(1)))
         });
-        let events = self
-            .ledger
-            .store()
-            .read_all(
-                Direction::Forward,
-                from,
-                page_size(message.max_count)
-                    .map_err(|error| ServiceError::invalid("max_count", error.0))?,
-            )
-            .await
-            .map_err(ServiceError::from)?;
-        let last_position = events
-            .last()
-            .map_or(message.after_position.unwrap_or(0), |event| {
-                event.position.0
-            });
+        let count = page_size(message.max_count)
+            .map_err(|error| ServiceError::invalid("max_count", error.0))?;
+        let page = self.page(Cursor::All { from }, count, readable).await?;
         Ok(Response::new(v1::ReadAllResponse {
-            events: self.visible(events, readable)?,
-            last_position,
+            events: page.events,
+            last_position: page
+                .last_position
+                .unwrap_or(message.after_position.unwrap_or(0)),
         }))
     }
 }

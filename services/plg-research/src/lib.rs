@@ -28,16 +28,17 @@ use plg_runtime::{
         theme_phase_to_proto,
     },
     server::ServiceSet,
+    streams::{ReplyStream, Streams},
 };
 use std::{path::Path, sync::Arc};
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-/// Chunks of an export in flight to a slow client at most.
-const EXPORT_BUFFER: usize = 8;
+/// Chunks of an export queued for a slow client at most: with the chunk being written, what
+/// bounds an export's memory beyond its working set.
+const EXPORT_BUFFER: usize = 2;
 
-pub fn server(view: ResearchView) -> ResearchServiceServer<Research> {
-    ResearchServiceServer::new(Research { view })
+pub fn server(view: ResearchView, streams: Streams) -> ResearchServiceServer<Research> {
+    ResearchServiceServer::new(Research { view, streams })
 }
 
 /// The research view's owner: the projections that keep it current and the service that
@@ -72,8 +73,9 @@ impl ResearchHost {
             .clone()
             .with_research_view(self.projections.progress());
         let projections = self.projections;
+        let streams = ledger.streams().clone();
         services(&ledger)
-            .with(server(self.view))
+            .with(server(self.view, streams))
             .with_background(move |stopping| projections.run(stopping.wait()))
     }
 }
@@ -81,6 +83,8 @@ impl ResearchHost {
 #[derive(Debug, Clone)]
 pub struct Research {
     view: ResearchView,
+    /// Bounds exports: how many run, per key and in all, and how long one waits for its client.
+    streams: Streams,
 }
 
 /// The one mapping of the research view's errors into the service's.
@@ -114,7 +118,11 @@ impl Research {
         } else {
             self.view.clone().pseudonymised()
         };
-        Ok((Self { view }, message, study.to_string()))
+        let research = Self {
+            view,
+            streams: self.streams.clone(),
+        };
+        Ok((research, message, study.to_string()))
     }
 
     /// Runs a blocking query of the view.
@@ -631,7 +639,7 @@ impl ResearchService for Research {
         }))
     }
 
-    type ExportStudyStream = ReceiverStream<Result<v1::ExportStudyResponse, Status>>;
+    type ExportStudyStream = ReplyStream<v1::ExportStudyResponse>;
 
     async fn export_study(
         &self,
@@ -658,29 +666,34 @@ impl ResearchService for Research {
         research
             .query(move |view| view.wave_scores(&probe, "", "").map(drop))
             .await?;
-        let (sender, receiver) = tokio::sync::mpsc::channel(EXPORT_BUFFER);
+        // Taken before the blocking thread: an export over the limits never occupies one.
+        let (mut outbox, reply) = research
+            .streams
+            .open_export(&caller, EXPORT_BUFFER)
+            .map_err(Status::from)?;
         let view = research.view;
         tokio::task::spawn_blocking(move || {
+            let mut stopped = None;
             let exported = view.export(&study, format, |chunk, current_to_position| {
-                sender
-                    .blocking_send(Ok(v1::ExportStudyResponse {
-                        chunk,
-                        current_to_position,
-                    }))
-                    .map_err(|_| ResearchError::Export("the client went away".to_owned()))
+                let chunk = v1::ExportStudyResponse {
+                    chunk,
+                    current_to_position,
+                };
+                outbox.blocking_send(Ok(chunk)).map_err(|error| {
+                    let message = error.to_string();
+                    stopped = Some(error);
+                    ResearchError::Export(message)
+                })
             });
-            match exported {
-                Ok(()) => {}
-                // A closed stream is the client hanging up: nothing failed here.
-                Err(_) if sender.is_closed() => {
-                    tracing::info!(%study, "export stopped: the client went away");
-                }
-                Err(error) => {
-                    tracing::warn!(%error, "export stopped");
-                    let _ = sender.blocking_send(Err(service_error(error).into()));
+            match (exported, stopped) {
+                (Ok(()), _) => {}
+                (Err(_), Some(stopped)) => tracing::info!(%stopped, study, "export stopped"),
+                (Err(error), None) => {
+                    tracing::warn!(%error, study, "export failed");
+                    let _ = outbox.blocking_send(Err(service_error(error).into()));
                 }
             }
         });
-        Ok(Response::new(ReceiverStream::new(receiver)))
+        Ok(Response::new(reply))
     }
 }
