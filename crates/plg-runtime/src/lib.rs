@@ -6,6 +6,7 @@ pub mod app;
 pub mod auth;
 pub mod backup;
 pub mod config;
+mod connections;
 mod context;
 mod error;
 mod ledger;
