@@ -132,6 +132,7 @@ impl App {
             authentication,
             tls,
             grace: Duration::from_secs(config.shutdown_grace_seconds),
+            connections: config.connections.clone(),
         };
         Ok(Self {
             config,

@@ -16,7 +16,7 @@ use crate::streams::StreamLimits;
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
 
 /// The settings the environment may set, as `PLG_<SETTING>`.
-const SETTINGS: [&str; 7] = [
+const SETTINGS: [&str; 8] = [
     "listen",
     "data_dir",
     "log_format",
@@ -24,6 +24,7 @@ const SETTINGS: [&str; 7] = [
     "shutdown_grace_seconds",
     "tls",
     "streams",
+    "connections",
 ];
 
 /// `PLG_` variables read elsewhere: by clap (`Flags::config`, `plgd demo --api-key`).
@@ -70,6 +71,9 @@ pub struct Config {
     /// Bounds on server streams and replies.
     #[serde(default)]
     pub streams: StreamLimits,
+    /// How many connections are served at once, and when idle or silent ones are closed.
+    #[serde(default)]
+    pub connections: ConnectionLimits,
     /// Serves without authentication, for development on one machine. Only the
     /// `--insecure-local` flag sets it: never a file or the environment.
     #[serde(skip)]
@@ -84,6 +88,37 @@ pub struct TlsConfig {
     pub key: PathBuf,
 }
 
+/// Bounds on connections, so silent or dead peers cannot use up the process's file limit.
+/// Every field may be left out of the file: it keeps its default.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConnectionLimits {
+    /// Connections served at once; more are closed as they arrive. Lowered at start-up to
+    /// fit the process's open-file limit.
+    pub max: usize,
+    /// A new connection that has not sent its opening bytes by then is closed.
+    pub handshake_timeout_seconds: u64,
+    /// A connection from which nothing arrives for this long (not even answers to
+    /// keepalive pings) is closed.
+    pub idle_timeout_seconds: u64,
+    /// How often an HTTP/2 ping checks a quiet peer is still there; one unanswered within
+    /// `keepalive_timeout_seconds` closes the connection.
+    pub keepalive_seconds: u64,
+    pub keepalive_timeout_seconds: u64,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            max: 1_000,
+            handshake_timeout_seconds: 10,
+            idle_timeout_seconds: 300,
+            keepalive_seconds: 60,
+            keepalive_timeout_seconds: 20,
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -96,6 +131,7 @@ impl Default for Config {
             shutdown_grace_seconds: 10,
             tls: None,
             streams: StreamLimits::default(),
+            connections: ConnectionLimits::default(),
             insecure_local: false,
         }
     }
@@ -194,6 +230,7 @@ mod tests {
             jail.set_env("PLG_TLS__CERT", "/from/env/cert.pem");
             jail.set_env("PLG_TLS__KEY", "/from/env/key.pem");
             jail.set_env("PLG_INSECURE_LOCAL", "true");
+            jail.set_env("PLG_CONNECTIONS__MAX", "7");
             let flags = Flags {
                 config: Some("plg.toml".into()),
                 log_filter: Some("trace".into()),
@@ -204,6 +241,14 @@ mod tests {
             assert_eq!(config.data_dir, PathBuf::from("/from/env"));
             assert_eq!(config.log_filter, "trace");
             assert_eq!(config.log_format, LogFormat::Pretty);
+            assert_eq!(
+                config.connections,
+                ConnectionLimits {
+                    max: 7,
+                    ..ConnectionLimits::default()
+                },
+                "a nested setting keeps its siblings' defaults"
+            );
             assert_eq!(
                 config.tls,
                 Some(TlsConfig {

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod backup;
 mod codec;
 pub mod config;
+mod connections;
 mod context;
 mod error;
 mod ledger;

@@ -6,7 +6,6 @@ use std::{convert::Infallible, time::Duration};
 use prost::Message;
 use prost_types::FileDescriptorSet;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::{
     body::Body,
     server::NamedService,
@@ -15,7 +14,7 @@ use tonic::{
 };
 use tonic_health::ServingStatus;
 
-use crate::{auth::Authentication, codec::CodecStatuses};
+use crate::{auth::Authentication, codec::CodecStatuses, config::ConnectionLimits, connections};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -34,6 +33,7 @@ pub struct Serving {
     pub authentication: Authentication,
     pub tls: Option<ServerTlsConfig>,
     pub grace: Duration,
+    pub connections: ConnectionLimits,
 }
 
 /// The gRPC services one process serves.
@@ -125,6 +125,7 @@ impl ServiceSet {
             authentication,
             tls,
             grace,
+            connections,
         } = serving;
         let (health, health_service) = tonic_health::server::health_reporter();
         for name in &self.names {
@@ -155,7 +156,14 @@ impl ServiceSet {
         });
         let mut grace_started = stop_requested.clone();
         let names = self.names.clone();
-        let mut builder = Server::builder();
+        let max_connections = connections::fit_to_file_limit(connections.max);
+        let incoming = connections::incoming(listener, &connections, max_connections);
+        // Pings find dead peers that TCP alone would keep for hours.
+        let mut builder = Server::builder()
+            .http2_keepalive_interval(Some(Duration::from_secs(connections.keepalive_seconds)))
+            .http2_keepalive_timeout(Some(Duration::from_secs(
+                connections.keepalive_timeout_seconds,
+            )));
         if let Some(tls) = tls {
             builder = builder.tls_config(tls)?;
         }
@@ -163,7 +171,7 @@ impl ServiceSet {
             .layer(CodecStatuses)
             .layer(authentication)
             .add_routes(self.routes.routes())
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+            .serve_with_incoming_shutdown(incoming, async move {
                 let _ = stop_requested.wait_for(|stop| *stop).await;
                 tracing::info!("shutting down: draining requests in flight");
                 for name in names {

@@ -106,8 +106,24 @@ impl Drop for Plgd {
 
 /// Starts the binary over a fresh `data_dir`, waits until it serves, and checks that it printed
 /// the first operator key.
+#[allow(
+    dead_code,
+    reason = "every test crate compiles this module; not all of them take the defaults"
+)]
 pub fn spawn_plgd(data_dir: &std::path::Path) -> anyhow::Result<Plgd> {
-    let plgd = start(data_dir)?;
+    spawn_plgd_with(data_dir, &[])
+}
+
+#[allow(
+    dead_code,
+    reason = "every test crate compiles this module; not all of them configure plgd"
+)]
+/// [`spawn_plgd`] with `environment` set, such as `PLG_CONNECTIONS__MAX`.
+pub fn spawn_plgd_with(
+    data_dir: &std::path::Path,
+    environment: &[(&str, &str)],
+) -> anyhow::Result<Plgd> {
+    let plgd = start(data_dir, environment)?;
     anyhow::ensure!(
         plgd.operator_key.is_some(),
         "no operator key printed on the first start"
@@ -121,10 +137,10 @@ pub fn spawn_plgd(data_dir: &std::path::Path) -> anyhow::Result<Plgd> {
     reason = "every test crate compiles this module; not all of them restart plgd"
 )]
 pub fn respawn_plgd(data_dir: &std::path::Path) -> anyhow::Result<Plgd> {
-    start(data_dir)
+    start(data_dir, &[])
 }
 
-fn start(data_dir: &std::path::Path) -> anyhow::Result<Plgd> {
+fn start(data_dir: &std::path::Path, environment: &[(&str, &str)]) -> anyhow::Result<Plgd> {
     let mut child = Command::new(env!("CARGO_BIN_EXE_plgd"))
         .args([
             "--listen",
@@ -134,6 +150,7 @@ fn start(data_dir: &std::path::Path) -> anyhow::Result<Plgd> {
             "--data-dir",
         ])
         .arg(data_dir)
+        .envs(environment.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()?;

@@ -1,0 +1,260 @@
+//! Bounded connections: at most so many at once, each closed when it stays silent, so neither
+//! idle nor dead peers can use up the process's open files.
+
+use std::{
+    convert::Infallible,
+    io,
+    net::SocketAddr,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use tokio::{
+    io::{AsyncRead, AsyncWrite, ReadBuf},
+    net::{TcpListener, TcpStream},
+    sync::{OwnedSemaphorePermit, Semaphore, mpsc},
+    time::{Instant, Sleep},
+};
+use tokio_stream::{Stream, StreamExt, wrappers::ReceiverStream};
+use tonic::transport::server::{Connected, TcpConnectInfo};
+
+use crate::config::ConnectionLimits;
+
+/// Open files kept for what is not a connection: the stores, the view, logs, backups.
+const RESERVED_FILES: u64 = 64;
+/// The HTTP/2 client preface; a TLS ClientHello is longer. A peer that has not sent this much
+/// within the handshake timeout is not a client.
+const OPENING_BYTES: usize = 24;
+/// Refused accepts are logged at most this often, with a count of those in between.
+const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(10);
+/// A failed accept (out of files, say) is retried after this, not at once in a busy loop.
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
+
+/// Raises the soft open-file limit to the hard one, and says how many connections fit below
+/// it: `configured`, or fewer when the limit is lower.
+pub fn fit_to_file_limit(configured: usize) -> usize {
+    let limit = match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => limit,
+        Err(error) => {
+            tracing::warn!(%error, "cannot read or raise the open-file limit");
+            return configured;
+        }
+    };
+    let fits = usize::try_from(limit.saturating_sub(RESERVED_FILES)).unwrap_or(usize::MAX);
+    let max = configured.min(fits).max(1);
+    if max < configured {
+        tracing::warn!(
+            open_file_limit = limit,
+            configured,
+            max_connections = max,
+            "the open-file limit allows fewer connections than configured"
+        );
+    } else {
+        tracing::info!(
+            open_file_limit = limit,
+            max_connections = max,
+            "connection limit"
+        );
+    }
+    max
+}
+
+/// Accepts from `listener` for as long as the stream is read, at most `max` connections at
+/// once; more are closed as they arrive and logged.
+pub fn incoming(
+    listener: TcpListener,
+    limits: &ConnectionLimits,
+    max: usize,
+) -> impl Stream<Item = Result<Limited, Infallible>> + use<> {
+    let timeouts = Timeouts {
+        handshake: Duration::from_secs(limits.handshake_timeout_seconds),
+        idle: Duration::from_secs(limits.idle_timeout_seconds),
+    };
+    let permits = Arc::new(Semaphore::new(max));
+    let (sender, receiver) = mpsc::channel(16);
+    tokio::spawn(async move {
+        let mut refusals = Throttled::default();
+        let mut failures = Throttled::default();
+        loop {
+            let accepted = tokio::select! {
+                accepted = listener.accept() => accepted,
+                // The server stopped accepting: release the port.
+                () = sender.closed() => return,
+            };
+            match accepted {
+                Ok((stream, peer)) => match Arc::clone(&permits).try_acquire_owned() {
+                    Ok(permit) => {
+                        let connection = Limited::new(stream, permit, timeouts);
+                        if sender.send(connection).await.is_err() {
+                            return;
+                        }
+                    }
+                    Err(_) => {
+                        drop(stream);
+                        refusals.note(|suppressed| {
+                            tracing::warn!(
+                                %peer,
+                                max_connections = max,
+                                refused_since_last_logged = suppressed,
+                                "connection refused: too many open connections"
+                            );
+                        });
+                    }
+                },
+                Err(error) => {
+                    failures.note(|suppressed| {
+                        tracing::warn!(
+                            %error,
+                            failed_since_last_logged = suppressed,
+                            "cannot accept a connection"
+                        );
+                    });
+                    tokio::time::sleep(ACCEPT_RETRY).await;
+                }
+            }
+        }
+    });
+    ReceiverStream::new(receiver).map(Ok)
+}
+
+/// Logs the first of a run of events at once, then at most once per interval.
+#[derive(Debug, Default)]
+struct Throttled {
+    last: Option<Instant>,
+    suppressed: u64,
+}
+
+impl Throttled {
+    fn note(&mut self, log: impl FnOnce(u64)) {
+        let now = Instant::now();
+        if self
+            .last
+            .is_some_and(|last| now.duration_since(last) < REFUSAL_LOG_INTERVAL)
+        {
+            self.suppressed += 1;
+            return;
+        }
+        log(self.suppressed);
+        self.last = Some(now);
+        self.suppressed = 0;
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Timeouts {
+    handshake: Duration,
+    idle: Duration,
+}
+
+/// A connection that counts against the limit until it closes, and fails its reads once the
+/// peer has been silent too long: before its opening bytes, the handshake timeout; after,
+/// the idle timeout.
+#[derive(Debug)]
+pub struct Limited {
+    stream: TcpStream,
+    peer: Option<SocketAddr>,
+    timeouts: Timeouts,
+    opening_left: usize,
+    deadline: Pin<Box<Sleep>>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Limited {
+    fn new(stream: TcpStream, permit: OwnedSemaphorePermit, timeouts: Timeouts) -> Self {
+        Self {
+            peer: stream.peer_addr().ok(),
+            stream,
+            timeouts,
+            opening_left: OPENING_BYTES,
+            deadline: Box::pin(tokio::time::sleep(timeouts.handshake)),
+            _permit: permit,
+        }
+    }
+}
+
+impl AsyncRead for Limited {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+        buffer: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buffer.filled().len();
+        match Pin::new(&mut self.stream).poll_read(context, buffer) {
+            Poll::Ready(Ok(())) => {
+                let read = buffer.filled().len() - before;
+                if read > 0 {
+                    self.opening_left = self.opening_left.saturating_sub(read);
+                    if self.opening_left == 0 {
+                        let idle = Instant::now() + self.timeouts.idle;
+                        self.deadline.as_mut().reset(idle);
+                    }
+                }
+                Poll::Ready(Ok(()))
+            }
+            Poll::Pending => {
+                if self.deadline.as_mut().poll(context).is_pending() {
+                    return Poll::Pending;
+                }
+                let (timeout, phase) = if self.opening_left > 0 {
+                    (self.timeouts.handshake, "handshake")
+                } else {
+                    (self.timeouts.idle, "idle")
+                };
+                tracing::debug!(
+                    peer = self.peer.map(|peer| peer.to_string()),
+                    phase,
+                    timeout_seconds = timeout.as_secs(),
+                    "closing a silent connection"
+                );
+                Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "no bytes from the peer for {} s ({phase})",
+                        timeout.as_secs()
+                    ),
+                )))
+            }
+            failed => failed,
+        }
+    }
+}
+
+impl AsyncWrite for Limited {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+        buffer: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(context, buffer)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(context)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(context)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+        buffers: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write_vectored(context, buffers)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+}
+
+impl Connected for Limited {
+    type ConnectInfo = TcpConnectInfo;
+
+    fn connect_info(&self) -> TcpConnectInfo {
+        self.stream.connect_info()
+    }
+}
