@@ -2,23 +2,8 @@
 
 use plg_proto::v1;
 use plg_runtime::streams::StreamLimits;
-use plg_testkit::{Clients, TestServer, day, options};
+use plg_testkit::{Clients, TestServer, large_intervention};
 use prost::Message;
-
-fn large_intervention(school_id: &str, n: usize) -> v1::LogInterventionRequest {
-    v1::LogInterventionRequest {
-        options: options(),
-        school_id: school_id.into(),
-        title: format!("Intervention {n}"),
-        // Near the 10,000-character limit, so that a few events fill a page.
-        description: format!("{n} ") + &"x".repeat(9_900),
-        categories: vec![v1::InterventionCategory::Professionalisation.into()],
-        targets: vec![v1::Dimension::DevelopingEducationTogether.into()],
-        level: v1::InterventionLevel::Section.into(),
-        starts_on: day(-60),
-        planned_end_on: day(120),
-    }
-}
 
 async fn large_events(clients: &mut Clients, count: usize) -> anyhow::Result<Vec<String>> {
     let school_id = clients.register_school().await?;

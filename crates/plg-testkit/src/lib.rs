@@ -566,3 +566,44 @@ pub async fn health(channel: Channel, service: &str) -> anyhow::Result<i32> {
         .await?;
     Ok(response.into_inner().status)
 }
+
+/// An intervention whose description is near the 10,000-character limit, so that its event is
+/// about 10 KB; `n` tells them apart.
+pub fn large_intervention(school_id: &str, n: usize) -> v1::LogInterventionRequest {
+    v1::LogInterventionRequest {
+        options: options(),
+        school_id: school_id.into(),
+        title: format!("Intervention {n}"),
+        description: format!("{n} ") + &"x".repeat(9_900),
+        categories: vec![v1::InterventionCategory::Professionalisation.into()],
+        targets: vec![v1::Dimension::DevelopingEducationTogether.into()],
+        level: v1::InterventionLevel::Section.into(),
+        starts_on: day(-60),
+        planned_end_on: day(120),
+    }
+}
+
+/// Reads a server stream to its end: the status that ended it, or `None` when it completed.
+pub async fn stream_end<T>(stream: &mut tonic::Streaming<T>) -> Option<Status> {
+    loop {
+        match stream.message().await {
+            Ok(Some(_)) => {}
+            Ok(None) => return None,
+            Err(status) => return Some(status),
+        }
+    }
+}
+
+/// Tries `attempt` every 200 ms for up to 10 s, until it succeeds: what it gave, if it did.
+pub async fn once_ok<T, E, F>(mut attempt: impl FnMut() -> F) -> Option<T>
+where
+    F: Future<Output = Result<T, E>>,
+{
+    for _ in 0..50 {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        if let Ok(value) = attempt().await {
+            return Some(value);
+        }
+    }
+    None
+}

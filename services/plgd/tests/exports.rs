@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use plg_proto::v1::{self, research_service_client::ResearchServiceClient};
 use plg_runtime::streams::StreamLimits;
-use plg_testkit::{Identity, TestServer, everything};
+use plg_testkit::{Identity, TestServer, everything, once_ok, stream_end};
 use plgd::demo::{self, DemoSize};
 use tonic::{Code, Streaming, transport::Endpoint};
 
@@ -118,23 +118,9 @@ async fn stalled_exports_are_bounded_and_stopped_while_writes_and_queries_go_on(
     .context("a query took too long")??;
 
     // Once idle, the stalled exports stop and free their slots.
-    let mut freed = None;
-    for _ in 0..50 {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        if let Ok(stream) = stalled(&server, &second, &study_id).await {
-            freed = Some(stream);
-            break;
-        }
-    }
+    let freed = once_ok(|| stalled(&server, &second, &study_id)).await;
     assert!(freed.is_some(), "a slot is freed after the idle timeout");
-    let stopped = &mut held[0];
-    let ended = loop {
-        match stopped.message().await {
-            Ok(Some(_)) => {}
-            Ok(None) => break None,
-            Err(status) => break Some(status),
-        }
-    };
+    let ended = stream_end(&mut held[0]).await;
     assert_eq!(
         ended.map(|status| status.code()),
         Some(Code::DeadlineExceeded),
