@@ -6,7 +6,8 @@
 //! events themselves are read from the event store, as recorded.
 
 use std::{
-    collections::{BTreeMap, BTreeSet, HashMap},
+    cmp::Reverse,
+    collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap},
     sync::Arc,
 };
 
@@ -25,10 +26,9 @@ use plg_proto::v1::{
 use plg_runtime::{
     Caller, Ledger, ServiceError, Subject,
     parse::{self, Violations},
+    streams::{Outbox, ReplyStream, Stopped},
 };
 use plg_vault::Vault;
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 mod state;
@@ -36,6 +36,11 @@ mod state;
 const PAGE: usize = 512;
 /// Messages of a store verification waiting for a slow client.
 const VERIFY_BUFFER: usize = 64;
+/// Events of a school history waiting for a slow client.
+const HISTORY_BUFFER: usize = 16;
+/// The most events a school history reads from one stream at once: what it holds besides the
+/// queued messages and one position per stream.
+const HISTORY_RUN: usize = 16;
 
 pub fn server(ledger: &Ledger, db: ResearchDb) -> AuditServiceServer<Audit> {
     AuditServiceServer::new(Audit {
@@ -183,6 +188,171 @@ impl Audit {
     }
 }
 
+/// Where a school history stands in one of the school's streams (or in one event of a shared
+/// stream): the revision to read next, the last it may read, and the position of the next
+/// event, known without holding the event.
+#[derive(Debug)]
+struct HistoryCursor {
+    stream: StreamName,
+    next: StreamRevision,
+    /// The last revision to read, for a single event of a shared stream.
+    last: Option<StreamRevision>,
+    /// How many events to read next: grows while the stream's events come in a row in the
+    /// log, back to one when another stream's come between.
+    run: usize,
+}
+
+/// A school's history in log order, read a few events at a time: the streams are merged by
+/// the position of their next event, each stream keeping only that position, so what is
+/// held is at most [`HISTORY_RUN`] events and one position per stream, whatever the size of
+/// the history.
+#[derive(Debug)]
+struct HistoryReader {
+    store: Arc<dyn EventStore>,
+    cursors: Vec<HistoryCursor>,
+    /// The next position of each cursor still to read, least first.
+    heads: BinaryHeap<Reverse<(Position, usize)>>,
+    /// The position of the last event handed out, so that an event never comes twice.
+    last: Option<Position>,
+}
+
+impl HistoryReader {
+    async fn new(
+        store: Arc<dyn EventStore>,
+        streams: &SchoolStreams,
+    ) -> Result<Self, ServiceError> {
+        let cursors = streams
+            .whole
+            .iter()
+            .map(|stream| (stream.clone(), StreamRevision(0), None))
+            .chain(
+                streams
+                    .events
+                    .iter()
+                    .map(|(stream, revision)| (stream.clone(), *revision, Some(*revision))),
+            )
+            .map(|(stream, next, last)| HistoryCursor {
+                stream,
+                next,
+                last,
+                run: 1,
+            });
+        let mut reader = Self {
+            store,
+            cursors: Vec::new(),
+            heads: BinaryHeap::new(),
+            last: None,
+        };
+        for cursor in cursors {
+            let index = reader.cursors.len();
+            reader.cursors.push(cursor);
+            reader.locate(index).await?;
+        }
+        Ok(reader)
+    }
+
+    /// Up to `count` events of a cursor's stream, from its next revision.
+    async fn read(&self, index: usize, count: usize) -> Result<Vec<RecordedEvent>, ServiceError> {
+        let cursor = &self.cursors[index];
+        let from = ReadFrom::At(cursor.next);
+        Ok(self
+            .store
+            .read_stream(&cursor.stream, Direction::Forward, from, count)
+            .await?)
+    }
+
+    /// Finds the position of a cursor's next event (dropping the event), if it has one.
+    async fn locate(&mut self, index: usize) -> Result<(), ServiceError> {
+        let cursor = &self.cursors[index];
+        if cursor.last.is_some_and(|last| cursor.next.0 > last.0) {
+            return Ok(());
+        }
+        if let Some(event) = self.read(index, 1).await?.first() {
+            self.heads.push(Reverse((event.position, index)));
+        }
+        Ok(())
+    }
+
+    /// The next events in log order, or none once the history is done.
+    async fn next_run(&mut self) -> Result<Vec<RecordedEvent>, ServiceError> {
+        let Some(Reverse((_, index))) = self.heads.pop() else {
+            return Ok(Vec::new());
+        };
+        // This stream's events come before every other stream's next one.
+        let before = self.heads.peek().map(|Reverse((position, _))| *position);
+        let cursor = &self.cursors[index];
+        let mut count = cursor.run;
+        if let Some(last) = cursor.last {
+            let left = last.0.saturating_sub(cursor.next.0) + 1;
+            count = count.min(usize::try_from(left).unwrap_or(usize::MAX));
+        }
+        let read = self.read(index, count).await?;
+        let cursor = &mut self.cursors[index];
+        let mut run = Vec::with_capacity(read.len());
+        for event in read {
+            if before.is_some_and(|before| event.position > before) {
+                break;
+            }
+            cursor.next = event.revision.next();
+            run.push(event);
+        }
+        cursor.run = if run.len() == count {
+            (count * 2).min(HISTORY_RUN)
+        } else {
+            1
+        };
+        self.locate(index).await?;
+        let last = self.last;
+        run.retain(|event| last.is_none_or(|last| event.position > last));
+        if let Some(event) = run.last() {
+            self.last = Some(event.position);
+        }
+        Ok(run)
+    }
+}
+
+/// What `GetSchoolHistory` asks to see of the school's history.
+#[derive(Debug)]
+struct HistoryFilter {
+    from: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+    types: BTreeSet<String>,
+}
+
+impl HistoryFilter {
+    fn shows(&self, event: &RecordedEvent) -> bool {
+        self.from.is_none_or(|from| event.recorded_at >= from)
+            && self.until.is_none_or(|until| event.recorded_at < until)
+            && (self.types.is_empty() || self.types.contains(event.event_type.as_str()))
+    }
+}
+
+/// Sends a school's history as it reads it, a few events at a time. Returns `Ok` when the
+/// client went away or stopped taking events: there is no one left to tell.
+async fn send_history(
+    store: Arc<dyn EventStore>,
+    vault: Option<Arc<Vault>>,
+    streams: SchoolStreams,
+    filter: HistoryFilter,
+    outbox: &mut Outbox<v1::GetSchoolHistoryResponse>,
+) -> Result<(), ServiceError> {
+    let mut reader = HistoryReader::new(store, &streams).await?;
+    loop {
+        let run = reader.next_run().await?;
+        if run.is_empty() {
+            return Ok(());
+        }
+        for event in run.into_iter().filter(|event| filter.shows(event)) {
+            let event = plg_eventlog::to_proto(event, vault.as_deref())?;
+            let message = v1::GetSchoolHistoryResponse { event: Some(event) };
+            if let Err(stopped) = outbox.send(Ok(message)).await {
+                tracing::info!(%stopped, "school history stopped");
+                return Ok(());
+            }
+        }
+    }
+}
+
 fn chain_break(stream: &StreamName, broken: ChainBreak) -> v1::ChainBreak {
     tracing::warn!(
         %stream,
@@ -199,19 +369,22 @@ fn chain_break(stream: &StreamName, broken: ChainBreak) -> v1::ChainBreak {
 
 /// Verifies every stream's chain in one pass over the log, sending each break as found and
 /// then the summary. A stream's revisions follow its positions, so each stream's events
-/// arrive in order; only one verifier per stream is kept, not the events.
+/// arrive in order; only one verifier per stream is kept, not the events. When the client
+/// goes away or stops taking messages, says why in `stopped`.
 async fn verify_store(
     store: Arc<dyn EventStore>,
-    sender: mpsc::Sender<Result<v1::VerifyStoreResponse, Status>>,
+    outbox: &mut Outbox<v1::VerifyStoreResponse>,
+    stopped: &mut Option<Stopped>,
 ) -> Result<(), ServiceError> {
-    let send = |result| async {
+    let mut send = async |result| {
         let message = v1::VerifyStoreResponse {
             result: Some(result),
         };
-        sender
-            .send(Ok(message))
-            .await
-            .map_err(|_| ServiceError::Internal("the client went away".to_owned()))
+        outbox.send(Ok(message)).await.map_err(|error| {
+            let message = error.to_string();
+            *stopped = Some(error);
+            ServiceError::Internal(message)
+        })
     };
     let mut verifiers: HashMap<StreamName, (ChainVerifier, bool)> = HashMap::new();
     let mut summary = v1::VerifyStoreSummary::default();
@@ -247,13 +420,13 @@ async fn verify_store(
 
 #[tonic::async_trait]
 impl AuditService for Audit {
-    type GetSchoolHistoryStream =
-        futures::stream::Iter<std::vec::IntoIter<Result<v1::GetSchoolHistoryResponse, Status>>>;
+    type GetSchoolHistoryStream = ReplyStream<v1::GetSchoolHistoryResponse>;
 
     async fn get_school_history(
         &self,
         request: Request<v1::GetSchoolHistoryRequest>,
     ) -> Result<Response<Self::GetSchoolHistoryStream>, Status> {
+        let caller = Caller::of(&request)?;
         let (message, school, (from, until)) = self
             .school_and(
                 request,
@@ -270,22 +443,28 @@ impl AuditService for Audit {
                 },
             )
             .await?;
-        let types: BTreeSet<&str> = message.event_types.iter().map(String::as_str).collect();
+        let filter = HistoryFilter {
+            from,
+            until,
+            types: message.event_types.into_iter().collect(),
+        };
         let streams = self.streams(school).await?;
-        let history: Vec<_> = self
-            .history(&streams)
-            .await?
-            .into_iter()
-            .filter(|event| from.is_none_or(|from| event.recorded_at >= from))
-            .filter(|event| until.is_none_or(|until| event.recorded_at < until))
-            .filter(|event| types.is_empty() || types.contains(event.event_type.as_str()))
-            .map(|event| {
-                let event =
-                    plg_eventlog::to_proto(event, self.vault.as_deref()).map_err(Status::from)?;
-                Ok(v1::GetSchoolHistoryResponse { event: Some(event) })
-            })
-            .collect();
-        Ok(Response::new(futures::stream::iter(history)))
+        // One of the key's stream slots, not an export slot: a history holds no thread and
+        // no snapshot, and little memory.
+        let (mut outbox, reply) = self
+            .ledger
+            .streams()
+            .open(&caller, HISTORY_BUFFER)
+            .map_err(Status::from)?;
+        let store = self.store.clone();
+        let vault = self.vault.clone();
+        tokio::spawn(async move {
+            if let Err(error) = send_history(store, vault, streams, filter, &mut outbox).await {
+                tracing::warn!(%error, %school, "school history failed");
+                let _ = outbox.send(Err(error.into())).await;
+            }
+        });
+        Ok(Response::new(reply))
     }
 
     async fn verify_school_history(
@@ -325,7 +504,7 @@ impl AuditService for Audit {
         }))
     }
 
-    type VerifyStoreStream = ReceiverStream<Result<v1::VerifyStoreResponse, Status>>;
+    type VerifyStoreStream = ReplyStream<v1::VerifyStoreResponse>;
 
     async fn verify_store(
         &self,
@@ -334,15 +513,27 @@ impl AuditService for Audit {
         let caller = Caller::of(&request)?;
         caller.require(Role::Administrator)?;
         self.ledger.authorize(&caller, &Subject::Registry).await?;
-        let (sender, receiver) = mpsc::channel(VERIFY_BUFFER);
+        let (mut outbox, reply) = self
+            .ledger
+            .streams()
+            .open(&caller, VERIFY_BUFFER)
+            .map_err(Status::from)?;
         let store = self.store.clone();
         tokio::spawn(async move {
-            if let Err(error) = verify_store(store, sender.clone()).await {
-                tracing::warn!(%error, "store verification stopped");
-                let _ = sender.send(Err(error.into())).await;
+            let mut stopped = None;
+            match (
+                verify_store(store, &mut outbox, &mut stopped).await,
+                stopped,
+            ) {
+                (Ok(()), _) => {}
+                (Err(_), Some(stopped)) => tracing::info!(%stopped, "store verification stopped"),
+                (Err(error), None) => {
+                    tracing::warn!(%error, "store verification failed");
+                    let _ = outbox.send(Err(error.into())).await;
+                }
             }
         });
-        Ok(Response::new(ReceiverStream::new(receiver)))
+        Ok(Response::new(reply))
     }
 
     async fn get_school_state_at(
