@@ -24,7 +24,8 @@ use crate::{Caller, ServiceError};
 pub struct StreamLimits {
     /// Exports running at once in the process, each on a blocking thread of its own.
     pub export_concurrency: usize,
-    /// Streams (so far exports) one key may have in production at once.
+    /// Streams (exports, school histories, store verifications) one key may have in
+    /// production at once.
     pub streams_per_key: usize,
     /// A stream whose client has taken nothing for this long is stopped.
     pub stream_idle_seconds: u64,
