@@ -569,3 +569,76 @@ impl AuditService for Audit {
         )?))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use plg_eventstore::{AppendRequest, ExpectedRevision, NewEvent, sqlite::SqliteEventStore};
+
+    use super::*;
+
+    async fn append(store: &dyn EventStore, stream: &str, count: usize) -> Vec<Position> {
+        let mut positions = Vec::new();
+        for _ in 0..count {
+            let outcome = store
+                .append(AppendRequest {
+                    stream: StreamName::new(stream).expect("a stream name"),
+                    expected: ExpectedRevision::Any,
+                    events: vec![NewEvent {
+                        id: uuid::Uuid::new_v4(),
+                        event_type: "Happened".into(),
+                        schema_version: 1,
+                        data: serde_json::json!({}),
+                        metadata: serde_json::json!({}),
+                    }],
+                    idempotency: None,
+                })
+                .await
+                .expect("appended");
+            positions.push(outcome.position);
+        }
+        positions
+    }
+
+    /// Whole streams and single events of a shared one come merged in log order, each once,
+    /// through long runs of one stream and through streams that alternate.
+    #[tokio::test]
+    async fn the_reader_merges_the_streams_in_log_order() {
+        let store: Arc<dyn EventStore> =
+            Arc::new(SqliteEventStore::open_temporary().await.expect("a store"));
+        let mut expected = Vec::new();
+        expected.extend(append(store.as_ref(), "school-a", 1).await);
+        let shared = append(store.as_ref(), "study-s", 3).await;
+        expected.push(shared[1]);
+        for _ in 0..5 {
+            expected.extend(append(store.as_ref(), "plg-p", 1).await);
+            expected.extend(append(store.as_ref(), "intervention-i", 2).await);
+            append(store.as_ref(), "study-s", 1).await;
+        }
+        expected.extend(append(store.as_ref(), "plg-p", 3 * HISTORY_RUN).await);
+        expected.extend(append(store.as_ref(), "school-a", 1).await);
+        let shared = append(store.as_ref(), "study-s", 1).await;
+        expected.extend(shared);
+        let name = |name: &str| StreamName::new(name).expect("a stream name");
+        let streams = SchoolStreams {
+            whole: vec![name("intervention-i"), name("plg-p"), name("school-a")],
+            events: vec![
+                (name("study-s"), StreamRevision(1)),
+                (name("study-s"), StreamRevision(8)),
+                // A revision not written yet reads as nothing.
+                (name("study-s"), StreamRevision(99)),
+            ],
+        };
+
+        let mut reader = HistoryReader::new(store, &streams).await.expect("opens");
+        let mut read = Vec::new();
+        loop {
+            let run = reader.next_run().await.expect("reads");
+            assert!(run.len() <= HISTORY_RUN);
+            if run.is_empty() {
+                break;
+            }
+            read.extend(run.into_iter().map(|event| event.position));
+        }
+        assert_eq!(read, expected);
+    }
+}
