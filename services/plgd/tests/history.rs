@@ -12,7 +12,7 @@ use plg_testkit::{
 };
 use tonic::{Code, Streaming, transport::Endpoint};
 
-use support::{Plgd, issue_key, spawn_plgd_with};
+use support::{Plgd, issue_key, resident, spawn_plgd_with};
 
 /// A school with `count` large interventions logged, a few at a time; returns its id once the
 /// audit index includes them all.
@@ -88,20 +88,6 @@ async fn read_all(clients: &Clients, school_id: &str) -> anyhow::Result<usize> {
         count += usize::from(message.event.is_some());
     }
     Ok(count)
-}
-
-/// The resident memory of a process, in bytes.
-fn resident(pid: u32) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let kilobytes = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .context("no VmRSS")?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse::<u64>()?;
-    Ok(kilobytes * 1024)
 }
 
 const MIB: u64 = 1024 * 1024;

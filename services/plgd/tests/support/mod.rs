@@ -196,3 +196,21 @@ fn start(data_dir: &std::path::Path, environment: &[(&str, &str)]) -> anyhow::Re
         log,
     })
 }
+
+/// The resident memory of a process, in bytes.
+#[allow(
+    dead_code,
+    reason = "every test crate compiles this module; not all of them measure memory"
+)]
+pub fn resident(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let kilobytes = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .context("no VmRSS")?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse::<u64>()?;
+    Ok(kilobytes * 1024)
+}
