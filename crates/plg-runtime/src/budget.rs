@@ -18,6 +18,9 @@ use crate::config::KeyBudget;
 
 /// What a client is told to wait when its key has every request it may have in flight.
 const IN_FLIGHT_RETRY: Duration = Duration::from_secs(1);
+/// How often a key's refusals are logged at most: a client that keeps to its budget by
+/// retrying is refused again and again, and a runaway loop all the time.
+const LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// The budgets of every key that has called, shared by all connections.
 #[derive(Debug, Clone)]
@@ -31,8 +34,9 @@ struct KeyState {
     tokens: f64,
     refilled: Instant,
     in_flight: Arc<Semaphore>,
-    /// Whether this run of refusals was logged: a runaway loop is logged once, not per call.
-    warned: bool,
+    /// When a refusal was last logged, and how many there were since.
+    logged: Option<Instant>,
+    refused: u64,
 }
 
 impl Budgets {
@@ -60,7 +64,8 @@ impl Budgets {
             tokens: f64::from(burst),
             refilled: now,
             in_flight: Arc::new(Semaphore::new(concurrent_requests as usize)),
-            warned: false,
+            logged: None,
+            refused: 0,
         });
         let rate = f64::from(requests_per_second);
         state.tokens = (state.tokens + now.duration_since(state.refilled).as_secs_f64() * rate)
@@ -93,13 +98,22 @@ impl Budgets {
         match refusal {
             Ok(permit) => {
                 state.tokens -= 1.0;
-                state.warned = false;
                 Ok(permit)
             }
             Err((message, retry_after)) => {
-                if !state.warned {
-                    state.warned = true;
-                    tracing::warn!(key = %key, reason = %message, "key over its budget: refusing its requests");
+                state.refused += 1;
+                if state
+                    .logged
+                    .is_none_or(|at| now.duration_since(at) >= LOG_EVERY)
+                {
+                    tracing::warn!(
+                        key = %key,
+                        reason = %message,
+                        refused = state.refused,
+                        "key over its budget: refusing its requests"
+                    );
+                    state.logged = Some(now);
+                    state.refused = 0;
                 }
                 Err(Status::with_error_details(
                     Code::ResourceExhausted,
