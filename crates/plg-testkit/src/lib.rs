@@ -44,6 +44,20 @@ struct Keys {
     partner_tool: Option<String>,
 }
 
+/// `config` with budgets no key of a test reaches, for tests that call many RPCs with one key
+/// as fast as they are answered and are not about the budget (plgd's `tests/limits.rs` is).
+/// The others keep the default budget, as a real plgd.
+pub fn without_budget(config: Config) -> Config {
+    Config {
+        budget: KeyBudget {
+            requests_per_second: 1_000_000,
+            burst: 1_000_000,
+            concurrent_requests: 10_000,
+        },
+        ..config
+    }
+}
+
 /// A plgd serving on a free port over its own temporary data directory.
 #[derive(Debug)]
 pub struct TestServer {
@@ -60,19 +74,9 @@ impl TestServer {
         Self::start_in(tempfile::tempdir()?).await
     }
 
-    /// Starts with budgets no key of a test reaches, for tests that call many RPCs with one key
-    /// as fast as they are answered and are not about the budget (plgd's `tests/limits.rs`
-    /// is). The others keep the default budget, as a real plgd.
+    /// Starts with budgets no key of a test reaches ([`without_budget`]).
     pub async fn start_without_budget() -> anyhow::Result<Self> {
-        Self::start_with(tempfile::tempdir()?, |config| Config {
-            budget: KeyBudget {
-                requests_per_second: 1_000_000,
-                burst: 1_000_000,
-                concurrent_requests: 10_000,
-            },
-            ..config
-        })
-        .await
+        Self::start_with(tempfile::tempdir()?, without_budget).await
     }
 
     /// Starts over an existing data directory, as after a restart.
