@@ -43,6 +43,9 @@ async fn the_demo_study_loads_through_the_api_and_replays() -> anyhow::Result<()
     )
     .await?;
     println!("{summary}");
+    // The demo spent its key's budget, and these calls (with the same key) do not retry:
+    // wait for the bucket to refill (bursts of 100 at 50 a second).
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
 
     assert_eq!(summary.schools, 15);
     // 15 schools × 3 waves × 30..50 respondents (a few more when every leader answers).
@@ -219,6 +222,8 @@ async fn the_demo_slows_to_a_small_budget_and_completes() -> anyhow::Result<()> 
     .await?;
     assert_eq!(summary.schools, 6);
     assert_eq!(summary.replayed, 0, "a refused write was not applied");
+    // The demo spent its key's budget, and these calls (with the same key) do not retry.
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     let mut clients = server.clients().await?;
     let (_, events) = clients.read_all().await?;
     let demo_events = events
