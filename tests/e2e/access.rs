@@ -611,7 +611,7 @@ fn role(key: Key) -> v1::Role {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_rpc_admits_exactly_the_keys_whose_role_and_scope_reach_it() -> anyhow::Result<()> {
-    let server = TestServer::start().await?;
+    let server = TestServer::start_without_budget().await?;
     let mut tool = server.clients().await?;
     let a = side(&mut tool, "Stichting A").await?;
     let b = side(&mut tool, "Stichting B").await?;
@@ -685,7 +685,7 @@ async fn every_rpc_admits_exactly_the_keys_whose_role_and_scope_reach_it() -> an
 #[tokio::test]
 async fn without_a_valid_key_every_rpc_is_unauthenticated_and_appends_nothing() -> anyhow::Result<()>
 {
-    let server = TestServer::start().await?;
+    let server = TestServer::start_without_budget().await?;
     let mut tool = server.clients().await?;
     let a = side(&mut tool, "Stichting A").await?;
     let setup = Setup {

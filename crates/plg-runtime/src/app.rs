@@ -117,7 +117,10 @@ impl App {
         // Last, once nothing else can fail, and shown at once: a key issued but never shown
         // would lock the newcomer out.
         let (authentication, first_operator_key) = if config.insecure_local {
-            (Authentication::insecure_local(), None)
+            (
+                Authentication::insecure_local().with_budget(config.budget),
+                None,
+            )
         } else {
             let first = auth::first_operator_key(&ledger)
                 .await
@@ -126,7 +129,10 @@ impl App {
                 let address = listener.local_addr().unwrap_or(config.listen);
                 print_first_operator_key(key, address, tls.is_some());
             }
-            (Authentication::with_keys(ledger.clone()), first)
+            (
+                Authentication::with_keys(ledger.clone()).with_budget(config.budget),
+                first,
+            )
         };
         let serving = Serving {
             authentication,

@@ -20,7 +20,11 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tonic::{Status, body::Body};
 
-use crate::{Ledger, ServiceError, Target, WriteContext, Written};
+use crate::{
+    Ledger, ServiceError, Target, WriteContext, Written,
+    budget::{self, Budgets},
+    config::KeyBudget,
+};
 
 /// Every key starts with this, so a leaked key is recognisable (for secret scanners, too).
 const KEY_PREFIX: &str = "plg_";
@@ -413,15 +417,30 @@ async fn operator_key(
 pub struct Authentication {
     /// Where keys are looked up; `None` in insecure local mode.
     keys: Option<Ledger>,
+    /// What each key may ask; in insecure local mode everyone shares one budget.
+    budgets: Budgets,
 }
 
 impl Authentication {
     pub fn with_keys(ledger: Ledger) -> Self {
-        Self { keys: Some(ledger) }
+        Self {
+            keys: Some(ledger),
+            budgets: Budgets::new(KeyBudget::default()),
+        }
     }
 
     pub fn insecure_local() -> Self {
-        Self { keys: None }
+        Self {
+            keys: None,
+            budgets: Budgets::new(KeyBudget::default()),
+        }
+    }
+
+    pub fn with_budget(self, budget: KeyBudget) -> Self {
+        Self {
+            budgets: Budgets::new(budget),
+            ..self
+        }
     }
 
     /// The caller a request's key names, or why it has none, with the key id if one parsed.
@@ -556,8 +575,15 @@ where
                     return Ok(status.into_http());
                 }
             };
+            let permit = match authentication.budgets.admit(&caller.principal()) {
+                Ok(permit) => permit,
+                Err(status) => return Ok(status.into_http()),
+            };
             request.extensions_mut().insert(caller.clone());
-            let response = inner.call(request).await?;
+            let response = inner
+                .call(request)
+                .await?
+                .map(|body| budget::hold(body, permit));
             let code = response
                 .headers()
                 .get("grpc-status")

@@ -16,7 +16,7 @@ use crate::streams::StreamLimits;
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
 
 /// The settings the environment may set, as `PLG_<SETTING>`.
-const SETTINGS: [&str; 8] = [
+const SETTINGS: [&str; 9] = [
     "listen",
     "data_dir",
     "log_format",
@@ -25,6 +25,7 @@ const SETTINGS: [&str; 8] = [
     "tls",
     "streams",
     "connections",
+    "budget",
 ];
 
 /// `PLG_` variables read elsewhere: by clap (`Flags::config`, `plgd demo --api-key`).
@@ -74,6 +75,9 @@ pub struct Config {
     /// How many connections are served at once, and when idle or silent ones are closed.
     #[serde(default)]
     pub connections: ConnectionLimits,
+    /// What each API key may ask, so that one cannot starve the others.
+    #[serde(default)]
+    pub budget: KeyBudget,
     /// Serves without authentication, for development on one machine. Only the
     /// `--insecure-local` flag sets it: never a file or the environment.
     #[serde(skip)]
@@ -119,6 +123,28 @@ impl Default for ConnectionLimits {
     }
 }
 
+/// Each API key's budget (in insecure local mode, everyone's together). Over it, requests are
+/// refused with RESOURCE_EXHAUSTED and a RetryInfo delay.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KeyBudget {
+    /// The sustained rate, refilling a bucket of `burst` requests.
+    pub requests_per_second: u32,
+    pub burst: u32,
+    /// Requests in flight at once (a streamed reply until its last message).
+    pub concurrent_requests: u32,
+}
+
+impl Default for KeyBudget {
+    fn default() -> Self {
+        Self {
+            requests_per_second: 50,
+            burst: 100,
+            concurrent_requests: 32,
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -132,6 +158,7 @@ impl Default for Config {
             tls: None,
             streams: StreamLimits::default(),
             connections: ConnectionLimits::default(),
+            budget: KeyBudget::default(),
             insecure_local: false,
         }
     }

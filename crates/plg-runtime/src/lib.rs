@@ -5,6 +5,7 @@
 pub mod app;
 pub mod auth;
 pub mod backup;
+mod budget;
 mod codec;
 pub mod config;
 mod connections;

@@ -15,7 +15,11 @@ use plg_proto::v1::{
     registry_service_client::RegistryServiceClient, research_service_client::ResearchServiceClient,
     scan_service_client::ScanServiceClient, session_service_client::SessionServiceClient,
 };
-use plg_runtime::{TOOL_HEADER, app::AppError, config::Config};
+use plg_runtime::{
+    TOOL_HEADER,
+    app::AppError,
+    config::{Config, KeyBudget},
+};
 use serde::{Deserialize, Serialize};
 use tempfile::TempDir;
 use tokio::{
@@ -40,6 +44,20 @@ struct Keys {
     partner_tool: Option<String>,
 }
 
+/// `config` with budgets no key of a test reaches, for tests that call many RPCs with one key
+/// as fast as they are answered and are not about the budget (plgd's `tests/limits.rs` is).
+/// The others keep the default budget, as a real plgd.
+pub fn without_budget(config: Config) -> Config {
+    Config {
+        budget: KeyBudget {
+            requests_per_second: 1_000_000,
+            burst: 1_000_000,
+            concurrent_requests: 10_000,
+        },
+        ..config
+    }
+}
+
 /// A plgd serving on a free port over its own temporary data directory.
 #[derive(Debug)]
 pub struct TestServer {
@@ -54,6 +72,11 @@ pub struct TestServer {
 impl TestServer {
     pub async fn start() -> anyhow::Result<Self> {
         Self::start_in(tempfile::tempdir()?).await
+    }
+
+    /// Starts with budgets no key of a test reaches ([`without_budget`]).
+    pub async fn start_without_budget() -> anyhow::Result<Self> {
+        Self::start_with(tempfile::tempdir()?, without_budget).await
     }
 
     /// Starts over an existing data directory, as after a restart.

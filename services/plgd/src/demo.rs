@@ -96,8 +96,11 @@ pub const TOOL: &str = "plgd-demo";
 /// The study's title.
 pub const STUDY_TITLE: &str = "De school als PLG (demo)";
 
-/// How many requests are in flight at once within one kind of work.
+/// How many requests are in flight at once: half of a key's default budget
+/// (`[budget] concurrent_requests`, 32), leaving room for the key's other work.
 const IN_FLIGHT: usize = 16;
+
+mod polite;
 
 /// The parameters of the data-generating model (see the module documentation).
 pub mod model {
@@ -2144,7 +2147,7 @@ impl Interceptor for DemoIdentity {
     }
 }
 
-type Authed = InterceptedService<Channel, DemoIdentity>;
+type Authed = InterceptedService<polite::Polite, DemoIdentity>;
 
 #[derive(Debug, Default)]
 struct Tally {
@@ -2185,6 +2188,7 @@ fn options(request_id: &str, on: NaiveDate) -> Option<v1::WriteOptions> {
 
 impl Api {
     fn new(channel: Channel, identity: &DemoIdentity) -> Self {
+        let channel = polite::Polite::new(channel, IN_FLIGHT);
         Self {
             registry: RegistryServiceClient::with_interceptor(channel.clone(), identity.clone()),
             scans: ScanServiceClient::with_interceptor(channel.clone(), identity.clone()),

@@ -11,7 +11,14 @@ use plg_testkit::{Clients, TestServer, options};
 #[tokio::test]
 async fn a_killed_server_keeps_every_acknowledged_write() -> anyhow::Result<()> {
     let data_dir = tempfile::tempdir()?;
-    let mut plgd = support::spawn_plgd(data_dir.path())?;
+    // The writers go as fast as they are answered, and stop at the first refusal.
+    let mut plgd = support::spawn_plgd_with(
+        data_dir.path(),
+        &[
+            ("PLG_BUDGET__REQUESTS_PER_SECOND", "1000000"),
+            ("PLG_BUDGET__BURST", "1000000"),
+        ],
+    )?;
     let (clients, identity) = plgd.partner_tool("crash-tool").await?;
 
     // Writers keep going until the kill; every acknowledged write is remembered.
@@ -51,7 +58,7 @@ async fn a_killed_server_keeps_every_acknowledged_write() -> anyhow::Result<()> 
         acks.push(ack);
     }
 
-    let server = TestServer::start_in(data_dir).await?;
+    let server = TestServer::start_with(data_dir, plg_testkit::without_budget).await?;
     // Request ids are scoped by key: the retry comes with the same key as the original.
     let mut clients = Clients::new(server.channel().await?, identity);
     for (request, response) in &acks {

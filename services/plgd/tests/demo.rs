@@ -2,14 +2,15 @@
 //! API's rules, and loading the same seed again writes nothing.
 //!
 //! The test loads the full study (15 schools × 3 waves × 30..50 respondents, about 2,800
-//! writes): about 10 seconds in a debug build, and half that again for the replay.
+//! writes) under the default budget of a key (50 requests per second, bursts of 100): about a
+//! minute, and as long again for the replay.
 
 use std::collections::BTreeMap;
 
 use anyhow::Context as _;
 use chrono::{DateTime, NaiveDate};
 use plg_proto::v1;
-use plg_runtime::config::{Config, TlsConfig};
+use plg_runtime::config::{Config, KeyBudget, TlsConfig};
 use plg_testkit::{TestServer, payload};
 use plgd::demo;
 
@@ -32,7 +33,9 @@ fn date_field(value: &serde_json::Value, field: &str) -> anyhow::Result<NaiveDat
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_study_loads_through_the_api_and_replays() -> anyhow::Result<()> {
-    let server = TestServer::start().await?;
+    // What the demo writes, not how it paces itself under a budget: that is the small
+    // budget's test below.
+    let server = TestServer::start_without_budget().await?;
     let mut clients = server.clients().await?;
     let keys_issued = clients.last_position().await?;
     let summary = demo::load(
@@ -192,6 +195,49 @@ async fn the_demo_study_loads_through_the_api_and_replays() -> anyhow::Result<()
         summary
     );
 
+    server.stop().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_slows_to_a_small_budget_and_completes() -> anyhow::Result<()> {
+    // Far below what the demo asks (16 calls at once, as fast as they are answered): it
+    // completes only by waiting as the refusals' RetryInfo says and sending the calls again.
+    let server = TestServer::start_with(tempfile::tempdir()?, |config| Config {
+        budget: KeyBudget {
+            requests_per_second: 100,
+            burst: 10,
+            concurrent_requests: 32,
+        },
+        ..config
+    })
+    .await?;
+    let summary = demo::load_sized(
+        server.channel().await?,
+        Some(server.partner_tool_key().await?),
+        5,
+        demo::DemoSize::SMALL,
+    )
+    .await?;
+    assert_eq!(summary.schools, 6);
+    assert_eq!(summary.replayed, 0, "a refused write was not applied");
+    // The demo spent its key's budget, and these calls (with the same key) do not retry.
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let mut clients = server.clients().await?;
+    let (_, events) = clients.read_all().await?;
+    let demo_events = events
+        .iter()
+        .filter(|event| {
+            event
+                .metadata
+                .as_ref()
+                .is_some_and(|m| m.tool == "plgd-demo")
+        })
+        .count();
+    assert_eq!(
+        demo_events as u64, summary.writes,
+        "each write applied once"
+    );
     server.stop().await?;
     Ok(())
 }

@@ -113,7 +113,7 @@ type Class = (Vec<f64>, bool);
 #[tokio::test]
 async fn no_suppressed_value_can_be_solved_from_everything_a_researcher_can_get()
 -> anyhow::Result<()> {
-    let server = TestServer::start().await?;
+    let server = TestServer::start_without_budget().await?;
     let mut clients = server.clients().await?;
     let truths = generate();
     let (study_id, _) = load(&mut clients, &truths).await?;

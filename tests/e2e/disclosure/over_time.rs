@@ -37,7 +37,7 @@ fn assert_nothing_shown(replies: &Replies) {
 
 #[tokio::test]
 async fn differencing_over_time_gives_nothing() -> anyhow::Result<()> {
-    let server = TestServer::start().await?;
+    let server = TestServer::start_without_budget().await?;
     let mut clients = server.clients().await?;
     let truths = generate();
     let (study_id, schools) = load(&mut clients, &truths).await?;
