@@ -90,6 +90,10 @@ async fn read_all(clients: &Clients, school_id: &str) -> anyhow::Result<usize> {
     Ok(count)
 }
 
+// The histories are written as fast as plgd answers: that is set-up, not what is tested.
+const UNLIMITED_RATE: (&str, &str) = ("PLG_BUDGET__REQUESTS_PER_SECOND", "1000000");
+const UNLIMITED_BURST: (&str, &str) = ("PLG_BUDGET__BURST", "1000000");
+
 const MIB: u64 = 1024 * 1024;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -101,7 +105,14 @@ async fn readers_that_take_nothing_hold_little_memory() -> anyhow::Result<()> {
     const READERS: usize = 20;
     const CEILING: u64 = 64 * MIB;
     let data_dir = tempfile::tempdir()?;
-    let plgd = spawn_plgd_with(data_dir.path(), &[("PLG_STREAMS__STREAMS_PER_KEY", "64")])?;
+    let plgd = spawn_plgd_with(
+        data_dir.path(),
+        &[
+            ("PLG_STREAMS__STREAMS_PER_KEY", "64"),
+            UNLIMITED_RATE,
+            UNLIMITED_BURST,
+        ],
+    )?;
     let (tool, _) = plgd.partner_tool("tool").await?;
     let school_id = large_history(&tool, EVENTS).await?;
     let mut operator = plgd.operator().await?;
@@ -151,6 +162,8 @@ async fn a_keys_histories_are_limited_and_a_stalled_one_is_stopped() -> anyhow::
         &[
             ("PLG_STREAMS__STREAMS_PER_KEY", "2"),
             ("PLG_STREAMS__STREAM_IDLE_SECONDS", "2"),
+            UNLIMITED_RATE,
+            UNLIMITED_BURST,
         ],
     )?;
     let (tool, _) = plgd.partner_tool("tool").await?;
