@@ -1,3 +1,15 @@
 //! One home for the conversions between the public contract (`plg.v1`) and the domain: requests
 //! parse into commands or field violations, and results become messages. Services depend on this
 //! crate, never on each other.
+
+pub mod limits;
+pub mod parse;
+mod scan;
+mod write;
+
+pub use write::{IntoCommand, WriteRequest, write_result};
+
+/// The client software, as the client declares it: optional, recorded, never trusted.
+pub const TOOL_HEADER: &str = "plg-tool";
+/// Ties events of one business transaction together: generated when absent.
+pub const CORRELATION_HEADER: &str = "plg-correlation-id";

@@ -1,3 +1,19 @@
 //! The write core: a caller's command becomes events in the log, idempotently, within the
 //! caller's scope, decided by the pure domain. It knows no wire type, so gRPC, a CLI or an
 //! importer drive it alike.
+
+mod caller;
+mod command;
+pub mod commands;
+mod context;
+mod error;
+mod keys;
+mod ledger;
+mod scope;
+
+pub use caller::{Caller, Subject};
+pub use command::{Command, EventOf, Written};
+pub use context::{CommandContext, Delivery, EventMetadata};
+pub use error::{FieldViolation, ServiceError};
+pub use keys::{IssueApiKey, IssuedApiKey, Refused};
+pub use ledger::Ledger;

@@ -10,8 +10,9 @@ use tokio::{net::TcpListener, sync::watch};
 
 use tonic::transport::{Identity, ServerTlsConfig};
 
+use plg_ledger::{Ledger, ServiceError};
+
 use crate::{
-    Ledger, ServiceError,
     auth::{self, Authentication},
     config::{self, Config, ConfigError, Flags, TlsConfig},
     lock::{Claim, DataDirLock, LockError},
@@ -65,6 +66,14 @@ pub enum AppError {
     InsecureNotLocal(SocketAddr),
 }
 
+/// What every service is built from: the write core, and the server's bounds on streams and
+/// replies, shared by every service of the process.
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    pub ledger: Ledger,
+    pub streams: Streams,
+}
+
 /// A built application: storage open, listener bound, services ready to serve.
 #[derive(Debug)]
 pub struct App {
@@ -83,7 +92,7 @@ impl App {
     pub async fn build<E>(
         config: Config,
         claim: Claim,
-        services: impl FnOnce(&Ledger) -> Result<ServiceSet, E>,
+        services: impl FnOnce(&Runtime) -> Result<ServiceSet, E>,
     ) -> Result<Self, AppError>
     where
         E: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -100,12 +109,14 @@ impl App {
         let lock = DataDirLock::acquire(&config.data_dir, claim)?;
         let store = SqliteEventStore::open(config.data_dir.join(EVENT_STORE_FILE)).await?;
         let vault = Vault::open(config.data_dir.join(VAULT_FILE))?;
-        let ledger = Ledger::new(Arc::new(store.clone()))
-            .with_vault(Arc::new(vault))
-            .with_streams(Streams::new(config.streams.clone()));
+        let ledger = Ledger::new(Arc::new(store.clone())).with_vault(Arc::new(vault));
         ledger.finish_erasures().await.map_err(AppError::Erasures)?;
         let tls = config.tls.as_ref().map(server_tls).transpose()?;
-        let services = services(&ledger).map_err(|error| AppError::Services(error.into()))?;
+        let runtime = Runtime {
+            ledger: ledger.clone(),
+            streams: Streams::new(config.streams.clone()),
+        };
+        let services = services(&runtime).map_err(|error| AppError::Services(error.into()))?;
         // Every database is open by now, the research view's too.
         private::restrict_files(&config.data_dir).map_err(data_dir_error)?;
         let listener = TcpListener::bind(config.listen)
@@ -239,11 +250,11 @@ fn print_first_operator_key(key: &str, address: SocketAddr, tls: bool) {
 /// `flags`, then serve `services` until Ctrl-C or SIGTERM, sharing the store with any others.
 pub async fn run(
     flags: &Flags,
-    services: impl FnOnce(&Ledger) -> ServiceSet,
+    services: impl FnOnce(&Runtime) -> ServiceSet,
 ) -> Result<(), AppError> {
     let config = load_and_start_telemetry(flags)?;
-    App::build(config, Claim::Store, |ledger| {
-        Ok::<_, Infallible>(services(ledger))
+    App::build(config, Claim::Store, |runtime| {
+        Ok::<_, Infallible>(services(runtime))
     })
     .await?
     .run_until(shutdown_signal())

@@ -1,223 +1,104 @@
-use chrono::{DateTime, Duration, NaiveDate, Utc};
-use plg_domain::values::school_date;
-use plg_eventstore::{IdempotencyKey, StreamRevision};
-use plg_proto::v1::{self, WriteOptions};
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-use tonic::metadata::MetadataMap;
+//! A write request's context, read at the edge: the caller the authentication layer found,
+//! the client's declared headers and the request's `WriteOptions`, checked into the write
+//! core's `CommandContext`.
 
-use crate::{
-    Caller, ServiceError,
+use chrono::{DateTime, Duration, Utc};
+use plg_contract::{
+    CORRELATION_HEADER, TOOL_HEADER, WriteRequest,
     parse::{self, Violations},
 };
-use plg_domain::access::Role;
-
-/// The client software, as the client declares it: optional, recorded, never trusted.
-pub const TOOL_HEADER: &str = "plg-tool";
-/// Ties events of one business transaction together: generated when absent.
-pub const CORRELATION_HEADER: &str = "plg-correlation-id";
+use plg_eventstore::StreamRevision;
+use plg_ledger::{Caller, CommandContext, Delivery, ServiceError};
+use plg_proto::v1::WriteOptions;
+use tonic::metadata::MetadataMap;
 
 const MAX_REQUEST_ID_LEN: usize = 128;
 const MAX_HEADER_LEN: usize = 200;
 /// How far a caller's clock may run ahead of the server's.
 const CLOCK_SKEW: Duration = Duration::minutes(5);
 
-/// Everything about a write that is not the command itself; it becomes the events' metadata.
-#[derive(Debug, Clone)]
-pub struct WriteContext {
-    /// Who writes: the authenticated key, whose identity the events record as their actor.
-    pub caller: Caller,
-    pub request_id: String,
-    pub expected_revision: Option<StreamRevision>,
-    /// Whether the reply waits until the research view includes the write.
-    pub wait_for_research_view: bool,
-    pub metadata: EventMetadata,
-    received_at: DateTime<Utc>,
-    fingerprint: String,
+/// The caller the authentication layer found; its absence means the layer is missing, which
+/// must fail closed.
+pub fn caller_of<M>(request: &tonic::Request<M>) -> Result<Caller, ServiceError> {
+    request
+        .extensions()
+        .get::<Caller>()
+        .cloned()
+        .ok_or_else(|| ServiceError::Unauthenticated("the request is not authenticated".into()))
 }
 
-/// Stored with every event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EventMetadata {
-    pub actor: String,
-    /// The API key written with; absent for plgd's own writes and in insecure local mode.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub key_id: Option<String>,
-    /// As the client declared it; may be empty.
-    pub tool: String,
-    pub correlation_id: String,
-    pub request_id: String,
-    /// When it happened in the school.
-    pub occurred_at: DateTime<Utc>,
+/// The context of a write RPC, received now, and its message. (The caller's role was
+/// checked by the authentication layer, against the one table of RPCs.)
+pub fn command_context<M: WriteRequest>(
+    request: tonic::Request<M>,
+) -> Result<(CommandContext, M), ServiceError> {
+    let caller = caller_of(&request)?;
+    let (headers, _, message) = request.into_parts();
+    let context = new_context(caller, &headers, &message, Utc::now())?;
+    Ok((context, message))
 }
 
-/// A write RPC's request: it carries `WriteOptions`, its type names it in fingerprints, and
-/// it declares which role may send it.
-pub trait WriteRequest: prost::Message + Sized {
-    const NAME: &'static str;
-    const ROLE: Role;
-    fn options(&self) -> Option<&WriteOptions>;
-    /// The request with its personal fields (listed in braces in `write_requests!`) blanked:
-    /// what its fingerprint covers. The fingerprint stays in the log after an erasure, so it
-    /// must not let anyone confirm a guessed name.
-    fn without_personal_data(&self) -> Self;
+/// The context of a write the server makes itself, as `caller`.
+pub fn context_by<M: WriteRequest>(
+    caller: Caller,
+    message: &M,
+) -> Result<CommandContext, ServiceError> {
+    new_context(caller, &MetadataMap::new(), message, Utc::now())
 }
 
-macro_rules! write_requests {
-    ($($role:ident: [$($request:ident $({ $($personal:ident),* })?),* $(,)?]),* $(,)?) => {
-        $($(impl WriteRequest for v1::$request {
-            const NAME: &'static str = stringify!($request);
-            const ROLE: Role = Role::$role;
-            fn options(&self) -> Option<&WriteOptions> {
-                self.options.as_ref()
+/// Reads the client's declared tool from the metadata and the write options from the
+/// request, and fingerprints the request, so a reused request id is caught.
+fn new_context<M: WriteRequest>(
+    caller: Caller,
+    headers: &MetadataMap,
+    message: &M,
+    now: DateTime<Utc>,
+) -> Result<CommandContext, ServiceError> {
+    let options = message.options();
+    let mut violations = Violations::default();
+    let tool = optional_header(&mut violations, headers, TOOL_HEADER).unwrap_or_default();
+    let correlation_id = optional_header(&mut violations, headers, CORRELATION_HEADER)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let default_options = WriteOptions::default();
+    let options = options.unwrap_or(&default_options);
+    // Not trimmed: the key must be exactly what the fingerprinted request carries.
+    let request_id = options.request_id.as_str();
+    if request_id.trim().is_empty()
+        || request_id.len() > MAX_REQUEST_ID_LEN
+        || request_id.chars().any(char::is_control)
+    {
+        violations.add(
+            "options.request_id",
+            format!("is required: 1 to {MAX_REQUEST_ID_LEN} characters chosen by the client"),
+        );
+    }
+    let occurred_at = match &options.occurred_at {
+        None => Some(now),
+        Some(timestamp) => match parse::timestamp(timestamp) {
+            Ok(at) if at <= now + CLOCK_SKEW => Some(at),
+            Ok(_) => {
+                violations.add("options.occurred_at", "must not be in the future");
+                None
             }
-            fn without_personal_data(&self) -> Self {
-                Self {
-                    $($($personal: Default::default(),)*)?
-                    ..self.clone()
-                }
+            Err(error) => {
+                violations.add("options.occurred_at", error.0);
+                None
             }
-        })*)*
+        },
     };
-}
-
-write_requests!(
-    PartnerTool: [
-    RegisterSchoolRequest,
-    DefineStudyRequest,
-    RegisterInstrumentRequest,
-    EnrolSchoolRequest,
-    ReleaseWaveRequest,
-    RegisterPersonRequest { name, email },
-    SubmitScanRequest,
-    RetractScanRequest,
-    WithdrawConsentRequest,
-    LogInterventionRequest,
-    StartInterventionRequest,
-    CompleteInterventionRequest,
-    AbandonInterventionRequest,
-    AssessContributionRequest,
-    ReviseDevelopmentPlanRequest,
-    RecordReflectionConversationRequest,
-    FormPlgRequest,
-    RefineLearningQuestionRequest,
-    AddMemberRequest,
-    RemoveMemberRequest,
-    RecordPhaseRequest,
-    HoldSessionRequest,
-    DissolvePlgRequest,
-    AssignCoachRequest,
-    HandOverCoachingRequest,
-    ],
-    Administrator: [ErasePersonalDataRequest],
-    Operator: [
-        IssueApiKeyRequest,
-        ChangeApiKeyScopeRequest,
-        RevokeApiKeyRequest,
-    ],
-);
-
-impl WriteContext {
-    /// The context of a write RPC, received now, and its message, once the caller is known
-    /// to hold the role the RPC needs.
-    pub fn from_request<M: WriteRequest>(
-        request: tonic::Request<M>,
-    ) -> Result<(Self, M), ServiceError> {
-        let caller = Caller::of(&request)?;
-        caller.require(M::ROLE)?;
-        let (headers, _, message) = request.into_parts();
-        let context = Self::new(caller, &headers, &message, Utc::now())?;
-        Ok((context, message))
-    }
-
-    /// The context of a write the server makes itself, as `caller`.
-    pub fn by<M: WriteRequest>(caller: Caller, message: &M) -> Result<Self, ServiceError> {
-        Self::new(caller, &MetadataMap::new(), message, Utc::now())
-    }
-
-    /// Reads the client's declared tool from the metadata and the write options from the
-    /// request, and fingerprints the request, so a reused request id is caught. Personal
-    /// fields are left out of the fingerprint: a request id reused with other personal data
-    /// (and nothing else changed) replays the original instead of being refused.
-    pub fn new<M: WriteRequest>(
-        caller: Caller,
-        headers: &MetadataMap,
-        message: &M,
-        now: DateTime<Utc>,
-    ) -> Result<Self, ServiceError> {
-        let options = message.options();
-        let mut violations = Violations::default();
-        let tool = optional_header(&mut violations, headers, TOOL_HEADER).unwrap_or_default();
-        let correlation_id = optional_header(&mut violations, headers, CORRELATION_HEADER)
-            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-        let default_options = WriteOptions::default();
-        let options = options.unwrap_or(&default_options);
-        // Not trimmed: the key must be exactly what the fingerprinted request carries.
-        let request_id = options.request_id.as_str();
-        if request_id.trim().is_empty()
-            || request_id.len() > MAX_REQUEST_ID_LEN
-            || request_id.chars().any(char::is_control)
-        {
-            violations.add(
-                "options.request_id",
-                format!("is required: 1 to {MAX_REQUEST_ID_LEN} characters chosen by the client"),
-            );
-        }
-        let occurred_at = match &options.occurred_at {
-            None => Some(now),
-            Some(timestamp) => match parse::timestamp(timestamp) {
-                Ok(at) if at <= now + CLOCK_SKEW => Some(at),
-                Ok(_) => {
-                    violations.add("options.occurred_at", "must not be in the future");
-                    None
-                }
-                Err(error) => {
-                    violations.add("options.occurred_at", error.0);
-                    None
-                }
-            },
-        };
-        let (Some(occurred_at), true) = (occurred_at, violations.is_empty()) else {
-            return Err(violations.into_error());
-        };
-        Ok(Self {
+    let delivery = violations.finish(|| {
+        Some(Delivery {
             request_id: request_id.to_owned(),
             expected_revision: options.expected_revision.map(StreamRevision),
             wait_for_research_view: options.wait_for_research_view,
+            occurred_at: occurred_at?,
             received_at: now,
-            fingerprint: fingerprint(M::NAME, &message.without_personal_data()),
-            metadata: EventMetadata {
-                actor: caller.identity().to_owned(),
-                key_id: caller.key_id().map(|id| id.to_string()),
-                tool,
-                correlation_id,
-                request_id: request_id.to_owned(),
-                occurred_at,
-            },
-            caller,
+            tool,
+            correlation_id,
+            fingerprint: message.fingerprint(),
         })
-    }
-
-    /// Today, in the schools' time zone: a date after it is in the future.
-    pub fn today(&self) -> NaiveDate {
-        school_date(self.received_at)
-    }
-
-    /// The date on which the write's subject happened, in the schools' time zone.
-    pub fn occurred_on(&self) -> NaiveDate {
-        school_date(self.metadata.occurred_at)
-    }
-
-    /// Request ids are scoped by the key that chose them, so no key can replay another's
-    /// request. The principal's length comes first, so no principal and request id can
-    /// combine into another pair's key.
-    pub fn idempotency_key(&self) -> IdempotencyKey {
-        let principal = self.caller.principal();
-        IdempotencyKey {
-            key: format!("{}:{principal}/{}", principal.len(), self.request_id),
-            fingerprint: self.fingerprint.clone(),
-        }
-    }
+    })?;
+    Ok(CommandContext::new(caller, delivery))
 }
 
 fn optional_header(
@@ -240,15 +121,6 @@ fn optional_header(
     }
 }
 
-fn fingerprint<M: prost::Message>(method: &str, message: &M) -> String {
-    let digest = Sha256::new()
-        .chain_update(method.as_bytes())
-        .chain_update([0])
-        .chain_update(message.encode_to_vec())
-        .finalize();
-    digest.iter().map(|byte| format!("{byte:02x}")).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,8 +141,8 @@ mod tests {
         headers: &MetadataMap,
         message: &RegisterPersonRequest,
         now: DateTime<Utc>,
-    ) -> Result<WriteContext, ServiceError> {
-        WriteContext::new(Caller::insecure_local(), headers, message, now)
+    ) -> Result<CommandContext, ServiceError> {
+        new_context(Caller::insecure_local(), headers, message, now)
     }
 
     #[test]
@@ -310,27 +182,6 @@ mod tests {
         }
         assert_eq!(key(&changed).key, key(&first).key);
         assert_ne!(key(&changed).fingerprint, key(&first).fingerprint);
-    }
-
-    #[test]
-    fn personal_data_leaves_no_trace_in_the_fingerprint() {
-        let now = Utc::now();
-        let first = request("r-1");
-        let fingerprint = |message: &RegisterPersonRequest| {
-            context(&MetadataMap::new(), message, now)
-                .expect("valid context")
-                .idempotency_key()
-                .fingerprint
-        };
-        let mut other = first.clone();
-        other.name = "B. Coach".into();
-        other.email = "b.coach@example.org".into();
-        assert_eq!(fingerprint(&other), fingerprint(&first));
-        // Nor can a guess of the whole request be confirmed against it.
-        assert_ne!(
-            fingerprint(&first),
-            super::fingerprint("RegisterPersonRequest", &first)
-        );
     }
 
     #[test]

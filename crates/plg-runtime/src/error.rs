@@ -1,53 +1,18 @@
+//! The one mapping from the write core's errors to gRPC statuses, with details a client can
+//! act on, bounded so that no error reply grows past what every client accepts.
+
 use std::collections::HashMap;
 
-use plg_domain::{DomainError, EventDecodeError};
+use plg_domain::DomainError;
 use plg_eventstore::{ExpectedRevision, StoreError};
+use plg_ledger::{FieldViolation, ServiceError};
 use tonic::{Code, Status};
-use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
+use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::limits;
 
 /// The error domain reported in `google.rpc.ErrorInfo`.
 const ERROR_DOMAIN: &str = "plg.ledger";
-
-/// Every way a request can fail, before it becomes a gRPC status in exactly one place
-/// (`From<ServiceError> for Status`).
-#[derive(Debug, thiserror::Error)]
-pub enum ServiceError {
-    #[error("invalid request: {}", describe(.0))]
-    InvalidArgument(Vec<FieldViolation>),
-    #[error("{kind} {id} not found")]
-    NotFound { kind: &'static str, id: String },
-    #[error(transparent)]
-    Domain(#[from] DomainError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("stored event cannot be read: {0}")]
-    Corrupt(#[from] EventDecodeError),
-    /// A stream's hash chain does not verify where it must: its stored history was altered.
-    #[error("the stored history of {stream} was altered: {broken}")]
-    Tampered {
-        stream: String,
-        broken: plg_eventstore::chain::ChainBreak,
-    },
-    /// A failure of the server's own, such as an unreadable research view.
-    #[error("internal error: {0}")]
-    Internal(String),
-    #[error("stream {stream} does not start with a {expected} event")]
-    UnexpectedEvent {
-        stream: String,
-        expected: &'static str,
-    },
-    /// No valid API key came with the request.
-    #[error("{0}")]
-    Unauthenticated(String),
-    /// The key is valid but its role or scope does not reach what the request asks.
-    #[error("{0}")]
-    PermissionDenied(String),
-    /// A limit on streams or exports is reached; the message says which.
-    #[error("{0}")]
-    ResourceExhausted(String),
-}
 
 fn describe(violations: &[FieldViolation]) -> String {
     let listed = bounded(violations)
@@ -63,12 +28,12 @@ fn describe(violations: &[FieldViolation]) -> String {
 
 /// The violations a reply lists: the first [`limits::MAX_VIOLATIONS`], each cut to its bound,
 /// and one entry counting the rest, so a request with a million problems gets a small reply.
-fn bounded(violations: &[FieldViolation]) -> Vec<FieldViolation> {
-    let mut listed: Vec<FieldViolation> = violations
+fn bounded(violations: &[FieldViolation]) -> Vec<tonic_types::FieldViolation> {
+    let mut listed: Vec<tonic_types::FieldViolation> = violations
         .iter()
         .take(limits::MAX_VIOLATIONS)
         .map(|violation| {
-            FieldViolation::new(
+            tonic_types::FieldViolation::new(
                 limits::truncate(&violation.field, limits::MAX_FIELD_BYTES),
                 limits::truncate(&violation.description, limits::MAX_DESCRIPTION_BYTES),
             )
@@ -76,7 +41,7 @@ fn bounded(violations: &[FieldViolation]) -> Vec<FieldViolation> {
         .collect();
     if violations.len() > limits::MAX_VIOLATIONS {
         let more = violations.len() - limits::MAX_VIOLATIONS;
-        listed.push(FieldViolation::new(
+        listed.push(tonic_types::FieldViolation::new(
             "",
             format!("and {more} more violations not listed"),
         ));
@@ -84,126 +49,107 @@ fn bounded(violations: &[FieldViolation]) -> Vec<FieldViolation> {
     listed
 }
 
-impl ServiceError {
-    pub fn invalid(field: impl Into<String>, description: impl Into<String>) -> Self {
-        Self::InvalidArgument(vec![FieldViolation::new(field, description)])
-    }
-
-    pub fn not_found(kind: &'static str, id: impl ToString) -> Self {
-        Self::NotFound {
-            kind,
-            id: id.to_string(),
-        }
-    }
-
-    /// A write's events are not of the kind its request produces: a bug, never the caller's doing.
-    pub fn unexpected(stream: impl ToString, expected: &'static str) -> Self {
-        Self::UnexpectedEvent {
-            stream: stream.to_string(),
-            expected,
-        }
-    }
-}
-
 fn resource(code: Code, message: String, kind: &str, id: &str) -> Status {
     let details = ErrorDetails::with_resource_info(kind, id, "", message.clone());
     Status::with_error_details(code, message, details)
 }
 
-impl From<ServiceError> for Status {
-    fn from(error: ServiceError) -> Self {
-        let message = limits::truncate(&error.to_string(), limits::MAX_MESSAGE_BYTES);
-        match error {
-            ServiceError::InvalidArgument(violations) => Status::with_error_details(
-                Code::InvalidArgument,
-                message,
-                ErrorDetails::with_bad_request(bounded(&violations)),
-            ),
-            ServiceError::NotFound { kind, id } => resource(Code::NotFound, message, kind, &id),
-            ServiceError::Domain(DomainError::NotFound { kind }) => {
-                resource(Code::NotFound, message, kind, "")
-            }
-            ServiceError::Domain(DomainError::AlreadyExists { kind, id }) => {
-                resource(Code::AlreadyExists, message, kind, &id)
-            }
-            ServiceError::Domain(DomainError::InvalidField {
-                field,
-                message: description,
-            }) => Status::with_error_details(
-                Code::InvalidArgument,
-                message,
-                ErrorDetails::with_bad_request_violation(field, description),
-            ),
-            ServiceError::Domain(DomainError::RuleViolated {
-                rule,
-                message: description,
-            }) => Status::with_error_details(
-                Code::FailedPrecondition,
-                message,
-                ErrorDetails::with_precondition_failure_violation(rule, "", description),
-            ),
-            ServiceError::Store(StoreError::WrongExpectedRevision {
-                stream,
-                expected,
-                actual,
-            }) => {
-                let metadata = HashMap::from([
-                    ("stream".to_owned(), stream.to_string()),
-                    (
-                        "expected_revision".to_owned(),
-                        match expected {
-                            ExpectedRevision::Exact(revision) => revision.to_string(),
-                            ExpectedRevision::Any => "any".to_owned(),
-                            ExpectedRevision::NoStream => "no_stream".to_owned(),
-                            ExpectedRevision::StreamExists => "stream_exists".to_owned(),
-                        },
-                    ),
-                    (
-                        "actual_revision".to_owned(),
-                        actual.map_or_else(|| "none".to_owned(), |revision| revision.to_string()),
-                    ),
-                ]);
-                Status::with_error_details(
-                    Code::Aborted,
-                    message,
-                    ErrorDetails::with_error_info(
-                        "WRONG_EXPECTED_REVISION",
-                        ERROR_DOMAIN,
-                        metadata,
-                    ),
-                )
-            }
-            ServiceError::Store(StoreError::IdempotencyKeyReused(_)) => Status::with_error_details(
-                Code::InvalidArgument,
-                message,
-                ErrorDetails::with_bad_request_violation(
-                    "options.request_id",
-                    "was already used for a different request",
+/// The status a failed call answers with. Caller mistakes never become INTERNAL; what does
+/// is logged here, and the caller learns only that it happened.
+pub fn status(error: ServiceError) -> Status {
+    let message = match &error {
+        ServiceError::InvalidArgument(violations) => {
+            format!("invalid request: {}", describe(violations))
+        }
+        other => other.to_string(),
+    };
+    let message = limits::truncate(&message, limits::MAX_MESSAGE_BYTES);
+    match error {
+        ServiceError::InvalidArgument(violations) => Status::with_error_details(
+            Code::InvalidArgument,
+            message,
+            ErrorDetails::with_bad_request(bounded(&violations)),
+        ),
+        ServiceError::NotFound { kind, id } => resource(Code::NotFound, message, kind, &id),
+        ServiceError::Domain(DomainError::NotFound { kind }) => {
+            resource(Code::NotFound, message, kind, "")
+        }
+        ServiceError::Domain(DomainError::AlreadyExists { kind, id }) => {
+            resource(Code::AlreadyExists, message, kind, &id)
+        }
+        ServiceError::Domain(DomainError::InvalidField {
+            field,
+            message: description,
+        }) => Status::with_error_details(
+            Code::InvalidArgument,
+            message,
+            ErrorDetails::with_bad_request_violation(field, description),
+        ),
+        ServiceError::Domain(DomainError::RuleViolated {
+            rule,
+            message: description,
+        }) => Status::with_error_details(
+            Code::FailedPrecondition,
+            message,
+            ErrorDetails::with_precondition_failure_violation(rule, "", description),
+        ),
+        ServiceError::Store(StoreError::WrongExpectedRevision {
+            stream,
+            expected,
+            actual,
+        }) => {
+            let metadata = HashMap::from([
+                ("stream".to_owned(), stream.to_string()),
+                (
+                    "expected_revision".to_owned(),
+                    match expected {
+                        ExpectedRevision::Exact(revision) => revision.to_string(),
+                        ExpectedRevision::Any => "any".to_owned(),
+                        ExpectedRevision::NoStream => "no_stream".to_owned(),
+                        ExpectedRevision::StreamExists => "stream_exists".to_owned(),
+                    },
                 ),
-            ),
-            ServiceError::Store(StoreError::InvalidStreamName(name)) => Status::with_error_details(
-                Code::InvalidArgument,
-                message,
-                ErrorDetails::with_bad_request_violation(
-                    "stream",
-                    format!("{} is not a valid stream name", limits::echo(&name)),
+                (
+                    "actual_revision".to_owned(),
+                    actual.map_or_else(|| "none".to_owned(), |revision| revision.to_string()),
                 ),
+            ]);
+            Status::with_error_details(
+                Code::Aborted,
+                message,
+                ErrorDetails::with_error_info("WRONG_EXPECTED_REVISION", ERROR_DOMAIN, metadata),
+            )
+        }
+        ServiceError::Store(StoreError::IdempotencyKeyReused(_)) => Status::with_error_details(
+            Code::InvalidArgument,
+            message,
+            ErrorDetails::with_bad_request_violation(
+                "options.request_id",
+                "was already used for a different request",
             ),
-            ServiceError::Unauthenticated(_) => Status::unauthenticated(message),
-            ServiceError::PermissionDenied(_) => Status::permission_denied(message),
-            ServiceError::ResourceExhausted(_) => Status::resource_exhausted(message),
-            ServiceError::Store(StoreError::Storage(_) | StoreError::Closed) => {
-                tracing::error!(error = %message, "storage unavailable");
-                Status::unavailable("storage is unavailable; retry with the same request id")
-            }
-            ServiceError::Store(StoreError::EmptyAppend | StoreError::Corrupt(_))
-            | ServiceError::Corrupt(_)
-            | ServiceError::Tampered { .. }
-            | ServiceError::UnexpectedEvent { .. }
-            | ServiceError::Internal(_) => {
-                tracing::error!(error = %message, "internal error");
-                Status::internal("internal error")
-            }
+        ),
+        ServiceError::Store(StoreError::InvalidStreamName(name)) => Status::with_error_details(
+            Code::InvalidArgument,
+            message,
+            ErrorDetails::with_bad_request_violation(
+                "stream",
+                format!("{} is not a valid stream name", limits::echo(&name)),
+            ),
+        ),
+        ServiceError::Unauthenticated(_) => Status::unauthenticated(message),
+        ServiceError::PermissionDenied(_) => Status::permission_denied(message),
+        ServiceError::ResourceExhausted(_) => Status::resource_exhausted(message),
+        ServiceError::Store(StoreError::Storage(_) | StoreError::Closed) => {
+            tracing::error!(error = %message, "storage unavailable");
+            Status::unavailable("storage is unavailable; retry with the same request id")
+        }
+        ServiceError::Store(StoreError::EmptyAppend | StoreError::Corrupt(_))
+        | ServiceError::Corrupt(_)
+        | ServiceError::Tampered { .. }
+        | ServiceError::UnexpectedEvent { .. }
+        | ServiceError::Internal(_) => {
+            tracing::error!(error = %message, "internal error");
+            Status::internal("internal error")
         }
     }
 }
@@ -257,13 +203,13 @@ mod tests {
             ),
         ];
         for (error, code) in cases {
-            assert_eq!(Status::from(error).code(), code);
+            assert_eq!(status(error).code(), code);
         }
     }
 
     #[test]
     fn a_conflict_reports_the_actual_revision() {
-        let status = Status::from(ServiceError::from(StoreError::WrongExpectedRevision {
+        let status = status(ServiceError::from(StoreError::WrongExpectedRevision {
             stream: StreamName::new("plg-1").expect("valid name"),
             expected: ExpectedRevision::Exact(StreamRevision(1)),
             actual: Some(StreamRevision(3)),
@@ -283,7 +229,7 @@ mod tests {
 
     #[test]
     fn field_violations_travel_as_bad_request_details() {
-        let status = Status::from(ServiceError::InvalidArgument(vec![
+        let status = status(ServiceError::InvalidArgument(vec![
             FieldViolation::new("name", "must not be empty"),
             FieldViolation::new("country", "is required"),
         ]));
@@ -304,7 +250,7 @@ mod tests {
         let violations = (0..1_000)
             .map(|index| FieldViolation::new(format!("{long}[{index}]"), long.clone()))
             .collect();
-        let status = Status::from(ServiceError::InvalidArgument(violations));
+        let status = status(ServiceError::InvalidArgument(violations));
         let listed = status
             .get_details_bad_request()
             .expect("bad request attached")
@@ -322,7 +268,7 @@ mod tests {
 
     #[test]
     fn an_invalid_stream_name_is_echoed_cut_short() {
-        let status = Status::from(ServiceError::from(StoreError::InvalidStreamName(
+        let status = status(ServiceError::from(StoreError::InvalidStreamName(
             "s".repeat(6_000),
         )));
         let violation = &status

@@ -1,7 +1,9 @@
-//! What every PLG Ledger service shares: configuration, the write path (idempotent,
-//! optimistically concurrent, decided by the pure domain), the one mapping from errors to gRPC
-//! statuses, request parsing into field violations, and serving with health and reflection.
+//! The gRPC edge every PLG Ledger service shares: configuration, the authentication layer
+//! with the one table of which role may call each RPC and a tracing span per RPC, the one
+//! mapping from errors to gRPC statuses, write and read RPCs' common shape, and serving with
+//! health and reflection.
 
+pub mod access;
 pub mod app;
 pub mod auth;
 pub mod backup;
@@ -11,15 +13,14 @@ pub mod config;
 mod connections;
 mod context;
 mod error;
-mod ledger;
 pub mod limits;
 pub mod lock;
-pub mod parse;
 mod private;
 pub mod server;
 pub mod streams;
+mod write;
 
-pub use auth::{Caller, Subject};
-pub use context::{CORRELATION_HEADER, EventMetadata, TOOL_HEADER, WriteContext, WriteRequest};
-pub use error::ServiceError;
-pub use ledger::{Ledger, Target, Written};
+pub use app::Runtime;
+pub use context::{caller_of, command_context, context_by};
+pub use error::status;
+pub use write::{read, write};

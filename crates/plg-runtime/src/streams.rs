@@ -16,7 +16,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio_stream::Stream;
 use tonic::Status;
 
-use crate::{Caller, ServiceError};
+use plg_ledger::{Caller, ServiceError};
 
 /// The `[streams]` configuration section.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

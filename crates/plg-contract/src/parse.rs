@@ -13,10 +13,10 @@ use plg_domain::{
     scan::RespondentRole,
     values::{PastDate, parse_date},
 };
+use plg_ledger::{FieldViolation, ServiceError};
 use plg_proto::v1;
-use tonic_types::FieldViolation;
 
-use crate::{ServiceError, limits};
+use crate::limits;
 
 #[derive(Debug, Default)]
 pub struct Violations(Vec<FieldViolation>);
@@ -163,6 +163,15 @@ impl Violations {
     /// which always left a violation behind.
     pub fn into_error(self) -> ServiceError {
         ServiceError::InvalidArgument(self.0)
+    }
+
+    /// What `build` makes of the parsed fields when none was violated; else every violation.
+    /// `build` sees each field as parsed (`None` where it failed).
+    pub fn finish<T>(self, build: impl FnOnce() -> Option<T>) -> Result<T, ServiceError> {
+        match build() {
+            Some(built) if self.is_empty() => Ok(built),
+            _ => Err(self.into_error()),
+        }
     }
 }
 

@@ -1,0 +1,238 @@
+//! Executing a command: replay a retried request, else load the target once, check the
+//! caller's scope, read what else the command needs, decide, seal and append with optimistic
+//! concurrency.
+
+use plg_domain::{Aggregate, DomainError, DomainEvent, event};
+use plg_eventstore::{
+    AppendOutcome, AppendRequest, Direction, ExpectedRevision, IdempotencyKey, NewEvent, Position,
+    ReadFrom, StoreError,
+};
+
+use crate::{CommandContext, Ledger, ServiceError, Subject};
+
+/// How often a write without an expected revision decides again after losing a race. Every
+/// round has a winner, so this bounds only pathological contention on one stream (dozens of
+/// simultaneous writers to one PLG); past it the caller gets ABORTED and may retry.
+const MAX_ATTEMPTS: usize = 32;
+
+type DomainCommand<C> = <<C as Command>::Aggregate as Aggregate>::Command;
+
+/// A command as a caller asks for it, its values already parsed: it names the aggregate it
+/// changes, what the caller's scope must reach, and reads what else its decision needs.
+pub trait Command: Send + Sized {
+    type Aggregate: Aggregate<Command: Send + Sync, Event: Send> + Send + Sync;
+
+    /// The target aggregate's id: the command changes the stream `<category>-<id>`.
+    fn target(&self) -> String;
+
+    /// What the caller's scope must reach, given the target's current state (the default
+    /// state for a new aggregate). The target is loaded once, for this and the decision.
+    fn subject(&self, target: &Self::Aggregate) -> Subject;
+
+    /// Reads the other aggregates the decision depends on (only once the scope check passed,
+    /// so a refused caller learns nothing about them) and yields the domain command.
+    fn prepare(
+        self,
+        ledger: &Ledger,
+        context: &CommandContext,
+    ) -> impl Future<Output = Result<DomainCommand<Self>, ServiceError>> + Send;
+}
+
+/// A write's result: where it left the log, and the events it wrote (or, for a replayed
+/// request, the events the original request wrote).
+#[derive(Debug, Clone)]
+pub struct Written<E> {
+    pub outcome: AppendOutcome,
+    pub events: Vec<E>,
+    /// How far the research view had read the log when the write was answered.
+    pub research_view_position: Position,
+}
+
+impl<E> Written<E> {
+    /// The first event written: every command writes at least one.
+    pub fn first(&self) -> Result<&E, ServiceError> {
+        self.events
+            .first()
+            .ok_or_else(|| ServiceError::unexpected(&self.outcome.stream, "any"))
+    }
+}
+
+/// What a command's events are.
+pub type EventOf<C> = <<C as Command>::Aggregate as Aggregate>::Event;
+
+impl Ledger {
+    /// Executes a command, or answers a retry of one with the original's result. `command` is
+    /// the request as parsed: a retry whose request no longer parses (the world moved on)
+    /// still gets the original's result.
+    pub async fn execute<C: Command>(
+        &self,
+        context: &CommandContext,
+        command: Result<C, ServiceError>,
+    ) -> Result<Written<EventOf<C>>, ServiceError> {
+        let mut written = self.decide_and_append(context, command).await?;
+        let wait_for = context
+            .wait_for_research_view
+            .then_some(written.outcome.position);
+        written.research_view_position = self.research_view_position(wait_for).await;
+        Ok(written)
+    }
+
+    async fn decide_and_append<C: Command>(
+        &self,
+        context: &CommandContext,
+        command: Result<C, ServiceError>,
+    ) -> Result<Written<EventOf<C>>, ServiceError> {
+        let key = context.idempotency_key();
+        if let Some(outcome) = self.store().find_idempotent_outcome(&key).await? {
+            return self.replayed::<C::Aggregate>(outcome).await;
+        }
+        let command = match command {
+            Ok(command) => command,
+            Err(error) => return self.replayed_or::<C::Aggregate>(&key, error).await,
+        };
+        let id = command.target();
+        let stream = Self::stream::<C::Aggregate>(&id);
+        let (mut state, mut revision) = self.load::<C::Aggregate>(&stream).await?;
+        let subject = command.subject(&state);
+        if let Err(error) = self.authorize(&context.caller, &subject).await {
+            return self.replayed_or::<C::Aggregate>(&key, error).await;
+        }
+        let decision = match command.prepare(self, context).await {
+            Ok(decision) => decision,
+            Err(error) => return self.replayed_or::<C::Aggregate>(&key, error).await,
+        };
+        let metadata = serde_json::to_value(&context.metadata)
+            .map_err(|error| StoreError::Corrupt(format!("metadata does not encode: {error}")))?;
+        let mut attempt = 1;
+        loop {
+            // An erasure whose key survived (its destruction failed) is finished by the next
+            // write to the stream, a new request to erase it again included.
+            if state.personal_data_erased() {
+                self.destroy_key(&stream).await?;
+            }
+            if let Some(expected) = context
+                .expected_revision
+                .filter(|expected| Some(*expected) != revision)
+            {
+                let conflict = StoreError::WrongExpectedRevision {
+                    stream,
+                    expected: ExpectedRevision::Exact(expected),
+                    actual: revision,
+                };
+                return self
+                    .replayed_or::<C::Aggregate>(&key, conflict.into())
+                    .await;
+            }
+            let events = match state.decide(&decision) {
+                Ok(events) => events,
+                Err(DomainError::NotFound { kind }) => {
+                    let error = ServiceError::not_found(kind, &id);
+                    return self.replayed_or::<C::Aggregate>(&key, error).await;
+                }
+                Err(error) => return self.replayed_or::<C::Aggregate>(&key, error.into()).await,
+            };
+            let new_events = events
+                .iter()
+                .map(|domain_event| {
+                    let mut encoded = event::encode(domain_event)?;
+                    self.seal(&stream, &mut encoded.data)?;
+                    Ok(NewEvent {
+                        id: uuid::Uuid::new_v4(),
+                        event_type: encoded.event_type,
+                        schema_version: encoded.schema_version,
+                        data: encoded.data,
+                        metadata: metadata.clone(),
+                    })
+                })
+                .collect::<Result<Vec<_>, ServiceError>>()?;
+            let erases = events.iter().any(DomainEvent::erases_personal_data);
+            let request = AppendRequest {
+                stream: stream.clone(),
+                expected: revision.map_or(ExpectedRevision::NoStream, ExpectedRevision::Exact),
+                events: new_events,
+                idempotency: Some(key.clone()),
+            };
+            match self.append(request, erases).await {
+                Ok(outcome) if outcome.replayed => {
+                    return self.replayed::<C::Aggregate>(outcome).await;
+                }
+                Ok(outcome) => {
+                    tracing::info!(
+                        stream = %outcome.stream,
+                        revision = outcome.revision.0,
+                        position = outcome.position.0,
+                        actor = %context.metadata.actor,
+                        key_id = ?context.metadata.key_id,
+                        tool = %context.metadata.tool,
+                        correlation_id = %context.metadata.correlation_id,
+                        "events appended"
+                    );
+                    return Ok(Written {
+                        outcome,
+                        events,
+                        research_view_position: Position(0),
+                    });
+                }
+                // Another writer got in between our read and our append: decide again on the
+                // new state, unless the caller pinned the revision it expects. (What a
+                // subject names, an aggregate's schools and study, never changes.)
+                Err(ServiceError::Store(StoreError::WrongExpectedRevision { .. }))
+                    if context.expected_revision.is_none() && attempt < MAX_ATTEMPTS =>
+                {
+                    attempt += 1;
+                    tracing::debug!(%stream, attempt, "concurrent write, deciding again");
+                    (state, revision) = self.load::<C::Aggregate>(&stream).await?;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    /// A command that fails may be a retry whose original landed after the first look-up
+    /// (keys and events commit together): then the original's result is the answer.
+    async fn replayed_or<A: Aggregate>(
+        &self,
+        key: &IdempotencyKey,
+        error: ServiceError,
+    ) -> Result<Written<A::Event>, ServiceError> {
+        match self.store().find_idempotent_outcome(key).await? {
+            Some(outcome) => self.replayed::<A>(outcome).await,
+            None => Err(error),
+        }
+    }
+
+    async fn replayed<A: Aggregate>(
+        &self,
+        outcome: AppendOutcome,
+    ) -> Result<Written<A::Event>, ServiceError> {
+        let count = usize::try_from(outcome.revision.0 - outcome.first_revision.0 + 1)
+            .unwrap_or(usize::MAX);
+        let recorded = self
+            .store()
+            .read_stream(
+                &outcome.stream,
+                Direction::Forward,
+                ReadFrom::At(outcome.first_revision),
+                count,
+            )
+            .await?;
+        let events = recorded
+            .into_iter()
+            .map(|recorded| {
+                event::decode(&recorded.event_type, recorded.schema_version, recorded.data)
+            })
+            .collect::<Result<Vec<A::Event>, _>>()?;
+        // A retried erasure destroys the key again, in case the original's destruction failed.
+        if events.iter().any(DomainEvent::erases_personal_data) {
+            self.destroy_key(&outcome.stream).await?;
+        }
+        Ok(Written {
+            outcome: AppendOutcome {
+                replayed: true,
+                ..outcome
+            },
+            events,
+            research_view_position: Position(0),
+        })
+    }
+}

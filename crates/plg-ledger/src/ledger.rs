@@ -1,0 +1,277 @@
+use std::{fmt, sync::Arc, time::Duration};
+
+use plg_domain::{
+    Aggregate, event,
+    person::{Person, PersonEvent},
+};
+use plg_eventstore::{
+    AppendOutcome, AppendRequest, Direction, EventStore, Position, ReadFrom, StoreError,
+    StreamName, StreamRevision, chain::ChainVerifier,
+};
+use plg_vault::Vault;
+use tokio::sync::watch;
+
+use crate::ServiceError;
+
+const PAGE_SIZE: usize = 512;
+/// How long a write that asked for read-your-writes waits for the research view. The write
+/// itself is durable either way; the reply says how far the view got.
+const RESEARCH_VIEW_WAIT: Duration = Duration::from_secs(5);
+
+/// The write path every service shares: replay a retried request, else load the aggregate,
+/// decide, and append with optimistic concurrency.
+#[derive(Debug, Clone)]
+pub struct Ledger {
+    store: Arc<dyn EventStore>,
+    /// How far the research view has read the log, when this process runs it.
+    research_view: Option<watch::Receiver<Position>>,
+    vault: Option<Arc<Vault>>,
+}
+
+impl Ledger {
+    pub fn new(store: Arc<dyn EventStore>) -> Self {
+        Self {
+            store,
+            research_view: None,
+            vault: None,
+        }
+    }
+
+    /// Seals personal data with each subject's key before it reaches the log.
+    pub fn with_vault(self, vault: Arc<Vault>) -> Self {
+        Self {
+            vault: Some(vault),
+            ..self
+        }
+    }
+
+    pub fn vault(&self) -> Option<&Arc<Vault>> {
+        self.vault.as_ref()
+    }
+
+    /// Personal data in a stream belongs to that stream's subject (only people's own streams
+    /// hold any), so the stream names the key. The key look-up is a short, local SQLite read.
+    pub(crate) fn seal(
+        &self,
+        stream: &StreamName,
+        data: &mut serde_json::Value,
+    ) -> Result<(), ServiceError> {
+        match &self.vault {
+            Some(vault) => vault
+                .seal(stream.as_str(), data)
+                .map_err(|error| ServiceError::Internal(error.to_string())),
+            None => Ok(()),
+        }
+    }
+
+    /// Destroys the keys of people whose erasure the log records but whose key survived: a
+    /// crash between recording an erasure and destroying the key. Run before serving.
+    /// Returns how many erasures it finished.
+    pub async fn finish_erasures(&self) -> Result<usize, ServiceError> {
+        let Some(vault) = &self.vault else {
+            return Ok(0);
+        };
+        let vault_error = |error: plg_vault::VaultError| ServiceError::Internal(error.to_string());
+        let mut finished = 0;
+        for subject in vault.subjects().map_err(vault_error)? {
+            let Ok(stream) = StreamName::new(subject.as_str()) else {
+                continue;
+            };
+            if stream.category() != Person::CATEGORY {
+                continue;
+            }
+            // An erasure is a person's last event: nothing is decided after it.
+            let last = self
+                .store
+                .read_stream(&stream, Direction::Backward, ReadFrom::End, 1)
+                .await?;
+            let erased = last.into_iter().next().is_some_and(|recorded| {
+                matches!(
+                    event::decode(&recorded.event_type, recorded.schema_version, recorded.data),
+                    Ok(PersonEvent::PersonalDataErased { .. })
+                )
+            });
+            if erased {
+                vault.erase(&subject).map_err(vault_error)?;
+                tracing::warn!(%stream, "finished an erasure interrupted before its key was destroyed");
+                finished += 1;
+            }
+        }
+        Ok(finished)
+    }
+
+    /// Reports (and, on request, waits for) the research view's progress in write replies.
+    pub fn with_research_view(self, progress: watch::Receiver<Position>) -> Self {
+        Self {
+            research_view: Some(progress),
+            ..self
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn EventStore> {
+        &self.store
+    }
+
+    pub fn stream<A: Aggregate>(id: impl fmt::Display) -> StreamName {
+        StreamName::for_entity(A::CATEGORY, id)
+    }
+
+    /// The research view's position, after waiting (bounded) until it reaches `wait_for`.
+    /// Without a research view in this process there is nothing to wait for: 0.
+    pub(crate) async fn research_view_position(&self, wait_for: Option<Position>) -> Position {
+        let Some(progress) = &self.research_view else {
+            return Position(0);
+        };
+        let mut progress = progress.clone();
+        if let Some(target) = wait_for {
+            let reached = progress.wait_for(|position| *position >= target);
+            if tokio::time::timeout(RESEARCH_VIEW_WAIT, reached)
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    position = target.0,
+                    "research view did not catch up in time"
+                );
+            }
+        }
+        *progress.borrow()
+    }
+
+    /// Appends; an append that erases personal data destroys the stream's key right after,
+    /// in a task of its own: a caller that gives up (a deadline, a reset stream) drops only
+    /// the wait for it, never the destruction, and no reply waits for the research view
+    /// before the key is gone.
+    pub(crate) async fn append(
+        &self,
+        request: AppendRequest,
+        erases: bool,
+    ) -> Result<AppendOutcome, ServiceError> {
+        if !erases {
+            return Ok(self.store.append(request).await?);
+        }
+        if self.vault.is_none() {
+            return Err(ServiceError::Internal(
+                "no key store to erase personal data from".to_owned(),
+            ));
+        }
+        let ledger = self.clone();
+        tokio::spawn(async move {
+            let outcome = ledger.store.append(request).await?;
+            ledger.destroy_key(&outcome.stream).await?;
+            Ok(outcome)
+        })
+        .await
+        .map_err(|error| ServiceError::Internal(format!("erasure did not finish: {error}")))?
+    }
+
+    /// Destroys the stream's key (idempotent), on a blocking thread that runs to the end
+    /// even when the caller stops waiting.
+    pub(crate) async fn destroy_key(&self, stream: &StreamName) -> Result<(), ServiceError> {
+        let Some(vault) = self.vault.clone() else {
+            return Ok(());
+        };
+        let subject = stream.to_string();
+        tokio::task::spawn_blocking(move || vault.erase(&subject))
+            .await
+            .map_err(|error| ServiceError::Internal(format!("key destruction failed: {error}")))?
+            .map_err(|error| ServiceError::Internal(error.to_string()))?;
+        tracing::debug!(%stream, "key destroyed");
+        Ok(())
+    }
+
+    /// An aggregate's state and its stream's revision (`None` when the stream does not exist).
+    pub async fn load<A: Aggregate>(
+        &self,
+        stream: &StreamName,
+    ) -> Result<(A, Option<StreamRevision>), ServiceError> {
+        self.replay(stream, None).await
+    }
+
+    /// Like [`load`](Self::load), for state that grants rights: the stream's hash chain must
+    /// verify, so an event edited in the file is refused rather than believed.
+    pub async fn load_verified<A: Aggregate>(
+        &self,
+        stream: &StreamName,
+    ) -> Result<(A, Option<StreamRevision>), ServiceError> {
+        self.replay(stream, Some(&mut ChainVerifier::new())).await
+    }
+
+    async fn replay<A: Aggregate>(
+        &self,
+        stream: &StreamName,
+        mut verifier: Option<&mut ChainVerifier>,
+    ) -> Result<(A, Option<StreamRevision>), ServiceError> {
+        let mut state = A::default();
+        let mut revision = None;
+        loop {
+            let from = revision.map_or(ReadFrom::Start, |last: StreamRevision| {
+                ReadFrom::At(last.next())
+            });
+            let page = self
+                .store
+                .read_stream(stream, Direction::Forward, from, PAGE_SIZE)
+                .await?;
+            for recorded in &page {
+                if let Some(verifier) = verifier.as_deref_mut() {
+                    verifier
+                        .push(recorded)
+                        .map_err(|broken| ServiceError::Tampered {
+                            stream: stream.to_string(),
+                            broken,
+                        })?;
+                }
+                // Deciding on a state that skipped an event could break its rules.
+                if let Some(reason) = &recorded.unreadable {
+                    return Err(StoreError::Corrupt(format!(
+                        "{stream} revision {}: {reason}",
+                        recorded.revision
+                    ))
+                    .into());
+                }
+                let decoded: A::Event = event::decode(
+                    &recorded.event_type,
+                    recorded.schema_version,
+                    recorded.data.clone(),
+                )?;
+                state.evolve(&decoded);
+                revision = Some(recorded.revision);
+            }
+            if page.len() < PAGE_SIZE {
+                return Ok((state, revision));
+            }
+        }
+    }
+
+    /// An aggregate that must exist, or `NOT_FOUND` naming it as `kind`.
+    pub async fn require<A: Aggregate>(
+        &self,
+        kind: &'static str,
+        id: impl fmt::Display,
+    ) -> Result<A, ServiceError> {
+        let id = id.to_string();
+        match self.load::<A>(&Self::stream::<A>(&id)).await? {
+            (state, Some(_)) => Ok(state),
+            (_, None) => Err(ServiceError::not_found(kind, id)),
+        }
+    }
+
+    /// Checks that each aggregate exists, without replaying it.
+    pub async fn require_all<A: Aggregate, I: fmt::Display>(
+        &self,
+        kind: &'static str,
+        ids: impl IntoIterator<Item = I>,
+    ) -> Result<(), ServiceError> {
+        for id in ids {
+            if self
+                .store
+                .stream_revision(&Self::stream::<A>(&id))
+                .await?
+                .is_none()
+            {
+                return Err(ServiceError::not_found(kind, id));
+            }
+        }
+        Ok(())
+    }
+}
