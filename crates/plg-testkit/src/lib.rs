@@ -15,8 +15,8 @@ use plg_proto::v1::{
     registry_service_client::RegistryServiceClient, research_service_client::ResearchServiceClient,
     scan_service_client::ScanServiceClient, session_service_client::SessionServiceClient,
 };
+use plg_contract::TOOL_HEADER;
 use plg_runtime::{
-    TOOL_HEADER,
     app::AppError,
     config::{Config, KeyBudget},
 };

@@ -8,8 +8,9 @@ use std::sync::Arc;
 use plg_eventstore::{EventStore, sqlite::SqliteEventStore};
 use plg_projections::{ProjectionError, RESEARCH_DB_FILE, Rebuilt};
 use plg_research::ResearchHost;
+use plg_ledger::Ledger;
 use plg_runtime::{
-    Ledger,
+    Runtime,
     app::{App, AppError, EVENT_STORE_FILE},
     auth,
     config::Config,
@@ -17,16 +18,16 @@ use plg_runtime::{
     server::ServiceSet,
 };
 
-/// The write services and the event log, writing through `ledger`.
-pub fn services(ledger: &Ledger) -> ServiceSet {
+/// The write services and the event log, writing through `runtime`'s ledger.
+pub fn services(runtime: &Runtime) -> ServiceSet {
     ServiceSet::default()
-        .with(plg_registry::server(ledger))
-        .with(plg_scan::server(ledger))
-        .with(plg_intervention::server(ledger))
-        .with(plg_session::server(ledger))
-        .with(plg_coaching::server(ledger))
-        .with(plg_eventlog::server(ledger))
-        .with(plg_admin::server(ledger))
+        .with(plg_registry::server(runtime))
+        .with(plg_scan::server(runtime))
+        .with(plg_intervention::server(runtime))
+        .with(plg_session::server(runtime))
+        .with(plg_coaching::server(runtime))
+        .with(plg_eventlog::server(runtime))
+        .with(plg_admin::server(runtime))
 }
 
 /// Opens the store and the research view in `config.data_dir`, which it owns alone while it
@@ -34,10 +35,12 @@ pub fn services(ledger: &Ledger) -> ServiceSet {
 /// them.
 pub async fn build(config: Config) -> Result<App, AppError> {
     let data_dir = config.data_dir.clone();
-    App::build(config, Claim::Whole, |ledger| {
-        let research = ResearchHost::open(ledger.store().clone(), &data_dir)?;
-        let audit = plg_audit::server(ledger, research.db().clone());
-        Ok::<_, ProjectionError>(research.attach(ledger, |ledger| services(ledger).with(audit)))
+    App::build(config, Claim::Whole, |runtime| {
+        let research = ResearchHost::open(runtime.ledger.store().clone(), &data_dir)?;
+        let audit = plg_audit::server(runtime, research.db().clone());
+        Ok::<_, ProjectionError>(
+            research.attach(runtime, |runtime| services(runtime).with(audit)),
+        )
     })
     .await
 }
