@@ -4,9 +4,11 @@
 
 pub mod limits;
 pub mod parse;
+mod registry;
 mod scan;
 mod write;
 
+pub use registry::instrument_to_proto;
 pub use write::{IntoCommand, WriteRequest, write_result};
 
 /// The client software, as the client declares it: optional, recorded, never trusted.
