@@ -2,6 +2,7 @@
 //! parse into commands or field violations, and results become messages. Services depend on this
 //! crate, never on each other.
 
+mod intervention;
 pub mod limits;
 pub mod parse;
 mod registry;
