@@ -2,11 +2,13 @@
 //! parse into commands or field violations, and results become messages. Services depend on this
 //! crate, never on each other.
 
+mod keys;
 pub mod limits;
 pub mod parse;
 mod scan;
 mod write;
 
+pub use keys::{api_key_info, issue_api_key_reply, parse_issue_api_key};
 pub use write::{IntoCommand, WriteRequest, write_result};
 
 /// The client software, as the client declares it: optional, recorded, never trusted.
