@@ -3,6 +3,7 @@
 //! crate, never on each other.
 
 mod intervention;
+mod keys;
 pub mod limits;
 pub mod parse;
 mod registry;
@@ -10,6 +11,7 @@ mod scan;
 mod write;
 
 pub use registry::instrument_to_proto;
+pub use keys::{api_key_info, issue_api_key_reply, parse_issue_api_key};
 pub use write::{IntoCommand, WriteRequest, write_result};
 
 /// The client software, as the client declares it: optional, recorded, never trusted.

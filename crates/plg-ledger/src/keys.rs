@@ -1,20 +1,28 @@
-//! API keys: issued as a token whose secret the log keeps only as a hash, and checked against
-//! the key's own stream, whose hash chain must verify.
+//! API keys: issued as a token whose secret the log keeps only as a hash, checked against
+//! the key's own stream, whose hash chain must verify, and listed for operators.
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use chrono::{DateTime, Utc};
 use plg_domain::{
-    access::{ApiKey, ApiKeyCommand, ApiKeyEvent, Role, Scope},
+    Aggregate,
+    access::{ApiKey, ApiKeyCommand, ApiKeyEvent, IssuedKey, Role, Scope},
+    event,
     ids::ApiKeyId,
     values::{Label, SecretHash},
 };
+use plg_eventstore::{Direction, ReadFrom, StreamName};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::{Caller, Command, CommandContext, Ledger, ServiceError, Subject, Written};
+use crate::{
+    Caller, Command, CommandContext, EventMetadata, Ledger, ServiceError, Subject, Written,
+};
 
 /// Every key starts with this, so a leaked key is recognisable (for secret scanners, too).
 const KEY_PREFIX: &str = "plg_";
 const SECRET_BYTES: usize = 32;
+/// A key's stream is short: issued, a few scope changes, perhaps revoked.
+const KEY_EVENTS: usize = 1000;
 
 /// A key as issued: its id, the token callers send, and the hash the log keeps.
 #[derive(Debug)]
@@ -177,6 +185,53 @@ impl Ledger {
             key.role,
             key.scope,
         ))
+    }
+}
+
+/// A key as listed: its state after its whole stream, and who issued it when.
+#[derive(Debug)]
+pub struct ListedApiKey {
+    pub key: IssuedKey,
+    pub issued_at: DateTime<Utc>,
+    /// The issuer's identity; empty when the metadata does not say.
+    pub issued_by: String,
+}
+
+impl Ledger {
+    /// Every key ever issued, revoked ones included, in the order they were issued.
+    pub async fn api_keys(&self) -> Result<Vec<ListedApiKey>, ServiceError> {
+        let streams = self.store().streams_in_category(ApiKey::CATEGORY).await?;
+        let mut keys = Vec::with_capacity(streams.len());
+        for stream in &streams {
+            keys.extend(self.listed_api_key(stream).await?);
+        }
+        Ok(keys)
+    }
+
+    async fn listed_api_key(
+        &self,
+        stream: &StreamName,
+    ) -> Result<Option<ListedApiKey>, ServiceError> {
+        let recorded = self
+            .store()
+            .read_stream(stream, Direction::Forward, ReadFrom::Start, KEY_EVENTS)
+            .await?;
+        let Some(first) = recorded.first() else {
+            return Ok(None);
+        };
+        let issued_at = first.recorded_at;
+        let issued_by = serde_json::from_value::<EventMetadata>(first.metadata.clone())
+            .map(|metadata| metadata.actor)
+            .unwrap_or_default();
+        let events = recorded
+            .into_iter()
+            .map(|event| event::decode(&event.event_type, event.schema_version, event.data))
+            .collect::<Result<Vec<ApiKeyEvent>, _>>()?;
+        Ok(ApiKey::replay(&events).issued.map(|key| ListedApiKey {
+            key,
+            issued_at,
+            issued_by,
+        }))
     }
 }
 

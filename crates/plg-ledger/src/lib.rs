@@ -15,5 +15,5 @@ pub use caller::{Caller, Subject};
 pub use command::{Command, EventOf, Written};
 pub use context::{CommandContext, Delivery, EventMetadata};
 pub use error::{FieldViolation, ServiceError};
-pub use keys::{IssueApiKey, IssuedApiKey, Refused};
+pub use keys::{IssueApiKey, IssuedApiKey, ListedApiKey, Refused};
 pub use ledger::Ledger;

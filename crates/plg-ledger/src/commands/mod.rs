@@ -2,5 +2,6 @@
 //! names its target, its subject and what else it reads; the edge parses requests into them.
 
 pub mod intervention;
+pub mod keys;
 pub mod registry;
 pub mod scan;
