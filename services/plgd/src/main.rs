@@ -1,8 +1,15 @@
-use std::path::PathBuf;
+use std::{
+    net::{Ipv4Addr, Ipv6Addr, SocketAddr},
+    path::PathBuf,
+};
 
 use clap::{Parser, Subcommand, ValueEnum};
-use plg_runtime::{app, backup, config::Flags, server::shutdown_signal};
-use plgd::demo::DemoSize;
+use plg_demo::DemoSize;
+use plg_runtime::{
+    app, backup,
+    config::{Config, Flags},
+    server::shutdown_signal,
+};
 
 /// PLG Ledger: records how schools develop as professional learning communities, and serves
 /// every service over gRPC from one process.
@@ -77,6 +84,24 @@ enum Size {
     Small,
 }
 
+/// Where `plgd demo` loads by default: the configured listener (on loopback when it listens on
+/// every interface), over https when it has a certificate.
+fn demo_address(config: &Config) -> String {
+    let mut listen = config.listen;
+    if listen.ip().is_unspecified() {
+        listen.set_ip(match listen {
+            SocketAddr::V4(_) => Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    format!("{scheme}://{listen}")
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -139,10 +164,10 @@ async fn main() -> anyhow::Result<()> {
                 Size::Full => DemoSize::FULL,
                 Size::Small => DemoSize::SMALL,
             };
-            let address = address.unwrap_or_else(|| plgd::demo::default_address(&config));
-            let channel = plgd::demo::connect(&address, ca_cert.as_deref()).await?;
+            let address = address.unwrap_or_else(|| demo_address(&config));
+            let channel = plg_demo::connect(&address, ca_cert.as_deref()).await?;
             let started = std::time::Instant::now();
-            let summary = plgd::demo::load_sized(channel, api_key.as_deref(), seed, size).await?;
+            let summary = plg_demo::load_sized(channel, api_key.as_deref(), seed, size).await?;
             println!("{summary}");
             println!(
                 "loaded in {:.1} s; study id: {}",

@@ -9,10 +9,10 @@ use std::collections::BTreeMap;
 
 use anyhow::Context as _;
 use chrono::{DateTime, NaiveDate};
+use plg_demo as demo;
 use plg_proto::v1;
 use plg_runtime::config::{Config, KeyBudget, TlsConfig};
 use plg_testkit::{TestServer, payload};
-use plgd::demo;
 
 fn occurred_on(event: &v1::Event) -> anyhow::Result<NaiveDate> {
     let at = event
