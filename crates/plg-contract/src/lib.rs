@@ -4,6 +4,7 @@
 
 pub mod limits;
 pub mod parse;
+mod plg;
 mod scan;
 mod write;
 

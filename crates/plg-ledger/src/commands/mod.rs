@@ -1,4 +1,5 @@
 //! The commands partner tools, administrators and operators send, one module per area. Each
 //! names its target, its subject and what else it reads; the edge parses requests into them.
 
+pub mod plg;
 pub mod scan;
