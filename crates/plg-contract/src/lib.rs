@@ -6,6 +6,7 @@ mod intervention;
 mod keys;
 pub mod limits;
 pub mod parse;
+mod plg;
 mod registry;
 mod scan;
 mod write;

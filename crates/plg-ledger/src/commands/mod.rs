@@ -3,5 +3,6 @@
 
 pub mod intervention;
 pub mod keys;
+pub mod plg;
 pub mod registry;
 pub mod scan;
