@@ -11,8 +11,8 @@ mod registry;
 mod scan;
 mod write;
 
-pub use registry::instrument_to_proto;
 pub use keys::{api_key_info, issue_api_key_reply, parse_issue_api_key};
+pub use registry::instrument_to_proto;
 pub use write::{IntoCommand, WriteRequest, write_result};
 
 /// The client software, as the client declares it: optional, recorded, never trusted.

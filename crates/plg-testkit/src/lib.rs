@@ -6,6 +6,7 @@ use std::{net::SocketAddr, path::Path};
 
 use anyhow::Context as _;
 use chrono::{Duration, Utc};
+use plg_contract::TOOL_HEADER;
 use plg_domain::values::school_date;
 use plg_proto::v1::{
     self, admin_service_client::AdminServiceClient, audit_service_client::AuditServiceClient,
@@ -15,7 +16,6 @@ use plg_proto::v1::{
     registry_service_client::RegistryServiceClient, research_service_client::ResearchServiceClient,
     scan_service_client::ScanServiceClient, session_service_client::SessionServiceClient,
 };
-use plg_contract::TOOL_HEADER;
 use plg_runtime::{
     app::AppError,
     config::{Config, KeyBudget},

@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use plg_eventstore::{EventStore, sqlite::SqliteEventStore};
+use plg_ledger::Ledger;
 use plg_projections::{ProjectionError, RESEARCH_DB_FILE, Rebuilt};
 use plg_research::ResearchHost;
-use plg_ledger::Ledger;
 use plg_runtime::{
     Runtime,
     app::{App, AppError, EVENT_STORE_FILE},
@@ -36,9 +36,7 @@ pub async fn build(config: Config) -> Result<App, AppError> {
     App::build(config, Claim::Whole, |runtime| {
         let research = ResearchHost::open(runtime.ledger.store().clone(), &data_dir)?;
         let audit = plg_audit::server(runtime, research.db().clone());
-        Ok::<_, ProjectionError>(
-            research.attach(runtime, |runtime| services(runtime).with(audit)),
-        )
+        Ok::<_, ProjectionError>(research.attach(runtime, |runtime| services(runtime).with(audit)))
     })
     .await
 }
