@@ -22,6 +22,15 @@ pub enum InterventionCategory {
     LeadershipDevelopment,
 }
 
+crate::names::stored_names!(InterventionCategory {
+    OrganisationalStructure => "organisational_structure",
+    Professionalisation => "professionalisation",
+    VisionDevelopment => "vision_development",
+    WorkingAndLearningTogether => "working_and_learning_together",
+    Communication => "communication",
+    LeadershipDevelopment => "leadership_development",
+});
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum InterventionLevel {
@@ -30,6 +39,13 @@ pub enum InterventionLevel {
     Section,
     Network,
 }
+
+crate::names::stored_names!(InterventionLevel {
+    School => "school",
+    Team => "team",
+    Section => "section",
+    Network => "network",
+});
 
 /// To what degree an intended contribution was realised, an ordinal scale.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -40,6 +56,13 @@ pub enum ContributionDegree {
     Moderate,
     Large,
 }
+
+crate::names::stored_names!(ContributionDegree {
+    None => "none",
+    Small => "small",
+    Moderate => "moderate",
+    Large => "large",
+});
 
 impl ContributionDegree {
     /// The position on the ordinal scale: 0 (none) to 3 (large).
@@ -61,6 +84,13 @@ pub enum InterventionStatus {
     Completed,
     Abandoned,
 }
+
+crate::names::stored_names!(InterventionStatus {
+    Planned => "planned",
+    Started => "started",
+    Completed => "completed",
+    Abandoned => "abandoned",
+});
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogIntervention {

@@ -18,6 +18,11 @@ pub enum PlgKind {
     CrossSchool,
 }
 
+crate::names::stored_names!(PlgKind {
+    School => "school",
+    CrossSchool => "cross_school",
+});
+
 impl PlgKind {
     /// Whether a PLG of this kind may have `schools` distinct schools.
     pub fn check_school_count(self, schools: usize) -> Result<(), ValueError> {
@@ -44,6 +49,14 @@ pub enum PlgPhase {
     StableOperation,
 }
 
+crate::names::stored_names!(PlgPhase {
+    EngagingSchoolLeaders => "engaging_school_leaders",
+    MotivatingTeachers => "motivating_teachers",
+    ChoosingThemes => "choosing_themes",
+    LearningToDevelopTogether => "learning_to_develop_together",
+    StableOperation => "stable_operation",
+});
+
 /// Bruns' phases of a theme meeting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -53,12 +66,23 @@ pub enum ThemePhase {
     Product,
 }
 
+crate::names::stored_names!(ThemePhase {
+    Explore => "explore",
+    Condense => "condense",
+    Product => "product",
+});
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CoachKind {
     Internal,
     External,
 }
+
+crate::names::stored_names!(CoachKind {
+    Internal => "internal",
+    External => "external",
+});
 
 /// How long a session lasted: 1 minute to a day.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

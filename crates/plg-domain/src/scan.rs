@@ -20,6 +20,13 @@ pub enum RespondentRole {
     SupportStaff,
 }
 
+crate::names::stored_names!(RespondentRole {
+    Teacher => "teacher",
+    SchoolLeader => "school_leader",
+    TeamLeader => "team_leader",
+    SupportStaff => "support_staff",
+});
+
 /// One item's answer as the respondent gave it. No current score means "no answer".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ItemAnswer {

@@ -1,10 +1,9 @@
 //! What every query needs to know about a study: its waves, its schools as researchers may
 //! see them, and how small a group may be shown.
 
-use std::collections::BTreeSet;
+use std::{collections::BTreeSet, str::FromStr};
 
 use rusqlite::{OptionalExtension, Transaction};
-use serde::de::DeserializeOwned;
 
 use crate::ResearchError;
 
@@ -177,7 +176,7 @@ impl StudyContext {
 }
 
 /// A domain value from the name the projections stored it under.
-pub fn parse_name<T: DeserializeOwned>(name: &str) -> Result<T, ResearchError> {
-    serde_json::from_value(serde_json::Value::String(name.to_owned()))
+pub(crate) fn parse_name<T: FromStr>(name: &str) -> Result<T, ResearchError> {
+    name.parse()
         .map_err(|_| ResearchError::UnknownValue(name.to_owned()))
 }

@@ -20,12 +20,3 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(audit::Audit),
     ]
 }
-
-/// Domain values stored as their serde names (`snake_case`), the same words the events use.
-pub(crate) fn name_of<T: serde::Serialize>(value: &T) -> String {
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::String(name)) => name,
-        Ok(other) => other.to_string(),
-        Err(_) => String::new(),
-    }
-}
