@@ -166,9 +166,19 @@ impl DomainEvent for InterventionEvent {}
 pub struct Intervention {
     pub intervention_id: Option<InterventionId>,
     pub school_id: Option<SchoolId>,
+    pub title: Option<Label>,
+    pub categories: BTreeSet<InterventionCategory>,
     pub status: Option<InterventionStatus>,
     pub started_on: Option<NaiveDate>,
-    pub assessments: BTreeMap<Dimension, ContributionDegree>,
+    /// The latest assessment per dimension.
+    pub assessments: BTreeMap<Dimension, Assessment>,
+}
+
+/// How much an intervention contributed to a dimension, and whether it meant to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Assessment {
+    pub intended: bool,
+    pub realised: ContributionDegree,
 }
 
 impl Intervention {
@@ -302,10 +312,14 @@ impl Aggregate for Intervention {
             InterventionEvent::InterventionLogged {
                 intervention_id,
                 school_id,
+                title,
+                categories,
                 ..
             } => {
                 self.intervention_id = Some(*intervention_id);
                 self.school_id = Some(*school_id);
+                self.title = Some(title.clone());
+                self.categories = categories.clone();
                 self.status = Some(InterventionStatus::Planned);
             }
             InterventionEvent::InterventionStarted { started_on } => {
@@ -320,10 +334,15 @@ impl Aggregate for Intervention {
             }
             InterventionEvent::ContributionAssessed {
                 dimension,
+                intended,
                 realised,
                 ..
             } => {
-                self.assessments.insert(*dimension, *realised);
+                let assessment = Assessment {
+                    intended: *intended,
+                    realised: *realised,
+                };
+                self.assessments.insert(*dimension, assessment);
             }
         }
     }

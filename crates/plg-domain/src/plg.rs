@@ -251,6 +251,7 @@ pub struct CurrentCoach {
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Plg {
     pub plg_id: Option<PlgId>,
+    pub name: Option<Label>,
     pub formed_on: Option<NaiveDate>,
     pub school_ids: Vec<SchoolId>,
     pub members: BTreeSet<PersonId>,
@@ -258,6 +259,7 @@ pub struct Plg {
     pub phase: Option<PlgPhase>,
     pub coach: Option<CurrentCoach>,
     pub last_session_on: Option<NaiveDate>,
+    pub sessions: u32,
     pub dissolved: bool,
 }
 
@@ -534,12 +536,14 @@ impl Aggregate for Plg {
             PlgEvent::PlgFormed {
                 plg_id,
                 school_ids,
+                name,
                 learning_question,
                 member_ids,
                 formed_on,
                 ..
             } => {
                 self.plg_id = Some(*plg_id);
+                self.name = Some(name.clone());
                 self.formed_on = Some(formed_on.date());
                 self.school_ids = school_ids.clone();
                 self.learning_question = Some(learning_question.clone());
@@ -559,6 +563,7 @@ impl Aggregate for Plg {
             PlgEvent::PhaseReached { phase, .. } => self.phase = Some(*phase),
             PlgEvent::SessionHeld(session) => {
                 self.last_session_on = Some(session.held_on.date());
+                self.sessions += 1;
             }
             PlgEvent::PlgDissolved { .. } => self.dissolved = true,
             PlgEvent::CoachAssigned {

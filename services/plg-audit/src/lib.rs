@@ -7,7 +7,7 @@
 
 use std::{
     cmp::Reverse,
-    collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap},
+    collections::{BTreeSet, BinaryHeap, HashMap},
     sync::Arc,
 };
 
@@ -17,7 +17,7 @@ use plg_eventstore::{
     Direction, EventStore, Position, ReadFrom, RecordedEvent, StreamName, StreamRevision,
     chain::{self, ChainBreak, ChainVerifier},
 };
-use plg_projections::ResearchDb;
+use plg_projections::{ResearchDb, SchoolStreams, school_streams};
 use plg_proto::v1::{
     self,
     audit_service_server::{AuditService, AuditServiceServer},
@@ -59,13 +59,6 @@ pub struct Audit {
     db: ResearchDb,
     /// Opens sealed personal data for display, or shows it erased.
     vault: Option<Arc<Vault>>,
-}
-
-/// The streams that concern a school: whole streams, and single events of shared ones.
-#[derive(Debug, Default)]
-struct SchoolStreams {
-    whole: Vec<StreamName>,
-    events: Vec<(StreamName, StreamRevision)>,
 }
 
 /// An optional timestamp: `Some(None)` when absent, `None` when invalid (and recorded).
@@ -118,36 +111,13 @@ impl Audit {
         Ok((message, school, fields))
     }
 
+    /// The streams that concern the school, from the `audit` projection.
     async fn streams(&self, school: SchoolId) -> Result<SchoolStreams, ServiceError> {
         let db = self.db.clone();
-        let school = school.to_string();
-        tokio::task::spawn_blocking(move || -> Result<SchoolStreams, String> {
-            let connection = db.read_connection().map_err(|error| error.to_string())?;
-            let name = |value: String| StreamName::new(value).map_err(|error| error.to_string());
-            let mut whole = connection
-                .prepare("SELECT stream FROM audit_school_streams WHERE school_id = ?1 ORDER BY stream")
-                .map_err(|error| error.to_string())?;
-            let whole = whole
-                .query_map([&school], |row| row.get::<_, String>(0))
-                .map_err(|error| error.to_string())?
-                .map(|row| row.map_err(|error| error.to_string()).and_then(name))
-                .collect::<Result<_, _>>()?;
-            let mut events = connection
-                .prepare("SELECT stream, revision FROM audit_school_events WHERE school_id = ?1 ORDER BY stream, revision")
-                .map_err(|error| error.to_string())?;
-            let events = events
-                .query_map([&school], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)))
-                .map_err(|error| error.to_string())?
-                .map(|row| {
-                    let (stream, revision) = row.map_err(|error| error.to_string())?;
-                    Ok((name(stream)?, StreamRevision(u64::try_from(revision).unwrap_or(0))))
-                })
-                .collect::<Result<_, String>>()?;
-            Ok(SchoolStreams { whole, events })
-        })
-        .await
-        .map_err(|error| ServiceError::Internal(error.to_string()))?
-        .map_err(ServiceError::Internal)
+        tokio::task::spawn_blocking(move || school_streams(&db, school))
+            .await
+            .map_err(|error| ServiceError::Internal(error.to_string()))?
+            .map_err(|error| ServiceError::Internal(error.to_string()))
     }
 
     /// Every event of the school's streams, in log order.
@@ -549,23 +519,18 @@ impl AuditService for Audit {
             .await?;
         let at = at.unwrap_or_else(Utc::now);
         let streams = self.streams(school).await?;
-        let recorded_by = |event: &RecordedEvent| event.recorded_at <= at;
         let events = self.history(&streams).await?;
-        // The studies it was enrolled in: their definitions as they stood then.
-        let mut studies = BTreeMap::new();
-        for (stream, _) in &streams.events {
+        // The studies it was enrolled in, whole: the state replays them to the moment.
+        let mut studies = Vec::new();
+        let shared: BTreeSet<&StreamName> =
+            streams.events.iter().map(|(stream, _)| stream).collect();
+        for stream in shared {
             if stream.category() == Study::CATEGORY {
-                let mut definition = self.read_whole(stream).await?;
-                definition.retain(recorded_by);
-                let study_id = stream.as_str()[Study::CATEGORY.len() + 1..].to_owned();
-                studies.insert(study_id, definition);
+                studies.push(self.read_whole(stream).await?);
             }
         }
         Ok(Response::new(state::state_at(
-            &school.to_string(),
-            at,
-            &events,
-            &studies,
+            school, at, &events, &studies,
         )?))
     }
 }

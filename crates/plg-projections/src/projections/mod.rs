@@ -1,6 +1,6 @@
 //! The research view's projections, one per area of the domain.
 
-mod audit;
+pub mod audit;
 mod interventions;
 mod plgs;
 mod registry;
