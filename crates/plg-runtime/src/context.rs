@@ -2,9 +2,11 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use plg_domain::values::school_date;
 use plg_eventstore::{IdempotencyKey, StreamRevision};
 use plg_proto::v1::{self, WriteOptions};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tonic::metadata::MetadataMap;
+
+// Its readers, the read services, share it through the contract crate.
+pub use plg_contract::events::EventMetadata;
 
 use crate::{
     Caller, ServiceError,
@@ -34,21 +36,6 @@ pub struct WriteContext {
     pub metadata: EventMetadata,
     received_at: DateTime<Utc>,
     fingerprint: String,
-}
-
-/// Stored with every event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EventMetadata {
-    pub actor: String,
-    /// The API key written with; absent for plgd's own writes and in insecure local mode.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub key_id: Option<String>,
-    /// As the client declared it; may be empty.
-    pub tool: String,
-    pub correlation_id: String,
-    pub request_id: String,
-    /// When it happened in the school.
-    pub occurred_at: DateTime<Utc>,
 }
 
 /// A write RPC's request: it carries `WriteOptions`, its type names it in fingerprints, and

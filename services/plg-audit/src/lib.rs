@@ -12,6 +12,7 @@ use std::{
 };
 
 use chrono::{DateTime, Utc};
+use plg_contract::{events::event_to_proto, values};
 use plg_domain::{Aggregate, access::Role, ids::SchoolId, school::School, study::Study};
 use plg_eventstore::{
     Direction, EventStore, Position, ReadFrom, RecordedEvent, StreamName, StreamRevision,
@@ -25,7 +26,7 @@ use plg_proto::v1::{
 };
 use plg_runtime::{
     Caller, Ledger, ServiceError, Subject,
-    parse::{self, Violations},
+    parse::Violations,
     streams::{Outbox, ReplyStream, Stopped},
 };
 use plg_vault::Vault;
@@ -69,7 +70,7 @@ fn timestamp(
 ) -> Option<Option<DateTime<Utc>>> {
     match value {
         None => Some(None),
-        Some(at) => violations.check(field, parse::timestamp(at)).map(Some),
+        Some(at) => violations.check(field, values::timestamp(at)).map(Some),
     }
 }
 
@@ -313,7 +314,8 @@ async fn send_history(
             return Ok(());
         }
         for event in run.into_iter().filter(|event| filter.shows(event)) {
-            let event = plg_eventlog::to_proto(event, vault.as_deref())?;
+            let event = event_to_proto(event, vault.as_deref())
+                .map_err(|error| ServiceError::Internal(error.to_string()))?;
             let message = v1::GetSchoolHistoryResponse { event: Some(event) };
             if let Err(stopped) = outbox.send(Ok(message)).await {
                 tracing::info!(%stopped, "school history stopped");

@@ -4,6 +4,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
+use plg_contract::values::{
+    contribution_degree_to_proto, dimension_to_proto, intervention_category_to_proto,
+    plg_phase_to_proto, timestamp_to_proto,
+};
 use plg_domain::{
     Aggregate,
     consent::Consent,
@@ -22,13 +26,7 @@ use plg_research_view::{
     context::{SchoolRef, StudyContext, WaveInfo},
     scores::{ItemAnswer, Response, wave_scores},
 };
-use plg_runtime::{
-    ServiceError,
-    parse::{
-        contribution_degree_to_proto, dimension_to_proto, intervention_category_to_proto,
-        plg_phase_to_proto, timestamp_to_proto,
-    },
-};
+use plg_runtime::ServiceError;
 
 /// The aggregate a stream's events leave, decoded and folded as the ledger loads it. An event
 /// that cannot be read fails it: a state with a gap would be a state that never was.
