@@ -3,4 +3,5 @@
 //! crate, never on each other.
 
 pub mod events;
+pub mod research;
 pub mod values;

@@ -4,9 +4,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
-use plg_contract::values::{
-    contribution_degree_to_proto, dimension_to_proto, intervention_category_to_proto,
-    plg_phase_to_proto, timestamp_to_proto,
+use plg_contract::{
+    research::wave_score_to_proto,
+    values::{
+        contribution_degree_to_proto, dimension_to_proto, intervention_category_to_proto,
+        plg_phase_to_proto, timestamp_to_proto,
+    },
 };
 use plg_domain::{
     Aggregate,
@@ -21,7 +24,6 @@ use plg_domain::{
 };
 use plg_eventstore::{RecordedEvent, StoreError, StreamName};
 use plg_proto::v1;
-use plg_research::wave_score_to_proto;
 use plg_research_view::{
     context::{SchoolRef, StudyContext, WaveInfo},
     scores::{ItemAnswer, Response, wave_scores},
