@@ -2,13 +2,16 @@
 //! parse into commands or field violations, and results become messages. Services depend on this
 //! crate, never on each other.
 
+pub mod events;
 mod intervention;
 mod keys;
 pub mod limits;
 pub mod parse;
 mod plg;
 mod registry;
+pub mod research;
 mod scan;
+pub mod values;
 mod write;
 
 pub use keys::{api_key_info, issue_api_key_reply, parse_issue_api_key};

@@ -25,22 +25,27 @@ pub enum DimensionKind {
     Condition,
 }
 
-impl Dimension {
-    pub const ALL: [Self; 12] = [
-        Self::InternalProfessionalisation,
-        Self::ExternalProfessionalisation,
-        Self::SharingKnowledge,
-        Self::DevelopingEducationTogether,
-        Self::InquiringAttitude,
-        Self::Support,
-        Self::ProfessionalRoom,
-        Self::ExecutiveLeadership,
-        Self::TeamLeadership,
-        Self::HrPolicy,
-        Self::Communication,
-        Self::CollegialSupport,
-    ];
+crate::names::stored_names!(Dimension {
+    InternalProfessionalisation => "internal_professionalisation",
+    ExternalProfessionalisation => "external_professionalisation",
+    SharingKnowledge => "sharing_knowledge",
+    DevelopingEducationTogether => "developing_education_together",
+    InquiringAttitude => "inquiring_attitude",
+    Support => "support",
+    ProfessionalRoom => "professional_room",
+    ExecutiveLeadership => "executive_leadership",
+    TeamLeadership => "team_leadership",
+    HrPolicy => "hr_policy",
+    Communication => "communication",
+    CollegialSupport => "collegial_support",
+});
 
+crate::names::stored_names!(DimensionKind {
+    Element => "element",
+    Condition => "condition",
+});
+
+impl Dimension {
     pub fn kind(self) -> DimensionKind {
         match self {
             Self::InternalProfessionalisation
@@ -73,6 +78,24 @@ impl Dimension {
             Self::HrPolicy => "C5",
             Self::Communication => "C6",
             Self::CollegialSupport => "C7",
+        }
+    }
+
+    /// The name charts and reports show.
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::InternalProfessionalisation => "Internal professionalisation",
+            Self::ExternalProfessionalisation => "External professionalisation",
+            Self::SharingKnowledge => "Sharing knowledge and experience",
+            Self::DevelopingEducationTogether => "Developing education together",
+            Self::InquiringAttitude => "Inquiring attitude",
+            Self::Support => "Support / buy-in",
+            Self::ProfessionalRoom => "Professional room",
+            Self::ExecutiveLeadership => "Leadership from the executive",
+            Self::TeamLeadership => "Leadership from team leaders",
+            Self::HrPolicy => "HR policy",
+            Self::Communication => "Communication",
+            Self::CollegialSupport => "Collegial support",
         }
     }
 }

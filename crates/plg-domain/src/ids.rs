@@ -75,7 +75,7 @@ impl SchoolId {
     pub fn derive(country: crate::values::Country, code: &crate::values::SchoolCode) -> Self {
         Self(Uuid::new_v5(
             &PLG_NAMESPACE,
-            format!("school:{}:{code}", country.code()).as_bytes(),
+            format!("school:{}:{code}", country.as_str()).as_bytes(),
         ))
     }
 }

@@ -22,6 +22,15 @@ pub enum InterventionCategory {
     LeadershipDevelopment,
 }
 
+crate::names::stored_names!(InterventionCategory {
+    OrganisationalStructure => "organisational_structure",
+    Professionalisation => "professionalisation",
+    VisionDevelopment => "vision_development",
+    WorkingAndLearningTogether => "working_and_learning_together",
+    Communication => "communication",
+    LeadershipDevelopment => "leadership_development",
+});
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum InterventionLevel {
@@ -30,6 +39,13 @@ pub enum InterventionLevel {
     Section,
     Network,
 }
+
+crate::names::stored_names!(InterventionLevel {
+    School => "school",
+    Team => "team",
+    Section => "section",
+    Network => "network",
+});
 
 /// To what degree an intended contribution was realised, an ordinal scale.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -40,6 +56,13 @@ pub enum ContributionDegree {
     Moderate,
     Large,
 }
+
+crate::names::stored_names!(ContributionDegree {
+    None => "none",
+    Small => "small",
+    Moderate => "moderate",
+    Large => "large",
+});
 
 impl ContributionDegree {
     /// The position on the ordinal scale: 0 (none) to 3 (large).
@@ -61,6 +84,13 @@ pub enum InterventionStatus {
     Completed,
     Abandoned,
 }
+
+crate::names::stored_names!(InterventionStatus {
+    Planned => "planned",
+    Started => "started",
+    Completed => "completed",
+    Abandoned => "abandoned",
+});
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogIntervention {
@@ -136,9 +166,19 @@ impl DomainEvent for InterventionEvent {}
 pub struct Intervention {
     pub intervention_id: Option<InterventionId>,
     pub school_id: Option<SchoolId>,
+    pub title: Option<Label>,
+    pub categories: BTreeSet<InterventionCategory>,
     pub status: Option<InterventionStatus>,
     pub started_on: Option<NaiveDate>,
-    pub assessments: BTreeMap<Dimension, ContributionDegree>,
+    /// The latest assessment per dimension.
+    pub assessments: BTreeMap<Dimension, Assessment>,
+}
+
+/// How much an intervention contributed to a dimension, and whether it meant to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Assessment {
+    pub intended: bool,
+    pub realised: ContributionDegree,
 }
 
 impl Intervention {
@@ -272,10 +312,14 @@ impl Aggregate for Intervention {
             InterventionEvent::InterventionLogged {
                 intervention_id,
                 school_id,
+                title,
+                categories,
                 ..
             } => {
                 self.intervention_id = Some(*intervention_id);
                 self.school_id = Some(*school_id);
+                self.title = Some(title.clone());
+                self.categories = categories.clone();
                 self.status = Some(InterventionStatus::Planned);
             }
             InterventionEvent::InterventionStarted { started_on } => {
@@ -290,10 +334,15 @@ impl Aggregate for Intervention {
             }
             InterventionEvent::ContributionAssessed {
                 dimension,
+                intended,
                 realised,
                 ..
             } => {
-                self.assessments.insert(*dimension, *realised);
+                let assessment = Assessment {
+                    intended: *intended,
+                    realised: *realised,
+                };
+                self.assessments.insert(*dimension, assessment);
             }
         }
     }

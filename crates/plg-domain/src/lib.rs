@@ -14,6 +14,7 @@ pub mod event;
 pub mod ids;
 pub mod instrument;
 pub mod intervention;
+mod names;
 pub mod person;
 pub mod plg;
 pub mod scan;

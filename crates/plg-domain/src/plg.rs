@@ -18,6 +18,11 @@ pub enum PlgKind {
     CrossSchool,
 }
 
+crate::names::stored_names!(PlgKind {
+    School => "school",
+    CrossSchool => "cross_school",
+});
+
 impl PlgKind {
     /// Whether a PLG of this kind may have `schools` distinct schools.
     pub fn check_school_count(self, schools: usize) -> Result<(), ValueError> {
@@ -44,6 +49,14 @@ pub enum PlgPhase {
     StableOperation,
 }
 
+crate::names::stored_names!(PlgPhase {
+    EngagingSchoolLeaders => "engaging_school_leaders",
+    MotivatingTeachers => "motivating_teachers",
+    ChoosingThemes => "choosing_themes",
+    LearningToDevelopTogether => "learning_to_develop_together",
+    StableOperation => "stable_operation",
+});
+
 /// Bruns' phases of a theme meeting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -53,12 +66,23 @@ pub enum ThemePhase {
     Product,
 }
 
+crate::names::stored_names!(ThemePhase {
+    Explore => "explore",
+    Condense => "condense",
+    Product => "product",
+});
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CoachKind {
     Internal,
     External,
 }
+
+crate::names::stored_names!(CoachKind {
+    Internal => "internal",
+    External => "external",
+});
 
 /// How long a session lasted: 1 minute to a day.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -227,6 +251,7 @@ pub struct CurrentCoach {
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Plg {
     pub plg_id: Option<PlgId>,
+    pub name: Option<Label>,
     pub formed_on: Option<NaiveDate>,
     pub school_ids: Vec<SchoolId>,
     pub members: BTreeSet<PersonId>,
@@ -234,6 +259,7 @@ pub struct Plg {
     pub phase: Option<PlgPhase>,
     pub coach: Option<CurrentCoach>,
     pub last_session_on: Option<NaiveDate>,
+    pub sessions: u32,
     pub dissolved: bool,
 }
 
@@ -510,12 +536,14 @@ impl Aggregate for Plg {
             PlgEvent::PlgFormed {
                 plg_id,
                 school_ids,
+                name,
                 learning_question,
                 member_ids,
                 formed_on,
                 ..
             } => {
                 self.plg_id = Some(*plg_id);
+                self.name = Some(name.clone());
                 self.formed_on = Some(formed_on.date());
                 self.school_ids = school_ids.clone();
                 self.learning_question = Some(learning_question.clone());
@@ -535,6 +563,7 @@ impl Aggregate for Plg {
             PlgEvent::PhaseReached { phase, .. } => self.phase = Some(*phase),
             PlgEvent::SessionHeld(session) => {
                 self.last_session_on = Some(session.held_on.date());
+                self.sessions += 1;
             }
             PlgEvent::PlgDissolved { .. } => self.dissolved = true,
             PlgEvent::CoachAssigned {

@@ -20,6 +20,13 @@ pub enum RespondentRole {
     SupportStaff,
 }
 
+crate::names::stored_names!(RespondentRole {
+    Teacher => "teacher",
+    SchoolLeader => "school_leader",
+    TeamLeader => "team_leader",
+    SupportStaff => "support_staff",
+});
+
 /// One item's answer as the respondent gave it. No current score means "no answer".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ItemAnswer {
@@ -116,7 +123,17 @@ pub struct ScanResponse {
     pub study_id: Option<StudyId>,
     pub school_id: Option<SchoolId>,
     /// The submission that counts now; `None` before the first or after a retraction.
-    pub current: Option<SubmissionId>,
+    pub current: Option<Submission>,
+}
+
+/// A submission as it counts: who answered, in which wave, what.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Submission {
+    pub submission_id: SubmissionId,
+    pub wave: WaveLabel,
+    pub respondent: Pseudonym,
+    pub role: RespondentRole,
+    pub answers: Vec<RecordedAnswer>,
 }
 
 impl ScanResponse {
@@ -188,13 +205,14 @@ impl Aggregate for ScanResponse {
                 instrument_version: terms.instrument.version.clone(),
                 answered_on: *answered_on,
                 answers: Self::record_answers(answers, terms)?,
-                supersedes: self.current,
+                supersedes: self.current.as_ref().map(|current| current.submission_id),
             }]),
             ScanCommand::Retract { reason } => {
                 let Some(response_id) = self.response_id else {
                     return Err(DomainError::not_found("scan response"));
                 };
-                let submission_id = self.current.ok_or_else(|| {
+                let submission_id = self.current.as_ref().map(|current| current.submission_id);
+                let submission_id = submission_id.ok_or_else(|| {
                     DomainError::rule(
                         "scan_retracted",
                         format!("scan response {response_id} is already retracted"),
@@ -215,12 +233,22 @@ impl Aggregate for ScanResponse {
                 submission_id,
                 study_id,
                 school_id,
+                wave,
+                respondent,
+                role,
+                answers,
                 ..
             } => {
                 self.response_id = Some(*response_id);
                 self.study_id = Some(*study_id);
                 self.school_id = Some(*school_id);
-                self.current = Some(*submission_id);
+                self.current = Some(Submission {
+                    submission_id: *submission_id,
+                    wave: wave.clone(),
+                    respondent: respondent.clone(),
+                    role: *role,
+                    answers: answers.clone(),
+                });
             }
             ScanEvent::ScanRetracted { .. } => self.current = None,
         }

@@ -36,6 +36,16 @@ pub struct School {
     pub registered: Option<SchoolId>,
     /// The board it belongs to: keys scoped to the board reach the school.
     pub board: Option<Label>,
+    /// What it was registered as, for those who read its history.
+    pub details: Option<SchoolDetails>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SchoolDetails {
+    pub name: Label,
+    pub country: Country,
+    pub sector: Sector,
+    pub school_code: SchoolCode,
 }
 
 impl Aggregate for School {
@@ -61,10 +71,21 @@ impl Aggregate for School {
     fn evolve(&mut self, event: &SchoolEvent) {
         match event {
             SchoolEvent::SchoolRegistered {
-                school_id, board, ..
+                school_id,
+                name,
+                country,
+                sector,
+                school_code,
+                board,
             } => {
                 self.registered = Some(*school_id);
                 self.board = board.clone();
+                self.details = Some(SchoolDetails {
+                    name: name.clone(),
+                    country: *country,
+                    sector: *sector,
+                    school_code: school_code.clone(),
+                });
             }
         }
     }

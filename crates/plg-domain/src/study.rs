@@ -159,6 +159,7 @@ impl DomainEvent for StudyEvent {}
 pub struct Study {
     pub study_id: Option<StudyId>,
     pub waves: Vec<Wave>,
+    pub confidentiality: Confidentiality,
     /// In registration order; the last is the current one.
     pub instruments: Vec<Instrument>,
     pub enrolled: BTreeSet<SchoolId>,
@@ -353,10 +354,12 @@ impl Aggregate for Study {
                 study_id,
                 waves,
                 instrument,
+                confidentiality,
                 ..
             } => {
                 self.study_id = Some(*study_id);
                 self.waves = waves.clone();
+                self.confidentiality = *confidentiality;
                 self.instruments = vec![instrument.clone()];
             }
             StudyEvent::InstrumentRegistered { instrument } => {

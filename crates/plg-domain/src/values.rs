@@ -198,15 +198,11 @@ pub enum Country {
     Belgium,
 }
 
-impl Country {
-    /// The ISO 3166 code, as stored.
-    pub fn code(self) -> &'static str {
-        match self {
-            Self::Netherlands => "NL",
-            Self::Belgium => "BE",
-        }
-    }
-}
+// The ISO 3166 codes.
+crate::names::stored_names!(Country {
+    Netherlands => "NL",
+    Belgium => "BE",
+});
 
 /// The calendar date at a moment, as schools see it: the Netherlands and Belgium both keep
 /// Central European time, so "today" and "the day it happened" are dates in Europe/Amsterdam.
@@ -220,6 +216,11 @@ pub enum Sector {
     Primary,
     Secondary,
 }
+
+crate::names::stored_names!(Sector {
+    Primary => "primary",
+    Secondary => "secondary",
+});
 
 /// A school's official code: in the Netherlands the BRIN code (`12AB`, optionally with a
 /// two-digit branch number, `12AB00`), in Belgium the institution number (5 or 6 digits).

@@ -12,7 +12,10 @@ mod runner;
 
 pub use database::{RESEARCH_DB_FILE, ResearchDb, view_position};
 pub use event::{LogEvent, Payload};
-pub use projections::all as all_projections;
+pub use projections::{
+    all as all_projections,
+    audit::{SchoolStreams, school_streams},
+};
 pub use runner::{ProjectionError, Projections, Rebuilt, rebuild};
 
 /// One projection: the tables it owns and how an event changes them.

@@ -2,7 +2,10 @@
 //! an internal coach.
 
 use chrono::NaiveDate;
-use plg_domain::{plg::PlgPhase, values::parse_date};
+use plg_domain::{
+    plg::{CoachKind, PlgPhase},
+    values::parse_date,
+};
 use rusqlite::Transaction;
 
 use crate::{
@@ -89,7 +92,7 @@ pub fn activity(
     let mut phases = transaction
         .prepare("SELECT phase, reached_on FROM plg_phases WHERE plg_id = ?1 ORDER BY position")?;
     let mut handover = transaction.prepare(
-        "SELECT MIN(started_on) FROM plg_coaches WHERE plg_id = ?1 AND via_handover = 1 AND kind = 'internal'",
+        "SELECT MIN(started_on) FROM plg_coaches WHERE plg_id = ?1 AND via_handover = 1 AND kind = ?2",
     )?;
     let today = today.to_string();
     rows.into_iter()
@@ -117,8 +120,10 @@ pub fn activity(
                     Ok((parse_name(phase)?, days(reached_on, until)?))
                 })
                 .collect::<Result<_, ResearchError>>()?;
-            let handed_over: Option<String> =
-                handover.query_row([&plg.plg_id], |row| row.get(0))?;
+            let handed_over: Option<String> = handover
+                .query_row((&plg.plg_id, CoachKind::Internal.as_str()), |row| {
+                    row.get(0)
+                })?;
             plg.days_to_internal_handover = handed_over
                 .map(|on| days(&plg.formed_on, &on))
                 .transpose()?;

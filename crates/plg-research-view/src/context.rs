@@ -1,12 +1,50 @@
 //! What every query needs to know about a study: its waves, its schools as researchers may
 //! see them, and how small a group may be shown.
 
-use std::collections::BTreeSet;
+use std::{collections::BTreeSet, fmt, str::FromStr};
 
+use plg_domain::{
+    ValueError,
+    ids::{SchoolId, StudyId},
+    values::WaveLabel,
+};
 use rusqlite::{OptionalExtension, Transaction};
-use serde::de::DeserializeOwned;
 
 use crate::ResearchError;
+
+/// A school as a researcher names it in a query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NamedSchool {
+    /// By id: found only where the study identifies schools.
+    Id(SchoolId),
+    /// By its pseudonym in the study (`S01`, in any case) or, where the study identifies
+    /// schools, by its name.
+    Label(String),
+}
+
+impl NamedSchool {
+    /// A school named in a request.
+    pub fn parse(named: &str) -> Result<Self, ValueError> {
+        let named = named.trim();
+        if named.is_empty() {
+            return Err(ValueError::new("must not be empty"));
+        }
+        // Ids are matched in the one form replies show them in; any other text is a label.
+        Ok(match SchoolId::parse(named) {
+            Ok(id) if id.to_string() == named => Self::Id(id),
+            _ => Self::Label(named.to_owned()),
+        })
+    }
+}
+
+impl fmt::Display for NamedSchool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Id(id) => id.fmt(f),
+            Self::Label(label) => f.write_str(label),
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WaveInfo {
@@ -39,7 +77,9 @@ pub struct StudyContext {
 }
 
 impl StudyContext {
-    pub fn load(transaction: &Transaction<'_>, study_id: &str) -> Result<Self, ResearchError> {
+    pub fn load(transaction: &Transaction<'_>, study: StudyId) -> Result<Self, ResearchError> {
+        let study_id = study.to_string();
+        let study_id = study_id.as_str();
         let settings: Option<(u32, bool)> = transaction
             .query_row(
                 "SELECT min_group_size, identify_schools FROM studies WHERE study_id = ?1",
@@ -125,59 +165,80 @@ impl StudyContext {
 
     /// A school named by a researcher: its pseudonym, or (when the study identifies schools)
     /// its id or name.
-    pub fn resolve_school(&self, named: &str) -> Result<&SchoolRef, ResearchError> {
-        let named = named.trim();
+    pub fn resolve_school(&self, named: &NamedSchool) -> Result<&SchoolRef, ResearchError> {
         self.schools
             .iter()
-            .find(|school| {
-                school.pseudonym.eq_ignore_ascii_case(named)
-                    || (self.identify_schools
-                        && (school.school_id == named || school.name == named))
+            .find(|school| match named {
+                NamedSchool::Id(id) => self.identify_schools && school.school_id == id.to_string(),
+                NamedSchool::Label(label) => {
+                    school.pseudonym.eq_ignore_ascii_case(label)
+                        || (self.identify_schools && school.name == *label)
+                }
             })
             .ok_or_else(|| ResearchError::NotFound {
                 kind: "school in study",
-                id: named.to_owned(),
+                id: named.to_string(),
             })
     }
 
-    /// Optional school filter: none when empty.
+    /// Optional school filter: none for every school.
     pub fn resolve_optional_school(
         &self,
-        named: &str,
+        named: Option<&NamedSchool>,
     ) -> Result<Option<&SchoolRef>, ResearchError> {
-        if named.trim().is_empty() {
-            Ok(None)
-        } else {
-            self.resolve_school(named).map(Some)
-        }
+        named.map(|named| self.resolve_school(named)).transpose()
     }
 
-    pub fn wave(&self, label: &str) -> Result<&WaveInfo, ResearchError> {
+    pub fn wave(&self, label: &WaveLabel) -> Result<&WaveInfo, ResearchError> {
         self.waves
             .iter()
-            .find(|wave| wave.label == label.trim())
+            .find(|wave| wave.label == label.as_str())
             .ok_or_else(|| {
                 ResearchError::invalid(
                     "wave",
-                    format!("study {} has no wave {}", self.study_id, label.trim()),
+                    format!("study {} has no wave {label}", self.study_id),
                 )
             })
     }
 
-    /// A wave named by a researcher, or the first when empty.
-    pub fn wave_or_first(&self, label: &str) -> Result<&WaveInfo, ResearchError> {
-        if label.trim().is_empty() {
-            self.waves
+    /// A wave named by a researcher, or the first when none is.
+    pub fn wave_or_first(&self, label: Option<&WaveLabel>) -> Result<&WaveInfo, ResearchError> {
+        match label {
+            Some(label) => self.wave(label),
+            None => self
+                .waves
                 .first()
-                .ok_or_else(|| ResearchError::invalid("wave", "the study has no waves"))
-        } else {
-            self.wave(label)
+                .ok_or_else(|| ResearchError::invalid("wave", "the study has no waves")),
         }
     }
 }
 
 /// A domain value from the name the projections stored it under.
-pub fn parse_name<T: DeserializeOwned>(name: &str) -> Result<T, ResearchError> {
-    serde_json::from_value(serde_json::Value::String(name.to_owned()))
+pub(crate) fn parse_name<T: FromStr>(name: &str) -> Result<T, ResearchError> {
+    name.parse()
         .map_err(|_| ResearchError::UnknownValue(name.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_school_is_named_by_id_only_in_the_form_replies_show_ids() {
+        let id = SchoolId::new_random();
+        assert_eq!(
+            NamedSchool::parse(&format!(" {id} ")),
+            Ok(NamedSchool::Id(id))
+        );
+        let shouted = id.to_string().to_uppercase();
+        assert_eq!(
+            NamedSchool::parse(&shouted),
+            Ok(NamedSchool::Label(shouted.clone()))
+        );
+        assert_eq!(
+            NamedSchool::parse(" s01 "),
+            Ok(NamedSchool::Label("s01".into()))
+        );
+        assert!(NamedSchool::parse("  ").is_err());
+    }
 }

@@ -1,12 +1,12 @@
 //! A study's data as CSV for R, SPSS and pandas; docs/codebook.md describes every column.
 
-use plg_domain::dimension::{Dimension, DimensionKind};
+use plg_domain::scan::RespondentRole;
 use rusqlite::Transaction;
 
 use crate::{
     ResearchError,
     context::StudyContext,
-    scores::{ROLES, Response, Shown, WaveScore, load_responses, school_waves, wave_scores},
+    scores::{Response, Shown, WaveScore, load_responses, school_waves, wave_scores},
     suppression::{Disclosure, Measure},
 };
 
@@ -32,20 +32,6 @@ fn score(value: Option<f64>) -> String {
 
 fn flag(suppressed: bool) -> String {
     u8::from(suppressed).to_string()
-}
-
-fn kind(dimension: Dimension) -> &'static str {
-    match dimension.kind() {
-        DimensionKind::Element => "element",
-        DimensionKind::Condition => "condition",
-    }
-}
-
-fn name<T: serde::Serialize>(value: &T) -> String {
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::String(name)) => name,
-        _ => String::new(),
-    }
 }
 
 /// Writes the export, handing out chunks of CSV as they fill.
@@ -126,10 +112,10 @@ fn long(
             context.label(&score.school),
             score.wave.clone(),
             ordinal(&score.wave).to_string(),
-            score.role.as_ref().map_or_else(|| "all".to_owned(), name),
+            score.role.map_or("all", |role| role.as_str()).to_owned(),
             score.dimension.code().to_owned(),
-            name(&score.dimension),
-            kind(score.dimension).to_owned(),
+            score.dimension.as_str().to_owned(),
+            score.dimension.kind().as_str().to_owned(),
             n,
             current_mean,
             current_sd,
@@ -193,14 +179,14 @@ fn items(
         for response in group {
             numbered += 1;
             let respondent = format!("R{numbered:04}");
-            let role_hidden = ROLES
+            let role_hidden = RespondentRole::ALL
                 .iter()
                 .position(|role| *role == response.role)
                 .is_none_or(|index| disclosure.role_hidden(index));
             let role = if role_hidden {
-                String::new()
+                ""
             } else {
-                name(&response.role)
+                response.role.as_str()
             };
             for (dimension, answers) in &response.dimensions {
                 let hidden = |measure| disclosure.cell_hidden(*dimension, measure);
@@ -217,10 +203,10 @@ fn items(
                         wave.label.clone(),
                         ordinal.clone(),
                         respondent.clone(),
-                        role.clone(),
+                        role.to_owned(),
                         item.item_code.clone(),
                         dimension.code().to_owned(),
-                        name(dimension),
+                        dimension.as_str().to_owned(),
                         answer(item.current, Measure::Current),
                         answer(item.desired, Measure::Desired),
                         flag(hidden(Measure::Current)),

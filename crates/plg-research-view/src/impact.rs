@@ -12,16 +12,6 @@ use crate::{
     scores::{WaveScore, pooled_means},
 };
 
-/// The six categories in the order of the study.
-pub const CATEGORIES: [InterventionCategory; 6] = [
-    InterventionCategory::OrganisationalStructure,
-    InterventionCategory::Professionalisation,
-    InterventionCategory::VisionDevelopment,
-    InterventionCategory::WorkingAndLearningTogether,
-    InterventionCategory::Communication,
-    InterventionCategory::LeadershipDevelopment,
-];
-
 #[derive(Debug, Clone, PartialEq)]
 pub struct InterventionRecord {
     pub school_id: String,
@@ -98,7 +88,7 @@ pub fn impact(
         Some(mean(to)? - mean(from)?)
     };
     let mut rows = Vec::new();
-    for category in CATEGORIES {
+    for category in InterventionCategory::ALL {
         let ran: BTreeSet<&str> = interventions
             .iter()
             .filter(|record| record.categories.contains(&category) && record.ran_between(from, to))

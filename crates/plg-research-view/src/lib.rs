@@ -13,17 +13,19 @@ pub mod export;
 pub mod growth;
 pub mod impact;
 pub mod reliability;
+mod school_chart;
 pub mod scores;
 pub mod suppression;
 pub mod timeline;
 
 use chrono::NaiveDate;
+use plg_domain::{ids::StudyId, values::WaveLabel};
 use plg_projections::{ResearchDb, view_position};
 use rusqlite::Transaction;
 
 pub use error::ResearchError;
 
-use crate::context::StudyContext;
+use crate::context::{NamedSchool, StudyContext};
 
 /// A query's answer, with the study it is about and the log position it is current to.
 #[derive(Debug, Clone)]
@@ -88,13 +90,13 @@ impl ResearchView {
     /// Runs `query` on one snapshot of the view.
     fn read<T>(
         &self,
-        study_id: &str,
+        study: StudyId,
         query: impl FnOnce(&Transaction<'_>, &StudyContext, u64) -> Result<T, ResearchError>,
     ) -> Result<Current<T>, ResearchError> {
         let mut connection = self.db.read_connection()?;
         let transaction = connection.transaction()?;
         let position = view_position(&transaction)?;
-        let mut context = StudyContext::load(&transaction, study_id)?;
+        let mut context = StudyContext::load(&transaction, study)?;
         context.identify_schools &= !self.pseudonymised_only;
         let value = query(&transaction, &context, position)?;
         Ok(Current {
@@ -114,35 +116,35 @@ impl ResearchView {
         Ok(scores::wave_scores(context, &responses))
     }
 
+    /// Scores of every school and wave, or of the one named.
     pub fn wave_scores(
         &self,
-        study_id: &str,
-        school: &str,
-        wave: &str,
+        study: StudyId,
+        school: Option<&NamedSchool>,
+        wave: Option<&WaveLabel>,
     ) -> Result<Current<Vec<scores::WaveScore>>, ResearchError> {
-        self.read(study_id, |transaction, context, _| {
-            let school = context
-                .resolve_optional_school(school)?
-                .map(|school| school.school_id.clone());
-            let wave = if wave.trim().is_empty() {
-                None
-            } else {
-                Some(context.wave(wave)?.label.clone())
-            };
-            Self::scores(transaction, context, school.as_deref(), wave.as_deref())
+        self.read(study, |transaction, context, _| {
+            let school = context.resolve_optional_school(school)?;
+            let wave = wave.map(|wave| context.wave(wave)).transpose()?;
+            Self::scores(
+                transaction,
+                context,
+                school.map(|school| school.school_id.as_str()),
+                wave.map(|wave| wave.label.as_str()),
+            )
         })
     }
 
     pub fn growth(
         &self,
-        study_id: &str,
-        school: &str,
+        study: StudyId,
+        school: Option<&NamedSchool>,
     ) -> Result<Current<Vec<growth::Growth>>, ResearchError> {
-        self.read(study_id, |transaction, context, _| {
+        self.read(study, |transaction, context, _| {
             let school = context
                 .resolve_optional_school(school)?
-                .map(|school| school.school_id.clone());
-            let scores = Self::scores(transaction, context, school.as_deref(), None)?;
+                .map(|school| school.school_id.as_str());
+            let scores = Self::scores(transaction, context, school, None)?;
             let mut rows = growth::growth(context, &scores);
             if let Some(school) = school {
                 rows.retain(|row| row.school.school_id == school);
@@ -151,14 +153,14 @@ impl ResearchView {
         })
     }
 
-    /// Cross-school correlations at `wave` (the first when empty), and with growth from the
+    /// Cross-school correlations at `wave` (the first when none), and with growth from the
     /// first wave.
     pub fn relations(
         &self,
-        study_id: &str,
-        wave: &str,
+        study: StudyId,
+        wave: Option<&WaveLabel>,
     ) -> Result<Current<Relations>, ResearchError> {
-        self.read(study_id, |transaction, context, _| {
+        self.read(study, |transaction, context, _| {
             let wave = context.wave_or_first(wave)?.clone();
             let scores = Self::scores(transaction, context, None, None)?;
             Ok(Relations {
@@ -169,21 +171,22 @@ impl ResearchView {
         })
     }
 
+    /// Whether schools that ran interventions of a category grew more, from `from_wave` (the
+    /// first when none) to `to_wave` (the last when none).
     pub fn intervention_impact(
         &self,
-        study_id: &str,
-        from_wave: &str,
-        to_wave: &str,
+        study: StudyId,
+        from_wave: Option<&WaveLabel>,
+        to_wave: Option<&WaveLabel>,
     ) -> Result<Current<Impact>, ResearchError> {
-        self.read(study_id, |transaction, context, _| {
+        self.read(study, |transaction, context, _| {
             let from = context.wave_or_first(from_wave)?.clone();
             let to =
-                if to_wave.trim().is_empty() {
-                    context.waves.last().cloned().ok_or_else(|| {
+                match to_wave {
+                    Some(to_wave) => context.wave(to_wave)?.clone(),
+                    None => context.waves.last().cloned().ok_or_else(|| {
                         ResearchError::invalid("to_wave", "the study has no waves")
-                    })?
-                } else {
-                    context.wave(to_wave)?.clone()
+                    })?,
                 };
             if to.ordinal <= from.ordinal {
                 return Err(ResearchError::invalid(
@@ -200,12 +203,13 @@ impl ResearchView {
         })
     }
 
+    /// Agreement within schools and differences between them at `wave` (the first when none).
     pub fn reliability(
         &self,
-        study_id: &str,
-        wave: &str,
+        study: StudyId,
+        wave: Option<&WaveLabel>,
     ) -> Result<Current<Reliability>, ResearchError> {
-        self.read(study_id, |transaction, context, _| {
+        self.read(study, |transaction, context, _| {
             let wave = context.wave_or_first(wave)?.clone();
             let responses =
                 scores::load_responses(transaction, &context.study_id, None, Some(&wave.label))?;
@@ -218,13 +222,13 @@ impl ResearchView {
 
     pub fn plg_activity(
         &self,
-        study_id: &str,
-        school: &str,
+        study: StudyId,
+        school: Option<&NamedSchool>,
         today: NaiveDate,
     ) -> Result<Current<Vec<activity::PlgActivity>>, ResearchError> {
-        self.read(study_id, |transaction, context, _| {
-            let school = context.resolve_optional_school(school)?.cloned();
-            activity::activity(transaction, context, school.as_ref(), today)
+        self.read(study, |transaction, context, _| {
+            let school = context.resolve_optional_school(school)?;
+            activity::activity(transaction, context, school, today)
         })
     }
 
@@ -232,11 +236,11 @@ impl ResearchView {
     /// snapshot it comes from is current to.
     pub fn export(
         &self,
-        study_id: &str,
+        study: StudyId,
         format: export::Format,
         mut emit: impl FnMut(Vec<u8>, u64) -> Result<(), ResearchError>,
     ) -> Result<(), ResearchError> {
-        self.read(study_id, |transaction, context, position| {
+        self.read(study, |transaction, context, position| {
             export::export(transaction, context, format, |chunk| emit(chunk, position))
         })
         .map(drop)
@@ -244,16 +248,45 @@ impl ResearchView {
 
     pub fn school_timeline(
         &self,
-        study_id: &str,
-        school: &str,
+        study: StudyId,
+        school: &NamedSchool,
     ) -> Result<Current<Timeline>, ResearchError> {
-        self.read(study_id, |transaction, context, _| {
-            let school = context.resolve_school(school)?.clone();
+        self.read(study, |transaction, context, _| {
+            let school = context.resolve_school(school)?;
             let scores = Self::scores(transaction, context, Some(&school.school_id), None)?;
             Ok(Timeline {
-                entries: timeline::timeline(transaction, &context.study_id, &school, &scores)?,
-                school: context.label(&school),
+                entries: timeline::timeline(transaction, &context.study_id, school, &scores)?,
+                school: context.label(school),
             })
+        })
+    }
+
+    /// A school's pooled scores as a spider chart (SVG): one series per wave (the study's
+    /// waves when none are named), and the desired situation beside the current if asked.
+    pub fn spider_chart(
+        &self,
+        study: StudyId,
+        school: &NamedSchool,
+        waves: &[WaveLabel],
+        include_desired: bool,
+    ) -> Result<Current<String>, ResearchError> {
+        self.read(study, |transaction, context, _| {
+            let school = context.resolve_school(school)?;
+            let scores = Self::scores(transaction, context, Some(&school.school_id), None)?;
+            let waves: Vec<&str> = if waves.is_empty() {
+                context
+                    .waves
+                    .iter()
+                    .map(|wave| wave.label.as_str())
+                    .collect()
+            } else {
+                waves
+                    .iter()
+                    .map(|wave| Ok(context.wave(wave)?.label.as_str()))
+                    .collect::<Result<_, ResearchError>>()?
+            };
+            let label = context.label(school);
+            Ok(school_chart::school_chart(&label, &scores, &waves, include_desired).render())
         })
     }
 }

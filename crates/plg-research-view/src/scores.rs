@@ -13,14 +13,6 @@ use crate::{
     suppression::{Disclosure, Measure},
 };
 
-/// The roles in the order replies list them.
-pub const ROLES: [RespondentRole; 4] = [
-    RespondentRole::Teacher,
-    RespondentRole::SchoolLeader,
-    RespondentRole::TeamLeader,
-    RespondentRole::SupportStaff,
-];
-
 /// One respondent's counted submission for a wave: only current submissions count, so
 /// superseded and retracted ones never reach a statistic.
 #[derive(Debug, Clone)]
@@ -230,7 +222,7 @@ pub fn wave_scores(context: &StudyContext, responses: &[Response]) -> Vec<WaveSc
                 shown(None, Measure::Current),
                 shown(None, Measure::Desired),
             ));
-            for (index, role) in ROLES.iter().enumerate() {
+            for (index, role) in RespondentRole::ALL.iter().enumerate() {
                 if disclosure.role_hidden(index) {
                     let hidden = Shown::hidden(disclosure.role_size(index));
                     scores.push(row(Some(*role), hidden, hidden));

@@ -21,9 +21,9 @@
 
 use std::collections::BTreeSet;
 
-use plg_domain::dimension::Dimension;
+use plg_domain::{dimension::Dimension, scan::RespondentRole};
 
-use crate::scores::{ROLES, Response};
+use crate::scores::Response;
 
 /// The two situations a respondent scores on each dimension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -47,10 +47,10 @@ impl Measure {
 /// What may be shown of one school's respondents in one wave.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Disclosure {
-    /// Respondents per role, in [`ROLES`] order.
-    role_sizes: [usize; ROLES.len()],
-    /// Roles whose cells and labels are hidden, in [`ROLES`] order.
-    hidden_roles: [bool; ROLES.len()],
+    /// Respondents per role, in [`RespondentRole::ALL`] order.
+    role_sizes: [usize; RespondentRole::ALL.len()],
+    /// Roles whose cells and labels are hidden, in [`RespondentRole::ALL`] order.
+    hidden_roles: [bool; RespondentRole::ALL.len()],
     /// Pooled cells below the minimum.
     hidden_cells: BTreeSet<(Dimension, Measure)>,
     /// The school-wave as a whole is below the minimum.
@@ -61,8 +61,12 @@ impl Disclosure {
     /// Decides for the counted responses of one school in one wave; a school-wave not
     /// `released` shows nothing but its size.
     pub fn decide(group: &[&Response], min_group_size: usize, released: bool) -> Self {
-        let role_index = |response: &Response| ROLES.iter().position(|role| *role == response.role);
-        let mut role_sizes = [0; ROLES.len()];
+        let role_index = |response: &Response| {
+            RespondentRole::ALL
+                .iter()
+                .position(|role| *role == response.role)
+        };
+        let mut role_sizes = [0; RespondentRole::ALL.len()];
         for index in group.iter().filter_map(|response| role_index(response)) {
             role_sizes[index] += 1;
         }
@@ -80,10 +84,10 @@ impl Disclosure {
         }
         // Respondents with a score, per shown cell and role.
         let mut hidden_cells = BTreeSet::new();
-        let mut shown_cells: Vec<[usize; ROLES.len()]> = Vec::new();
+        let mut shown_cells: Vec<[usize; RespondentRole::ALL.len()]> = Vec::new();
         for dimension in Dimension::ALL {
             for measure in Measure::BOTH {
-                let mut counts = [0; ROLES.len()];
+                let mut counts = [0; RespondentRole::ALL.len()];
                 for response in group {
                     if let Some(index) = role_index(response)
                         && measure.score(response, dimension).is_some()
@@ -101,7 +105,7 @@ impl Disclosure {
             }
         }
         let small = |count: usize| (1..min_group_size).contains(&count);
-        let mut hidden_roles = [false; ROLES.len()];
+        let mut hidden_roles = [false; RespondentRole::ALL.len()];
         for counts in &shown_cells {
             for (hidden, count) in hidden_roles.iter_mut().zip(counts) {
                 *hidden |= small(*count);
@@ -119,7 +123,7 @@ impl Disclosure {
         }) {
             // Hiding a shown role of this cell always makes progress: the pooled cell holds at
             // least the minimum, so the shown roles hold the rest.
-            let Some(smallest_shown) = (0..ROLES.len())
+            let Some(smallest_shown) = (0..RespondentRole::ALL.len())
                 .filter(|index| !hidden_roles[*index] && counts[*index] > 0)
                 .min_by_key(|index| counts[*index])
             else {
@@ -163,12 +167,12 @@ impl Disclosure {
         self.hidden_cells.contains(&(dimension, measure))
     }
 
-    /// Whether the role at `index` of [`ROLES`] is hidden: its cells and its members' labels.
+    /// Whether the role at `index` of [`RespondentRole::ALL`] is hidden: its cells and its members' labels.
     pub fn role_hidden(&self, index: usize) -> bool {
         self.hidden_roles[index]
     }
 
-    /// Respondents of the role at `index` of [`ROLES`] in the school-wave.
+    /// Respondents of the role at `index` of [`RespondentRole::ALL`] in the school-wave.
     pub fn role_size(&self, index: usize) -> usize {
         self.role_sizes[index]
     }
@@ -181,7 +185,7 @@ mod tests {
     use plg_domain::{dimension::Dimension, scan::RespondentRole};
 
     use super::{Disclosure, Measure};
-    use crate::scores::{ItemAnswer, ROLES, Response};
+    use crate::scores::{ItemAnswer, Response};
 
     const MIN: usize = 5;
 
@@ -213,7 +217,7 @@ mod tests {
     }
 
     fn group(sizes: [usize; 4]) -> Vec<Response> {
-        ROLES
+        RespondentRole::ALL
             .iter()
             .zip(sizes)
             .flat_map(|(role, size)| (0..size).map(|_| respondent(*role, &[])))
@@ -225,7 +229,7 @@ mod tests {
     }
 
     fn hidden_roles(disclosure: &Disclosure) -> Vec<bool> {
-        (0..ROLES.len())
+        (0..RespondentRole::ALL.len())
             .map(|index| disclosure.role_hidden(index))
             .collect()
     }

@@ -70,7 +70,7 @@ pub enum Entry {
     },
 }
 
-fn names<T: serde::de::DeserializeOwned>(joined: Option<String>) -> Result<Vec<T>, ResearchError> {
+fn names<T: std::str::FromStr>(joined: Option<String>) -> Result<Vec<T>, ResearchError> {
     joined
         .unwrap_or_default()
         .split(',')

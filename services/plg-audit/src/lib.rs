@@ -6,18 +6,18 @@
 //! events themselves are read from the event store, as recorded.
 
 use std::{
-    cmp::Reverse,
-    collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap},
+    collections::{BTreeSet, HashMap},
     sync::Arc,
 };
 
 use chrono::{DateTime, Utc};
+use plg_contract::values;
 use plg_domain::{Aggregate, access::Role, ids::SchoolId, school::School, study::Study};
 use plg_eventstore::{
-    Direction, EventStore, Position, ReadFrom, RecordedEvent, StreamName, StreamRevision,
+    Direction, EventStore, Position, ReadFrom, RecordedEvent, StreamName,
     chain::{self, ChainBreak, ChainVerifier},
 };
-use plg_projections::ResearchDb;
+use plg_projections::{ResearchDb, SchoolStreams, school_streams};
 use plg_proto::v1::{
     self,
     audit_service_server::{AuditService, AuditServiceServer},
@@ -25,22 +25,22 @@ use plg_proto::v1::{
 };
 use plg_runtime::{
     Caller, Ledger, ServiceError, Subject,
-    parse::{self, Violations},
+    parse::Violations,
     streams::{Outbox, ReplyStream, Stopped},
 };
 use plg_vault::Vault;
 use tonic::{Request, Response, Status};
 
+mod history;
 mod state;
+
+use history::{HistoryFilter, send_history};
 
 const PAGE: usize = 512;
 /// Messages of a store verification waiting for a slow client.
 const VERIFY_BUFFER: usize = 64;
 /// Events of a school history waiting for a slow client.
 const HISTORY_BUFFER: usize = 16;
-/// The most events a school history reads from one stream at once: what it holds besides the
-/// queued messages and one position per stream.
-const HISTORY_RUN: usize = 16;
 
 pub fn server(ledger: &Ledger, db: ResearchDb) -> AuditServiceServer<Audit> {
     AuditServiceServer::new(Audit {
@@ -61,13 +61,6 @@ pub struct Audit {
     vault: Option<Arc<Vault>>,
 }
 
-/// The streams that concern a school: whole streams, and single events of shared ones.
-#[derive(Debug, Default)]
-struct SchoolStreams {
-    whole: Vec<StreamName>,
-    events: Vec<(StreamName, StreamRevision)>,
-}
-
 /// An optional timestamp: `Some(None)` when absent, `None` when invalid (and recorded).
 fn timestamp(
     violations: &mut Violations,
@@ -76,7 +69,7 @@ fn timestamp(
 ) -> Option<Option<DateTime<Utc>>> {
     match value {
         None => Some(None),
-        Some(at) => violations.check(field, parse::timestamp(at)).map(Some),
+        Some(at) => violations.check(field, values::timestamp(at)).map(Some),
     }
 }
 
@@ -118,36 +111,13 @@ impl Audit {
         Ok((message, school, fields))
     }
 
+    /// The streams that concern the school, from the `audit` projection.
     async fn streams(&self, school: SchoolId) -> Result<SchoolStreams, ServiceError> {
         let db = self.db.clone();
-        let school = school.to_string();
-        tokio::task::spawn_blocking(move || -> Result<SchoolStreams, String> {
-            let connection = db.read_connection().map_err(|error| error.to_string())?;
-            let name = |value: String| StreamName::new(value).map_err(|error| error.to_string());
-            let mut whole = connection
-                .prepare("SELECT stream FROM audit_school_streams WHERE school_id = ?1 ORDER BY stream")
-                .map_err(|error| error.to_string())?;
-            let whole = whole
-                .query_map([&school], |row| row.get::<_, String>(0))
-                .map_err(|error| error.to_string())?
-                .map(|row| row.map_err(|error| error.to_string()).and_then(name))
-                .collect::<Result<_, _>>()?;
-            let mut events = connection
-                .prepare("SELECT stream, revision FROM audit_school_events WHERE school_id = ?1 ORDER BY stream, revision")
-                .map_err(|error| error.to_string())?;
-            let events = events
-                .query_map([&school], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)))
-                .map_err(|error| error.to_string())?
-                .map(|row| {
-                    let (stream, revision) = row.map_err(|error| error.to_string())?;
-                    Ok((name(stream)?, StreamRevision(u64::try_from(revision).unwrap_or(0))))
-                })
-                .collect::<Result<_, String>>()?;
-            Ok(SchoolStreams { whole, events })
-        })
-        .await
-        .map_err(|error| ServiceError::Internal(error.to_string()))?
-        .map_err(ServiceError::Internal)
+        tokio::task::spawn_blocking(move || school_streams(&db, school))
+            .await
+            .map_err(|error| ServiceError::Internal(error.to_string()))?
+            .map_err(|error| ServiceError::Internal(error.to_string()))
     }
 
     /// Every event of the school's streams, in log order.
@@ -183,171 +153,6 @@ impl Audit {
             events.extend(page);
             if done {
                 return Ok(events);
-            }
-        }
-    }
-}
-
-/// Where a school history stands in one of the school's streams (or in one event of a shared
-/// stream): the revision to read next, the last it may read, and the position of the next
-/// event, known without holding the event.
-#[derive(Debug)]
-struct HistoryCursor {
-    stream: StreamName,
-    next: StreamRevision,
-    /// The last revision to read, for a single event of a shared stream.
-    last: Option<StreamRevision>,
-    /// How many events to read next: grows while the stream's events come in a row in the
-    /// log, back to one when another stream's come between.
-    run: usize,
-}
-
-/// A school's history in log order, read a few events at a time: the streams are merged by
-/// the position of their next event, each stream keeping only that position, so what is
-/// held is at most [`HISTORY_RUN`] events and one position per stream, whatever the size of
-/// the history.
-#[derive(Debug)]
-struct HistoryReader {
-    store: Arc<dyn EventStore>,
-    cursors: Vec<HistoryCursor>,
-    /// The next position of each cursor still to read, least first.
-    heads: BinaryHeap<Reverse<(Position, usize)>>,
-    /// The position of the last event handed out, so that an event never comes twice.
-    last: Option<Position>,
-}
-
-impl HistoryReader {
-    async fn new(
-        store: Arc<dyn EventStore>,
-        streams: &SchoolStreams,
-    ) -> Result<Self, ServiceError> {
-        let cursors = streams
-            .whole
-            .iter()
-            .map(|stream| (stream.clone(), StreamRevision(0), None))
-            .chain(
-                streams
-                    .events
-                    .iter()
-                    .map(|(stream, revision)| (stream.clone(), *revision, Some(*revision))),
-            )
-            .map(|(stream, next, last)| HistoryCursor {
-                stream,
-                next,
-                last,
-                run: 1,
-            });
-        let mut reader = Self {
-            store,
-            cursors: Vec::new(),
-            heads: BinaryHeap::new(),
-            last: None,
-        };
-        for cursor in cursors {
-            let index = reader.cursors.len();
-            reader.cursors.push(cursor);
-            reader.locate(index).await?;
-        }
-        Ok(reader)
-    }
-
-    /// Up to `count` events of a cursor's stream, from its next revision.
-    async fn read(&self, index: usize, count: usize) -> Result<Vec<RecordedEvent>, ServiceError> {
-        let cursor = &self.cursors[index];
-        let from = ReadFrom::At(cursor.next);
-        Ok(self
-            .store
-            .read_stream(&cursor.stream, Direction::Forward, from, count)
-            .await?)
-    }
-
-    /// Finds the position of a cursor's next event (dropping the event), if it has one.
-    async fn locate(&mut self, index: usize) -> Result<(), ServiceError> {
-        let cursor = &self.cursors[index];
-        if cursor.last.is_some_and(|last| cursor.next.0 > last.0) {
-            return Ok(());
-        }
-        if let Some(event) = self.read(index, 1).await?.first() {
-            self.heads.push(Reverse((event.position, index)));
-        }
-        Ok(())
-    }
-
-    /// The next events in log order, or none once the history is done.
-    async fn next_run(&mut self) -> Result<Vec<RecordedEvent>, ServiceError> {
-        let Some(Reverse((_, index))) = self.heads.pop() else {
-            return Ok(Vec::new());
-        };
-        // This stream's events come before every other stream's next one.
-        let before = self.heads.peek().map(|Reverse((position, _))| *position);
-        let cursor = &self.cursors[index];
-        let mut count = cursor.run;
-        if let Some(last) = cursor.last {
-            let left = last.0.saturating_sub(cursor.next.0) + 1;
-            count = count.min(usize::try_from(left).unwrap_or(usize::MAX));
-        }
-        let read = self.read(index, count).await?;
-        let cursor = &mut self.cursors[index];
-        let mut run = Vec::with_capacity(read.len());
-        for event in read {
-            if before.is_some_and(|before| event.position > before) {
-                break;
-            }
-            cursor.next = event.revision.next();
-            run.push(event);
-        }
-        cursor.run = if run.len() == count {
-            (count * 2).min(HISTORY_RUN)
-        } else {
-            1
-        };
-        self.locate(index).await?;
-        let last = self.last;
-        run.retain(|event| last.is_none_or(|last| event.position > last));
-        if let Some(event) = run.last() {
-            self.last = Some(event.position);
-        }
-        Ok(run)
-    }
-}
-
-/// What `GetSchoolHistory` asks to see of the school's history.
-#[derive(Debug)]
-struct HistoryFilter {
-    from: Option<DateTime<Utc>>,
-    until: Option<DateTime<Utc>>,
-    types: BTreeSet<String>,
-}
-
-impl HistoryFilter {
-    fn shows(&self, event: &RecordedEvent) -> bool {
-        self.from.is_none_or(|from| event.recorded_at >= from)
-            && self.until.is_none_or(|until| event.recorded_at < until)
-            && (self.types.is_empty() || self.types.contains(event.event_type.as_str()))
-    }
-}
-
-/// Sends a school's history as it reads it, a few events at a time. Returns `Ok` when the
-/// client went away or stopped taking events: there is no one left to tell.
-async fn send_history(
-    store: Arc<dyn EventStore>,
-    vault: Option<Arc<Vault>>,
-    streams: SchoolStreams,
-    filter: HistoryFilter,
-    outbox: &mut Outbox<v1::GetSchoolHistoryResponse>,
-) -> Result<(), ServiceError> {
-    let mut reader = HistoryReader::new(store, &streams).await?;
-    loop {
-        let run = reader.next_run().await?;
-        if run.is_empty() {
-            return Ok(());
-        }
-        for event in run.into_iter().filter(|event| filter.shows(event)) {
-            let event = plg_eventlog::to_proto(event, vault.as_deref())?;
-            let message = v1::GetSchoolHistoryResponse { event: Some(event) };
-            if let Err(stopped) = outbox.send(Ok(message)).await {
-                tracing::info!(%stopped, "school history stopped");
-                return Ok(());
             }
         }
     }
@@ -549,96 +354,18 @@ impl AuditService for Audit {
             .await?;
         let at = at.unwrap_or_else(Utc::now);
         let streams = self.streams(school).await?;
-        let recorded_by = |event: &RecordedEvent| event.recorded_at <= at;
         let events = self.history(&streams).await?;
-        // The studies it was enrolled in: their definitions as they stood then.
-        let mut studies = BTreeMap::new();
-        for (stream, _) in &streams.events {
+        // The studies it was enrolled in, whole: the state replays them to the moment.
+        let mut studies = Vec::new();
+        let shared: BTreeSet<&StreamName> =
+            streams.events.iter().map(|(stream, _)| stream).collect();
+        for stream in shared {
             if stream.category() == Study::CATEGORY {
-                let mut definition = self.read_whole(stream).await?;
-                definition.retain(recorded_by);
-                let study_id = stream.as_str()[Study::CATEGORY.len() + 1..].to_owned();
-                studies.insert(study_id, definition);
+                studies.push(self.read_whole(stream).await?);
             }
         }
         Ok(Response::new(state::state_at(
-            &school.to_string(),
-            at,
-            &events,
-            &studies,
+            school, at, &events, &studies,
         )?))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use plg_eventstore::{AppendRequest, ExpectedRevision, NewEvent, sqlite::SqliteEventStore};
-
-    use super::*;
-
-    async fn append(store: &dyn EventStore, stream: &str, count: usize) -> Vec<Position> {
-        let mut positions = Vec::new();
-        for _ in 0..count {
-            let outcome = store
-                .append(AppendRequest {
-                    stream: StreamName::new(stream).expect("a stream name"),
-                    expected: ExpectedRevision::Any,
-                    events: vec![NewEvent {
-                        id: uuid::Uuid::new_v4(),
-                        event_type: "Happened".into(),
-                        schema_version: 1,
-                        data: serde_json::json!({}),
-                        metadata: serde_json::json!({}),
-                    }],
-                    idempotency: None,
-                })
-                .await
-                .expect("appended");
-            positions.push(outcome.position);
-        }
-        positions
-    }
-
-    /// Whole streams and single events of a shared one come merged in log order, each once,
-    /// through long runs of one stream and through streams that alternate.
-    #[tokio::test]
-    async fn the_reader_merges_the_streams_in_log_order() {
-        let store: Arc<dyn EventStore> =
-            Arc::new(SqliteEventStore::open_temporary().await.expect("a store"));
-        let mut expected = Vec::new();
-        expected.extend(append(store.as_ref(), "school-a", 1).await);
-        let shared = append(store.as_ref(), "study-s", 3).await;
-        expected.push(shared[1]);
-        for _ in 0..5 {
-            expected.extend(append(store.as_ref(), "plg-p", 1).await);
-            expected.extend(append(store.as_ref(), "intervention-i", 2).await);
-            append(store.as_ref(), "study-s", 1).await;
-        }
-        expected.extend(append(store.as_ref(), "plg-p", 3 * HISTORY_RUN).await);
-        expected.extend(append(store.as_ref(), "school-a", 1).await);
-        let shared = append(store.as_ref(), "study-s", 1).await;
-        expected.extend(shared);
-        let name = |name: &str| StreamName::new(name).expect("a stream name");
-        let streams = SchoolStreams {
-            whole: vec![name("intervention-i"), name("plg-p"), name("school-a")],
-            events: vec![
-                (name("study-s"), StreamRevision(1)),
-                (name("study-s"), StreamRevision(8)),
-                // A revision not written yet reads as nothing.
-                (name("study-s"), StreamRevision(99)),
-            ],
-        };
-
-        let mut reader = HistoryReader::new(store, &streams).await.expect("opens");
-        let mut read = Vec::new();
-        loop {
-            let run = reader.next_run().await.expect("reads");
-            assert!(run.len() <= HISTORY_RUN);
-            if run.is_empty() {
-                break;
-            }
-            read.extend(run.into_iter().map(|event| event.position));
-        }
-        assert_eq!(read, expected);
     }
 }

@@ -1,6 +1,7 @@
 //! EventLogService: reads a stream, or the global log from a position, back as recorded, with
 //! who wrote each event, through which tool, and when.
 
+use plg_contract::events::event_to_proto;
 use plg_domain::{ValueError, ids::ApiKeyId};
 use plg_eventstore::{
     Direction, EventStore, Position, ReadFrom, RecordedEvent, StoreError, StreamName,
@@ -10,11 +11,7 @@ use plg_proto::v1::{
     self,
     event_log_service_server::{EventLogService, EventLogServiceServer},
 };
-use plg_runtime::{
-    Caller, EventMetadata, Ledger, ServiceError, limits,
-    parse::{Violations, timestamp_to_proto},
-};
-use plg_vault::{Vault, VaultError};
+use plg_runtime::{Caller, Ledger, ServiceError, limits, parse::Violations};
 use prost::Message;
 use tonic::{Request, Response, Status};
 
@@ -40,76 +37,6 @@ fn page_size(max_count: u32) -> Result<usize, ValueError> {
         1..=MAX_PAGE => Ok(max_count as usize),
         _ => Err(ValueError::new(format!("must be at most {MAX_PAGE}"))),
     }
-}
-
-/// An event as the contract shows it, with its metadata.
-/// Personal data sealed in the payload is opened with its subject's key, or shown as
-/// `"erased"` once that key is gone.
-pub fn to_proto(
-    mut event: RecordedEvent,
-    vault: Option<&Vault>,
-) -> Result<v1::Event, ServiceError> {
-    if let Some(vault) = vault
-        && event.unreadable.is_none()
-    {
-        match vault.unseal(&mut event.data) {
-            Ok(()) => {}
-            // Sealed data altered in the store spoils only its event, like a bad payload.
-            Err(error @ (VaultError::Malformed(_) | VaultError::Tampered)) => {
-                event.unreadable = Some(error.to_string());
-            }
-            Err(error) => return Err(ServiceError::Internal(error.to_string())),
-        }
-    }
-    if let Some(reason) = &event.unreadable {
-        tracing::warn!(
-            stream = %event.stream,
-            revision = event.revision.0,
-            position = event.position.0,
-            reason,
-            "shown without data: its payload is unreadable"
-        );
-    }
-    // Metadata that does not parse is shown as recorded fields only; the payload stays intact.
-    let metadata: Option<EventMetadata> = serde_json::from_value(event.metadata).ok();
-    Ok(v1::Event {
-        event_id: event.id.to_string(),
-        stream: event.stream.to_string(),
-        revision: event.revision.0,
-        position: event.position.0,
-        event_type: event.event_type,
-        schema_version: event.schema_version,
-        data_json: match event.unreadable {
-            Some(_) => String::new(),
-            None => event.data.to_string(),
-        },
-        hash: event.hash,
-        unreadable: event.unreadable.unwrap_or_default(),
-        metadata: Some(v1::EventMetadata {
-            actor: metadata
-                .as_ref()
-                .map(|m| m.actor.clone())
-                .unwrap_or_default(),
-            tool: metadata
-                .as_ref()
-                .map(|m| m.tool.clone())
-                .unwrap_or_default(),
-            correlation_id: metadata
-                .as_ref()
-                .map(|m| m.correlation_id.clone())
-                .unwrap_or_default(),
-            request_id: metadata
-                .as_ref()
-                .map(|m| m.request_id.clone())
-                .unwrap_or_default(),
-            key_id: metadata
-                .as_ref()
-                .and_then(|m| m.key_id.clone())
-                .unwrap_or_default(),
-            occurred_at: metadata.map(|m| timestamp_to_proto(m.occurred_at)),
-            recorded_at: Some(timestamp_to_proto(event.recorded_at)),
-        }),
-    })
 }
 
 /// Where a reply reads next in the store.
@@ -201,7 +128,9 @@ impl EventLog {
                     .as_deref()
                     .is_none_or(|key| written_with(&event, key))
                 {
-                    let event = to_proto(event, self.ledger.vault().map(AsRef::as_ref))?;
+                    let vault = self.ledger.vault().map(AsRef::as_ref);
+                    let event = event_to_proto(event, vault)
+                        .map_err(|error| ServiceError::Internal(error.to_string()))?;
                     let length = event.encoded_len();
                     let length = 1 + prost::length_delimiter_len(length) + length;
                     if !page.events.is_empty() && size + length > budget {

@@ -1,9 +1,14 @@
-//! ResearchService: the longitudinal research view over gRPC. Queries run on the blocking
-//! pool (SQLite); every reply says up to which log position the view was current.
+//! ResearchService: the longitudinal research view over gRPC. Requests parse into the view's
+//! typed queries, which run on the blocking pool (SQLite); every reply says up to which log
+//! position the view was current.
 
 use chrono::Utc;
+use plg_contract::research as reply;
 use plg_domain::{
-    access::Role, dimension::Dimension, ids::StudyId, scan::RespondentRole, values::school_date,
+    ValueError,
+    access::Role,
+    ids::StudyId,
+    values::{WaveLabel, school_date},
 };
 use plg_eventstore::EventStore;
 use plg_projections::{ProjectionError, Projections, RESEARCH_DB_FILE};
@@ -11,22 +16,10 @@ use plg_proto::v1::{
     self,
     research_service_server::{ResearchService, ResearchServiceServer},
 };
-use plg_research_view::{
-    ResearchError, ResearchView,
-    chart::{Axis, Line, Series, SpiderChart},
-    context::StudyContext,
-    export::Format,
-    growth::Relation,
-    scores::{Shown, WaveScore},
-    timeline::Entry,
-};
+use plg_research_view::{ResearchError, ResearchView, context::NamedSchool, export::Format};
 use plg_runtime::{
     Caller, Ledger, ServiceError,
-    parse::{
-        Violations, contribution_degree_to_proto, dimension_to_proto,
-        intervention_category_to_proto, plg_phase_to_proto, respondent_role_to_proto,
-        theme_phase_to_proto,
-    },
+    parse::{Violations, enumeration},
     server::ServiceSet,
     streams::{ReplyStream, Streams},
 };
@@ -96,20 +89,33 @@ fn service_error(error: ResearchError) -> ServiceError {
     }
 }
 
+/// An optional school: every school when blank.
+fn school(violations: &mut Violations, named: &str) -> Option<Option<NamedSchool>> {
+    violations.optional("school", named, NamedSchool::parse)
+}
+
+/// An optional wave: the query's default when blank.
+fn wave(violations: &mut Violations, field: &str, label: &str) -> Option<Option<WaveLabel>> {
+    violations.optional(field, label, WaveLabel::parse)
+}
+
 impl Research {
-    /// The request's message and study, once the caller is known to be a researcher scoped to
-    /// that study, and the view as that caller may see it.
-    fn open<M>(
+    /// The request's message, study and other fields parsed, once the caller is known to be a
+    /// researcher scoped to that study, and the view as that caller may see it. Every invalid
+    /// field comes in one reply.
+    fn open<M, T>(
         &self,
         request: Request<M>,
         study_id: impl FnOnce(&M) -> &str,
-    ) -> Result<(Self, M, String), ServiceError> {
+        fields: impl FnOnce(&M, &mut Violations) -> Option<T>,
+    ) -> Result<(Self, M, StudyId, T), ServiceError> {
         let caller = Caller::of(&request)?;
         caller.require(Role::Researcher)?;
         let message = request.into_inner();
         let mut violations = Violations::default();
-        let Some(study) = violations.required("study_id", study_id(&message), StudyId::parse)
-        else {
+        let study = violations.required("study_id", study_id(&message), StudyId::parse);
+        let fields = fields(&message, &mut violations);
+        let (Some(study), Some(fields)) = (study, fields) else {
             return Err(violations.into_error());
         };
         caller.require_study_in_scope(study)?;
@@ -122,7 +128,7 @@ impl Research {
             view,
             streams: self.streams.clone(),
         };
-        Ok((research, message, study.to_string()))
+        Ok((research, message, study, fields))
     }
 
     /// Runs a blocking query of the view.
@@ -138,505 +144,144 @@ impl Research {
     }
 }
 
-fn summary(cell: &Shown) -> v1::ScoreSummary {
-    v1::ScoreSummary {
-        n: u32::try_from(cell.n).unwrap_or(u32::MAX),
-        mean: cell.mean,
-        sd: cell.sd,
-        suppressed: cell.suppressed,
-    }
-}
-
-/// A wave score as the contract shows it, the school named as the study allows.
-pub fn wave_score_to_proto(context: &StudyContext, score: &WaveScore) -> v1::WaveScore {
-    v1::WaveScore {
-        school: context.label(&score.school),
-        wave: score.wave.clone(),
-        role: role(score.role),
-        dimension: dimension_to_proto(score.dimension),
-        current: Some(summary(&score.current)),
-        desired: Some(summary(&score.desired)),
-        gap: score.gap(),
-    }
-}
-
-/// UNSPECIFIED stands for "pooled over roles".
-fn role(role: Option<RespondentRole>) -> i32 {
-    role.map_or(
-        v1::RespondentRole::Unspecified.into(),
-        respondent_role_to_proto,
-    )
-}
-
-fn count(value: usize) -> u32 {
-    u32::try_from(value).unwrap_or(u32::MAX)
-}
-
-fn interval(relation: &Relation) -> (Option<f64>, Option<f64>, Option<f64>) {
-    let correlation = relation.correlation.as_ref();
-    let ci = correlation.and_then(|c| c.ci);
-    (
-        correlation.map(|c| c.r),
-        ci.map(|(low, _)| low),
-        ci.map(|(_, high)| high),
-    )
-}
-
-fn dimension_title(dimension: Dimension) -> String {
-    let title = match dimension {
-        Dimension::InternalProfessionalisation => "Internal professionalisation",
-        Dimension::ExternalProfessionalisation => "External professionalisation",
-        Dimension::SharingKnowledge => "Sharing knowledge and experience",
-        Dimension::DevelopingEducationTogether => "Developing education together",
-        Dimension::InquiringAttitude => "Inquiring attitude",
-        Dimension::Support => "Support / buy-in",
-        Dimension::ProfessionalRoom => "Professional room",
-        Dimension::ExecutiveLeadership => "Leadership from the executive",
-        Dimension::TeamLeadership => "Leadership from team leaders",
-        Dimension::HrPolicy => "HR policy",
-        Dimension::Communication => "Communication",
-        Dimension::CollegialSupport => "Collegial support",
-    };
-    format!("{} {title}", dimension.code())
-}
-
-fn timeline_entry(entry: Entry) -> v1::timeline_entry::Entry {
-    use v1::timeline_entry::Entry as Proto;
-    match entry {
-        Entry::ScanWave {
-            wave,
-            respondents,
-            scores,
-        } => Proto::ScanWave(v1::TimelineScanWave {
-            wave,
-            respondents: count(respondents),
-            scores: scores
-                .iter()
-                .map(|(d, current, desired)| v1::DimensionScore {
-                    dimension: dimension_to_proto(*d),
-                    current: Some(summary(current)),
-                    desired: Some(summary(desired)),
-                })
-                .collect(),
-        }),
-        Entry::Intervention {
-            intervention_id,
-            title,
-            categories,
-            change,
-            contributions,
-        } => Proto::Intervention(v1::TimelineIntervention {
-            intervention_id,
-            title,
-            categories: categories
-                .into_iter()
-                .map(intervention_category_to_proto)
-                .collect(),
-            change,
-            contributions: contributions
-                .into_iter()
-                .map(|(d, intended, realised)| v1::Contribution {
-                    dimension: dimension_to_proto(d),
-                    intended,
-                    realised: contribution_degree_to_proto(realised),
-                })
-                .collect(),
-        }),
-        Entry::PlanRevision {
-            plan_version,
-            summary,
-            rationale,
-        } => Proto::PlanRevision(v1::TimelinePlanRevision {
-            plan_version,
-            summary,
-            rationale: rationale.unwrap_or_default(),
-        }),
-        Entry::Reflection {
-            summary,
-            participants,
-        } => Proto::Reflection(v1::TimelineReflection {
-            summary,
-            participants,
-        }),
-        Entry::Plg {
-            plg_id,
-            name,
-            change,
-            learning_question,
-        } => Proto::Plg(v1::TimelinePlg {
-            plg_id,
-            name,
-            change: change.to_owned(),
-            learning_question,
-        }),
-        Entry::Session {
-            plg_id,
-            session_id,
-            duration_minutes,
-            present,
-            absent,
-            goals,
-            goals_reached,
-            theme_phases,
-        } => Proto::Session(v1::TimelineSession {
-            plg_id,
-            session_id,
-            duration_minutes,
-            present,
-            absent,
-            goals,
-            goals_reached,
-            theme_phases: theme_phases.into_iter().map(theme_phase_to_proto).collect(),
-        }),
-        Entry::Phase {
-            plg_id,
-            phase: reached,
-        } => Proto::Phase(v1::TimelinePhase {
-            plg_id,
-            phase: plg_phase_to_proto(reached),
-        }),
-        Entry::Coach {
-            plg_id,
-            change,
-            kind,
-        } => Proto::Coach(v1::TimelineCoach {
-            plg_id,
-            change: change.to_owned(),
-            kind,
-        }),
-    }
-}
-
 #[tonic::async_trait]
 impl ResearchService for Research {
     async fn get_school_timeline(
         &self,
         request: Request<v1::GetSchoolTimelineRequest>,
     ) -> Result<Response<v1::GetSchoolTimelineResponse>, Status> {
-        let (research, message, study) = self.open(request, |message| &message.study_id)?;
-        if message.school.trim().is_empty() {
-            return Err(ServiceError::invalid("school", "is required").into());
-        }
+        let (research, _, study, school) = self.open(
+            request,
+            |message| &message.study_id,
+            |message, violations| {
+                violations.required("school", &message.school, NamedSchool::parse)
+            },
+        )?;
         let current = research
-            .query(move |view| view.school_timeline(&study, &message.school))
+            .query(move |view| view.school_timeline(study, &school))
             .await?;
-        Ok(Response::new(v1::GetSchoolTimelineResponse {
-            school: current.value.school,
-            entries: current
-                .value
-                .entries
-                .into_iter()
-                .map(|entry| v1::TimelineEntry {
-                    date: entry.date,
-                    entry: Some(timeline_entry(entry.entry)),
-                })
-                .collect(),
-            current_to_position: current.position,
-        }))
+        Ok(Response::new(reply::school_timeline(current)))
     }
 
     async fn get_wave_scores(
         &self,
         request: Request<v1::GetWaveScoresRequest>,
     ) -> Result<Response<v1::GetWaveScoresResponse>, Status> {
-        let (research, message, study) = self.open(request, |message| &message.study_id)?;
+        let (research, _, study, (school, wave)) = self.open(
+            request,
+            |message| &message.study_id,
+            |message, violations| {
+                let school = school(violations, &message.school);
+                let wave = wave(violations, "wave", &message.wave);
+                Some((school?, wave?))
+            },
+        )?;
         let current = research
-            .query(move |view| view.wave_scores(&study, &message.school, &message.wave))
+            .query(move |view| view.wave_scores(study, school.as_ref(), wave.as_ref()))
             .await?;
-        let context = &current.context;
-        Ok(Response::new(v1::GetWaveScoresResponse {
-            scores: current
-                .value
-                .iter()
-                .map(|score| wave_score_to_proto(context, score))
-                .collect(),
-            min_group_size: context.min_group_size,
-            current_to_position: current.position,
-        }))
+        Ok(Response::new(reply::wave_scores(&current)))
     }
 
     async fn get_growth(
         &self,
         request: Request<v1::GetGrowthRequest>,
     ) -> Result<Response<v1::GetGrowthResponse>, Status> {
-        let (research, message, study) = self.open(request, |message| &message.study_id)?;
+        let (research, _, study, school) = self.open(
+            request,
+            |message| &message.study_id,
+            |message, violations| school(violations, &message.school),
+        )?;
         let current = research
-            .query(move |view| view.growth(&study, &message.school))
+            .query(move |view| view.growth(study, school.as_ref()))
             .await?;
-        let context = &current.context;
-        Ok(Response::new(v1::GetGrowthResponse {
-            growth: current
-                .value
-                .iter()
-                .map(|growth| v1::Growth {
-                    school: context.label(&growth.school),
-                    dimension: dimension_to_proto(growth.dimension),
-                    from_wave: growth.from_wave.clone(),
-                    to_wave: growth.to_wave.clone(),
-                    from: Some(summary(&growth.from)),
-                    to: Some(summary(&growth.to)),
-                    change: growth.change(),
-                    effect_size: growth.effect_size(),
-                })
-                .collect(),
-            current_to_position: current.position,
-        }))
+        Ok(Response::new(reply::growth(&current)))
     }
 
     async fn get_relations(
         &self,
         request: Request<v1::GetRelationsRequest>,
     ) -> Result<Response<v1::GetRelationsResponse>, Status> {
-        let (research, message, study) = self.open(request, |message| &message.study_id)?;
+        let (research, _, study, wave) = self.open(
+            request,
+            |message| &message.study_id,
+            |message, violations| wave(violations, "wave", &message.wave),
+        )?;
         let current = research
-            .query(move |view| view.relations(&study, &message.wave))
+            .query(move |view| view.relations(study, wave.as_ref()))
             .await?;
-        let relations = current.value;
-        Ok(Response::new(v1::GetRelationsResponse {
-            wave: relations.wave,
-            correlations: relations
-                .at_wave
-                .iter()
-                .map(|relation| {
-                    let (r, ci_low, ci_high) = interval(relation);
-                    v1::Correlation {
-                        condition: dimension_to_proto(relation.condition),
-                        element: dimension_to_proto(relation.element),
-                        r,
-                        ci_low,
-                        ci_high,
-                        schools: count(relation.schools),
-                    }
-                })
-                .collect(),
-            first_wave: current
-                .context
-                .waves
-                .first()
-                .map(|wave| wave.label.clone())
-                .unwrap_or_default(),
-            growth_relations: relations
-                .with_growth
-                .iter()
-                .map(|relation| {
-                    let (r, ci_low, ci_high) = interval(relation);
-                    v1::GrowthRelation {
-                        condition: dimension_to_proto(relation.condition),
-                        element: dimension_to_proto(relation.element),
-                        to_wave: relation.to_wave.clone().unwrap_or_default(),
-                        r,
-                        ci_low,
-                        ci_high,
-                        schools: count(relation.schools),
-                    }
-                })
-                .collect(),
-            current_to_position: current.position,
-        }))
+        Ok(Response::new(reply::relations(current)))
     }
 
     async fn get_intervention_impact(
         &self,
         request: Request<v1::GetInterventionImpactRequest>,
     ) -> Result<Response<v1::GetInterventionImpactResponse>, Status> {
-        let (research, message, study) = self.open(request, |message| &message.study_id)?;
+        let (research, _, study, (from, to)) = self.open(
+            request,
+            |message| &message.study_id,
+            |message, violations| {
+                let from = wave(violations, "from_wave", &message.from_wave);
+                let to = wave(violations, "to_wave", &message.to_wave);
+                Some((from?, to?))
+            },
+        )?;
         let current = research
-            .query(move |view| {
-                view.intervention_impact(&study, &message.from_wave, &message.to_wave)
-            })
+            .query(move |view| view.intervention_impact(study, from.as_ref(), to.as_ref()))
             .await?;
-        let group = |summary: Option<plg_stats::Summary>, schools: usize| v1::GroupGrowth {
-            schools: count(schools),
-            mean: summary.map(|s| s.mean),
-            sd: summary.and_then(|s| s.sd),
-        };
-        Ok(Response::new(v1::GetInterventionImpactResponse {
-            impacts: current
-                .value
-                .impacts
-                .iter()
-                .map(|impact| {
-                    let comparison = impact.comparison.as_ref();
-                    v1::CategoryImpact {
-                        category: intervention_category_to_proto(impact.category),
-                        dimension: dimension_to_proto(impact.dimension),
-                        with_category: Some(group(
-                            comparison.map(|c| c.treated),
-                            impact.with_schools,
-                        )),
-                        without_category: Some(group(
-                            comparison.map(|c| c.untreated),
-                            impact.without_schools,
-                        )),
-                        difference: comparison.map(|c| c.difference),
-                        effect_size: comparison.and_then(|c| c.d),
-                    }
-                })
-                .collect(),
-            combinations: current
-                .value
-                .combinations
-                .iter()
-                .map(|combination| v1::CategoryCombination {
-                    categories: combination
-                        .categories
-                        .iter()
-                        .copied()
-                        .map(intervention_category_to_proto)
-                        .collect(),
-                    interventions: count(combination.interventions),
-                    schools: count(combination.schools),
-                })
-                .collect(),
-            current_to_position: current.position,
-        }))
+        Ok(Response::new(reply::intervention_impact(&current)))
     }
 
     async fn get_reliability(
         &self,
         request: Request<v1::GetReliabilityRequest>,
     ) -> Result<Response<v1::GetReliabilityResponse>, Status> {
-        let (research, message, study) = self.open(request, |message| &message.study_id)?;
+        let (research, _, study, wave) = self.open(
+            request,
+            |message| &message.study_id,
+            |message, violations| wave(violations, "wave", &message.wave),
+        )?;
         let current = research
-            .query(move |view| view.reliability(&study, &message.wave))
+            .query(move |view| view.reliability(study, wave.as_ref()))
             .await?;
-        let context = &current.context;
-        Ok(Response::new(v1::GetReliabilityResponse {
-            wave: current.value.wave.clone(),
-            dimensions: current
-                .value
-                .dimensions
-                .iter()
-                .map(|reliability| v1::DimensionReliability {
-                    dimension: dimension_to_proto(reliability.dimension),
-                    icc1: reliability.icc.map(|icc| icc.icc1),
-                    icc2: reliability.icc.and_then(|icc| icc.icc2),
-                    schools: count(reliability.schools),
-                    respondents: count(reliability.respondents),
-                    mean_rwg_j: reliability.mean_rwg_j(),
-                    agreement: reliability
-                        .agreement
-                        .iter()
-                        .map(|school| v1::SchoolAgreement {
-                            school: context.label(&school.school),
-                            respondents: count(school.respondents),
-                            rwg_j: school.rwg_j,
-                            suppressed: school.suppressed,
-                        })
-                        .collect(),
-                })
-                .collect(),
-            current_to_position: current.position,
-        }))
+        Ok(Response::new(reply::reliability(&current)))
     }
 
     async fn get_plg_activity(
         &self,
         request: Request<v1::GetPlgActivityRequest>,
     ) -> Result<Response<v1::GetPlgActivityResponse>, Status> {
-        let (research, message, study) = self.open(request, |message| &message.study_id)?;
+        let (research, _, study, school) = self.open(
+            request,
+            |message| &message.study_id,
+            |message, violations| school(violations, &message.school),
+        )?;
         let today = school_date(Utc::now());
         let current = research
-            .query(move |view| view.plg_activity(&study, &message.school, today))
+            .query(move |view| view.plg_activity(study, school.as_ref(), today))
             .await?;
-        Ok(Response::new(v1::GetPlgActivityResponse {
-            plgs: current
-                .value
-                .iter()
-                .map(|plg| v1::PlgActivity {
-                    plg_id: plg.plg_id.clone(),
-                    name: plg.name.clone(),
-                    schools: plg.schools.clone(),
-                    formed_on: plg.formed_on.clone(),
-                    dissolved_on: plg.dissolved_on.clone().unwrap_or_default(),
-                    sessions: plg.sessions,
-                    minutes: plg.minutes,
-                    attendance_rate: plg.attendance_rate(),
-                    goals_reached_share: plg.goals_reached_share(),
-                    phases: plg
-                        .phases
-                        .iter()
-                        .map(|(reached, days)| v1::PhaseDuration {
-                            phase: plg_phase_to_proto(*reached),
-                            days: u32::try_from(*days).unwrap_or(0),
-                        })
-                        .collect(),
-                    days_to_internal_handover: plg
-                        .days_to_internal_handover
-                        .and_then(|days| u32::try_from(days).ok()),
-                })
-                .collect(),
-            current_to_position: current.position,
-        }))
+        Ok(Response::new(reply::plg_activity(&current)))
     }
 
     async fn render_spider_chart(
         &self,
         request: Request<v1::RenderSpiderChartRequest>,
     ) -> Result<Response<v1::RenderSpiderChartResponse>, Status> {
-        let (research, message, study) = self.open(request, |message| &message.study_id)?;
-        if message.school.trim().is_empty() {
-            return Err(ServiceError::invalid("school", "is required").into());
-        }
-        let school = message.school.clone();
+        let (research, message, study, (school, waves)) = self.open(
+            request,
+            |message| &message.study_id,
+            |message, violations| {
+                let school = violations.required("school", &message.school, NamedSchool::parse);
+                let waves = violations.each("waves", &message.waves, |violations, field, wave| {
+                    violations.check(field, WaveLabel::parse(wave))
+                });
+                Some((school?, waves?))
+            },
+        )?;
+        let include_desired = message.include_desired;
         let current = research
-            .query(move |view| view.wave_scores(&study, &school, ""))
+            .query(move |view| view.spider_chart(study, &school, &waves, include_desired))
             .await?;
-        let context = &current.context;
-        let waves: Vec<&str> = if message.waves.is_empty() {
-            context
-                .waves
-                .iter()
-                .map(|wave| wave.label.as_str())
-                .collect()
-        } else {
-            for wave in &message.waves {
-                context.wave(wave).map_err(service_error)?;
-            }
-            message.waves.iter().map(String::as_str).collect()
-        };
-        let label = context
-            .resolve_school(&message.school)
-            .map_err(service_error)?;
-        let mut chart = SpiderChart::new(
-            format!("Scan School als PLG: {}", context.label(label)),
-            Dimension::ALL
-                .iter()
-                .map(|d| Axis::new(dimension_title(*d)))
-                .collect(),
-        );
-        for wave in waves {
-            let pooled = |pick: fn(&WaveScore) -> Shown| -> Vec<Option<f64>> {
-                Dimension::ALL
-                    .iter()
-                    .map(|d| {
-                        current
-                            .value
-                            .iter()
-                            .find(|score| {
-                                score.role.is_none() && score.wave == wave && score.dimension == *d
-                            })
-                            .and_then(|score| pick(score).mean)
-                    })
-                    .collect()
-            };
-            chart = chart.with_series(Series::new(
-                format!("{wave} current"),
-                pooled(|s| s.current),
-                Line::Solid,
-            ));
-            if message.include_desired {
-                chart = chart.with_series(Series::new(
-                    format!("{wave} desired"),
-                    pooled(|s| s.desired),
-                    Line::Dashed,
-                ));
-            }
-        }
-        Ok(Response::new(v1::RenderSpiderChartResponse {
-            svg: chart.render(),
-            current_to_position: current.position,
-        }))
+        Ok(Response::new(reply::spider_chart(current)))
     }
 
     type ExportStudyStream = ReplyStream<v1::ExportStudyResponse>;
@@ -646,25 +291,17 @@ impl ResearchService for Research {
         request: Request<v1::ExportStudyRequest>,
     ) -> Result<Response<Self::ExportStudyStream>, Status> {
         let caller = Caller::of(&request)?;
-        let (research, message, study) = self.open(request, |message| &message.study_id)?;
-        let format = match v1::ExportFormat::try_from(message.format) {
-            Ok(v1::ExportFormat::Long) => Format::Long,
-            Ok(v1::ExportFormat::Items) => {
-                caller.require_respondent_data()?;
-                Format::Items
-            }
-            _ => {
-                return Err(ServiceError::invalid(
-                    "format",
-                    "is required and must be one of the listed values",
-                )
-                .into());
-            }
-        };
+        let (research, _, study, format) = self.open(
+            request,
+            |message| &message.study_id,
+            |message, violations| violations.check("format", export_format(message.format)),
+        )?;
+        if format == Format::Items {
+            caller.require_respondent_data()?;
+        }
         // Check the study exists before the stream starts, so a bad id is a clean NOT_FOUND.
-        let probe = study.clone();
         research
-            .query(move |view| view.wave_scores(&probe, "", "").map(drop))
+            .query(move |view| view.wave_scores(study, None, None).map(drop))
             .await?;
         // Taken before the blocking thread: an export over the limits never occupies one.
         let (mut outbox, reply) = research
@@ -674,7 +311,7 @@ impl ResearchService for Research {
         let view = research.view;
         tokio::task::spawn_blocking(move || {
             let mut stopped = None;
-            let exported = view.export(&study, format, |chunk, current_to_position| {
+            let exported = view.export(study, format, |chunk, current_to_position| {
                 let chunk = v1::ExportStudyResponse {
                     chunk,
                     current_to_position,
@@ -687,13 +324,22 @@ impl ResearchService for Research {
             });
             match (exported, stopped) {
                 (Ok(()), _) => {}
-                (Err(_), Some(stopped)) => tracing::info!(%stopped, study, "export stopped"),
+                (Err(_), Some(stopped)) => tracing::info!(%stopped, %study, "export stopped"),
                 (Err(error), None) => {
-                    tracing::warn!(%error, study, "export failed");
+                    tracing::warn!(%error, %study, "export failed");
                     let _ = outbox.blocking_send(Err(service_error(error).into()));
                 }
             }
         });
         Ok(Response::new(reply))
     }
+}
+
+/// The export's format; unspecified is a violation.
+fn export_format(format: i32) -> Result<Format, ValueError> {
+    enumeration(format, |format: v1::ExportFormat| match format {
+        v1::ExportFormat::Long => Some(Format::Long),
+        v1::ExportFormat::Items => Some(Format::Items),
+        v1::ExportFormat::Unspecified => None,
+    })
 }

@@ -4,15 +4,52 @@
 //! enrolment of the school).
 
 use plg_domain::{
-    consent::ConsentEvent, development_plan::DevelopmentPlanEvent, intervention::InterventionEvent,
-    plg::PlgEvent, scan::ScanEvent, school::SchoolEvent, study::StudyEvent,
+    consent::ConsentEvent, development_plan::DevelopmentPlanEvent, ids::SchoolId,
+    intervention::InterventionEvent, plg::PlgEvent, scan::ScanEvent, school::SchoolEvent,
+    study::StudyEvent,
 };
+use plg_eventstore::{StreamName, StreamRevision};
 use rusqlite::{Transaction, params};
 
 use crate::{
-    Projection, ProjectionError,
+    Projection, ProjectionError, ResearchDb,
     event::{LogEvent, Payload},
 };
+
+/// The streams that concern a school: whole streams, and single events of shared ones.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SchoolStreams {
+    /// By name.
+    pub whole: Vec<StreamName>,
+    /// By stream, then revision.
+    pub events: Vec<(StreamName, StreamRevision)>,
+}
+
+/// The streams the projection has found to concern `school`, as far as it has followed the log.
+pub fn school_streams(db: &ResearchDb, school: SchoolId) -> Result<SchoolStreams, ProjectionError> {
+    let connection = db.read_connection()?;
+    let school = school.to_string();
+    let mut whole = connection
+        .prepare("SELECT stream FROM audit_school_streams WHERE school_id = ?1 ORDER BY stream")?;
+    let whole = whole
+        .query_map([&school], |row| row.get::<_, String>(0))?
+        .map(|stream| Ok(StreamName::new(stream?)?))
+        .collect::<Result<_, ProjectionError>>()?;
+    let mut events = connection.prepare(
+        "SELECT stream, revision FROM audit_school_events WHERE school_id = ?1 ORDER BY stream, revision",
+    )?;
+    let events = events
+        .query_map([&school], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+        })?
+        .map(|row| {
+            let (stream, revision) = row?;
+            let revision = StreamRevision(u64::try_from(revision).unwrap_or(0));
+            Ok((StreamName::new(stream)?, revision))
+        })
+        .collect::<Result<_, ProjectionError>>()?;
+    Ok(SchoolStreams { whole, events })
+}
 
 #[derive(Debug)]
 pub struct Audit;

@@ -1,10 +1,12 @@
 //! Interventions with their categories, targets, status and assessed contributions; the
 //! development plan's revisions and reflection conversations.
 
-use plg_domain::{development_plan::DevelopmentPlanEvent, intervention::InterventionEvent};
+use plg_domain::{
+    development_plan::DevelopmentPlanEvent,
+    intervention::{InterventionEvent, InterventionStatus},
+};
 use rusqlite::{Transaction, params};
 
-use super::name_of;
 use crate::{
     Projection, ProjectionError,
     event::{LogEvent, Payload},
@@ -104,34 +106,35 @@ impl Projection for Interventions {
             }) => {
                 let intervention_id = intervention_id.to_string();
                 transaction.execute(
-                    "INSERT INTO interventions VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'planned', NULL, NULL, NULL)",
+                    "INSERT INTO interventions VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL, NULL, NULL)",
                     params![
                         intervention_id,
                         school_id.to_string(),
                         title.as_str(),
                         description.as_ref().map(|text| text.as_str()),
-                        name_of(level),
+                        level.as_str(),
                         starts_on.to_string(),
                         planned_end_on.map(|date| date.to_string()),
+                        InterventionStatus::Planned.as_str(),
                     ],
                 )?;
                 for category in categories {
                     transaction.execute(
                         "INSERT INTO intervention_categories VALUES (?1, ?2)",
-                        params![intervention_id, name_of(category)],
+                        params![intervention_id, category.as_str()],
                     )?;
                 }
                 for target in targets {
                     transaction.execute(
                         "INSERT INTO intervention_targets VALUES (?1, ?2)",
-                        params![intervention_id, name_of(target)],
+                        params![intervention_id, target.as_str()],
                     )?;
                 }
             }
             Payload::Intervention(InterventionEvent::InterventionStarted { started_on }) => {
                 transaction.execute(
-                    "UPDATE interventions SET status = 'started', started_on = ?2 WHERE intervention_id = ?1",
-                    params![id, started_on.to_string()],
+                    "UPDATE interventions SET status = ?3, started_on = ?2 WHERE intervention_id = ?1",
+                    params![id, started_on.to_string(), InterventionStatus::Started.as_str()],
                 )?;
             }
             Payload::Intervention(InterventionEvent::InterventionCompleted {
@@ -139,8 +142,13 @@ impl Projection for Interventions {
                 notes,
             }) => {
                 transaction.execute(
-                    "UPDATE interventions SET status = 'completed', ended_on = ?2, end_note = ?3 WHERE intervention_id = ?1",
-                    params![id, completed_on.to_string(), notes.as_ref().map(|text| text.as_str())],
+                    "UPDATE interventions SET status = ?4, ended_on = ?2, end_note = ?3 WHERE intervention_id = ?1",
+                    params![
+                        id,
+                        completed_on.to_string(),
+                        notes.as_ref().map(|text| text.as_str()),
+                        InterventionStatus::Completed.as_str(),
+                    ],
                 )?;
             }
             Payload::Intervention(InterventionEvent::InterventionAbandoned {
@@ -148,8 +156,13 @@ impl Projection for Interventions {
                 reason,
             }) => {
                 transaction.execute(
-                    "UPDATE interventions SET status = 'abandoned', ended_on = ?2, end_note = ?3 WHERE intervention_id = ?1",
-                    params![id, abandoned_on.to_string(), reason.as_str()],
+                    "UPDATE interventions SET status = ?4, ended_on = ?2, end_note = ?3 WHERE intervention_id = ?1",
+                    params![
+                        id,
+                        abandoned_on.to_string(),
+                        reason.as_str(),
+                        InterventionStatus::Abandoned.as_str(),
+                    ],
                 )?;
             }
             Payload::Intervention(InterventionEvent::ContributionAssessed {
@@ -166,9 +179,9 @@ impl Projection for Interventions {
                         assessed_on = excluded.assessed_on",
                     params![
                         id,
-                        name_of(dimension),
+                        dimension.as_str(),
                         intended,
-                        name_of(realised),
+                        realised.as_str(),
                         realised.rank(),
                         notes.as_ref().map(|text| text.as_str()),
                         event.occurred_on().to_string(),
@@ -217,5 +230,25 @@ impl Projection for Interventions {
             _ => {}
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The table's check, fixed in its schema text, admits exactly the statuses stored.
+    #[test]
+    fn the_status_check_lists_every_status() {
+        let listed = InterventionStatus::ALL
+            .iter()
+            .map(|status| format!("'{}'", status.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        assert!(
+            Interventions
+                .schema()
+                .contains(&format!("CHECK (status IN ({listed}))"))
+        );
     }
 }

@@ -1,9 +1,8 @@
 //! PLGs with their schools, membership over time, phases, sessions and coaches.
 
-use plg_domain::plg::PlgEvent;
+use plg_domain::plg::{PlgEvent, ThemePhase};
 use rusqlite::{Transaction, params};
 
-use super::name_of;
 use crate::{
     Projection, ProjectionError,
     event::{LogEvent, Payload},
@@ -118,7 +117,7 @@ impl Projection for Plgs {
                     "INSERT INTO plgs VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, NULL, NULL)",
                     params![
                         plg_id,
-                        name_of(kind),
+                        kind.as_str(),
                         name.as_str(),
                         practice_need.as_str(),
                         learning_question.as_str(),
@@ -161,11 +160,11 @@ impl Projection for Plgs {
             PlgEvent::PhaseReached { phase, reached_on } => {
                 transaction.execute(
                     "INSERT INTO plg_phases VALUES (?1, ?2, ?3, ?4)",
-                    params![plg_id, name_of(phase), reached_on.to_string(), position],
+                    params![plg_id, phase.as_str(), reached_on.to_string(), position],
                 )?;
                 transaction.execute(
                     "UPDATE plgs SET phase = ?2 WHERE plg_id = ?1",
-                    params![plg_id, name_of(phase)],
+                    params![plg_id, phase.as_str()],
                 )?;
             }
             PlgEvent::SessionHeld(session) => {
@@ -174,7 +173,11 @@ impl Projection for Plgs {
                     .iter()
                     .filter(|attendance| attendance.present)
                     .count();
-                let theme_phases: Vec<String> = session.theme_phases.iter().map(name_of).collect();
+                let theme_phases: Vec<&str> = session
+                    .theme_phases
+                    .iter()
+                    .map(ThemePhase::as_str)
+                    .collect();
                 transaction.execute(
                     "INSERT INTO plg_sessions VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
                     params![
@@ -215,7 +218,7 @@ impl Projection for Plgs {
                     params![
                         plg_id,
                         coach_id.to_string(),
-                        name_of(kind),
+                        kind.as_str(),
                         assigned_on.to_string(),
                         position
                     ],
@@ -237,7 +240,7 @@ impl Projection for Plgs {
                     params![
                         plg_id,
                         to_coach_id.to_string(),
-                        name_of(to_kind),
+                        to_kind.as_str(),
                         handed_over_on.to_string(),
                         reason.as_ref().map(|text| text.as_str()),
                         position,

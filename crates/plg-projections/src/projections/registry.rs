@@ -6,7 +6,6 @@ use plg_domain::{
 };
 use rusqlite::{Transaction, params};
 
-use super::name_of;
 use crate::{
     Projection, ProjectionError,
     event::{LogEvent, Payload},
@@ -95,8 +94,8 @@ impl Projection for Registry {
                     params![
                         school_id.to_string(),
                         name.as_str(),
-                        name_of(country),
-                        name_of(sector),
+                        country.as_str(),
+                        sector.as_str(),
                         school_code.to_string(),
                         board.as_ref().map(|board| board.as_str()),
                         event.occurred_on().to_string(),
@@ -185,7 +184,7 @@ fn insert_items(
                 study_id,
                 instrument.version.as_str(),
                 item.code.as_str(),
-                name_of(&item.dimension),
+                item.dimension.as_str(),
                 item.text.as_str()
             ],
         )?;

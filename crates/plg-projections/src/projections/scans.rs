@@ -4,7 +4,6 @@
 use plg_domain::{consent::ConsentEvent, scan::ScanEvent};
 use rusqlite::{Transaction, params};
 
-use super::name_of;
 use crate::{
     Projection, ProjectionError,
     event::{LogEvent, Payload},
@@ -99,7 +98,7 @@ impl Projection for Scans {
                         school_id.to_string(),
                         wave.as_str(),
                         respondent.as_str(),
-                        name_of(role),
+                        role.as_str(),
                         instrument_version.as_str(),
                         answered_on.to_string(),
                         position(event),
@@ -111,7 +110,7 @@ impl Projection for Scans {
                         params![
                             submission_id.to_string(),
                             answer.item_code.as_str(),
-                            name_of(&answer.dimension),
+                            answer.dimension.as_str(),
                             answer.current.map(|score| score.value()),
                             answer.desired.map(|score| score.value()),
                         ],
