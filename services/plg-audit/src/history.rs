@@ -12,9 +12,10 @@ use plg_contract::events::event_to_proto;
 use plg_eventstore::{
     Direction, EventStore, Position, ReadFrom, RecordedEvent, StreamName, StreamRevision,
 };
+use plg_ledger::ServiceError;
 use plg_projections::SchoolStreams;
 use plg_proto::v1;
-use plg_runtime::{ServiceError, streams::Outbox};
+use plg_runtime::streams::Outbox;
 use plg_vault::Vault;
 
 /// The most events a school history reads from one stream at once: what it holds besides the

@@ -11,12 +11,14 @@ use std::{
 };
 
 use chrono::{DateTime, Utc};
+use plg_contract::parse::Violations;
 use plg_contract::values;
-use plg_domain::{Aggregate, access::Role, ids::SchoolId, school::School, study::Study};
+use plg_domain::{Aggregate, ids::SchoolId, school::School, study::Study};
 use plg_eventstore::{
     Direction, EventStore, Position, ReadFrom, RecordedEvent, StreamName,
     chain::{self, ChainBreak, ChainVerifier},
 };
+use plg_ledger::{Ledger, ServiceError, Subject};
 use plg_projections::{ResearchDb, SchoolStreams, school_streams};
 use plg_proto::v1::{
     self,
@@ -24,9 +26,8 @@ use plg_proto::v1::{
     verify_store_response::Result as Verified,
 };
 use plg_runtime::{
-    Caller, Ledger, ServiceError, Subject,
-    parse::Violations,
-    streams::{Outbox, ReplyStream, Stopped},
+    Runtime, caller_of, read, status,
+    streams::{Outbox, ReplyStream, Stopped, Streams},
 };
 use plg_vault::Vault;
 use tonic::{Request, Response, Status};
@@ -42,9 +43,11 @@ const VERIFY_BUFFER: usize = 64;
 /// Events of a school history waiting for a slow client.
 const HISTORY_BUFFER: usize = 16;
 
-pub fn server(ledger: &Ledger, db: ResearchDb) -> AuditServiceServer<Audit> {
+pub fn server(runtime: &Runtime, db: ResearchDb) -> AuditServiceServer<Audit> {
+    let ledger = &runtime.ledger;
     AuditServiceServer::new(Audit {
         ledger: ledger.clone(),
+        streams: runtime.streams.clone(),
         store: ledger.store().clone(),
         vault: ledger.vault().cloned(),
         db,
@@ -55,6 +58,8 @@ pub fn server(ledger: &Ledger, db: ResearchDb) -> AuditServiceServer<Audit> {
 pub struct Audit {
     /// Checks administrators' scopes.
     ledger: Ledger,
+    /// Bounds the replies streamed to each key.
+    streams: Streams,
     store: Arc<dyn EventStore>,
     db: ResearchDb,
     /// Opens sealed personal data for display, or shows it erased.
@@ -74,8 +79,8 @@ fn timestamp(
 }
 
 impl Audit {
-    /// The request's message and the school it audits, once the caller is known to be an
-    /// administrator whose scope reaches that school, and the school to exist.
+    /// The request's message and the school it audits, once the caller (an administrator, as
+    /// the layer checked) is known to reach that school, and the school to exist.
     async fn school<M>(
         &self,
         request: Request<M>,
@@ -93,8 +98,7 @@ impl Audit {
         school_id: impl FnOnce(&M) -> &str,
         fields: impl FnOnce(&M, &mut Violations) -> Option<T>,
     ) -> Result<(M, SchoolId, T), ServiceError> {
-        let caller = Caller::of(&request)?;
-        caller.require(Role::Administrator)?;
+        let caller = caller_of(&request)?;
         let message = request.into_inner();
         let mut violations = Violations::default();
         let school = violations.required("school_id", school_id(&message), SchoolId::parse);
@@ -231,82 +235,84 @@ impl AuditService for Audit {
         &self,
         request: Request<v1::GetSchoolHistoryRequest>,
     ) -> Result<Response<Self::GetSchoolHistoryStream>, Status> {
-        let caller = Caller::of(&request)?;
-        let (message, school, (from, until)) = self
-            .school_and(
-                request,
-                |message| &message.school_id,
-                |message, violations| {
-                    let from =
-                        timestamp(violations, message.recorded_from.as_ref(), "recorded_from");
-                    let until = timestamp(
-                        violations,
-                        message.recorded_until.as_ref(),
-                        "recorded_until",
-                    );
-                    Some((from?, until?))
-                },
-            )
-            .await?;
-        let filter = HistoryFilter {
-            from,
-            until,
-            types: message.event_types.into_iter().collect(),
-        };
-        let streams = self.streams(school).await?;
-        // One of the key's stream slots, not an export slot: a history holds no thread and
-        // no snapshot, and little memory.
-        let (mut outbox, reply) = self
-            .ledger
-            .streams()
-            .open(&caller, HISTORY_BUFFER)
-            .map_err(Status::from)?;
-        let store = self.store.clone();
-        let vault = self.vault.clone();
-        tokio::spawn(async move {
-            if let Err(error) = send_history(store, vault, streams, filter, &mut outbox).await {
-                tracing::warn!(%error, %school, "school history failed");
-                let _ = outbox.send(Err(error.into())).await;
-            }
-        });
-        Ok(Response::new(reply))
+        read(async move {
+            let caller = caller_of(&request)?;
+            let (message, school, (from, until)) = self
+                .school_and(
+                    request,
+                    |message| &message.school_id,
+                    |message, violations| {
+                        let from =
+                            timestamp(violations, message.recorded_from.as_ref(), "recorded_from");
+                        let until = timestamp(
+                            violations,
+                            message.recorded_until.as_ref(),
+                            "recorded_until",
+                        );
+                        Some((from?, until?))
+                    },
+                )
+                .await?;
+            let filter = HistoryFilter {
+                from,
+                until,
+                types: message.event_types.into_iter().collect(),
+            };
+            let streams = self.streams(school).await?;
+            // One of the key's stream slots, not an export slot: a history holds no thread and
+            // no snapshot, and little memory.
+            let (mut outbox, reply) = self.streams.open(&caller, HISTORY_BUFFER)?;
+            let store = self.store.clone();
+            let vault = self.vault.clone();
+            tokio::spawn(async move {
+                if let Err(error) = send_history(store, vault, streams, filter, &mut outbox).await {
+                    tracing::warn!(%error, %school, "school history failed");
+                    let _ = outbox.send(Err(status(error))).await;
+                }
+            });
+            Ok(reply)
+        })
+        .await
     }
 
     async fn verify_school_history(
         &self,
         request: Request<v1::VerifySchoolHistoryRequest>,
     ) -> Result<Response<v1::VerifySchoolHistoryResponse>, Status> {
-        let (_, school) = self.school(request, |message| &message.school_id).await?;
-        let streams = self.streams(school).await?;
-        // A shared stream's chain runs through every event, so verify it whole.
-        let names: BTreeSet<&StreamName> = streams
-            .whole
-            .iter()
-            .chain(streams.events.iter().map(|(stream, _)| stream))
-            .collect();
-        let mut verified = Vec::new();
-        for stream in names {
-            let events = self.read_whole(stream).await?;
-            let breaks = chain::breaks(&events);
-            let first = breaks.first();
-            verified.push(v1::StreamVerification {
-                stream: stream.to_string(),
-                events: events.len() as u64,
-                intact: breaks.is_empty(),
-                broken_at_revision: first.map(|broken| broken.revision.0),
-                reason: first
-                    .map(|broken| broken.reason.clone())
-                    .unwrap_or_default(),
-                breaks: breaks
-                    .into_iter()
-                    .map(|broken| chain_break(stream, broken))
-                    .collect(),
-            });
-        }
-        Ok(Response::new(v1::VerifySchoolHistoryResponse {
-            intact: verified.iter().all(|stream| stream.intact),
-            streams: verified,
-        }))
+        read(async move {
+            let (_, school) = self.school(request, |message| &message.school_id).await?;
+            let streams = self.streams(school).await?;
+            // A shared stream's chain runs through every event, so verify it whole.
+            let names: BTreeSet<&StreamName> = streams
+                .whole
+                .iter()
+                .chain(streams.events.iter().map(|(stream, _)| stream))
+                .collect();
+            let mut verified = Vec::new();
+            for stream in names {
+                let events = self.read_whole(stream).await?;
+                let breaks = chain::breaks(&events);
+                let first = breaks.first();
+                verified.push(v1::StreamVerification {
+                    stream: stream.to_string(),
+                    events: events.len() as u64,
+                    intact: breaks.is_empty(),
+                    broken_at_revision: first.map(|broken| broken.revision.0),
+                    reason: first
+                        .map(|broken| broken.reason.clone())
+                        .unwrap_or_default(),
+                    breaks: breaks
+                        .into_iter()
+                        .map(|broken| chain_break(stream, broken))
+                        .collect(),
+                });
+            }
+            Ok(v1::VerifySchoolHistoryResponse {
+                intact: verified.iter().all(|stream| stream.intact),
+                streams: verified,
+            })
+        })
+        .await
     }
 
     type VerifyStoreStream = ReplyStream<v1::VerifyStoreResponse>;
@@ -315,57 +321,58 @@ impl AuditService for Audit {
         &self,
         request: Request<v1::VerifyStoreRequest>,
     ) -> Result<Response<Self::VerifyStoreStream>, Status> {
-        let caller = Caller::of(&request)?;
-        caller.require(Role::Administrator)?;
-        self.ledger.authorize(&caller, &Subject::Registry).await?;
-        let (mut outbox, reply) = self
-            .ledger
-            .streams()
-            .open(&caller, VERIFY_BUFFER)
-            .map_err(Status::from)?;
-        let store = self.store.clone();
-        tokio::spawn(async move {
-            let mut stopped = None;
-            match (
-                verify_store(store, &mut outbox, &mut stopped).await,
-                stopped,
-            ) {
-                (Ok(()), _) => {}
-                (Err(_), Some(stopped)) => tracing::info!(%stopped, "store verification stopped"),
-                (Err(error), None) => {
-                    tracing::warn!(%error, "store verification failed");
-                    let _ = outbox.send(Err(error.into())).await;
+        read(async move {
+            let caller = caller_of(&request)?;
+            self.ledger.authorize(&caller, &Subject::Registry).await?;
+            let (mut outbox, reply) = self.streams.open(&caller, VERIFY_BUFFER)?;
+            let store = self.store.clone();
+            tokio::spawn(async move {
+                let mut stopped = None;
+                match (
+                    verify_store(store, &mut outbox, &mut stopped).await,
+                    stopped,
+                ) {
+                    (Ok(()), _) => {}
+                    (Err(_), Some(stopped)) => {
+                        tracing::info!(%stopped, "store verification stopped")
+                    }
+                    (Err(error), None) => {
+                        tracing::warn!(%error, "store verification failed");
+                        let _ = outbox.send(Err(status(error))).await;
+                    }
                 }
-            }
-        });
-        Ok(Response::new(reply))
+            });
+            Ok(reply)
+        })
+        .await
     }
 
     async fn get_school_state_at(
         &self,
         request: Request<v1::GetSchoolStateAtRequest>,
     ) -> Result<Response<v1::GetSchoolStateAtResponse>, Status> {
-        let (_, school, at) = self
-            .school_and(
-                request,
-                |message| &message.school_id,
-                |message, violations| timestamp(violations, message.at.as_ref(), "at"),
-            )
-            .await?;
-        let at = at.unwrap_or_else(Utc::now);
-        let streams = self.streams(school).await?;
-        let events = self.history(&streams).await?;
-        // The studies it was enrolled in, whole: the state replays them to the moment.
-        let mut studies = Vec::new();
-        let shared: BTreeSet<&StreamName> =
-            streams.events.iter().map(|(stream, _)| stream).collect();
-        for stream in shared {
-            if stream.category() == Study::CATEGORY {
-                studies.push(self.read_whole(stream).await?);
+        read(async move {
+            let (_, school, at) = self
+                .school_and(
+                    request,
+                    |message| &message.school_id,
+                    |message, violations| timestamp(violations, message.at.as_ref(), "at"),
+                )
+                .await?;
+            let at = at.unwrap_or_else(Utc::now);
+            let streams = self.streams(school).await?;
+            let events = self.history(&streams).await?;
+            // The studies it was enrolled in, whole: the state replays them to the moment.
+            let mut studies = Vec::new();
+            let shared: BTreeSet<&StreamName> =
+                streams.events.iter().map(|(stream, _)| stream).collect();
+            for stream in shared {
+                if stream.category() == Study::CATEGORY {
+                    studies.push(self.read_whole(stream).await?);
+                }
             }
-        }
-        Ok(Response::new(state::state_at(
-            school, at, &events, &studies,
-        )?))
+            state::state_at(school, at, &events, &studies)
+        })
+        .await
     }
 }

@@ -23,12 +23,12 @@ use plg_domain::{
     study::{Study, Wave},
 };
 use plg_eventstore::{RecordedEvent, StoreError, StreamName};
+use plg_ledger::ServiceError;
 use plg_proto::v1;
 use plg_research_view::{
     context::{SchoolRef, StudyContext, WaveInfo},
     scores::{ItemAnswer, Response, wave_scores},
 };
-use plg_runtime::ServiceError;
 
 /// The aggregate a stream's events leave, decoded and folded as the ledger loads it. An event
 /// that cannot be read fails it: a state with a gap would be a state that never was.

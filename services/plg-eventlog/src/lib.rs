@@ -2,16 +2,18 @@
 //! who wrote each event, through which tool, and when.
 
 use plg_contract::events::event_to_proto;
+use plg_contract::parse::Violations;
 use plg_domain::{ValueError, ids::ApiKeyId};
 use plg_eventstore::{
     Direction, EventStore, Position, ReadFrom, RecordedEvent, StoreError, StreamName,
     StreamRevision,
 };
+use plg_ledger::{Ledger, ServiceError};
 use plg_proto::v1::{
     self,
     event_log_service_server::{EventLogService, EventLogServiceServer},
 };
-use plg_runtime::{Caller, Ledger, ServiceError, limits, parse::Violations};
+use plg_runtime::{Runtime, caller_of, limits, read, streams::Streams};
 use prost::Message;
 use tonic::{Request, Response, Status};
 
@@ -20,15 +22,18 @@ const MAX_PAGE: u32 = 1000;
 /// Events read from the store at a time while a reply fills.
 const STORE_PAGE: usize = 32;
 
-pub fn server(ledger: &Ledger) -> EventLogServiceServer<EventLog> {
+pub fn server(runtime: &Runtime) -> EventLogServiceServer<EventLog> {
     EventLogServiceServer::new(EventLog {
-        ledger: ledger.clone(),
+        ledger: runtime.ledger.clone(),
+        streams: runtime.streams.clone(),
     })
 }
 
 #[derive(Debug, Clone)]
 pub struct EventLog {
     ledger: Ledger,
+    /// Bounds a reply's bytes.
+    streams: Streams,
 }
 
 fn page_size(max_count: u32) -> Result<usize, ValueError> {
@@ -106,7 +111,7 @@ impl EventLog {
         count: usize,
         readable: Option<ApiKeyId>,
     ) -> Result<Page, ServiceError> {
-        let budget = self.ledger.streams().limits().reply_bytes;
+        let budget = self.streams.limits().reply_bytes;
         let readable = readable.map(|key| key.to_string());
         let written_with = |event: &RecordedEvent, key: &str| {
             event.metadata.get("key_id").and_then(|id| id.as_str()) == Some(key)
@@ -150,13 +155,12 @@ impl EventLog {
     }
 }
 
-#[tonic::async_trait]
-impl EventLogService for EventLog {
-    async fn read_stream(
+impl EventLog {
+    async fn stream_page(
         &self,
         request: Request<v1::ReadStreamRequest>,
-    ) -> Result<Response<v1::ReadStreamResponse>, Status> {
-        let readable = Caller::of(&request)?.event_log_filter()?;
+    ) -> Result<v1::ReadStreamResponse, ServiceError> {
+        let readable = caller_of(&request)?.event_log_filter()?;
         let message = request.into_inner();
         let mut violations = Violations::default();
         let stream = violations.check(
@@ -180,7 +184,7 @@ impl EventLogService for EventLog {
         );
         let page = violations.check("max_count", page_size(message.max_count));
         let (Some(stream), Some(direction), Some(page)) = (stream, direction, page) else {
-            return Err(violations.into_error().into());
+            return Err(violations.into_error());
         };
         let from = match (message.from_revision, direction) {
             (Some(revision), _) => ReadFrom::At(StreamRevision(revision)),
@@ -193,16 +197,16 @@ impl EventLogService for EventLog {
             from: Some(from),
         };
         let page = self.page(cursor, page, readable).await?;
-        Ok(Response::new(v1::ReadStreamResponse {
+        Ok(v1::ReadStreamResponse {
             events: page.events,
-        }))
+        })
     }
 
-    async fn read_all(
+    async fn log_page(
         &self,
         request: Request<v1::ReadAllRequest>,
-    ) -> Result<Response<v1::ReadAllResponse>, Status> {
-        let readable = Caller::of(&request)?.event_log_filter()?;
+    ) -> Result<v1::ReadAllResponse, ServiceError> {
+        let readable = caller_of(&request)?.event_log_filter()?;
         let message = request.into_inner();
         let from = message.after_position.map_or(ReadFrom::Start, |position| {
             ReadFrom::At(Position(position.saturating_add(1)))
@@ -210,11 +214,28 @@ impl EventLogService for EventLog {
         let count = page_size(message.max_count)
             .map_err(|error| ServiceError::invalid("max_count", error.0))?;
         let page = self.page(Cursor::All { from }, count, readable).await?;
-        Ok(Response::new(v1::ReadAllResponse {
+        Ok(v1::ReadAllResponse {
             events: page.events,
             last_position: page
                 .last_position
                 .unwrap_or(message.after_position.unwrap_or(0)),
-        }))
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl EventLogService for EventLog {
+    async fn read_stream(
+        &self,
+        request: Request<v1::ReadStreamRequest>,
+    ) -> Result<Response<v1::ReadStreamResponse>, Status> {
+        read(self.stream_page(request)).await
+    }
+
+    async fn read_all(
+        &self,
+        request: Request<v1::ReadAllRequest>,
+    ) -> Result<Response<v1::ReadAllResponse>, Status> {
+        read(self.log_page(request)).await
     }
 }

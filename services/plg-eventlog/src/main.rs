@@ -5,8 +5,8 @@ use plg_runtime::{app, config::Flags, server::ServiceSet};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let flags = Flags::parse();
-    app::run(&flags, |ledger| {
-        ServiceSet::default().with(plg_eventlog::server(ledger))
+    app::run(&flags, |runtime| {
+        ServiceSet::default().with(plg_eventlog::server(runtime))
     })
     .await?;
     Ok(())

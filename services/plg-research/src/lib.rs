@@ -3,14 +3,15 @@
 //! position the view was current.
 
 use chrono::Utc;
+use plg_contract::parse::{Violations, enumeration};
 use plg_contract::research as reply;
 use plg_domain::{
     ValueError,
-    access::Role,
     ids::StudyId,
     values::{WaveLabel, school_date},
 };
 use plg_eventstore::EventStore;
+use plg_ledger::ServiceError;
 use plg_projections::{ProjectionError, Projections, RESEARCH_DB_FILE};
 use plg_proto::v1::{
     self,
@@ -18,8 +19,7 @@ use plg_proto::v1::{
 };
 use plg_research_view::{ResearchError, ResearchView, context::NamedSchool, export::Format};
 use plg_runtime::{
-    Caller, Ledger, ServiceError,
-    parse::{Violations, enumeration},
+    Runtime, caller_of, read,
     server::ServiceSet,
     streams::{ReplyStream, Streams},
 };
@@ -59,16 +59,19 @@ impl ResearchHost {
     /// for) the view's progress, plus ResearchService and the projections following the log.
     pub fn attach(
         self,
-        ledger: &Ledger,
-        services: impl FnOnce(&Ledger) -> ServiceSet,
+        runtime: &Runtime,
+        services: impl FnOnce(&Runtime) -> ServiceSet,
     ) -> ServiceSet {
-        let ledger = ledger
-            .clone()
-            .with_research_view(self.projections.progress());
+        let runtime = Runtime {
+            ledger: runtime
+                .ledger
+                .clone()
+                .with_research_view(self.projections.progress()),
+            streams: runtime.streams.clone(),
+        };
         let projections = self.projections;
-        let streams = ledger.streams().clone();
-        services(&ledger)
-            .with(server(self.view, streams))
+        services(&runtime)
+            .with(server(self.view, runtime.streams.clone()))
             .with_background(move |stopping| projections.run(stopping.wait()))
     }
 }
@@ -100,17 +103,16 @@ fn wave(violations: &mut Violations, field: &str, label: &str) -> Option<Option<
 }
 
 impl Research {
-    /// The request's message, study and other fields parsed, once the caller is known to be a
-    /// researcher scoped to that study, and the view as that caller may see it. Every invalid
-    /// field comes in one reply.
+    /// The request's message, study and other fields parsed, once the caller is known to be
+    /// scoped to that study (the layer checked the role), and the view as that caller may see
+    /// it. Every invalid field comes in one reply.
     fn open<M, T>(
         &self,
         request: Request<M>,
         study_id: impl FnOnce(&M) -> &str,
         fields: impl FnOnce(&M, &mut Violations) -> Option<T>,
     ) -> Result<(Self, M, StudyId, T), ServiceError> {
-        let caller = Caller::of(&request)?;
-        caller.require(Role::Researcher)?;
+        let caller = caller_of(&request)?;
         let message = request.into_inner();
         let mut violations = Violations::default();
         let study = violations.required("study_id", study_id(&message), StudyId::parse);
@@ -135,12 +137,12 @@ impl Research {
     async fn query<T: Send + 'static>(
         &self,
         query: impl FnOnce(&ResearchView) -> Result<T, ResearchError> + Send + 'static,
-    ) -> Result<T, Status> {
+    ) -> Result<T, ServiceError> {
         let view = self.view.clone();
         tokio::task::spawn_blocking(move || query(&view))
             .await
             .map_err(|error| ServiceError::Internal(error.to_string()))?
-            .map_err(|error| service_error(error).into())
+            .map_err(service_error)
     }
 }
 
@@ -150,138 +152,163 @@ impl ResearchService for Research {
         &self,
         request: Request<v1::GetSchoolTimelineRequest>,
     ) -> Result<Response<v1::GetSchoolTimelineResponse>, Status> {
-        let (research, _, study, school) = self.open(
-            request,
-            |message| &message.study_id,
-            |message, violations| {
-                violations.required("school", &message.school, NamedSchool::parse)
-            },
-        )?;
-        let current = research
-            .query(move |view| view.school_timeline(study, &school))
-            .await?;
-        Ok(Response::new(reply::school_timeline(current)))
+        read(async move {
+            let (research, _, study, school) = self.open(
+                request,
+                |message| &message.study_id,
+                |message, violations| {
+                    violations.required("school", &message.school, NamedSchool::parse)
+                },
+            )?;
+            let current = research
+                .query(move |view| view.school_timeline(study, &school))
+                .await?;
+            Ok(reply::school_timeline(current))
+        })
+        .await
     }
 
     async fn get_wave_scores(
         &self,
         request: Request<v1::GetWaveScoresRequest>,
     ) -> Result<Response<v1::GetWaveScoresResponse>, Status> {
-        let (research, _, study, (school, wave)) = self.open(
-            request,
-            |message| &message.study_id,
-            |message, violations| {
-                let school = school(violations, &message.school);
-                let wave = wave(violations, "wave", &message.wave);
-                Some((school?, wave?))
-            },
-        )?;
-        let current = research
-            .query(move |view| view.wave_scores(study, school.as_ref(), wave.as_ref()))
-            .await?;
-        Ok(Response::new(reply::wave_scores(&current)))
+        read(async move {
+            let (research, _, study, (school, wave)) = self.open(
+                request,
+                |message| &message.study_id,
+                |message, violations| {
+                    let school = school(violations, &message.school);
+                    let wave = wave(violations, "wave", &message.wave);
+                    Some((school?, wave?))
+                },
+            )?;
+            let current = research
+                .query(move |view| view.wave_scores(study, school.as_ref(), wave.as_ref()))
+                .await?;
+            Ok(reply::wave_scores(&current))
+        })
+        .await
     }
 
     async fn get_growth(
         &self,
         request: Request<v1::GetGrowthRequest>,
     ) -> Result<Response<v1::GetGrowthResponse>, Status> {
-        let (research, _, study, school) = self.open(
-            request,
-            |message| &message.study_id,
-            |message, violations| school(violations, &message.school),
-        )?;
-        let current = research
-            .query(move |view| view.growth(study, school.as_ref()))
-            .await?;
-        Ok(Response::new(reply::growth(&current)))
+        read(async move {
+            let (research, _, study, school) = self.open(
+                request,
+                |message| &message.study_id,
+                |message, violations| school(violations, &message.school),
+            )?;
+            let current = research
+                .query(move |view| view.growth(study, school.as_ref()))
+                .await?;
+            Ok(reply::growth(&current))
+        })
+        .await
     }
 
     async fn get_relations(
         &self,
         request: Request<v1::GetRelationsRequest>,
     ) -> Result<Response<v1::GetRelationsResponse>, Status> {
-        let (research, _, study, wave) = self.open(
-            request,
-            |message| &message.study_id,
-            |message, violations| wave(violations, "wave", &message.wave),
-        )?;
-        let current = research
-            .query(move |view| view.relations(study, wave.as_ref()))
-            .await?;
-        Ok(Response::new(reply::relations(current)))
+        read(async move {
+            let (research, _, study, wave) = self.open(
+                request,
+                |message| &message.study_id,
+                |message, violations| wave(violations, "wave", &message.wave),
+            )?;
+            let current = research
+                .query(move |view| view.relations(study, wave.as_ref()))
+                .await?;
+            Ok(reply::relations(current))
+        })
+        .await
     }
 
     async fn get_intervention_impact(
         &self,
         request: Request<v1::GetInterventionImpactRequest>,
     ) -> Result<Response<v1::GetInterventionImpactResponse>, Status> {
-        let (research, _, study, (from, to)) = self.open(
-            request,
-            |message| &message.study_id,
-            |message, violations| {
-                let from = wave(violations, "from_wave", &message.from_wave);
-                let to = wave(violations, "to_wave", &message.to_wave);
-                Some((from?, to?))
-            },
-        )?;
-        let current = research
-            .query(move |view| view.intervention_impact(study, from.as_ref(), to.as_ref()))
-            .await?;
-        Ok(Response::new(reply::intervention_impact(&current)))
+        read(async move {
+            let (research, _, study, (from, to)) = self.open(
+                request,
+                |message| &message.study_id,
+                |message, violations| {
+                    let from = wave(violations, "from_wave", &message.from_wave);
+                    let to = wave(violations, "to_wave", &message.to_wave);
+                    Some((from?, to?))
+                },
+            )?;
+            let current = research
+                .query(move |view| view.intervention_impact(study, from.as_ref(), to.as_ref()))
+                .await?;
+            Ok(reply::intervention_impact(&current))
+        })
+        .await
     }
 
     async fn get_reliability(
         &self,
         request: Request<v1::GetReliabilityRequest>,
     ) -> Result<Response<v1::GetReliabilityResponse>, Status> {
-        let (research, _, study, wave) = self.open(
-            request,
-            |message| &message.study_id,
-            |message, violations| wave(violations, "wave", &message.wave),
-        )?;
-        let current = research
-            .query(move |view| view.reliability(study, wave.as_ref()))
-            .await?;
-        Ok(Response::new(reply::reliability(&current)))
+        read(async move {
+            let (research, _, study, wave) = self.open(
+                request,
+                |message| &message.study_id,
+                |message, violations| wave(violations, "wave", &message.wave),
+            )?;
+            let current = research
+                .query(move |view| view.reliability(study, wave.as_ref()))
+                .await?;
+            Ok(reply::reliability(&current))
+        })
+        .await
     }
 
     async fn get_plg_activity(
         &self,
         request: Request<v1::GetPlgActivityRequest>,
     ) -> Result<Response<v1::GetPlgActivityResponse>, Status> {
-        let (research, _, study, school) = self.open(
-            request,
-            |message| &message.study_id,
-            |message, violations| school(violations, &message.school),
-        )?;
-        let today = school_date(Utc::now());
-        let current = research
-            .query(move |view| view.plg_activity(study, school.as_ref(), today))
-            .await?;
-        Ok(Response::new(reply::plg_activity(&current)))
+        read(async move {
+            let (research, _, study, school) = self.open(
+                request,
+                |message| &message.study_id,
+                |message, violations| school(violations, &message.school),
+            )?;
+            let today = school_date(Utc::now());
+            let current = research
+                .query(move |view| view.plg_activity(study, school.as_ref(), today))
+                .await?;
+            Ok(reply::plg_activity(&current))
+        })
+        .await
     }
 
     async fn render_spider_chart(
         &self,
         request: Request<v1::RenderSpiderChartRequest>,
     ) -> Result<Response<v1::RenderSpiderChartResponse>, Status> {
-        let (research, message, study, (school, waves)) = self.open(
-            request,
-            |message| &message.study_id,
-            |message, violations| {
-                let school = violations.required("school", &message.school, NamedSchool::parse);
-                let waves = violations.each("waves", &message.waves, |violations, field, wave| {
-                    violations.check(field, WaveLabel::parse(wave))
-                });
-                Some((school?, waves?))
-            },
-        )?;
-        let include_desired = message.include_desired;
-        let current = research
-            .query(move |view| view.spider_chart(study, &school, &waves, include_desired))
-            .await?;
-        Ok(Response::new(reply::spider_chart(current)))
+        read(async move {
+            let (research, message, study, (school, waves)) = self.open(
+                request,
+                |message| &message.study_id,
+                |message, violations| {
+                    let school = violations.required("school", &message.school, NamedSchool::parse);
+                    let waves =
+                        violations.each("waves", &message.waves, |violations, field, wave| {
+                            violations.check(field, WaveLabel::parse(wave))
+                        });
+                    Some((school?, waves?))
+                },
+            )?;
+            let include_desired = message.include_desired;
+            let current = research
+                .query(move |view| view.spider_chart(study, &school, &waves, include_desired))
+                .await?;
+            Ok(reply::spider_chart(current))
+        })
+        .await
     }
 
     type ExportStudyStream = ReplyStream<v1::ExportStudyResponse>;
@@ -290,48 +317,49 @@ impl ResearchService for Research {
         &self,
         request: Request<v1::ExportStudyRequest>,
     ) -> Result<Response<Self::ExportStudyStream>, Status> {
-        let caller = Caller::of(&request)?;
-        let (research, _, study, format) = self.open(
-            request,
-            |message| &message.study_id,
-            |message, violations| violations.check("format", export_format(message.format)),
-        )?;
-        if format == Format::Items {
-            caller.require_respondent_data()?;
-        }
-        // Check the study exists before the stream starts, so a bad id is a clean NOT_FOUND.
-        research
-            .query(move |view| view.wave_scores(study, None, None).map(drop))
-            .await?;
-        // Taken before the blocking thread: an export over the limits never occupies one.
-        let (mut outbox, reply) = research
-            .streams
-            .open_export(&caller, EXPORT_BUFFER)
-            .map_err(Status::from)?;
-        let view = research.view;
-        tokio::task::spawn_blocking(move || {
-            let mut stopped = None;
-            let exported = view.export(study, format, |chunk, current_to_position| {
-                let chunk = v1::ExportStudyResponse {
-                    chunk,
-                    current_to_position,
-                };
-                outbox.blocking_send(Ok(chunk)).map_err(|error| {
-                    let message = error.to_string();
-                    stopped = Some(error);
-                    ResearchError::Export(message)
-                })
-            });
-            match (exported, stopped) {
-                (Ok(()), _) => {}
-                (Err(_), Some(stopped)) => tracing::info!(%stopped, %study, "export stopped"),
-                (Err(error), None) => {
-                    tracing::warn!(%error, %study, "export failed");
-                    let _ = outbox.blocking_send(Err(service_error(error).into()));
-                }
+        read(async move {
+            let caller = caller_of(&request)?;
+            let (research, _, study, format) = self.open(
+                request,
+                |message| &message.study_id,
+                |message, violations| violations.check("format", export_format(message.format)),
+            )?;
+            if format == Format::Items {
+                caller.require_respondent_data()?;
             }
-        });
-        Ok(Response::new(reply))
+            // Check the study exists before the stream starts, so a bad id is a clean NOT_FOUND.
+            research
+                .query(move |view| view.wave_scores(study, None, None).map(drop))
+                .await?;
+            // Taken before the blocking thread: an export over the limits never occupies one.
+            let (mut outbox, reply) = research.streams.open_export(&caller, EXPORT_BUFFER)?;
+            let view = research.view;
+            tokio::task::spawn_blocking(move || {
+                let mut stopped = None;
+                let exported = view.export(study, format, |chunk, current_to_position| {
+                    let chunk = v1::ExportStudyResponse {
+                        chunk,
+                        current_to_position,
+                    };
+                    outbox.blocking_send(Ok(chunk)).map_err(|error| {
+                        let message = error.to_string();
+                        stopped = Some(error);
+                        ResearchError::Export(message)
+                    })
+                });
+                match (exported, stopped) {
+                    (Ok(()), _) => {}
+                    (Err(_), Some(stopped)) => tracing::info!(%stopped, %study, "export stopped"),
+                    (Err(error), None) => {
+                        tracing::warn!(%error, %study, "export failed");
+                        let _ =
+                            outbox.blocking_send(Err(plg_runtime::status(service_error(error))));
+                    }
+                }
+            });
+            Ok(reply)
+        })
+        .await
     }
 }
 

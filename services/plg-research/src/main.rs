@@ -13,9 +13,9 @@ use plg_runtime::{
 async fn main() -> anyhow::Result<()> {
     let config = app::load_and_start_telemetry(&Flags::parse())?;
     let data_dir = config.data_dir.clone();
-    App::build(config, Claim::View, |ledger| {
-        let host = ResearchHost::open(ledger.store().clone(), &data_dir)?;
-        Ok::<_, ProjectionError>(host.attach(ledger, |_| ServiceSet::default()))
+    App::build(config, Claim::View, |runtime| {
+        let host = ResearchHost::open(runtime.ledger.store().clone(), &data_dir)?;
+        Ok::<_, ProjectionError>(host.attach(runtime, |_| ServiceSet::default()))
     })
     .await?
     .run_until(shutdown_signal())
