@@ -198,6 +198,7 @@ where
                     Err(Refused { key_id, error }) => {
                         let status = status(error);
                         tracing::warn!(
+                            %rpc,
                             key_id = key_id.map(|id| id.to_string()),
                             code = ?status.code(),
                             reason = status.message(),
@@ -221,7 +222,10 @@ where
                 if let Err(error) = allowed {
                     let status = status(error);
                     tracing::warn!(
+                        %rpc,
+                        key_id = caller.key_id().map(|id| id.to_string()),
                         identity = caller.identity(),
+                        code = ?status.code(),
                         reason = status.message(),
                         "request refused"
                     );
@@ -251,6 +255,8 @@ where
                         .and_then(|message| message.to_str().ok())
                         .unwrap_or_default();
                     tracing::warn!(
+                        %rpc,
+                        key_id = caller.key_id().map(|id| id.to_string()),
                         identity = caller.identity(),
                         ?code,
                         reason,
