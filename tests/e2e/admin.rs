@@ -251,7 +251,7 @@ async fn request_ids_belong_to_the_key_that_chose_them() -> anyhow::Result<()> {
 #[tokio::test]
 async fn the_first_start_issues_an_operator_key_once() -> anyhow::Result<()> {
     let data_dir = tempfile::tempdir()?;
-    let config = plg_runtime::config::Config {
+    let config = plg_server::config::Config {
         listen: "127.0.0.1:0".parse()?,
         data_dir: data_dir.path().to_owned(),
         ..Default::default()
@@ -269,7 +269,7 @@ async fn the_first_start_issues_an_operator_key_once() -> anyhow::Result<()> {
     second.run_until(async {}).await?;
 
     // Without keys only on this machine: refused before anything is opened.
-    let exposed = plgd::build(plg_runtime::config::Config {
+    let exposed = plgd::build(plg_server::config::Config {
         listen: "0.0.0.0:0".parse()?,
         data_dir: tempfile::tempdir()?.path().join("never-created"),
         insecure_local: true,
@@ -278,7 +278,7 @@ async fn the_first_start_issues_an_operator_key_once() -> anyhow::Result<()> {
     .await;
     assert!(matches!(
         exposed,
-        Err(plg_runtime::app::AppError::InsecureNotLocal(_))
+        Err(plg_server::app::AppError::InsecureNotLocal(_))
     ));
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! Replies bounded in size: the event log pages by bytes as well as by count.
 
 use plg_proto::v1;
-use plg_runtime::streams::StreamLimits;
+use plg_server::streams::StreamLimits;
 use plg_testkit::{Clients, TestServer, large_intervention};
 use prost::Message;
 

@@ -1044,7 +1044,7 @@ async fn researchers_see_pseudonyms_even_where_a_study_identifies_schools() -> a
 
     // Only a development server without keys shows what the study allows: names.
     let data_dir = f.server.stop().await?;
-    let local = TestServer::start_with(data_dir, |config| plg_runtime::config::Config {
+    let local = TestServer::start_with(data_dir, |config| plg_server::config::Config {
         insecure_local: true,
         ..config
     })
@@ -1091,7 +1091,7 @@ async fn a_rebuilt_research_view_answers_exactly_as_the_live_one() -> anyhow::Re
         export(&mut f, v1::ExportFormat::Items).await?,
     );
     let data_dir = f.server.stop().await?;
-    let config = plg_runtime::config::Config {
+    let config = plg_server::config::Config {
         data_dir: data_dir.path().to_owned(),
         ..Default::default()
     };

@@ -1,7 +1,7 @@
 //! TLS on the gRPC listener, from the configured certificate and key, and reflection.
 
 use plg_proto::v1;
-use plg_runtime::config::TlsConfig;
+use plg_server::config::TlsConfig;
 use plg_testkit::{Clients, Identity, TestServer};
 use prost::Message as _;
 use prost_types::FileDescriptorProto;
@@ -15,7 +15,7 @@ async fn with_a_certificate_configured_the_listener_speaks_only_tls() -> anyhow:
     std::fs::write(&cert, generated.cert.pem())?;
     std::fs::write(&key, generated.signing_key.serialize_pem())?;
     let server =
-        TestServer::start_with(tempfile::tempdir()?, |config| plg_runtime::config::Config {
+        TestServer::start_with(tempfile::tempdir()?, |config| plg_server::config::Config {
             tls: Some(TlsConfig { cert, key }),
             ..config
         })

@@ -43,6 +43,13 @@ pub enum ServiceError {
     /// A failure of the server's own, such as an unreadable research view.
     #[error("internal error: {0}")]
     Internal(String),
+    /// A failure of the server's own, with its cause kept for the log.
+    #[error("{what}: {source}")]
+    Failed {
+        what: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("stream {stream} does not start with a {expected} event")]
     UnexpectedEvent {
         stream: String,
@@ -83,6 +90,17 @@ fn describe(violations: &[FieldViolation]) -> String {
 impl ServiceError {
     pub fn invalid(field: impl Into<String>, description: impl Into<String>) -> Self {
         Self::InvalidArgument(vec![FieldViolation::new(field, description)])
+    }
+
+    /// A failure of the server's own: `what` failed, because of `source`.
+    pub fn failed(
+        what: &'static str,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Self::Failed {
+            what,
+            source: source.into(),
+        }
     }
 
     pub fn not_found(kind: &'static str, id: impl ToString) -> Self {

@@ -36,7 +36,7 @@ impl NewApiKey {
     fn generate() -> Result<Self, ServiceError> {
         let mut secret = [0_u8; SECRET_BYTES];
         getrandom::fill(&mut secret)
-            .map_err(|error| ServiceError::Internal(format!("no randomness: {error}")))?;
+            .map_err(|error| ServiceError::failed("no randomness", error))?;
         let secret = URL_SAFE_NO_PAD.encode(secret);
         let key_id = ApiKeyId::new_random();
         Ok(Self {

@@ -59,7 +59,7 @@ impl Ledger {
         match &self.vault {
             Some(vault) => vault
                 .seal(stream.as_str(), data)
-                .map_err(|error| ServiceError::Internal(error.to_string())),
+                .map_err(|error| ServiceError::failed("sealing personal data", error)),
             None => Ok(()),
         }
     }
@@ -71,7 +71,7 @@ impl Ledger {
         let Some(vault) = &self.vault else {
             return Ok(0);
         };
-        let vault_error = |error: plg_vault::VaultError| ServiceError::Internal(error.to_string());
+        let vault_error = |error| ServiceError::failed("finishing erasures", error);
         let mut finished = 0;
         for subject in vault.subjects().map_err(vault_error)? {
             let Ok(stream) = StreamName::new(subject.as_str()) else {
@@ -162,7 +162,7 @@ impl Ledger {
             Ok(outcome)
         })
         .await
-        .map_err(|error| ServiceError::Internal(format!("erasure did not finish: {error}")))?
+        .map_err(|error| ServiceError::failed("erasure did not finish", error))?
     }
 
     /// Destroys the stream's key (idempotent), on a blocking thread that runs to the end
@@ -174,8 +174,8 @@ impl Ledger {
         let subject = stream.to_string();
         tokio::task::spawn_blocking(move || vault.erase(&subject))
             .await
-            .map_err(|error| ServiceError::Internal(format!("key destruction failed: {error}")))?
-            .map_err(|error| ServiceError::Internal(error.to_string()))?;
+            .map_err(|error| ServiceError::failed("key destruction did not finish", error))?
+            .map_err(|error| ServiceError::failed("key destruction failed", error))?;
         tracing::debug!(%stream, "key destroyed");
         Ok(())
     }

@@ -1,5 +1,5 @@
 //! Structured logging: human-readable lines for a terminal, JSON lines for a log collector.
-//! The filter follows `RUST_LOG` syntax (`info`, `plg_runtime=debug,info`, …). Logs go to
+//! The filter follows `RUST_LOG` syntax (`info`, `plg_server=debug,info`, …). Logs go to
 //! stderr, so that stdout carries only what a command is asked for (such as a new key), and
 //! are coloured only on a terminal.
 

@@ -16,7 +16,7 @@ use plg_proto::v1::{
     registry_service_client::RegistryServiceClient, research_service_client::ResearchServiceClient,
     scan_service_client::ScanServiceClient, session_service_client::SessionServiceClient,
 };
-use plg_runtime::{
+use plg_server::{
     app::AppError,
     config::{Config, KeyBudget},
 };

@@ -7,7 +7,7 @@ use plg_proto::v1::{
     self,
     admin_service_server::{AdminService, AdminServiceServer},
 };
-use plg_runtime::{Runtime, command_context, read, status, write};
+use plg_server::{Runtime, command_context, read, status, write};
 use tonic::{Request, Response, Status};
 
 pub fn server(runtime: &Runtime) -> AdminServiceServer<Admin> {

@@ -1,5 +1,5 @@
 use clap::Parser;
-use plg_runtime::{app, config::Flags, server::ServiceSet};
+use plg_server::{app, config::Flags, server::ServiceSet};
 
 /// AdminService on its own: operators issue, scope and revoke API keys.
 #[tokio::main]

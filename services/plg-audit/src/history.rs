@@ -15,7 +15,7 @@ use plg_eventstore::{
 use plg_ledger::ServiceError;
 use plg_projections::SchoolStreams;
 use plg_proto::v1;
-use plg_runtime::streams::Outbox;
+use plg_server::streams::Outbox;
 use plg_vault::Vault;
 
 /// The most events a school history reads from one stream at once: what it holds besides the
@@ -178,7 +178,7 @@ pub(crate) async fn send_history(
         }
         for event in run.into_iter().filter(|event| filter.shows(event)) {
             let event = event_to_proto(event, vault.as_deref())
-                .map_err(|error| ServiceError::Internal(error.to_string()))?;
+                .map_err(|error| ServiceError::failed("opening personal data", error))?;
             let message = v1::GetSchoolHistoryResponse { event: Some(event) };
             if let Err(stopped) = outbox.send(Ok(message)).await {
                 tracing::info!(%stopped, "school history stopped");

@@ -25,7 +25,7 @@ use plg_proto::v1::{
     audit_service_server::{AuditService, AuditServiceServer},
     verify_store_response::Result as Verified,
 };
-use plg_runtime::{
+use plg_server::{
     Runtime, caller_of, read, status,
     streams::{Outbox, ReplyStream, Stopped, Streams},
 };
@@ -120,8 +120,8 @@ impl Audit {
         let db = self.db.clone();
         tokio::task::spawn_blocking(move || school_streams(&db, school))
             .await
-            .map_err(|error| ServiceError::Internal(error.to_string()))?
-            .map_err(|error| ServiceError::Internal(error.to_string()))
+            .map_err(|error| ServiceError::failed("reading the audit index", error))?
+            .map_err(|error| ServiceError::failed("reading the audit index", error))
     }
 
     /// Every event of the school's streams, in log order.

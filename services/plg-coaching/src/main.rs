@@ -1,5 +1,5 @@
 use clap::Parser;
-use plg_runtime::{app, config::Flags, server::ServiceSet};
+use plg_server::{app, config::Flags, server::ServiceSet};
 
 /// CoachingService on its own: PLG coaches and the handover between them.
 #[tokio::main]

@@ -13,7 +13,7 @@ use plg_proto::v1::{
     self,
     event_log_service_server::{EventLogService, EventLogServiceServer},
 };
-use plg_runtime::{Runtime, caller_of, limits, read, streams::Streams};
+use plg_server::{Runtime, caller_of, limits, read, streams::Streams};
 use prost::Message;
 use tonic::{Request, Response, Status};
 
@@ -135,7 +135,7 @@ impl EventLog {
                 {
                     let vault = self.ledger.vault().map(AsRef::as_ref);
                     let event = event_to_proto(event, vault)
-                        .map_err(|error| ServiceError::Internal(error.to_string()))?;
+                        .map_err(|error| ServiceError::failed("opening personal data", error))?;
                     let length = event.encoded_len();
                     let length = 1 + prost::length_delimiter_len(length) + length;
                     if !page.events.is_empty() && size + length > budget {

@@ -7,7 +7,7 @@ use plg_proto::v1::{
     self,
     intervention_service_server::{InterventionService, InterventionServiceServer},
 };
-use plg_runtime::{Runtime, write};
+use plg_server::{Runtime, write};
 use tonic::{Request, Response, Status};
 
 pub fn server(runtime: &Runtime) -> InterventionServiceServer<Interventions> {

@@ -13,7 +13,7 @@ use plg_proto::v1::{
     self,
     registry_service_server::{RegistryService, RegistryServiceServer},
 };
-use plg_runtime::{Runtime, read, write};
+use plg_server::{Runtime, read, write};
 use tonic::{Request, Response, Status};
 
 pub fn server(runtime: &Runtime) -> RegistryServiceServer<Registry> {

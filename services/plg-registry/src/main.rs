@@ -1,5 +1,5 @@
 use clap::Parser;
-use plg_runtime::{app, config::Flags, server::ServiceSet};
+use plg_server::{app, config::Flags, server::ServiceSet};
 
 /// RegistryService on its own: schools, studies, enrolments and people.
 #[tokio::main]

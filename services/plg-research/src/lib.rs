@@ -18,7 +18,7 @@ use plg_proto::v1::{
     research_service_server::{ResearchService, ResearchServiceServer},
 };
 use plg_research_view::{ResearchError, ResearchView, context::NamedSchool, export::Format};
-use plg_runtime::{
+use plg_server::{
     Runtime, caller_of, read,
     server::ServiceSet,
     streams::{ReplyStream, Streams},
@@ -88,7 +88,7 @@ fn service_error(error: ResearchError) -> ServiceError {
     match error {
         ResearchError::NotFound { kind, id } => ServiceError::not_found(kind, id),
         ResearchError::InvalidArgument { field, message } => ServiceError::invalid(field, message),
-        other => ServiceError::Internal(other.to_string()),
+        other => ServiceError::failed("research view", other),
     }
 }
 
@@ -141,7 +141,7 @@ impl Research {
         let view = self.view.clone();
         tokio::task::spawn_blocking(move || query(&view))
             .await
-            .map_err(|error| ServiceError::Internal(error.to_string()))?
+            .map_err(|error| ServiceError::failed("research query", error))?
             .map_err(service_error)
     }
 }
@@ -352,8 +352,7 @@ impl ResearchService for Research {
                     (Err(_), Some(stopped)) => tracing::info!(%stopped, %study, "export stopped"),
                     (Err(error), None) => {
                         tracing::warn!(%error, %study, "export failed");
-                        let _ =
-                            outbox.blocking_send(Err(plg_runtime::status(service_error(error))));
+                        let _ = outbox.blocking_send(Err(plg_server::status(service_error(error))));
                     }
                 }
             });

@@ -1,7 +1,7 @@
 use clap::Parser;
 use plg_projections::ProjectionError;
 use plg_research::ResearchHost;
-use plg_runtime::{
+use plg_server::{
     app::{self, App},
     config::Flags,
     lock::Claim,

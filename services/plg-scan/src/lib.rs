@@ -8,7 +8,7 @@ use plg_proto::v1::{
     self,
     scan_service_server::{ScanService, ScanServiceServer},
 };
-use plg_runtime::{Runtime, write};
+use plg_server::{Runtime, write};
 use tonic::{Request, Response, Status};
 
 pub fn server(runtime: &Runtime) -> ScanServiceServer<Scans> {

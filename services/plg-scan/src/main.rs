@@ -1,5 +1,5 @@
 use clap::Parser;
-use plg_runtime::{app, config::Flags, server::ServiceSet};
+use plg_server::{app, config::Flags, server::ServiceSet};
 
 /// ScanService on its own: scan submissions and retractions.
 #[tokio::main]

@@ -6,7 +6,7 @@ use plg_proto::v1::{
     self,
     session_service_server::{SessionService, SessionServiceServer},
 };
-use plg_runtime::{Runtime, write};
+use plg_server::{Runtime, write};
 use tonic::{Request, Response, Status};
 
 pub fn server(runtime: &Runtime) -> SessionServiceServer<Sessions> {

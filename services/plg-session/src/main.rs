@@ -1,5 +1,5 @@
 use clap::Parser;
-use plg_runtime::{app, config::Flags, server::ServiceSet};
+use plg_server::{app, config::Flags, server::ServiceSet};
 
 /// SessionService on its own: PLGs, their members, phases and sessions.
 #[tokio::main]

@@ -7,7 +7,7 @@ use plg_eventstore::{EventStore, sqlite::SqliteEventStore};
 use plg_ledger::Ledger;
 use plg_projections::{ProjectionError, RESEARCH_DB_FILE, Rebuilt};
 use plg_research::ResearchHost;
-use plg_runtime::{
+use plg_server::{
     Runtime,
     app::{App, AppError, EVENT_STORE_FILE},
     auth,

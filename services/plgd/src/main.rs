@@ -5,7 +5,7 @@ use std::{
 
 use clap::{Parser, Subcommand, ValueEnum};
 use plg_demo::DemoSize;
-use plg_runtime::{
+use plg_server::{
     app, backup,
     config::{Config, Flags},
     server::shutdown_signal,

@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use chrono::{DateTime, NaiveDate};
 use plg_demo as demo;
 use plg_proto::v1;
-use plg_runtime::config::{Config, KeyBudget, TlsConfig};
+use plg_server::config::{Config, KeyBudget, TlsConfig};
 use plg_testkit::{TestServer, payload};
 
 fn occurred_on(event: &v1::Event) -> anyhow::Result<NaiveDate> {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use plg_demo::{self as demo, DemoSize};
 use plg_proto::v1::{self, research_service_client::ResearchServiceClient};
-use plg_runtime::streams::StreamLimits;
+use plg_server::streams::StreamLimits;
 use plg_testkit::{Identity, TestServer, everything, once_ok, stream_end};
 use tonic::{Code, Streaming, transport::Endpoint};
 

@@ -147,7 +147,8 @@ pub fn status(error: ServiceError) -> Status {
         | ServiceError::Corrupt(_)
         | ServiceError::Tampered { .. }
         | ServiceError::UnexpectedEvent { .. }
-        | ServiceError::Internal(_) => {
+        | ServiceError::Internal(_)
+        | ServiceError::Failed { .. } => {
             tracing::error!(error = %message, "internal error");
             Status::internal("internal error")
         }

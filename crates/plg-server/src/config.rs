@@ -184,7 +184,7 @@ pub struct Flags {
     #[arg(long, value_parser = parse_log_format, global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_format: Option<LogFormat>,
-    /// Log filter, such as `info` or `plg_runtime=debug,info`
+    /// Log filter, such as `info` or `plg_server=debug,info`
     #[arg(long, global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_filter: Option<String>,
