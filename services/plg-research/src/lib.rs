@@ -92,6 +92,33 @@ fn service_error(error: ResearchError) -> ServiceError {
     }
 }
 
+/// A research request: every one names its study.
+trait StudyRequest {
+    fn study_id(&self) -> &str;
+}
+
+macro_rules! study_requests {
+    ($($request:ident),* $(,)?) => {
+        $(impl StudyRequest for v1::$request {
+            fn study_id(&self) -> &str {
+                &self.study_id
+            }
+        })*
+    };
+}
+
+study_requests!(
+    GetSchoolTimelineRequest,
+    GetWaveScoresRequest,
+    GetGrowthRequest,
+    GetRelationsRequest,
+    GetInterventionImpactRequest,
+    GetReliabilityRequest,
+    GetPlgActivityRequest,
+    RenderSpiderChartRequest,
+    ExportStudyRequest,
+);
+
 /// An optional school: every school when blank.
 fn school(violations: &mut Violations, named: &str) -> Option<Option<NamedSchool>> {
     violations.optional("school", named, NamedSchool::parse)
@@ -103,19 +130,18 @@ fn wave(violations: &mut Violations, field: &str, label: &str) -> Option<Option<
 }
 
 impl Research {
-    /// The request's message, study and other fields parsed, once the caller is known to be
+    /// The request's study and other fields parsed, once the caller is known to be
     /// scoped to that study (the layer checked the role), and the view as that caller may see
     /// it. Every invalid field comes in one reply.
-    fn open<M, T>(
+    fn open<M: StudyRequest, T>(
         &self,
         request: Request<M>,
-        study_id: impl FnOnce(&M) -> &str,
         fields: impl FnOnce(&M, &mut Violations) -> Option<T>,
-    ) -> Result<(Self, M, StudyId, T), ServiceError> {
+    ) -> Result<(Self, StudyId, T), ServiceError> {
         let caller = caller_of(&request)?;
         let message = request.into_inner();
         let mut violations = Violations::default();
-        let study = violations.required("study_id", study_id(&message), StudyId::parse);
+        let study = violations.required("study_id", message.study_id(), StudyId::parse);
         let fields = fields(&message, &mut violations);
         let (Some(study), Some(fields)) = (study, fields) else {
             return Err(violations.into_error());
@@ -130,7 +156,32 @@ impl Research {
             view,
             streams: self.streams.clone(),
         };
-        Ok((research, message, study, fields))
+        Ok((research, study, fields))
+    }
+
+    /// One query RPC: the study and the request's other `fields` parsed and in scope
+    /// ([`Self::open`]), `query` run on the view as the caller may see it, its answer
+    /// converted by `reply`.
+    async fn answer<M, T, V, R>(
+        &self,
+        request: Request<M>,
+        fields: impl FnOnce(&M, &mut Violations) -> Option<T>,
+        query: impl FnOnce(&ResearchView, StudyId, T) -> Result<V, ResearchError> + Send + 'static,
+        reply: impl FnOnce(V) -> R,
+    ) -> Result<Response<R>, Status>
+    where
+        M: StudyRequest,
+        T: Send + 'static,
+        V: Send + 'static,
+    {
+        read(async move {
+            let (research, study, fields) = self.open(request, fields)?;
+            let answer = research
+                .query(move |view| query(view, study, fields))
+                .await?;
+            Ok(reply(answer))
+        })
+        .await
     }
 
     /// Runs a blocking query of the view.
@@ -152,19 +203,14 @@ impl ResearchService for Research {
         &self,
         request: Request<v1::GetSchoolTimelineRequest>,
     ) -> Result<Response<v1::GetSchoolTimelineResponse>, Status> {
-        read(async move {
-            let (research, _, study, school) = self.open(
-                request,
-                |message| &message.study_id,
-                |message, violations| {
-                    violations.required("school", &message.school, NamedSchool::parse)
-                },
-            )?;
-            let current = research
-                .query(move |view| view.school_timeline(study, &school))
-                .await?;
-            Ok(reply::school_timeline(current))
-        })
+        self.answer(
+            request,
+            |message, violations| {
+                violations.required("school", &message.school, NamedSchool::parse)
+            },
+            |view, study, school| view.school_timeline(study, &school),
+            reply::school_timeline,
+        )
         .await
     }
 
@@ -172,21 +218,16 @@ impl ResearchService for Research {
         &self,
         request: Request<v1::GetWaveScoresRequest>,
     ) -> Result<Response<v1::GetWaveScoresResponse>, Status> {
-        read(async move {
-            let (research, _, study, (school, wave)) = self.open(
-                request,
-                |message| &message.study_id,
-                |message, violations| {
-                    let school = school(violations, &message.school);
-                    let wave = wave(violations, "wave", &message.wave);
-                    Some((school?, wave?))
-                },
-            )?;
-            let current = research
-                .query(move |view| view.wave_scores(study, school.as_ref(), wave.as_ref()))
-                .await?;
-            Ok(reply::wave_scores(&current))
-        })
+        self.answer(
+            request,
+            |message, violations| {
+                let school = school(violations, &message.school);
+                let wave = wave(violations, "wave", &message.wave);
+                Some((school?, wave?))
+            },
+            |view, study, (school, wave)| view.wave_scores(study, school.as_ref(), wave.as_ref()),
+            |current| reply::wave_scores(&current),
+        )
         .await
     }
 
@@ -194,17 +235,12 @@ impl ResearchService for Research {
         &self,
         request: Request<v1::GetGrowthRequest>,
     ) -> Result<Response<v1::GetGrowthResponse>, Status> {
-        read(async move {
-            let (research, _, study, school) = self.open(
-                request,
-                |message| &message.study_id,
-                |message, violations| school(violations, &message.school),
-            )?;
-            let current = research
-                .query(move |view| view.growth(study, school.as_ref()))
-                .await?;
-            Ok(reply::growth(&current))
-        })
+        self.answer(
+            request,
+            |message, violations| school(violations, &message.school),
+            |view, study, school| view.growth(study, school.as_ref()),
+            |current| reply::growth(&current),
+        )
         .await
     }
 
@@ -212,17 +248,12 @@ impl ResearchService for Research {
         &self,
         request: Request<v1::GetRelationsRequest>,
     ) -> Result<Response<v1::GetRelationsResponse>, Status> {
-        read(async move {
-            let (research, _, study, wave) = self.open(
-                request,
-                |message| &message.study_id,
-                |message, violations| wave(violations, "wave", &message.wave),
-            )?;
-            let current = research
-                .query(move |view| view.relations(study, wave.as_ref()))
-                .await?;
-            Ok(reply::relations(current))
-        })
+        self.answer(
+            request,
+            |message, violations| wave(violations, "wave", &message.wave),
+            |view, study, wave| view.relations(study, wave.as_ref()),
+            reply::relations,
+        )
         .await
     }
 
@@ -230,21 +261,16 @@ impl ResearchService for Research {
         &self,
         request: Request<v1::GetInterventionImpactRequest>,
     ) -> Result<Response<v1::GetInterventionImpactResponse>, Status> {
-        read(async move {
-            let (research, _, study, (from, to)) = self.open(
-                request,
-                |message| &message.study_id,
-                |message, violations| {
-                    let from = wave(violations, "from_wave", &message.from_wave);
-                    let to = wave(violations, "to_wave", &message.to_wave);
-                    Some((from?, to?))
-                },
-            )?;
-            let current = research
-                .query(move |view| view.intervention_impact(study, from.as_ref(), to.as_ref()))
-                .await?;
-            Ok(reply::intervention_impact(&current))
-        })
+        self.answer(
+            request,
+            |message, violations| {
+                let from = wave(violations, "from_wave", &message.from_wave);
+                let to = wave(violations, "to_wave", &message.to_wave);
+                Some((from?, to?))
+            },
+            |view, study, (from, to)| view.intervention_impact(study, from.as_ref(), to.as_ref()),
+            |current| reply::intervention_impact(&current),
+        )
         .await
     }
 
@@ -252,17 +278,12 @@ impl ResearchService for Research {
         &self,
         request: Request<v1::GetReliabilityRequest>,
     ) -> Result<Response<v1::GetReliabilityResponse>, Status> {
-        read(async move {
-            let (research, _, study, wave) = self.open(
-                request,
-                |message| &message.study_id,
-                |message, violations| wave(violations, "wave", &message.wave),
-            )?;
-            let current = research
-                .query(move |view| view.reliability(study, wave.as_ref()))
-                .await?;
-            Ok(reply::reliability(&current))
-        })
+        self.answer(
+            request,
+            |message, violations| wave(violations, "wave", &message.wave),
+            |view, study, wave| view.reliability(study, wave.as_ref()),
+            |current| reply::reliability(&current),
+        )
         .await
     }
 
@@ -270,18 +291,13 @@ impl ResearchService for Research {
         &self,
         request: Request<v1::GetPlgActivityRequest>,
     ) -> Result<Response<v1::GetPlgActivityResponse>, Status> {
-        read(async move {
-            let (research, _, study, school) = self.open(
-                request,
-                |message| &message.study_id,
-                |message, violations| school(violations, &message.school),
-            )?;
-            let today = school_date(Utc::now());
-            let current = research
-                .query(move |view| view.plg_activity(study, school.as_ref(), today))
-                .await?;
-            Ok(reply::plg_activity(&current))
-        })
+        let today = school_date(Utc::now());
+        self.answer(
+            request,
+            |message, violations| school(violations, &message.school),
+            move |view, study, school| view.plg_activity(study, school.as_ref(), today),
+            |current| reply::plg_activity(&current),
+        )
         .await
     }
 
@@ -289,25 +305,20 @@ impl ResearchService for Research {
         &self,
         request: Request<v1::RenderSpiderChartRequest>,
     ) -> Result<Response<v1::RenderSpiderChartResponse>, Status> {
-        read(async move {
-            let (research, message, study, (school, waves)) = self.open(
-                request,
-                |message| &message.study_id,
-                |message, violations| {
-                    let school = violations.required("school", &message.school, NamedSchool::parse);
-                    let waves =
-                        violations.each("waves", &message.waves, |violations, field, wave| {
-                            violations.check(field, WaveLabel::parse(wave))
-                        });
-                    Some((school?, waves?))
-                },
-            )?;
-            let include_desired = message.include_desired;
-            let current = research
-                .query(move |view| view.spider_chart(study, &school, &waves, include_desired))
-                .await?;
-            Ok(reply::spider_chart(current))
-        })
+        self.answer(
+            request,
+            |message, violations| {
+                let school = violations.required("school", &message.school, NamedSchool::parse);
+                let waves = violations.each("waves", &message.waves, |violations, field, wave| {
+                    violations.check(field, WaveLabel::parse(wave))
+                });
+                Some((school?, waves?, message.include_desired))
+            },
+            |view, study, (school, waves, include_desired)| {
+                view.spider_chart(study, &school, &waves, include_desired)
+            },
+            reply::spider_chart,
+        )
         .await
     }
 
@@ -319,11 +330,9 @@ impl ResearchService for Research {
     ) -> Result<Response<Self::ExportStudyStream>, Status> {
         read(async move {
             let caller = caller_of(&request)?;
-            let (research, _, study, format) = self.open(
-                request,
-                |message| &message.study_id,
-                |message, violations| violations.check("format", export_format(message.format)),
-            )?;
+            let (research, study, format) = self.open(request, |message, violations| {
+                violations.check("format", export_format(message.format))
+            })?;
             if format == Format::Items {
                 caller.require_respondent_data()?;
             }
