@@ -25,9 +25,8 @@ pub trait Command: Send + Sized {
     /// The target aggregate's id: the command changes the stream `<category>-<id>`.
     fn target(&self) -> String;
 
-    /// What the caller's scope must reach, given the target's current state (the default
-    /// state for a new aggregate). The target is loaded once, for this and the decision.
-    fn subject(&self, target: &Self::Aggregate) -> Subject;
+    /// What the caller's scope must reach.
+    fn subject(&self) -> SubjectOf<Self::Aggregate>;
 
     /// Reads the other aggregates the decision depends on (only once the scope check passed,
     /// so a refused caller learns nothing about them) and yields the domain command.
@@ -36,6 +35,18 @@ pub trait Command: Send + Sized {
         ledger: &Ledger,
         context: &CommandContext,
     ) -> impl Future<Output = Result<DomainCommand<Self>, ServiceError>> + Send;
+}
+
+/// What the caller's scope must reach for a command.
+#[derive(Debug)]
+pub enum SubjectOf<A> {
+    /// Named by the request: checked before anything is read, so a refused caller learns
+    /// nothing, not even whether the target exists or how long its stream is.
+    Request(Subject),
+    /// The existing target's, from its state, which is loaded once for the check and the
+    /// decision. A target that does not exist concerns nothing (`Subject::schools([])`), so
+    /// only unrestricted keys learn that it does not exist.
+    Target(fn(&A) -> Subject),
 }
 
 /// A write's result: where it left the log, and the events it wrote (or, for a replayed
@@ -92,11 +103,21 @@ impl Ledger {
         };
         let id = command.target();
         let stream = Self::stream::<C::Aggregate>(&id);
-        let (mut state, mut revision) = self.load::<C::Aggregate>(&stream).await?;
-        let subject = command.subject(&state);
-        if let Err(error) = self.authorize(&context.caller, &subject).await {
-            return self.replayed_or::<C::Aggregate>(&key, error).await;
-        }
+        let (mut state, mut revision) = match command.subject() {
+            SubjectOf::Request(subject) => {
+                if let Err(error) = self.authorize(&context.caller, &subject).await {
+                    return self.replayed_or::<C::Aggregate>(&key, error).await;
+                }
+                self.load::<C::Aggregate>(&stream).await?
+            }
+            SubjectOf::Target(subject_of) => {
+                let (state, revision) = self.load::<C::Aggregate>(&stream).await?;
+                if let Err(error) = self.authorize(&context.caller, &subject_of(&state)).await {
+                    return self.replayed_or::<C::Aggregate>(&key, error).await;
+                }
+                (state, revision)
+            }
+        };
         let decision = match command.prepare(self, context).await {
             Ok(decision) => decision,
             Err(error) => return self.replayed_or::<C::Aggregate>(&key, error).await,
@@ -234,5 +255,123 @@ impl Ledger {
             events,
             research_view_position: Position(0),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use chrono::Utc;
+    use plg_domain::{
+        access::{Role, Scope},
+        consent::{Consent, ConsentCommand},
+        ids::{ApiKeyId, ConsentId, SchoolId, StudyId},
+        values::Pseudonym,
+    };
+    use plg_eventstore::{
+        AppendRequest, EventStore as _, ExpectedRevision, NewEvent, sqlite::SqliteEventStore,
+    };
+
+    use super::*;
+    use crate::{Caller, Delivery};
+
+    /// A withdrawal at a school outside the caller's scope.
+    struct Withdraw {
+        consent_id: ConsentId,
+        school_id: SchoolId,
+        study_id: StudyId,
+    }
+
+    impl Command for Withdraw {
+        type Aggregate = Consent;
+
+        fn target(&self) -> String {
+            self.consent_id.to_string()
+        }
+
+        fn subject(&self) -> SubjectOf<Consent> {
+            SubjectOf::Request(Subject::school(self.school_id).in_study(self.study_id))
+        }
+
+        async fn prepare(
+            self,
+            _: &Ledger,
+            _: &CommandContext,
+        ) -> Result<ConsentCommand, ServiceError> {
+            unreachable!("refused before preparing")
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refused_caller_is_refused_before_the_target_is_read() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("events.db");
+        let store = SqliteEventStore::open(&path).await.expect("store opens");
+        let (study_id, school_id) = (StudyId::new_random(), SchoolId::new_random());
+        let respondent = Pseudonym::parse("r-17").expect("valid pseudonym");
+        let consent_id = ConsentId::derive(study_id, school_id, &respondent);
+        // The target's stream cannot be read: whoever reads it learns that it exists.
+        let stream = Ledger::stream::<Consent>(consent_id);
+        store
+            .append(AppendRequest {
+                stream: stream.clone(),
+                expected: ExpectedRevision::NoStream,
+                events: vec![NewEvent {
+                    id: uuid::Uuid::new_v4(),
+                    event_type: "ConsentWithdrawn".into(),
+                    schema_version: 1,
+                    data: serde_json::json!({}),
+                    metadata: serde_json::json!({}),
+                }],
+                idempotency: None,
+            })
+            .await
+            .expect("appends");
+        rusqlite::Connection::open(&path)
+            .expect("opens")
+            .execute(
+                "UPDATE events SET data = '{not json' WHERE stream = ?1",
+                [stream.as_str()],
+            )
+            .expect("corrupts");
+        let ledger = Ledger::new(Arc::new(store));
+        let elsewhere = Scope {
+            schools: [SchoolId::new_random()].into(),
+            ..Scope::default()
+        };
+        let caller = Caller::with_key(
+            ApiKeyId::new_random(),
+            "scan tool".into(),
+            Role::PartnerTool,
+            elsewhere,
+        );
+        let now = Utc::now();
+        let context = CommandContext::new(
+            caller,
+            Delivery {
+                request_id: "r-1".into(),
+                expected_revision: None,
+                wait_for_research_view: false,
+                occurred_at: now,
+                received_at: now,
+                tool: String::new(),
+                correlation_id: "c-1".into(),
+                fingerprint: "f".into(),
+            },
+        );
+        let command = Withdraw {
+            consent_id,
+            school_id,
+            study_id,
+        };
+        let refused = ledger
+            .execute(&context, Ok(command))
+            .await
+            .expect_err("out of scope");
+        assert!(
+            matches!(refused, ServiceError::PermissionDenied(_)),
+            "{refused:?}"
+        );
     }
 }

@@ -15,7 +15,8 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::{
-    Caller, Command, CommandContext, EventMetadata, Ledger, ServiceError, Subject, Written,
+    Caller, Command, CommandContext, EventMetadata, Ledger, ServiceError, Subject, SubjectOf,
+    Written,
 };
 
 /// Every key starts with this, so a leaked key is recognisable (for secret scanners, too).
@@ -101,8 +102,8 @@ impl Command for Issue {
         self.key_id.to_string()
     }
 
-    fn subject(&self, _: &ApiKey) -> Subject {
-        Subject::Anyone
+    fn subject(&self) -> SubjectOf<ApiKey> {
+        SubjectOf::Request(Subject::Anyone)
     }
 
     async fn prepare(self, _: &Ledger, _: &CommandContext) -> Result<ApiKeyCommand, ServiceError> {

@@ -12,7 +12,7 @@ mod ledger;
 mod scope;
 
 pub use caller::{Caller, Subject};
-pub use command::{Command, EventOf, Written};
+pub use command::{Command, EventOf, SubjectOf, Written};
 pub use context::{CommandContext, Delivery, EventMetadata};
 pub use error::{FieldViolation, ServiceError};
 pub use keys::{IssueApiKey, IssuedApiKey, ListedApiKey, Refused};

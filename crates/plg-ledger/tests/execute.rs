@@ -12,7 +12,9 @@ use plg_domain::{
     values::{Country, Label, Personal, SchoolCode, Sector},
 };
 use plg_eventstore::{Direction, EventStore as _, Position, ReadFrom, sqlite::SqliteEventStore};
-use plg_ledger::{Caller, Command, CommandContext, Delivery, Ledger, ServiceError, Subject};
+use plg_ledger::{
+    Caller, Command, CommandContext, Delivery, Ledger, ServiceError, Subject, SubjectOf,
+};
 use plg_vault::Vault;
 use tokio::sync::watch;
 
@@ -32,8 +34,8 @@ where
         self.id.clone()
     }
 
-    fn subject(&self, _: &A) -> Subject {
-        Subject::Anyone
+    fn subject(&self) -> SubjectOf<A> {
+        SubjectOf::Request(Subject::Anyone)
     }
 
     async fn prepare(self, _: &Ledger, _: &CommandContext) -> Result<A::Command, ServiceError> {
@@ -146,8 +148,8 @@ impl Command for RacedByItsOriginal {
         self.retry.target()
     }
 
-    fn subject(&self, _: &School) -> Subject {
-        Subject::Anyone
+    fn subject(&self) -> SubjectOf<School> {
+        SubjectOf::Request(Subject::Anyone)
     }
 
     async fn prepare(

@@ -7,7 +7,7 @@ use plg_proto::v1::{
     self,
     admin_service_server::{AdminService, AdminServiceServer},
 };
-use plg_server::{Runtime, command_context, read, status, write};
+use plg_server::{Runtime, caller_of, command_context, read, status, write};
 use tonic::{Request, Response, Status};
 
 pub fn server(runtime: &Runtime) -> AdminServiceServer<Admin> {
@@ -55,9 +55,11 @@ impl AdminService for Admin {
 
     async fn list_api_keys(
         &self,
-        _: Request<v1::ListApiKeysRequest>,
+        request: Request<v1::ListApiKeysRequest>,
     ) -> Result<Response<v1::ListApiKeysResponse>, Status> {
         read(async {
+            // Every key's identity and scope: fail closed should the layer be missing.
+            caller_of(&request)?;
             let keys = self.ledger.api_keys().await?;
             Ok(v1::ListApiKeysResponse {
                 keys: keys.into_iter().map(api_key_info).collect(),

@@ -12,7 +12,7 @@ use plg_domain::{
     values::{PastDate, Text},
 };
 
-use crate::{Command, CommandContext, Ledger, ServiceError, Subject};
+use crate::{Command, CommandContext, Ledger, ServiceError, Subject, SubjectOf};
 
 /// An intervention a school plans, under a new id.
 #[derive(Debug)]
@@ -25,8 +25,8 @@ impl Command for LogIntervention {
         self.0.intervention_id.to_string()
     }
 
-    fn subject(&self, _: &Intervention) -> Subject {
-        Subject::school(self.0.school_id)
+    fn subject(&self) -> SubjectOf<Intervention> {
+        SubjectOf::Request(Subject::school(self.0.school_id))
     }
 
     async fn prepare(
@@ -87,8 +87,8 @@ macro_rules! intervention_changes {
 
             /// An intervention that does not exist concerns nothing, so only unrestricted
             /// keys learn that it does not exist.
-            fn subject(&self, intervention: &Intervention) -> Subject {
-                Subject::schools(intervention.school_id)
+            fn subject(&self) -> SubjectOf<Intervention> {
+                SubjectOf::Target(|intervention: &Intervention| Subject::schools(intervention.school_id))
             }
 
             async fn prepare(
@@ -155,8 +155,8 @@ macro_rules! development_plan_changes {
                 self.school_id.to_string()
             }
 
-            fn subject(&self, _: &DevelopmentPlan) -> Subject {
-                Subject::school(self.school_id)
+            fn subject(&self) -> SubjectOf<DevelopmentPlan> {
+                SubjectOf::Request(Subject::school(self.school_id))
             }
 
             async fn prepare(

@@ -7,7 +7,7 @@ use plg_domain::{
     values::Text,
 };
 
-use crate::{Command, CommandContext, Ledger, ServiceError, Subject};
+use crate::{Command, CommandContext, Ledger, ServiceError, Subject, SubjectOf};
 
 /// A key's new scope, in place of its old one.
 #[derive(Debug)]
@@ -23,8 +23,8 @@ impl Command for ChangeApiKeyScope {
         self.key_id.to_string()
     }
 
-    fn subject(&self, _: &ApiKey) -> Subject {
-        Subject::Anyone
+    fn subject(&self) -> SubjectOf<ApiKey> {
+        SubjectOf::Request(Subject::Anyone)
     }
 
     async fn prepare(self, _: &Ledger, _: &CommandContext) -> Result<ApiKeyCommand, ServiceError> {
@@ -46,8 +46,8 @@ impl Command for RevokeApiKey {
         self.key_id.to_string()
     }
 
-    fn subject(&self, _: &ApiKey) -> Subject {
-        Subject::Anyone
+    fn subject(&self) -> SubjectOf<ApiKey> {
+        SubjectOf::Request(Subject::Anyone)
     }
 
     async fn prepare(self, _: &Ledger, _: &CommandContext) -> Result<ApiKeyCommand, ServiceError> {

@@ -8,7 +8,7 @@ use plg_domain::{
     values::{PastDate, Text},
 };
 
-use crate::{Command, CommandContext, Ledger, ServiceError, Subject};
+use crate::{Command, CommandContext, Ledger, ServiceError, Subject, SubjectOf};
 
 /// Commands on an existing PLG: the PLG is their target, and its schools are what they concern.
 /// A PLG that does not exist has none, so only unrestricted keys learn that it does not exist.
@@ -22,8 +22,8 @@ macro_rules! on_existing_plg {
                 self.plg_id.to_string()
             }
 
-            fn subject(&self, plg: &Plg) -> Subject {
-                Subject::schools(plg.school_ids.iter().copied())
+            fn subject(&self) -> SubjectOf<Plg> {
+                SubjectOf::Target(|plg: &Plg| Subject::schools(plg.school_ids.iter().copied()))
             }
 
             async fn prepare(
@@ -59,8 +59,8 @@ impl Command for FormPlg {
         self.0.plg_id.to_string()
     }
 
-    fn subject(&self, _: &Plg) -> Subject {
-        Subject::schools(self.0.school_ids.iter().copied())
+    fn subject(&self) -> SubjectOf<Plg> {
+        SubjectOf::Request(Subject::schools(self.0.school_ids.iter().copied()))
     }
 
     async fn prepare(

@@ -10,7 +10,7 @@ use plg_domain::{
     values::{Country, Label, Personal, SchoolCode, Sector, Text, WaveLabel},
 };
 
-use crate::{Command, CommandContext, Ledger, ServiceError, Subject};
+use crate::{Command, CommandContext, Ledger, ServiceError, Subject, SubjectOf};
 
 /// A school, its id derived from its country and its code there.
 #[derive(Debug)]
@@ -36,8 +36,8 @@ impl Command for RegisterSchool {
     }
 
     /// Registering a school decides its board, which scopes rest on.
-    fn subject(&self, _: &School) -> Subject {
-        Subject::Registry
+    fn subject(&self) -> SubjectOf<School> {
+        SubjectOf::Request(Subject::Registry)
     }
 
     async fn prepare(
@@ -74,8 +74,8 @@ impl Command for DefineStudy {
     }
 
     /// A new study has no id to be scoped to.
-    fn subject(&self, _: &Study) -> Subject {
-        Subject::Registry
+    fn subject(&self) -> SubjectOf<Study> {
+        SubjectOf::Request(Subject::Registry)
     }
 
     async fn prepare(self, _: &Ledger, _: &CommandContext) -> Result<StudyCommand, ServiceError> {
@@ -103,8 +103,8 @@ impl Command for RegisterInstrument {
         self.study_id.to_string()
     }
 
-    fn subject(&self, _: &Study) -> Subject {
-        Subject::schools([]).in_study(self.study_id)
+    fn subject(&self) -> SubjectOf<Study> {
+        SubjectOf::Request(Subject::schools([]).in_study(self.study_id))
     }
 
     async fn prepare(self, _: &Ledger, _: &CommandContext) -> Result<StudyCommand, ServiceError> {
@@ -126,11 +126,11 @@ impl Command for EnrolSchool {
         self.study_id.to_string()
     }
 
-    fn subject(&self, _: &Study) -> Subject {
-        Subject::Enrolment {
+    fn subject(&self) -> SubjectOf<Study> {
+        SubjectOf::Request(Subject::Enrolment {
             school: self.school_id,
             study: self.study_id,
-        }
+        })
     }
 
     async fn prepare(
@@ -161,8 +161,8 @@ impl Command for ReleaseWave {
         self.study_id.to_string()
     }
 
-    fn subject(&self, _: &Study) -> Subject {
-        Subject::schools([]).in_study(self.study_id)
+    fn subject(&self) -> SubjectOf<Study> {
+        SubjectOf::Request(Subject::schools([]).in_study(self.study_id))
     }
 
     async fn prepare(
@@ -193,8 +193,8 @@ impl Command for RegisterPerson {
     }
 
     /// People belong to no school.
-    fn subject(&self, _: &Person) -> Subject {
-        Subject::Anyone
+    fn subject(&self) -> SubjectOf<Person> {
+        SubjectOf::Request(Subject::Anyone)
     }
 
     async fn prepare(self, _: &Ledger, _: &CommandContext) -> Result<PersonCommand, ServiceError> {
@@ -219,8 +219,8 @@ impl Command for ErasePersonalData {
     }
 
     /// People belong to no school: erasure is for unrestricted administrators.
-    fn subject(&self, _: &Person) -> Subject {
-        Subject::Registry
+    fn subject(&self) -> SubjectOf<Person> {
+        SubjectOf::Request(Subject::Registry)
     }
 
     async fn prepare(self, _: &Ledger, _: &CommandContext) -> Result<PersonCommand, ServiceError> {

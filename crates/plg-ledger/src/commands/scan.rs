@@ -9,7 +9,7 @@ use plg_domain::{
     values::{InstrumentVersion, Pseudonym, Text, WaveLabel},
 };
 
-use crate::{Command, CommandContext, Ledger, ServiceError, Subject};
+use crate::{Command, CommandContext, Ledger, ServiceError, Subject, SubjectOf};
 
 /// A respondent's answers for a wave; a resubmission supersedes their earlier one.
 #[derive(Debug)]
@@ -36,8 +36,8 @@ impl Command for SubmitScan {
         self.response_id().to_string()
     }
 
-    fn subject(&self, _: &ScanResponse) -> Subject {
-        Subject::school(self.school_id).in_study(self.study_id)
+    fn subject(&self) -> SubjectOf<ScanResponse> {
+        SubjectOf::Request(Subject::school(self.school_id).in_study(self.study_id))
     }
 
     async fn prepare(
@@ -92,11 +92,11 @@ impl Command for RetractScan {
 
     /// A response that does not exist concerns nothing, so only unrestricted keys learn
     /// that it does not exist.
-    fn subject(&self, scan: &ScanResponse) -> Subject {
-        match scan.study_id {
+    fn subject(&self) -> SubjectOf<ScanResponse> {
+        SubjectOf::Target(|scan: &ScanResponse| match scan.study_id {
             Some(study_id) => Subject::schools(scan.school_id).in_study(study_id),
             None => Subject::schools([]),
-        }
+        })
     }
 
     async fn prepare(self, _: &Ledger, _: &CommandContext) -> Result<ScanCommand, ServiceError> {
@@ -129,8 +129,8 @@ impl Command for WithdrawConsent {
         self.consent_id().to_string()
     }
 
-    fn subject(&self, _: &Consent) -> Subject {
-        Subject::school(self.school_id).in_study(self.study_id)
+    fn subject(&self) -> SubjectOf<Consent> {
+        SubjectOf::Request(Subject::school(self.school_id).in_study(self.study_id))
     }
 
     async fn prepare(
