@@ -1,7 +1,8 @@
 use crate::{DomainError, DomainEvent};
 
 /// An aggregate: the state one stream folds into, and the decisions made against it.
-pub trait Aggregate: Default {
+/// Plain data, so that a state can be kept between commands and shared between threads.
+pub trait Aggregate: Default + Clone + Send + Sync + 'static {
     /// The stream category, the `school` in `school-<id>`.
     const CATEGORY: &'static str;
     type Command;

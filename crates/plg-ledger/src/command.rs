@@ -20,7 +20,7 @@ type DomainCommand<C> = <<C as Command>::Aggregate as Aggregate>::Command;
 /// A command as a caller asks for it, its values already parsed: it names the aggregate it
 /// changes, what the caller's scope must reach, and reads what else its decision needs.
 pub trait Command: Send + Sized {
-    type Aggregate: Aggregate<Command: Send + Sync, Event: Send> + Send + Sync;
+    type Aggregate: Aggregate<Command: Send + Sync, Event: Send>;
 
     /// The target aggregate's id: the command changes the stream `<category>-<id>`.
     fn target(&self) -> String;

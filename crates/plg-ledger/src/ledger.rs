@@ -11,7 +11,10 @@ use plg_eventstore::{
 use plg_vault::Vault;
 use tokio::sync::watch;
 
-use crate::ServiceError;
+use crate::{
+    ServiceError,
+    cache::{DEFAULT_CAPACITY, StateCache},
+};
 
 const PAGE_SIZE: usize = 512;
 /// How long a write that asked for read-your-writes waits for the research view. The write
@@ -26,6 +29,8 @@ pub struct Ledger {
     /// How far the research view has read the log, when this process runs it.
     research_view: Option<watch::Receiver<Position>>,
     vault: Option<Arc<Vault>>,
+    /// Aggregate states between commands, so a load reads only what its stream gained since.
+    states: Arc<StateCache>,
 }
 
 impl Ledger {
@@ -34,6 +39,7 @@ impl Ledger {
             store,
             research_view: None,
             vault: None,
+            states: Arc::new(StateCache::new(DEFAULT_CAPACITY)),
         }
     }
 
@@ -180,12 +186,22 @@ impl Ledger {
         Ok(())
     }
 
-    /// An aggregate's state and its stream's revision (`None` when the stream does not exist).
+    /// An aggregate's state and its stream's revision (`None` when the stream does not exist):
+    /// the state kept from an earlier load or write, with the events its stream gained since.
     pub async fn load<A: Aggregate>(
         &self,
         stream: &StreamName,
     ) -> Result<(A, Option<StreamRevision>), ServiceError> {
-        self.replay(stream, None).await
+        let kept = self.states.get::<A>(stream);
+        let kept_revision = kept.as_ref().map(|(_, revision)| *revision);
+        let (state, revision) = match kept {
+            Some((state, revision)) => self.catch_up(stream, state, Some(revision), None).await?,
+            None => self.catch_up(stream, A::default(), None, None).await?,
+        };
+        if let Some(revision) = revision.filter(|revision| Some(*revision) != kept_revision) {
+            self.states.put(stream, state.clone(), revision);
+        }
+        Ok((state, revision))
     }
 
     /// Like [`load`](Self::load), for state that grants rights: the stream's hash chain must
@@ -194,16 +210,18 @@ impl Ledger {
         &self,
         stream: &StreamName,
     ) -> Result<(A, Option<StreamRevision>), ServiceError> {
-        self.replay(stream, Some(&mut ChainVerifier::new())).await
+        self.catch_up(stream, A::default(), None, Some(&mut ChainVerifier::new()))
+            .await
     }
 
-    async fn replay<A: Aggregate>(
+    /// `state`, the fold of `stream` up to `revision`, with the events after it folded in.
+    async fn catch_up<A: Aggregate>(
         &self,
         stream: &StreamName,
+        mut state: A,
+        mut revision: Option<StreamRevision>,
         mut verifier: Option<&mut ChainVerifier>,
     ) -> Result<(A, Option<StreamRevision>), ServiceError> {
-        let mut state = A::default();
-        let mut revision = None;
         loop {
             let from = revision.map_or(ReadFrom::Start, |last: StreamRevision| {
                 ReadFrom::At(last.next())

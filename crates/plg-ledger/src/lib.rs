@@ -2,6 +2,7 @@
 //! caller's scope, decided by the pure domain. It knows no wire type, so gRPC, a CLI or an
 //! importer drive it alike.
 
+mod cache;
 mod caller;
 mod command;
 pub mod commands;

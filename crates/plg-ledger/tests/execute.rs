@@ -189,3 +189,83 @@ async fn a_retry_that_races_its_original_returns_the_original_result() {
         .expect("reads");
     assert_eq!(written.len(), 1);
 }
+
+/// Two ledgers on one store, as two processes: each keeps states of its own.
+async fn two_writers() -> (tempfile::TempDir, std::path::PathBuf, Ledger, Ledger) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("events.db");
+    let store = Arc::new(SqliteEventStore::open(&path).await.expect("store opens"));
+    let vault = Arc::new(Vault::open(dir.path().join(plg_vault::VAULT_FILE)).expect("opens"));
+    let first = Ledger::new(store.clone()).with_vault(Arc::clone(&vault));
+    let second = Ledger::new(store).with_vault(vault);
+    (dir, path, first, second)
+}
+
+fn register_person(person_id: PersonId) -> Direct<Person> {
+    Direct {
+        id: person_id.to_string(),
+        command: PersonCommand::Register(RegisterPerson {
+            person_id,
+            details: Personal::new(PersonDetails {
+                name: Label::parse("Anna de Vries").expect("valid name"),
+                email: None,
+            }),
+        }),
+    }
+}
+
+#[tokio::test]
+async fn a_kept_state_takes_in_what_another_writer_appended_since() {
+    let (_dir, _, first, second) = two_writers().await;
+    let person_id = PersonId::new_random();
+    let stream = Ledger::stream::<Person>(person_id);
+    first
+        .execute(&context("r-1", false), Ok(register_person(person_id)))
+        .await
+        .expect("registers");
+    let (kept, revision) = first.load::<Person>(&stream).await.expect("loads");
+    assert!(!kept.erased);
+    assert_eq!(revision.map(|revision| revision.0), Some(0));
+
+    let erase = Direct::<Person> {
+        id: person_id.to_string(),
+        command: PersonCommand::ErasePersonalData,
+    };
+    second
+        .execute(&context("r-2", false), Ok(erase))
+        .await
+        .expect("the other writer erases");
+
+    let (state, revision) = first.load::<Person>(&stream).await.expect("loads");
+    assert!(state.erased, "the first writer sees the other's erasure");
+    assert_eq!(revision.map(|revision| revision.0), Some(1));
+}
+
+#[tokio::test]
+async fn a_load_reads_only_what_its_stream_gained_since_it_was_kept() {
+    let (_dir, path, first, second) = two_writers().await;
+    let person_id = PersonId::new_random();
+    let stream = Ledger::stream::<Person>(person_id);
+    first
+        .execute(&context("r-1", false), Ok(register_person(person_id)))
+        .await
+        .expect("registers");
+    first
+        .load::<Person>(&stream)
+        .await
+        .expect("loads and keeps");
+    // Damage the event the first writer already folded: only a full replay reads it again.
+    rusqlite::Connection::open(&path)
+        .expect("opens")
+        .execute(
+            "UPDATE events SET data = '{not json' WHERE stream = ?1 AND revision = 0",
+            [stream.as_str()],
+        )
+        .expect("damages");
+    let (_, revision) = first.load::<Person>(&stream).await.expect("the kept state");
+    assert_eq!(revision.map(|revision| revision.0), Some(0));
+    second
+        .load::<Person>(&stream)
+        .await
+        .expect_err("a writer without the state replays the damaged event");
+}

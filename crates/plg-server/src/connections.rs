@@ -163,6 +163,11 @@ pub struct Limited {
 
 impl Limited {
     fn new(stream: TcpStream, permit: OwnedSemaphorePermit, timeouts: Timeouts) -> Self {
+        // Replies go out as written: with Nagle's algorithm a small reply waits for the
+        // client's delayed ACK, some 40 ms a call.
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(%error, "cannot disable Nagle's algorithm");
+        }
         Self {
             peer: stream.peer_addr().ok(),
             stream,
@@ -256,5 +261,22 @@ impl Connected for Limited {
 
     fn connect_info(&self) -> TcpConnectInfo {
         self.stream.connect_info()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn accepted_connections_send_small_replies_at_once() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("binds");
+        let address = listener.local_addr().expect("bound");
+        let mut accepted = Box::pin(incoming(listener, &ConnectionLimits::default(), 4));
+        let _client = TcpStream::connect(address).await.expect("connects");
+        let Some(Ok(connection)) = accepted.next().await else {
+            panic!("a connection is accepted");
+        };
+        assert!(connection.stream.nodelay().expect("reads the option"));
     }
 }
