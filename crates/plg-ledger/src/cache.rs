@@ -23,7 +23,6 @@ use std::{
 };
 
 use hashlink::LruCache;
-use plg_domain::Aggregate;
 use plg_eventstore::{StreamName, StreamRevision};
 
 /// Streams whose state is kept: the hot ones (studies, PLGs, schools) stay, the long tail of
@@ -51,7 +50,10 @@ impl StateCache {
     }
 
     /// The stream's state as last kept, and the revision it folds.
-    pub(crate) fn get<A: Aggregate>(&self, stream: &StreamName) -> Option<(A, StreamRevision)> {
+    pub(crate) fn get<A: Clone + Send + Sync + 'static>(
+        &self,
+        stream: &StreamName,
+    ) -> Option<(A, StreamRevision)> {
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         let entry = entries.get(stream)?;
         let state = entry.state.downcast_ref::<A>()?.clone();
@@ -59,7 +61,7 @@ impl StateCache {
     }
 
     /// Keeps `state` as the fold of `stream` up to `revision`, unless a later one is kept.
-    pub(crate) fn put<A: Aggregate>(
+    pub(crate) fn put<A: Send + Sync + 'static>(
         &self,
         stream: &StreamName,
         state: A,

@@ -31,6 +31,8 @@ pub struct Ledger {
     vault: Option<Arc<Vault>>,
     /// Aggregate states between commands, so a load reads only what its stream gained since.
     states: Arc<StateCache>,
+    /// The same for states that grant rights, each with its stream's chain verified so far.
+    verified_states: Arc<StateCache>,
 }
 
 impl Ledger {
@@ -40,6 +42,7 @@ impl Ledger {
             research_view: None,
             vault: None,
             states: Arc::new(StateCache::new(DEFAULT_CAPACITY)),
+            verified_states: Arc::new(StateCache::new(DEFAULT_CAPACITY)),
         }
     }
 
@@ -205,13 +208,26 @@ impl Ledger {
     }
 
     /// Like [`load`](Self::load), for state that grants rights: the stream's hash chain must
-    /// verify, so an event edited in the file is refused rather than believed.
+    /// verify, so an event edited in the file is refused rather than believed. A kept state
+    /// keeps its verifier, so only the events the stream gained are checked; an edit of an
+    /// event already folded is not believed either (the kept state is the original's), and a
+    /// start or `VerifyStore` reports it.
     pub async fn load_verified<A: Aggregate>(
         &self,
         stream: &StreamName,
     ) -> Result<(A, Option<StreamRevision>), ServiceError> {
-        self.catch_up(stream, A::default(), None, Some(&mut ChainVerifier::new()))
-            .await
+        let kept = self.verified_states.get::<(A, ChainVerifier)>(stream);
+        let kept_revision = kept.as_ref().map(|(_, revision)| *revision);
+        let (state, mut verifier) =
+            kept.map_or_else(|| (A::default(), ChainVerifier::new()), |(kept, _)| kept);
+        let (state, revision) = self
+            .catch_up(stream, state, kept_revision, Some(&mut verifier))
+            .await?;
+        if let Some(revision) = revision.filter(|revision| Some(*revision) != kept_revision) {
+            self.verified_states
+                .put(stream, (state.clone(), verifier), revision);
+        }
+        Ok((state, revision))
     }
 
     /// `state`, the fold of `stream` up to `revision`, with the events after it folded in.
