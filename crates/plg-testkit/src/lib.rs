@@ -223,18 +223,10 @@ impl TestServer {
         role: v1::Role,
         scope: v1::Scope,
     ) -> anyhow::Result<v1::IssueApiKeyResponse> {
-        let mut operator = self.operator().await?;
-        let issued = operator
-            .admin
-            .issue_api_key(v1::IssueApiKeyRequest {
-                options: options(),
-                identity: identity.into(),
-                role: role.into(),
-                scope: Some(scope),
-            })
+        self.operator()
             .await?
-            .into_inner();
-        Ok(issued)
+            .issue_api_key(identity, role, scope)
+            .await
     }
 }
 
@@ -361,6 +353,25 @@ impl Clients {
             audit: AuditServiceClient::with_interceptor(channel.clone(), identity.clone()),
             admin: AdminServiceClient::with_interceptor(channel, identity),
         }
+    }
+
+    /// Issues a key through AdminService; these clients must hold an operator key.
+    pub async fn issue_api_key(
+        &mut self,
+        identity: &str,
+        role: v1::Role,
+        scope: v1::Scope,
+    ) -> anyhow::Result<v1::IssueApiKeyResponse> {
+        let issued = self
+            .admin
+            .issue_api_key(v1::IssueApiKeyRequest {
+                options: options(),
+                identity: identity.into(),
+                role: role.into(),
+                scope: Some(scope),
+            })
+            .await?;
+        Ok(issued.into_inner())
     }
 
     pub async fn register_school(&mut self) -> anyhow::Result<String> {

@@ -9,7 +9,7 @@ use std::{
 
 use anyhow::Context as _;
 use plg_proto::v1;
-use plg_testkit::{Clients, Identity, everything, options};
+use plg_testkit::{Clients, Identity, everything};
 
 #[derive(Debug)]
 pub struct Plgd {
@@ -38,15 +38,8 @@ impl Plgd {
         let operator_key = self.operator_key.as_deref().context("not a first start")?;
         let mut operator = Clients::new(channel.clone(), Identity::bearer(operator_key)?);
         let partner_key = operator
-            .admin
-            .issue_api_key(v1::IssueApiKeyRequest {
-                options: options(),
-                identity: identity.into(),
-                role: v1::Role::PartnerTool.into(),
-                scope: Some(everything()),
-            })
+            .issue_api_key(identity, v1::Role::PartnerTool, everything())
             .await?
-            .into_inner()
             .api_key;
         let identity = Identity::bearer(&partner_key)?;
         Ok((Clients::new(channel, identity.clone()), identity))
@@ -83,17 +76,11 @@ impl Plgd {
     reason = "every test crate compiles this module; not all of them issue keys"
 )]
 pub async fn issue_key(operator: &mut Clients, role: v1::Role) -> anyhow::Result<String> {
-    Ok(operator
-        .admin
-        .issue_api_key(v1::IssueApiKeyRequest {
-            options: options(),
-            identity: format!("{role:?} key"),
-            role: role.into(),
-            scope: Some(everything()),
-        })
-        .await?
-        .into_inner()
-        .api_key)
+    let identity = format!("{role:?} key");
+    let issued = operator
+        .issue_api_key(&identity, role, everything())
+        .await?;
+    Ok(issued.api_key)
 }
 
 /// A test that fails leaves no server behind.
@@ -203,14 +190,5 @@ fn start(data_dir: &std::path::Path, environment: &[(&str, &str)]) -> anyhow::Re
     reason = "every test crate compiles this module; not all of them measure memory"
 )]
 pub fn resident(pid: u32) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let kilobytes = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .context("no VmRSS")?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse::<u64>()?;
-    Ok(kilobytes * 1024)
+    plg_bench::target::Process(pid).resident()
 }

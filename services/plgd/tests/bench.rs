@@ -1,0 +1,37 @@
+//! The benchmark (`plg-bench`) in its smoke mode against the real plgd binary: every phase
+//! runs, with tiny sizes, and no call fails. It asserts nothing about timing.
+
+use clap::Parser as _;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_benchmark_smoke_run_measures_every_phase_without_an_error() -> anyhow::Result<()> {
+    let args = plg_bench::Args::try_parse_from([
+        "plg-bench",
+        "--spawn",
+        "--smoke",
+        "--plgd",
+        env!("CARGO_BIN_EXE_plgd"),
+    ])?;
+    let report = plg_bench::run(args).await?;
+    assert_eq!(report.errors(), 0, "{report}");
+    for figure in [
+        "ceiling: SQLite",
+        "SubmitScan, 3 schools, 4 clients",
+        "LogIntervention",
+        "RegisterPerson",
+        "HoldSession on one PLG, last",
+        "SubmitScan + wait_for_research_view",
+        "GetWaveScores, the study",
+        "ExportStudy items",
+    ] {
+        assert!(
+            report.rows.iter().any(|row| row.figure.starts_with(figure)),
+            "no {figure} in\n{report}"
+        );
+    }
+    assert!(
+        report.memory.iter().all(|(_, resident)| resident.is_some()),
+        "the spawned plgd's memory was read after every phase:\n{report}"
+    );
+    Ok(())
+}
