@@ -89,7 +89,7 @@ use futures::StreamExt;
 use rusqlite::{
     Connection, OpenFlags, OptionalExtension, Row, Transaction, TransactionBehavior, params,
 };
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 use uuid::Uuid;
 
 use crate::chain;
@@ -110,8 +110,8 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Appends waiting for the writer; callers wait for room beyond this.
 const QUEUE_CAPACITY: usize = 1024;
 
-/// Idle read connections kept open for reuse.
-const MAX_IDLE_READERS: usize = 4;
+/// Read connections open at once, each kept for reuse: a few per core (reads are short).
+const MAX_READERS: usize = 8;
 
 /// Events a subscription reads from storage at a time, which bounds what it holds in memory.
 const SUBSCRIPTION_PAGE: usize = 256;
@@ -879,10 +879,14 @@ fn checkpoint(connection: &Connection, mode: &str) -> bool {
 // ---------------------------------------------------------------------------------------------
 // Reading
 
-/// Read-only connections, opened on demand and kept for reuse.
+/// Read-only connections, opened on demand and kept for reuse, at most [`MAX_READERS`] at
+/// once: more readers than that only wait their turn, where opening connections for them
+/// would parse the schema and every statement anew and drop them again.
 struct ReadPool {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
+    /// A reader's turn: every connection in use holds one.
+    turns: Arc<Semaphore>,
     closed: AtomicBool,
 }
 
@@ -891,18 +895,28 @@ impl ReadPool {
         Self {
             path,
             idle: Mutex::new(Vec::new()),
+            turns: Arc::new(Semaphore::new(MAX_READERS)),
             closed: AtomicBool::new(false),
         }
     }
 
-    /// Runs `read` on a pooled connection on the blocking thread pool.
+    /// Runs `read` on a pooled connection on the blocking thread pool, once it is its turn.
     async fn run<T, F>(self: &Arc<Self>, read: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
+        let turn = Arc::clone(&self.turns)
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Closed)?;
         let pool = Arc::clone(self);
-        run_blocking(move || pool.with_connection(read)).await
+        run_blocking(move || {
+            let read = pool.with_connection(read);
+            drop(turn);
+            read
+        })
+        .await
     }
 
     fn with_connection<T>(
@@ -919,7 +933,7 @@ impl ReadPool {
         };
         let result = read(&connection);
         let mut idle = lock(&self.idle);
-        if idle.len() < MAX_IDLE_READERS && !self.closed.load(Ordering::Acquire) {
+        if idle.len() < MAX_READERS && !self.closed.load(Ordering::Acquire) {
             idle.push(connection);
         }
         result
@@ -1273,8 +1287,35 @@ pub fn copy_database(from: &Path, to: &Path) -> Result<(), StoreError> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::AtomicUsize;
+
     use super::*;
     use crate::{ExpectedRevision, NewEvent};
+
+    #[tokio::test]
+    async fn many_readers_at_once_share_a_few_connections() {
+        let store = SqliteEventStore::open_temporary().await.expect("opens");
+        let readers = Arc::clone(&store.inner.readers);
+        let (reading, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let reads = (0..64).map(|_| {
+            let (reading, most) = (Arc::clone(&reading), Arc::clone(&most));
+            readers.run(move |connection| {
+                let now = reading.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                connection
+                    .query_row("SELECT COUNT(*) FROM events", [], |row| {
+                        row.get::<_, i64>(0)
+                    })
+                    .map_err(storage)?;
+                std::thread::sleep(Duration::from_millis(5));
+                reading.fetch_sub(1, Ordering::SeqCst);
+                Ok(())
+            })
+        });
+        futures::future::try_join_all(reads).await.expect("reads");
+        assert!(most.load(Ordering::SeqCst) <= MAX_READERS);
+        assert!(lock(&readers.idle).len() <= MAX_READERS);
+    }
 
     fn append(n: u64) -> AppendRequest {
         AppendRequest {
