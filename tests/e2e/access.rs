@@ -10,7 +10,7 @@ use std::{
 
 use futures::StreamExt as _;
 use plg_proto::v1;
-use plg_testkit::{Clients, Identity, TestServer, day, everything, options, school_code};
+use plg_testkit::{Clients, Identity, TestServer, day, everything, imported, options, school_code};
 use tonic::{Code, Status};
 
 type Fut<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -351,6 +351,14 @@ fn rpcs() -> Vec<Rpc> {
         // ScanService
         Rpc { name: "SubmitScan", rule: Rule::SchoolsOrStudy, prepare: nothing, call: |mut c, side, _| Box::pin(async move {
             ok(c.scans.submit_scan(scan(&side, fresh("r"), 4)).await)
+        })},
+        Rpc { name: "ImportScans", rule: Rule::SchoolsOrStudy, prepare: nothing, call: |mut c, side, _| Box::pin(async move {
+            // The call admits every partner tool; a scan out of the key's scope is that scan's
+            // PERMISSION_DENIED, reported in its place.
+            for report in c.import_scans(vec![Some(scan(&side, fresh("r"), 4))]).await? {
+                imported(&report)?;
+            }
+            Ok(())
         })},
         Rpc { name: "RetractScan", rule: Rule::SchoolsOrStudy, prepare: submitted, call: |mut c, _, response| Box::pin(async move {
             ok(c.scans.retract_scan(v1::RetractScanRequest { options: options(), response_id: response, reason: String::new() }).await)

@@ -8,6 +8,7 @@ mod coaching;
 mod consent;
 mod disclosure;
 mod erasure;
+mod import;
 mod intervention;
 mod limits;
 mod paging;

@@ -16,7 +16,7 @@ mod write;
 
 pub use keys::{api_key_info, issue_api_key_reply, parse_issue_api_key};
 pub use registry::instrument_to_proto;
-pub use write::{IntoCommand, WriteRequest, write_result};
+pub use write::{IntoCommand, StreamedWrite, WriteRequest, write_result};
 
 /// The client software, as the client declares it: optional, recorded, never trusted.
 pub const TOOL_HEADER: &str = "plg-tool";

@@ -15,7 +15,7 @@ use plg_ledger::{
 use plg_proto::v1;
 
 use crate::{
-    IntoCommand,
+    IntoCommand, StreamedWrite,
     parse::{self, Violations},
     write_result,
 };
@@ -97,6 +97,31 @@ impl IntoCommand for v1::SubmitScanRequest {
             superseded_submission_id: supersedes.map(|id| id.to_string()).unwrap_or_default(),
             result: write_result(&written),
         })
+    }
+}
+
+impl StreamedWrite for v1::ImportScansRequest {
+    type Write = v1::SubmitScanRequest;
+    type Report = v1::ImportScansResponse;
+    const FIELD: &'static str = "scan";
+
+    fn into_write(self) -> Option<v1::SubmitScanRequest> {
+        self.scan
+    }
+
+    fn report(
+        index: u64,
+        request_id: String,
+        outcome: Result<v1::SubmitScanResponse, v1::WriteError>,
+    ) -> v1::ImportScansResponse {
+        v1::ImportScansResponse {
+            index,
+            request_id,
+            outcome: Some(match outcome {
+                Ok(scan) => v1::import_scans_response::Outcome::Scan(scan),
+                Err(error) => v1::import_scans_response::Outcome::Error(error),
+            }),
+        }
     }
 }
 

@@ -32,6 +32,25 @@ pub trait IntoCommand: WriteRequest {
     fn reply(written: Written<EventOf<Self::Command>>) -> Result<Self::Reply, ServiceError>;
 }
 
+/// A message of a streaming write RPC (`ImportScans`): it carries one write request, and
+/// each write's outcome is reported in a message of its own, by its place in the stream.
+pub trait StreamedWrite: Send + 'static {
+    type Write: IntoCommand + Send;
+    type Report: Send + 'static;
+    /// The field that carries the write, which a violation names when it is missing.
+    const FIELD: &'static str;
+
+    fn into_write(self) -> Option<Self::Write>;
+
+    /// The report of the write at `index` (0 for the stream's first message), whose request
+    /// id is `request_id`: its reply, or the error its unary RPC would have answered.
+    fn report(
+        index: u64,
+        request_id: String,
+        outcome: Result<<Self::Write as IntoCommand>::Reply, v1::WriteError>,
+    ) -> Self::Report;
+}
+
 macro_rules! write_requests {
     ($($request:ident $({ $($personal:ident),* })?),* $(,)?) => {
         $(impl WriteRequest for v1::$request {

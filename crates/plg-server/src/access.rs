@@ -32,6 +32,7 @@ const RPCS: &[(&str, &str, &[Role])] = &[
     ("ScanService", "SubmitScan", PARTNER_TOOL),
     ("ScanService", "RetractScan", PARTNER_TOOL),
     ("ScanService", "WithdrawConsent", PARTNER_TOOL),
+    ("ScanService", "ImportScans", PARTNER_TOOL),
     ("InterventionService", "LogIntervention", PARTNER_TOOL),
     ("InterventionService", "StartIntervention", PARTNER_TOOL),
     ("InterventionService", "CompleteIntervention", PARTNER_TOOL),

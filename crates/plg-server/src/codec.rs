@@ -66,8 +66,9 @@ where
     }
 }
 
-/// The status the contract gives for a codec status, if it differs.
-fn restate(status: &Status) -> Option<Status> {
+/// The status the contract gives for a codec status, if it differs. A streaming call restates
+/// what its request stream yields with it, as that status comes after its reply began.
+pub(crate) fn restate(status: &Status) -> Option<Status> {
     let message = status.message();
     match status.code() {
         // tonic-prost's message for a `prost::DecodeError`, and tonic's for an empty body.

@@ -6,6 +6,8 @@ use std::collections::HashMap;
 use plg_domain::DomainError;
 use plg_eventstore::{ExpectedRevision, StoreError};
 use plg_ledger::{FieldViolation, ServiceError};
+use plg_proto::v1;
+use prost::Message as _;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
@@ -155,6 +157,37 @@ pub fn status(error: ServiceError) -> Status {
     }
 }
 
+/// A failed write of a streaming call as a message: the status its unary RPC would have
+/// answered, with its field violations at hand and the whole `google.rpc.Status` (encoded
+/// here when the status carries no details).
+pub fn write_error(status: &Status) -> v1::WriteError {
+    let field_violations = status
+        .get_details_bad_request()
+        .map(|bad_request| bad_request.field_violations)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|violation| v1::FieldViolation {
+            field: violation.field,
+            description: violation.description,
+        })
+        .collect();
+    let encoded = match status.details() {
+        [] => tonic_types::Status {
+            code: status.code().into(),
+            message: status.message().to_owned(),
+            details: Vec::new(),
+        }
+        .encode_to_vec(),
+        details => details.to_vec(),
+    };
+    v1::WriteError {
+        code: status.code().into(),
+        message: status.message().to_owned(),
+        field_violations,
+        status: encoded,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,6 +298,32 @@ mod tests {
             .map(|(name, value)| name.as_str().len() + value.len())
             .sum();
         assert!(size < 8 * 1024, "{size} bytes of metadata");
+    }
+
+    #[test]
+    fn a_write_error_carries_the_status_a_unary_write_would_have_answered() {
+        let invalid = status(ServiceError::InvalidArgument(vec![FieldViolation::new(
+            "answers[3].current",
+            "must be 1 to 5",
+        )]));
+        let error = write_error(&invalid);
+        assert_eq!(error.code, i32::from(Code::InvalidArgument));
+        assert_eq!(error.message, invalid.message());
+        let fields: Vec<_> = error.field_violations.iter().map(|v| &v.field).collect();
+        assert_eq!(fields, ["answers[3].current"]);
+        let rebuilt =
+            Status::with_details(Code::from(error.code), error.message, error.status.into());
+        let bad_request = rebuilt.get_details_bad_request().expect("bad request");
+        assert_eq!(bad_request.field_violations[0].field, "answers[3].current");
+
+        // A status without details still comes whole.
+        let denied = write_error(&status(ServiceError::PermissionDenied(
+            "out of scope".into(),
+        )));
+        assert!(denied.field_violations.is_empty());
+        let decoded = tonic_types::Status::decode(denied.status.as_slice()).expect("decodes");
+        assert_eq!(decoded.code, i32::from(Code::PermissionDenied));
+        assert_eq!(decoded.message, denied.message);
     }
 
     #[test]

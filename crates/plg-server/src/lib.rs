@@ -1,7 +1,7 @@
 //! The gRPC edge every PLG Ledger service shares: configuration, the authentication layer
 //! with the one table of which role may call each RPC and a tracing span per RPC, the one
-//! mapping from errors to gRPC statuses, write and read RPCs' common shape, and serving with
-//! health and reflection.
+//! mapping from errors to gRPC statuses, write and read RPCs' common shape (and streamed
+//! writes', each on the unary write's path), and serving with health and reflection.
 
 pub mod access;
 pub mod app;
@@ -13,6 +13,7 @@ pub mod config;
 mod connections;
 mod context;
 mod error;
+pub mod import;
 pub mod limits;
 pub mod lock;
 mod private;
@@ -21,6 +22,7 @@ pub mod streams;
 mod write;
 
 pub use app::Runtime;
-pub use context::{caller_of, command_context, context_by};
-pub use error::status;
+pub use context::{CallContext, caller_of, command_context, context_by};
+pub use error::{status, write_error};
+pub use import::write_each;
 pub use write::{read, write};

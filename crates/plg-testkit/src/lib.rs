@@ -487,6 +487,28 @@ impl Clients {
         Ok(response.into_inner().plg_id)
     }
 
+    /// Imports `scans` in one `ImportScans` call (`None`: a message without its scan), and
+    /// reads every report: sorted by index, so the `n`th report is the `n`th scan's.
+    pub async fn import_scans(
+        &mut self,
+        scans: Vec<Option<v1::SubmitScanRequest>>,
+    ) -> Result<Vec<v1::ImportScansResponse>, Status> {
+        let requests = scans
+            .into_iter()
+            .map(|scan| v1::ImportScansRequest { scan });
+        let mut reports = self
+            .scans
+            .import_scans(tokio_stream::iter(requests))
+            .await?
+            .into_inner();
+        let mut all = Vec::new();
+        while let Some(report) = reports.message().await? {
+            all.push(report);
+        }
+        all.sort_by_key(|report| report.index);
+        Ok(all)
+    }
+
     /// Every event of a stream, oldest first.
     pub async fn read_stream(&mut self, stream: &str) -> anyhow::Result<Vec<v1::Event>> {
         let response = self
@@ -543,6 +565,22 @@ impl Clients {
             }
             after = page.last_position;
         }
+    }
+}
+
+/// One scan's report of an import, as SubmitScan would have answered it: the reply, or the
+/// status rebuilt from the report's error (its `google.rpc.Status` details included), so the
+/// assertions on statuses apply to it.
+pub fn imported(report: &v1::ImportScansResponse) -> Result<v1::SubmitScanResponse, Status> {
+    use v1::import_scans_response::Outcome;
+    match &report.outcome {
+        Some(Outcome::Scan(scan)) => Ok(scan.clone()),
+        Some(Outcome::Error(error)) => Err(Status::with_details(
+            tonic::Code::from(error.code),
+            error.message.clone(),
+            error.status.clone().into(),
+        )),
+        None => Err(Status::unknown("a report without an outcome")),
     }
 }
 

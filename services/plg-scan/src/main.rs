@@ -1,7 +1,7 @@
 use clap::Parser;
 use plg_server::{app, config::Flags, server::ServiceSet};
 
-/// ScanService on its own: scan submissions and retractions.
+/// ScanService on its own: scan submissions, imports and retractions.
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let flags = Flags::parse();
