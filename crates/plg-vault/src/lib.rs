@@ -15,11 +15,33 @@
 //! leaves a hot journal that rolls the erasure back: the key is then still there, as if the
 //! erasure had not started. Backups of the file must expire, or an erased subject's key would
 //! survive in them.
+//!
+//! # Concurrency
+//!
+//! One writer thread owns the only write connection of the process (`writer`). It takes
+//! every key creation queued at that moment (up to 256), writes them in one transaction and
+//! commits once, so a batch pays one commit's syncs (journal, file, directory) where one
+//! transaction per key paid them per key, one after another. Each caller is answered only
+//! after that commit: a key is durable before [`Vault::seal`] returns, so before any event
+//! sealed with it can be appended. When the transaction fails, every caller in it gets the
+//! error and none of its keys is stored. The queue holds 1,024 jobs; callers beyond that wait
+//! for room. Erasures go through the same queue, each in a transaction of its own, after the
+//! creations queued before them.
+//!
+//! Reads (unsealing, listing subjects) take one of a few kept read connections (`readers`),
+//! never the writer's queue. A rollback journal allows no more: a reader still waits while a
+//! commit holds the file's exclusive lock (its writes and syncs), and a commit waits for the
+//! readers inside it to finish. WAL would let them pass each other, and is what this file
+//! must not use. A reader that followed the file into WAL mode (another tool switched it) is
+//! closed after its read, so that it cannot keep the file there.
+//!
+//! Crash cases: a crash before a batch commits leaves a hot journal that the next connection
+//! rolls back, so none of the batch's keys exists, and none of their callers was answered, so
+//! no event refers to them. A crash after the commit leaves keys whose events may never be
+//! appended: harmless, a retry of the same registration finds and uses its key. Several
+//! processes sharing the file each have a writer; SQLite's lock serialises their commits.
 
-use std::{
-    path::Path,
-    sync::{Mutex, PoisonError},
-};
+use std::{path::Path, sync::Arc, time::Duration};
 
 use aes_gcm::{
     Aes256Gcm, Key, KeyInit, Nonce,
@@ -29,8 +51,17 @@ use base64::{Engine, engine::general_purpose::STANDARD};
 use rusqlite::{Connection, OptionalExtension};
 use serde_json::{Map, Value, json};
 
+mod readers;
+mod writer;
+
+use readers::ReadPool;
+use writer::Writer;
+
 /// The file of the key store inside the data directory.
 pub const VAULT_FILE: &str = "keys.db";
+
+/// How long a connection waits for another (or another process) holding the file's lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 const MARKER: &str = "personal";
 
@@ -38,6 +69,11 @@ const MARKER: &str = "personal";
 pub enum VaultError {
     #[error("key store: {0}")]
     Store(#[from] rusqlite::Error),
+    /// The transaction that was to hold the key failed: no key of its batch was stored.
+    #[error("key store: keys not stored: {0}")]
+    NotStored(Arc<rusqlite::Error>),
+    #[error("key store: its writer has stopped")]
+    WriterStopped,
     #[error("sealed personal data is malformed: {0}")]
     Malformed(&'static str),
     #[error("sealed personal data does not open with its subject's key")]
@@ -48,10 +84,14 @@ pub enum VaultError {
     JournalMode(String),
 }
 
-/// The key store.
+/// The key store. Its methods block (on SQLite, and on the writer for creations and
+/// erasures): async callers run them on a blocking thread.
 #[derive(Debug)]
 pub struct Vault {
-    connection: Mutex<Connection>,
+    /// Creates and destroys keys, creations queued together in one transaction.
+    writer: Writer,
+    /// Reads keys alongside the writer's queue.
+    readers: ReadPool,
 }
 
 impl Vault {
@@ -59,77 +99,48 @@ impl Vault {
     /// is switched to a rollback journal, which checkpoints and deletes its WAL, and with it
     /// any erased key the WAL still held.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, VaultError> {
-        let connection = Connection::open(path)?;
-        connection.busy_timeout(std::time::Duration::from_secs(10))?;
-        connection.pragma_update(None, "secure_delete", "ON")?;
-        rollback_journal(&connection)?;
-        // In a rollback journal a commit is the journal's unlink; only EXTRA syncs the
-        // directory after it, so a committed key (or erasure) survives a power loss.
-        connection.pragma_update(None, "synchronous", "EXTRA")?;
-        connection.execute_batch(
-            "CREATE TABLE IF NOT EXISTS subject_keys (
-                subject TEXT PRIMARY KEY,
-                key     BLOB NOT NULL
-            ) STRICT;
-            CREATE TABLE IF NOT EXISTS erased_subjects (
-                subject TEXT PRIMARY KEY
-            ) STRICT;",
-        )?;
+        let path = path.as_ref();
         Ok(Self {
-            connection: Mutex::new(connection),
+            writer: Writer::start(open_writer_connection(path)?)?,
+            readers: ReadPool::new(path),
         })
     }
 
-    fn connection(&self) -> std::sync::MutexGuard<'_, Connection> {
-        self.connection
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-    }
-
     fn key(&self, subject: &str) -> Result<Option<Aes256Gcm>, VaultError> {
-        let key: Option<Vec<u8>> = self
-            .connection()
-            .query_row(
-                "SELECT key FROM subject_keys WHERE subject = ?1",
-                [subject],
-                |row| row.get(0),
-            )
-            .optional()?;
-        match key {
-            Some(bytes) if bytes.len() == 32 => {
-                Ok(Some(Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&bytes))))
-            }
-            Some(_) => Err(VaultError::Malformed("a stored key is not 32 bytes")),
-            None => Ok(None),
-        }
+        let key: Option<Vec<u8>> = self.readers.read(|connection| {
+            connection
+                .prepare_cached("SELECT key FROM subject_keys WHERE subject = ?1")?
+                .query_row([subject], |row| row.get(0))
+                .optional()
+        })?;
+        key.map(cipher).transpose()
     }
 
-    /// The subject's key, created on first use. An erased subject gets no new key: what is
-    /// written about them afterwards is erased from the start.
+    /// The subject's key, created on first use: durable before this returns, so no event
+    /// sealed with it can outlive it. An erased subject gets no new key: what is written
+    /// about them afterwards is erased from the start.
     fn key_or_create(&self, subject: &str) -> Result<Option<Aes256Gcm>, VaultError> {
-        if let Some(key) = self.key(subject)? {
-            return Ok(Some(key));
-        }
         let key = Aes256Gcm::generate_key(OsRng);
-        // One statement, so an erasure by another process cannot fall between the check and
-        // the insert and leave an erased subject with a new key.
-        self.connection().execute(
-            "INSERT OR IGNORE INTO subject_keys (subject, key) SELECT ?1, ?2
-             WHERE NOT EXISTS (SELECT 1 FROM erased_subjects WHERE subject = ?1)",
-            rusqlite::params![subject, key.as_slice()],
-        )?;
-        self.key(subject)
+        self.writer
+            .create(subject, key.to_vec())?
+            .map(cipher)
+            .transpose()
     }
 
     /// Seals every revealed personal value in `document` with `subject`'s key.
     pub fn seal(&self, subject: &str, document: &mut Value) -> Result<(), VaultError> {
-        for value in personal_values(document) {
-            let Some(revealed) = value.get("revealed") else {
-                continue;
-            };
-            let plaintext = serde_json::to_vec(revealed)
+        let mut revealed: Vec<&mut Value> = personal_values(document)
+            .into_iter()
+            .filter(|value| value.get("revealed").is_some())
+            .collect();
+        if revealed.is_empty() {
+            return Ok(());
+        }
+        let key = self.key_or_create(subject)?;
+        for value in &mut revealed {
+            let plaintext = serde_json::to_vec(&value["revealed"])
                 .map_err(|_| VaultError::Malformed("unencodable value"))?;
-            *value = match self.key_or_create(subject)? {
+            **value = match &key {
                 Some(key) => {
                     let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
                     let ciphertext = key
@@ -185,41 +196,69 @@ impl Vault {
 
     /// Destroys `subject`'s key and remembers that it was erased. Idempotent.
     pub fn erase(&self, subject: &str) -> Result<(), VaultError> {
-        let mut connection = self.connection();
-        // Another tool may have switched the file to WAL since it was opened, where the
-        // destroyed key's page would outlive the erasure.
-        rollback_journal(&connection)?;
-        let transaction = connection.transaction()?;
-        transaction.execute("DELETE FROM subject_keys WHERE subject = ?1", [subject])?;
-        transaction.execute(
-            "INSERT OR IGNORE INTO erased_subjects (subject) VALUES (?1)",
-            [subject],
-        )?;
-        transaction.commit()?;
-        Ok(())
+        self.writer.erase(subject)
     }
 
     /// Every subject that still has a key.
     pub fn subjects(&self) -> Result<Vec<String>, VaultError> {
-        let connection = self.connection();
-        let mut statement = connection.prepare("SELECT subject FROM subject_keys")?;
-        let subjects = statement
-            .query_map([], |row| row.get(0))?
-            .collect::<Result<_, _>>()?;
-        Ok(subjects)
+        self.readers.read(|connection| {
+            connection
+                .prepare_cached("SELECT subject FROM subject_keys")?
+                .query_map([], |row| row.get(0))?
+                .collect()
+        })
     }
 
     pub fn is_erased(&self, subject: &str) -> Result<bool, VaultError> {
-        Ok(self
-            .connection()
-            .query_row(
-                "SELECT 1 FROM erased_subjects WHERE subject = ?1",
-                [subject],
-                |_| Ok(true),
-            )
-            .optional()?
-            .unwrap_or(false))
+        self.readers.read(|connection| {
+            Ok(connection
+                .prepare_cached("SELECT 1 FROM erased_subjects WHERE subject = ?1")?
+                .query_row([subject], |_| Ok(true))
+                .optional()?
+                .unwrap_or(false))
+        })
     }
+}
+
+/// Whether `document` holds a personal value, sealed, revealed or erased: only such a
+/// document needs the vault (and a blocking thread for it).
+pub fn holds_personal_data(document: &Value) -> bool {
+    match document {
+        Value::Object(map) => map
+            .iter()
+            .any(|(key, value)| key == MARKER || holds_personal_data(value)),
+        Value::Array(items) => items.iter().any(holds_personal_data),
+        _ => false,
+    }
+}
+
+fn cipher(bytes: Vec<u8>) -> Result<Aes256Gcm, VaultError> {
+    if bytes.len() == 32 {
+        Ok(Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&bytes)))
+    } else {
+        Err(VaultError::Malformed("a stored key is not 32 bytes"))
+    }
+}
+
+/// The write connection, the file's schema in place.
+fn open_writer_connection(path: &Path) -> Result<Connection, VaultError> {
+    let connection = Connection::open(path)?;
+    connection.busy_timeout(BUSY_TIMEOUT)?;
+    connection.pragma_update(None, "secure_delete", "ON")?;
+    rollback_journal(&connection)?;
+    // In a rollback journal a commit is the journal's unlink; only EXTRA syncs the
+    // directory after it, so a committed key (or erasure) survives a power loss.
+    connection.pragma_update(None, "synchronous", "EXTRA")?;
+    connection.execute_batch(
+        "CREATE TABLE IF NOT EXISTS subject_keys (
+            subject TEXT PRIMARY KEY,
+            key     BLOB NOT NULL
+        ) STRICT;
+        CREATE TABLE IF NOT EXISTS erased_subjects (
+            subject TEXT PRIMARY KEY
+        ) STRICT;",
+    )?;
+    Ok(connection)
 }
 
 /// Puts the store in rollback-journal mode (from WAL, this checkpoints and deletes the WAL),
@@ -264,6 +303,13 @@ fn collect_object<'a>(map: &'a mut Map<String, Value>, found: &mut Vec<&'a mut V
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl Vault {
+        /// A connection of its own to the vault's file, to look at what is stored.
+        fn connection(&self) -> Connection {
+            Connection::open(self.readers.path()).expect("opens")
+        }
+    }
 
     fn document() -> Value {
         json!({ "person_id": "p-1", "details": { "personal": { "revealed": { "name": "Anna de Vries", "email": "anna@example.org" } } } })
@@ -373,9 +419,9 @@ mod tests {
     #[test]
     fn commits_sync_the_directory_that_unlinks_the_journal() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let vault = Vault::open(dir.path().join(VAULT_FILE)).expect("opens");
-        let synchronous: i64 = vault
-            .connection()
+        // The connection the vault's writer commits on.
+        let writer = open_writer_connection(&dir.path().join(VAULT_FILE)).expect("opens");
+        let synchronous: i64 = writer
             .pragma_query_value(None, "synchronous", |row| row.get(0))
             .expect("reads");
         assert_eq!(synchronous, 3, "EXTRA");
@@ -447,6 +493,88 @@ mod tests {
             .expect("reads");
         let refused = vault.erase("person-p-2");
         assert!(refused.is_err(), "{refused:?}");
+    }
+
+    #[test]
+    fn keys_created_at_once_by_many_callers_are_all_there_after_a_reopen() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let vault = Vault::open(dir.path().join(VAULT_FILE)).expect("opens");
+        let start = std::sync::Barrier::new(64);
+        let sealed: Vec<(String, Value)> = std::thread::scope(|scope| {
+            let callers: Vec<_> = (0..64)
+                .map(|n| {
+                    let (vault, start) = (&vault, &start);
+                    scope.spawn(move || {
+                        let subject = format!("person-p-{n}");
+                        let mut sealed = document();
+                        start.wait();
+                        vault.seal(&subject, &mut sealed).expect("seals");
+                        (subject, sealed)
+                    })
+                })
+                .collect();
+            callers
+                .into_iter()
+                .map(|caller| caller.join().expect("joins"))
+                .collect()
+        });
+        drop(vault);
+
+        let vault = Vault::open(dir.path().join(VAULT_FILE)).expect("opens again");
+        assert_eq!(vault.subjects().expect("lists").len(), 64);
+        for (subject, mut sealed) in sealed {
+            assert!(sealed.to_string().contains(&subject), "sealed with its key");
+            vault.unseal(&mut sealed).expect("opens");
+            assert_eq!(sealed, document());
+        }
+    }
+
+    #[test]
+    fn keys_are_read_while_the_writer_waits_for_the_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let vault = Vault::open(dir.path().join(VAULT_FILE)).expect("opens");
+        let mut sealed = document();
+        vault.seal("person-p-1", &mut sealed).expect("seals");
+        // Another process holds the file's write lock: the writer waits with a new key.
+        let other = vault.connection();
+        other.execute_batch("BEGIN IMMEDIATE").expect("locks");
+        std::thread::scope(|scope| {
+            let creating = scope.spawn(|| vault.seal("person-p-2", &mut document()));
+            let mut opened = sealed.clone();
+            vault.unseal(&mut opened).expect("opens meanwhile");
+            assert_eq!(opened, document());
+            assert!(!vault.is_erased("person-p-1").expect("reads meanwhile"));
+            other.execute_batch("ROLLBACK").expect("unlocks");
+            creating
+                .join()
+                .expect("joins")
+                .expect("seals once the lock is free");
+        });
+    }
+
+    #[test]
+    fn a_reader_that_followed_the_file_into_wal_mode_does_not_keep_it_there() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let vault = Vault::open(dir.path().join(VAULT_FILE)).expect("opens");
+        let mut sealed = document();
+        vault.seal("person-p-1", &mut sealed).expect("seals");
+        let key: Vec<u8> = vault
+            .connection()
+            .query_row("SELECT key FROM subject_keys", [], |row| row.get(0))
+            .expect("reads");
+        let other = vault.connection();
+        other
+            .pragma_update(None, "journal_mode", "wal")
+            .expect("wal");
+        drop(other);
+        // A read in WAL mode; a reader kept open after it would keep the file in WAL.
+        vault.unseal(&mut sealed.clone()).expect("opens");
+
+        vault.erase("person-p-1").expect("erases");
+        assert_eq!(
+            files_holding(dir.path(), &key),
+            Vec::<std::path::PathBuf>::new()
+        );
     }
 
     #[test]
