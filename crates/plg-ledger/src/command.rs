@@ -152,20 +152,19 @@ impl Ledger {
                 }
                 Err(error) => return self.replayed_or::<C::Aggregate>(&key, error.into()).await,
             };
-            let new_events = events
-                .iter()
-                .map(|domain_event| {
-                    let mut encoded = event::encode(domain_event)?;
-                    self.seal(&stream, &mut encoded.data)?;
-                    Ok(NewEvent {
-                        id: uuid::Uuid::new_v4(),
-                        event_type: encoded.event_type,
-                        schema_version: encoded.schema_version,
-                        data: encoded.data,
-                        metadata: metadata.clone(),
-                    })
-                })
-                .collect::<Result<Vec<_>, ServiceError>>()?;
+            // Encoded first: no borrow of the domain events is held across the sealing.
+            let encoded: Vec<_> = events.iter().map(event::encode).collect::<Result<_, _>>()?;
+            let mut new_events = Vec::with_capacity(encoded.len());
+            for encoded in encoded {
+                new_events.push(NewEvent {
+                    id: uuid::Uuid::new_v4(),
+                    event_type: encoded.event_type,
+                    schema_version: encoded.schema_version,
+                    // Sealed with a key that is durable before this append is queued.
+                    data: self.seal(&stream, encoded.data).await?,
+                    metadata: metadata.clone(),
+                });
+            }
             let erases = events.iter().any(DomainEvent::erases_personal_data);
             let request = AppendRequest {
                 stream: stream.clone(),

@@ -59,30 +59,41 @@ impl Ledger {
     }
 
     /// Personal data in a stream belongs to that stream's subject (only people's own streams
-    /// hold any), so the stream names the key. The key look-up is a short, local SQLite read.
-    pub(crate) fn seal(
+    /// hold any), so the stream names the key. Sealing may create the key and wait for its
+    /// commit (with others queued alongside), so it runs on a blocking thread; a document
+    /// without personal data never leaves this one.
+    pub(crate) async fn seal(
         &self,
         stream: &StreamName,
-        data: &mut serde_json::Value,
-    ) -> Result<(), ServiceError> {
-        match &self.vault {
-            Some(vault) => vault
-                .seal(stream.as_str(), data)
-                .map_err(|error| ServiceError::failed("sealing personal data", error)),
-            None => Ok(()),
-        }
+        mut data: serde_json::Value,
+    ) -> Result<serde_json::Value, ServiceError> {
+        let Some(vault) = self
+            .vault
+            .clone()
+            .filter(|_| plg_vault::holds_personal_data(&data))
+        else {
+            return Ok(data);
+        };
+        let subject = stream.to_string();
+        tokio::task::spawn_blocking(move || vault.seal(&subject, &mut data).map(|()| data))
+            .await
+            .map_err(|error| ServiceError::failed("sealing did not finish", error))?
+            .map_err(|error| ServiceError::failed("sealing personal data", error))
     }
 
     /// Destroys the keys of people whose erasure the log records but whose key survived: a
     /// crash between recording an erasure and destroying the key. Run before serving.
     /// Returns how many erasures it finished.
     pub async fn finish_erasures(&self) -> Result<usize, ServiceError> {
-        let Some(vault) = &self.vault else {
+        let Some(vault) = self.vault.clone() else {
             return Ok(0);
         };
-        let vault_error = |error| ServiceError::failed("finishing erasures", error);
+        let subjects = tokio::task::spawn_blocking(move || vault.subjects())
+            .await
+            .map_err(|error| ServiceError::failed("finishing erasures", error))?
+            .map_err(|error| ServiceError::failed("finishing erasures", error))?;
         let mut finished = 0;
-        for subject in vault.subjects().map_err(vault_error)? {
+        for subject in subjects {
             let Ok(stream) = StreamName::new(subject.as_str()) else {
                 continue;
             };
@@ -101,7 +112,7 @@ impl Ledger {
                 )
             });
             if erased {
-                vault.erase(&subject).map_err(vault_error)?;
+                self.destroy_key(&stream).await?;
                 tracing::warn!(%stream, "finished an erasure interrupted before its key was destroyed");
                 finished += 1;
             }

@@ -135,6 +135,38 @@ async fn an_erasure_destroys_the_key_even_when_the_caller_gives_up_waiting() {
     );
 }
 
+/// On a runtime with one thread: sealing waits for the new key's commit off that thread, so
+/// the runtime goes on meanwhile (here, to let the key store go).
+#[tokio::test(flavor = "current_thread")]
+async fn sealing_waits_for_the_key_store_without_holding_up_the_runtime() {
+    let store = SqliteEventStore::open_temporary()
+        .await
+        .expect("store opens");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join(plg_vault::VAULT_FILE);
+    let vault = Arc::new(Vault::open(&path).expect("opens"));
+    let ledger = Ledger::new(Arc::new(store)).with_vault(Arc::clone(&vault));
+    // Another process holds the key store's write lock.
+    let other = rusqlite::Connection::open(&path).expect("opens");
+    other.execute_batch("BEGIN IMMEDIATE").expect("locks");
+    let person_id = PersonId::new_random();
+    let registering = tokio::spawn(async move {
+        ledger
+            .execute(&context("r-1", false), Ok(register_person(person_id)))
+            .await
+            .map(|_| ())
+    });
+    // Had the sealing blocked this runtime's one thread, the lock would be let go only after
+    // the key's write had given up.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    other.execute_batch("ROLLBACK").expect("unlocks");
+    registering
+        .await
+        .expect("joins")
+        .expect("registers once the lock is free");
+    assert_eq!(vault.subjects().expect("lists").len(), 1);
+}
+
 /// Registers the school again from inside its own preparation: the original lands while the
 /// retry is still preparing.
 struct RacedByItsOriginal {

@@ -38,7 +38,8 @@
 //! Crash cases: a crash before a batch commits leaves a hot journal that the next connection
 //! rolls back, so none of the batch's keys exists, and none of their callers was answered, so
 //! no event refers to them. A crash after the commit leaves keys whose events may never be
-//! appended: harmless, a retry of the same registration finds and uses its key. Several
+//! appended: harmless, as a key alone holds no personal data (a retry sealing for the same
+//! subject finds and uses it). Several
 //! processes sharing the file each have a writer; SQLite's lock serialises their commits.
 
 use std::{path::Path, sync::Arc, time::Duration};
