@@ -8,7 +8,7 @@ use std::{
 };
 
 use chrono::{DateTime, Utc};
-use plg_contract::events::event_to_proto;
+use plg_contract::events::events_to_proto;
 use plg_eventstore::{
     Direction, EventStore, Position, ReadFrom, RecordedEvent, StreamName, StreamRevision,
 };
@@ -176,9 +176,11 @@ pub(crate) async fn send_history(
         if run.is_empty() {
             return Ok(());
         }
-        for event in run.into_iter().filter(|event| filter.shows(event)) {
-            let event = event_to_proto(event, vault.as_deref())
-                .map_err(|error| ServiceError::failed("opening personal data", error))?;
+        let shown = run
+            .into_iter()
+            .filter(|event| filter.shows(event))
+            .collect();
+        for event in events_to_proto(shown, vault.as_ref()).await? {
             let message = v1::GetSchoolHistoryResponse { event: Some(event) };
             if let Err(stopped) = outbox.send(Ok(message)).await {
                 tracing::info!(%stopped, "school history stopped");

@@ -1,7 +1,7 @@
 //! EventLogService: reads a stream, or the global log from a position, back as recorded, with
 //! who wrote each event, through which tool, and when.
 
-use plg_contract::events::event_to_proto;
+use plg_contract::events::events_to_proto;
 use plg_contract::parse::Violations;
 use plg_domain::{ValueError, ids::ApiKeyId};
 use plg_eventstore::{
@@ -127,15 +127,24 @@ impl EventLog {
             let asked = (count - read).min(STORE_PAGE);
             let events = cursor.next(self.ledger.store().as_ref(), asked).await?;
             let ended = events.len() < asked;
+            // Each event's position and whether the caller sees it; only those it sees are
+            // opened and converted.
+            let mut positions = Vec::with_capacity(events.len());
+            let mut shown = Vec::new();
             for event in events {
-                let position = event.position.0;
-                if readable
+                let shows = readable
                     .as_deref()
-                    .is_none_or(|key| written_with(&event, key))
-                {
-                    let vault = self.ledger.vault().map(AsRef::as_ref);
-                    let event = event_to_proto(event, vault)
-                        .map_err(|error| ServiceError::failed("opening personal data", error))?;
+                    .is_none_or(|key| written_with(&event, key));
+                positions.push((event.position.0, shows));
+                if shows {
+                    shown.push(event);
+                }
+            }
+            let mut shown = events_to_proto(shown, self.ledger.vault())
+                .await?
+                .into_iter();
+            for (position, shows) in positions {
+                if shows && let Some(event) = shown.next() {
                     let length = event.encoded_len();
                     let length = 1 + prost::length_delimiter_len(length) + length;
                     if !page.events.is_empty() && size + length > budget {
