@@ -39,8 +39,8 @@
 //! rolls back, so none of the batch's keys exists, and none of their callers was answered, so
 //! no event refers to them. A crash after the commit leaves keys whose events may never be
 //! appended: harmless, as a key alone holds no personal data (a retry sealing for the same
-//! subject finds and uses it). Several
-//! processes sharing the file each have a writer; SQLite's lock serialises their commits.
+//! subject finds and uses it). Several processes sharing the file each have a writer;
+//! SQLite's lock serialises their commits.
 
 use std::{path::Path, sync::Arc, time::Duration};
 
