@@ -10,9 +10,10 @@ use plg_vault::{Vault, VaultError};
 
 use crate::values::timestamp_to_proto;
 
-/// Events as the contract shows them (see [`event_to_proto`]). Opening personal data reads
-/// the key store, which can wait for a commit's lock, so events that hold any are converted
-/// on a blocking thread, inside the caller's span; others never leave the caller's thread.
+/// Events as the contract shows them, each as `event_to_proto` shows it. Opening personal
+/// data reads the key store, which can wait for a commit's lock, so events that hold any are
+/// converted on a blocking thread, inside the caller's span; others never leave the caller's
+/// thread.
 pub async fn events_to_proto(
     events: Vec<RecordedEvent>,
     vault: Option<&Arc<Vault>>,
