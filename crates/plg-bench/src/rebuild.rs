@@ -34,7 +34,10 @@ pub fn measure(plgd: &Path, data_dir: &Path) -> anyhow::Result<Rebuilt> {
         Some(parent) => tempfile::tempdir_in(parent)?,
         None => tempfile::tempdir()?,
     };
-    let backup_to = copy.path().to_str().context("a temporary path that is not UTF-8")?;
+    let backup_to = copy
+        .path()
+        .to_str()
+        .context("a temporary path that is not UTF-8")?;
     run(plgd, data_dir, &["backup", "--to", backup_to])?;
     let events: i64 = rusqlite::Connection::open(copy.path().join("events.db"))?.query_row(
         "SELECT COUNT(*) FROM events",

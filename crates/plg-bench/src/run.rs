@@ -258,8 +258,7 @@ async fn projection_rebuild(
         return Ok(());
     };
     let plgd = plgd_binary(args)?;
-    let rebuilt =
-        tokio::task::spawn_blocking(move || rebuild::measure(&plgd, &data_dir)).await??;
+    let rebuilt = tokio::task::spawn_blocking(move || rebuild::measure(&plgd, &data_dir)).await??;
     let figure = format!(
         "plgd rebuild, every projection ({} events)",
         thousands(rebuilt.events)
