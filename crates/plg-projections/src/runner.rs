@@ -94,7 +94,7 @@ impl Projections {
             shutdown.await;
             let _ = stop.send(true);
         });
-        let checkpoints = tokio::spawn(fold_log(
+        let folding = tokio::spawn(fold_log(
             self.db.clone(),
             self.progress.subscribe(),
             stopped.clone(),
@@ -108,7 +108,7 @@ impl Projections {
             Ok(()) => tracing::debug!("projections stopped"),
             Err(error) => tracing::error!(%error, "projections failed"),
         }
-        checkpoints.abort();
+        folding.abort();
     }
 }
 

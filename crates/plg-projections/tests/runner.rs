@@ -18,8 +18,9 @@ use plg_domain::{
     },
 };
 use plg_eventstore::{
-    AppendRequest, EventStore, ExpectedRevision, NewEvent, Position, StreamName,
-    sqlite::SqliteEventStore,
+    AppendOutcome, AppendRequest, Direction, EventStore, ExpectedRevision, IdempotencyKey,
+    NewEvent, Position, ReadFrom, RecordedEvent, StoreError, StreamName, StreamRevision,
+    Subscription, sqlite::SqliteEventStore,
 };
 use plg_projections::{Projection, Projections, ResearchDb, all_projections, rebuild};
 use rusqlite::Connection;
@@ -618,5 +619,97 @@ async fn a_log_of_many_batches_is_followed_and_rebuilt_alike_and_one_projection_
         .expect("rebuilds one");
     assert_eq!(dump(&db), live);
     assert_eq!(checkpoints(&db), before);
+    store.close().await;
+}
+
+/// The store, counting the events the global log's reads return.
+#[derive(Debug)]
+struct CountingReads {
+    store: SqliteEventStore,
+    read: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl EventStore for CountingReads {
+    async fn append(&self, request: AppendRequest) -> Result<AppendOutcome, StoreError> {
+        self.store.append(request).await
+    }
+
+    async fn find_idempotent_outcome(
+        &self,
+        key: &IdempotencyKey,
+    ) -> Result<Option<AppendOutcome>, StoreError> {
+        self.store.find_idempotent_outcome(key).await
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &StreamName,
+        direction: Direction,
+        from: ReadFrom<StreamRevision>,
+        max_count: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.store
+            .read_stream(stream, direction, from, max_count)
+            .await
+    }
+
+    async fn read_all(
+        &self,
+        direction: Direction,
+        from: ReadFrom<Position>,
+        max_count: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let events = self.store.read_all(direction, from, max_count).await?;
+        self.read
+            .fetch_add(events.len(), std::sync::atomic::Ordering::Relaxed);
+        Ok(events)
+    }
+
+    async fn stream_revision(
+        &self,
+        stream: &StreamName,
+    ) -> Result<Option<StreamRevision>, StoreError> {
+        self.store.stream_revision(stream).await
+    }
+
+    async fn streams_in_category(&self, category: &str) -> Result<Vec<StreamName>, StoreError> {
+        self.store.streams_in_category(category).await
+    }
+
+    fn subscribe_to_all(&self, after: Option<Position>) -> Subscription {
+        self.store.subscribe_to_all(after)
+    }
+
+    fn subscribe_to_stream(
+        &self,
+        stream: StreamName,
+        after: Option<StreamRevision>,
+    ) -> Subscription {
+        self.store.subscribe_to_stream(stream, after)
+    }
+}
+
+#[tokio::test]
+async fn a_rebuild_reads_the_log_once_for_every_projection() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("research.db");
+    let store = SqliteEventStore::open(dir.path().join("events.db"))
+        .await
+        .expect("store");
+    let study = registry(&store).await;
+    let (response_id, _, event) = submitted(&study, "r-a", 2, None);
+    let last = append::<ScanResponse>(&store, response_id, &[event]).await;
+    let counting = Arc::new(CountingReads {
+        store: store.clone(),
+        read: 0.into(),
+    });
+    let rebuilt = rebuild(counting.clone(), &db, &[]).await.expect("rebuilds");
+    assert_eq!(rebuilt.position, last);
+    assert_eq!(
+        counting.read.load(std::sync::atomic::Ordering::Relaxed),
+        usize::try_from(last.0).expect("fits"),
+        "every event of the log read once, for all five projections"
+    );
     store.close().await;
 }
