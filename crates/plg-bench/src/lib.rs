@@ -14,6 +14,7 @@ use clap::Parser;
 pub mod ceilings;
 pub mod fixtures;
 pub mod load;
+pub mod rebuild;
 pub mod report;
 pub mod research;
 mod run;

@@ -1,4 +1,7 @@
-use serde::{Serialize, de::DeserializeOwned};
+use serde::{
+    Serialize,
+    de::{DeserializeOwned, value::MapDeserializer},
+};
 
 /// An aggregate's event enum. It serialises adjacently tagged (`#[serde(tag = "type",
 /// content = "data")]`): the tag is the event's type name, stored beside its payload.
@@ -68,8 +71,16 @@ pub fn decode<E: DomainEvent>(
     schema_version: u32,
     data: serde_json::Value,
 ) -> Result<E, EventDecodeError> {
-    let tagged = serde_json::json!({ "type": event_type, "data": data });
-    let event: E = serde_json::from_value(tagged).map_err(|source| EventDecodeError::Payload {
+    // The tag first: serde then reads the payload straight into the event, where a JSON
+    // object (whose keys are sorted, `data` before `type`) makes it buffer the payload first.
+    let tagged = [
+        ("type", serde_json::Value::String(event_type.to_owned())),
+        ("data", data),
+    ];
+    let event = E::deserialize(MapDeserializer::<_, serde_json::Error>::new(
+        tagged.into_iter(),
+    ))
+    .map_err(|source| EventDecodeError::Payload {
         event_type: event_type.to_owned(),
         source,
     })?;

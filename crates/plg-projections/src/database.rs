@@ -12,6 +12,12 @@ const CHECKPOINTS: &str = "CREATE TABLE IF NOT EXISTS projection_checkpoints (
     position   INTEGER NOT NULL
 ) STRICT;";
 
+/// Statements kept prepared per write connection: more than all projections use.
+const STATEMENT_CACHE: usize = 64;
+
+/// A rebuild's page cache, in KiB (negative: SQLite's unit for a size in KiB).
+const STAGING_CACHE_KIB: i64 = -65_536;
+
 /// What each projection's tables were built with: its schema text and version. A build whose
 /// projection differs finds out on open and rebuilds that projection from the log.
 const SCHEMAS: &str = "CREATE TABLE IF NOT EXISTS projection_schemas (
@@ -91,6 +97,30 @@ impl ResearchDb {
         connection.pragma_update(None, "synchronous", "NORMAL")?;
         connection.pragma_update(None, "foreign_keys", "ON")?;
         connection.busy_timeout(std::time::Duration::from_secs(10))?;
+        // Room for every projection's statements, so none is parsed again per event.
+        connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        Ok(connection)
+    }
+
+    /// A write connection to a rebuild's staging copy, which is nobody's view until it is
+    /// renamed over the view. A crash before the rename leaves a copy that the next rebuild
+    /// deletes, whatever state it is in, so the copy needs no crash safety: its commits are
+    /// not synced (`synchronous=OFF`) and its rollback journal stays in memory
+    /// (`journal_mode=MEMORY`: each page is written once, to the file, not first to a
+    /// write-ahead log; rollbacks, of a savepoint or of a failed rebuild, still work). The
+    /// rebuild syncs the whole file once before renaming it.
+    pub(crate) fn staging_connection(&self) -> Result<Connection, ProjectionError> {
+        let connection = self.write_connection()?;
+        connection.pragma_update(None, "synchronous", "OFF")?;
+        let mode: String =
+            connection.pragma_update_and_check(None, "journal_mode", "memory", |row| row.get(0))?;
+        if !mode.eq_ignore_ascii_case("memory") {
+            return Err(ProjectionError::Io(std::io::Error::other(format!(
+                "the rebuild's copy stays in {mode} mode: another connection holds it"
+            ))));
+        }
+        // The tables' pages stay in memory for the rebuild, not only the last 2 MiB of them.
+        connection.pragma_update(None, "cache_size", STAGING_CACHE_KIB)?;
         Ok(connection)
     }
 

@@ -49,7 +49,8 @@ pub enum Payload {
 }
 
 impl LogEvent {
-    pub fn decode(recorded: &RecordedEvent) -> Result<Self, ProjectionError> {
+    /// Decodes a recorded event, taking its payload rather than copying it.
+    pub fn decode(recorded: RecordedEvent) -> Result<Self, ProjectionError> {
         if let Some(reason) = &recorded.unreadable {
             return Err(ProjectionError::Decode {
                 position: recorded.position,
@@ -80,10 +81,12 @@ impl LogEvent {
                 _ => Payload::Other,
             })
         };
+        // As serde would read it (chrono parses the text), without copying the value first.
         let occurred_at = recorded
             .metadata
             .get("occurred_at")
-            .and_then(|value| serde_json::from_value(value.clone()).ok())
+            .and_then(serde_json::Value::as_str)
+            .and_then(|text| text.parse().ok())
             .unwrap_or(recorded.recorded_at);
         Ok(Self {
             position: recorded.position,
@@ -91,7 +94,7 @@ impl LogEvent {
             revision: recorded.revision.0,
             entity_id,
             occurred_at,
-            payload: payload(recorded.data.clone()).map_err(|error| ProjectionError::Decode {
+            payload: payload(recorded.data).map_err(|error| ProjectionError::Decode {
                 position: recorded.position,
                 message: error.to_string(),
             })?,

@@ -1,13 +1,16 @@
 //! The research view: projections that turn the event log into SQL tables researchers can
 //! query (through ResearchService, or directly with any SQLite tool).
 //!
-//! Each projection follows the global log from its own checkpoint and commits the checkpoint
-//! in the same transaction as the rows it covers, so every event takes effect exactly once,
-//! across crashes and restarts. The view as a whole is current up to the lowest checkpoint.
+//! One follower reads the global log and applies each batch to every projection in one
+//! transaction; each projection has its own checkpoint, moved in the same transaction as the
+//! rows it covers, so every event takes effect exactly once, across crashes and restarts. The
+//! view as a whole is current up to the lowest checkpoint.
 
+mod batch;
 mod database;
 mod event;
 mod projections;
+mod rebuild;
 mod runner;
 
 pub use database::{RESEARCH_DB_FILE, ResearchDb, view_position};
@@ -16,7 +19,8 @@ pub use projections::{
     all as all_projections,
     audit::{SchoolStreams, school_streams},
 };
-pub use runner::{ProjectionError, Projections, Rebuilt, rebuild};
+pub use rebuild::{Rebuilt, rebuild};
+pub use runner::{ProjectionError, Projections};
 
 /// One projection: the tables it owns and how an event changes them.
 pub trait Projection: Send + Sync + std::fmt::Debug + 'static {

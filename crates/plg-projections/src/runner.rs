@@ -1,20 +1,25 @@
-use std::{
-    collections::{BTreeMap, BTreeSet},
-    path::{Path, PathBuf},
-    sync::{Arc, Mutex},
-};
+use std::{collections::BTreeSet, path::Path, sync::Arc, time::Duration};
 
 use futures::StreamExt;
-use plg_eventstore::{
-    Direction, EventStore, Position, ReadFrom, RecordedEvent, StoreError, sqlite::copy_database,
-};
+use plg_eventstore::{EventStore, Position, StoreError};
 use rusqlite::Connection;
-use tokio::{sync::watch, task::JoinSet};
+use tokio::sync::watch;
 
-use crate::{Projection, ResearchDb, event::LogEvent, projections};
+use crate::{
+    Projection, ResearchDb,
+    batch::{self, Cursor},
+    projections,
+};
 
 /// Events applied in one transaction at most: bounds a transaction's size during catch-up.
 const BATCH: usize = 512;
+
+/// How often the view's write-ahead log is folded into its file while the view advances.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// WAL pages after which the follower checkpoints in its own commit (SQLite's default is
+/// 1,000): reached only if `fold_log` falls behind.
+const FOLLOWER_AUTOCHECKPOINT: i64 = 10_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectionError {
@@ -32,22 +37,12 @@ pub enum ProjectionError {
     Task(String),
 }
 
-/// What a rebuild did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rebuilt {
-    /// The log position the rebuilt view is current to.
-    pub position: Position,
-    /// Events left out because they cannot be read or decoded (each logged at `error`).
-    pub skipped: BTreeSet<Position>,
-}
-
 /// Every projection of the research view, following the log.
 #[derive(Debug)]
 pub struct Projections {
     store: Arc<dyn EventStore>,
     db: ResearchDb,
-    projections: Vec<Arc<dyn Projection>>,
-    checkpoints: Arc<Mutex<BTreeMap<&'static str, Position>>>,
+    cursors: Vec<Cursor>,
     progress: watch::Sender<Position>,
 }
 
@@ -61,21 +56,21 @@ impl Projections {
         let refs: Vec<&dyn Projection> = projections.iter().map(|p| p.as_ref()).collect();
         let db = ResearchDb::open(path, &refs)?;
         let connection = db.write_connection()?;
-        let checkpoints = projections
-            .iter()
+        let cursors = projections
+            .into_iter()
             .map(|projection| {
-                Ok((
-                    projection.name(),
-                    checkpoint(&connection, projection.name())?,
-                ))
+                let checkpoint = checkpoint(&connection, projection.name())?;
+                Ok(Cursor {
+                    projection,
+                    checkpoint,
+                })
             })
-            .collect::<Result<BTreeMap<_, _>, ProjectionError>>()?;
-        let lowest = checkpoints.values().min().copied().unwrap_or_default();
+            .collect::<Result<Vec<_>, ProjectionError>>()?;
+        let lowest = lowest(&cursors).unwrap_or_default();
         Ok(Self {
             store,
             db,
-            projections,
-            checkpoints: Arc::new(Mutex::new(checkpoints)),
+            cursors,
             progress: watch::Sender::new(lowest),
         })
     }
@@ -89,65 +84,68 @@ impl Projections {
         self.progress.subscribe()
     }
 
-    /// Follows the log until `shutdown` completes. A projection that fails stops and is
-    /// logged; the others go on, and the view's position stays at the failed one's checkpoint.
+    /// Follows the log until `shutdown` completes: one reader of the log and one writer of the
+    /// view, applying each batch to every projection in one transaction. A projection that
+    /// fails stops and is logged; the others go on, and the view's position stays at the failed
+    /// one's checkpoint. A transaction that cannot commit (a full disk) stops them all.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) {
-        let (stop, stopped) = watch::channel(false);
-        let mut tasks = JoinSet::new();
-        for projection in &self.projections {
-            let follower = Follower {
-                projection: projection.clone(),
-                store: self.store.clone(),
-                db: self.db.clone(),
-                checkpoints: self.checkpoints.clone(),
-                progress: self.progress.clone(),
-            };
-            tasks.spawn(follower.follow(stopped.clone()));
-        }
+        let (stop, mut stopped) = watch::channel(false);
         tokio::spawn(async move {
             shutdown.await;
             let _ = stop.send(true);
         });
-        while let Some(finished) = tasks.join_next().await {
-            match finished {
-                Ok((name, Ok(()))) => tracing::debug!(projection = name, "projection stopped"),
-                Ok((name, Err(error))) => {
-                    tracing::error!(projection = name, %error, "projection failed")
-                }
-                Err(error) => tracing::error!(%error, "projection task panicked"),
-            }
+        let folding = tokio::spawn(fold_log(
+            self.db.clone(),
+            self.progress.subscribe(),
+            stopped.clone(),
+        ));
+        let follower = Follower {
+            store: self.store,
+            db: self.db,
+            progress: self.progress,
+        };
+        match follower.follow(self.cursors, &mut stopped).await {
+            Ok(()) => tracing::debug!("projections stopped"),
+            Err(error) => tracing::error!(%error, "projections failed"),
         }
+        folding.abort();
     }
 }
 
 #[derive(Debug)]
 struct Follower {
-    projection: Arc<dyn Projection>,
     store: Arc<dyn EventStore>,
     db: ResearchDb,
-    checkpoints: Arc<Mutex<BTreeMap<&'static str, Position>>>,
     progress: watch::Sender<Position>,
+}
+
+/// The follower's writer, handed to a blocking task for each batch and back.
+#[derive(Debug)]
+struct Writer {
+    connection: Connection,
+    /// The projections still following the log.
+    following: Vec<Cursor>,
 }
 
 impl Follower {
     async fn follow(
-        self,
-        mut stop: watch::Receiver<bool>,
-    ) -> (&'static str, Result<(), ProjectionError>) {
-        let name = self.projection.name();
-        (name, self.follow_until(&mut stop).await)
-    }
-
-    async fn follow_until(&self, stop: &mut watch::Receiver<bool>) -> Result<(), ProjectionError> {
-        let connection = Arc::new(Mutex::new(self.db.write_connection()?));
-        let start = checkpoint(&lock(&connection), self.projection.name())?;
+        &self,
+        cursors: Vec<Cursor>,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<(), ProjectionError> {
+        let connection = self.db.write_connection()?;
+        // `fold_log` checkpoints beside it; this is only the backstop should it fall behind.
+        connection.pragma_update(None, "wal_autocheckpoint", FOLLOWER_AUTOCHECKPOINT)?;
+        let mut writer = Writer {
+            connection,
+            following: cursors,
+        };
+        // Where a failed projection stopped: the view's position stays there.
+        let mut stalled: Option<Position> = None;
+        let start = lowest(&writer.following).unwrap_or_default();
         let after = (start > Position(0)).then_some(start);
         let mut events = self.store.subscribe_to_all(after).ready_chunks(BATCH);
-        tracing::info!(
-            projection = self.projection.name(),
-            from = start.0,
-            "projection following the log"
-        );
+        tracing::info!(from = start.0, "projections following the log");
         loop {
             let batch = tokio::select! {
                 batch = events.next() => batch,
@@ -155,30 +153,37 @@ impl Follower {
             };
             let Some(batch) = batch else { return Ok(()) };
             let batch = batch.into_iter().collect::<Result<Vec<_>, _>>()?;
-            let (projection, connection) = (self.projection.clone(), connection.clone());
-            // Skipped events are logged as they are met; following, there is no one to tell.
-            let position = tokio::task::spawn_blocking(move || {
-                let mut skipped = BTreeSet::new();
-                apply(
-                    projection.as_ref(),
-                    &mut lock(&connection),
-                    &batch,
-                    &mut skipped,
-                )
+            let (returned, failed) = tokio::task::spawn_blocking(move || {
+                // Skipped events are logged as they are met; following, there is no one to tell.
+                let failed = batch::decode(batch, &mut BTreeSet::new())
+                    .map(|batch| {
+                        batch::apply(&mut writer.connection, &mut writer.following, &batch)
+                    })
+                    .transpose();
+                (writer, failed)
             })
             .await
-            .map_err(|error| ProjectionError::Task(error.to_string()))??;
-            self.publish(position);
+            .map_err(|error| ProjectionError::Task(error.to_string()))?;
+            writer = returned;
+            // Removed from the last, so the indices of the others stay valid.
+            for failure in failed?.unwrap_or_default().into_iter().rev() {
+                let cursor = writer.following.remove(failure.index);
+                tracing::error!(
+                    projection = cursor.projection.name(),
+                    error = %failure.error,
+                    "projection failed"
+                );
+                stalled = Some(stalled.map_or(cursor.checkpoint, |at| at.min(cursor.checkpoint)));
+            }
+            if writer.following.is_empty() {
+                return Ok(());
+            }
+            self.publish(lowest(&writer.following).into_iter().chain(stalled).min());
         }
     }
 
-    fn publish(&self, position: Position) {
-        let mut checkpoints = self
-            .checkpoints
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        checkpoints.insert(self.projection.name(), position);
-        let lowest = checkpoints.values().min().copied().unwrap_or_default();
+    fn publish(&self, lowest: Option<Position>) {
+        let Some(lowest) = lowest else { return };
         self.progress.send_if_modified(|current| {
             let advanced = lowest > *current;
             if advanced {
@@ -189,10 +194,51 @@ impl Follower {
     }
 }
 
-fn lock(connection: &Mutex<Connection>) -> std::sync::MutexGuard<'_, Connection> {
-    connection
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+/// Folds the view's write-ahead log into its file every `CHECKPOINT_EVERY` while the view
+/// advances, on a connection of its own: a checkpoint syncs the file, and in the follower's
+/// commit it would hold up every write waiting for the view. A passive checkpoint waits for
+/// no one; the follower commits on meanwhile.
+async fn fold_log(
+    db: ResearchDb,
+    mut progress: watch::Receiver<Position>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut connection = match db.write_connection() {
+        Ok(connection) => connection,
+        Err(error) => {
+            tracing::warn!(%error, "the research view's log is folded by its writer only");
+            return;
+        }
+    };
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(CHECKPOINT_EVERY) => {}
+            _ = stop.wait_for(|stop| *stop) => return,
+        }
+        if !progress.has_changed().unwrap_or(false) {
+            continue;
+        }
+        progress.mark_unchanged();
+        let folded = tokio::task::spawn_blocking(move || {
+            let folded = connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+            (connection, folded)
+        })
+        .await;
+        match folded {
+            Ok((returned, folded)) => {
+                connection = returned;
+                if let Err(error) = folded {
+                    tracing::warn!(%error, "research view checkpoint failed");
+                }
+            }
+            Err(_) => return,
+        }
+    }
+}
+
+/// The lowest checkpoint among `cursors`.
+fn lowest(cursors: &[Cursor]) -> Option<Position> {
+    cursors.iter().map(|cursor| cursor.checkpoint).min()
 }
 
 fn checkpoint(connection: &Connection, name: &str) -> Result<Position, ProjectionError> {
@@ -202,138 +248,4 @@ fn checkpoint(connection: &Connection, name: &str) -> Result<Position, Projectio
         |row| row.get(0),
     )?;
     Ok(Position(u64::try_from(position).unwrap_or(0)))
-}
-
-/// Applies a batch and moves the checkpoint past it, in one transaction: exactly once.
-/// An event that cannot be read or decoded is skipped (and logged), so that one damaged
-/// event does not stop the view; the positions skipped are added to `skipped`. A failure to
-/// write the view still fails the batch.
-fn apply(
-    projection: &dyn Projection,
-    connection: &mut Connection,
-    batch: &[RecordedEvent],
-    skipped: &mut BTreeSet<Position>,
-) -> Result<Position, ProjectionError> {
-    let transaction = connection.transaction()?;
-    let mut last = None;
-    for recorded in batch {
-        match LogEvent::decode(recorded) {
-            Ok(event) => projection.apply(&transaction, &event)?,
-            Err(error) => {
-                tracing::error!(
-                    projection = projection.name(),
-                    stream = %recorded.stream,
-                    revision = recorded.revision.0,
-                    position = recorded.position.0,
-                    %error,
-                    "event skipped: it cannot be projected"
-                );
-                skipped.insert(recorded.position);
-            }
-        }
-        last = Some(recorded.position);
-    }
-    let position = last.unwrap_or_default();
-    transaction.execute(
-        "UPDATE projection_checkpoints SET position = ?2 WHERE projection = ?1",
-        (
-            projection.name(),
-            i64::try_from(position.0).unwrap_or(i64::MAX),
-        ),
-    )?;
-    transaction.commit()?;
-    Ok(position)
-}
-
-/// Rebuilds projections from the start of the log: drops their tables, then applies every
-/// event up to the current end. `names` empty means all. Run it while the view has no other
-/// owner. All or nothing: the rebuild works on a copy beside `path` and replaces the view
-/// only once it has succeeded, so a failure leaves the previous view as it was.
-/// Events that cannot be read or decoded are skipped, not a failure: the view is then as
-/// current as the log allows, and the result says which positions it left out.
-pub async fn rebuild(
-    store: Arc<dyn EventStore>,
-    path: impl AsRef<Path>,
-    names: &[String],
-) -> Result<Rebuilt, ProjectionError> {
-    let projections = projections::all();
-    if let Some(unknown) = names
-        .iter()
-        .find(|name| !projections.iter().any(|p| p.name() == name.as_str()))
-    {
-        return Err(ProjectionError::Unknown(unknown.clone()));
-    }
-    let path = path.as_ref();
-    let mut staging = path.as_os_str().to_owned();
-    staging.push(".rebuilding");
-    let staging = PathBuf::from(staging);
-    // Left by a rebuild that was killed: never part of the view.
-    remove_database(&staging)?;
-    let rebuilt = async {
-        if path.exists() {
-            copy_database(path, &staging)?;
-        }
-        rebuild_in(store, &staging, &projections, names).await
-    }
-    .await;
-    match rebuilt {
-        // Every connection to the copy is closed by now, so its WAL is folded into it.
-        Ok(rebuilt) => std::fs::rename(&staging, path)
-            .map(|()| rebuilt)
-            .map_err(ProjectionError::Io),
-        Err(error) => {
-            remove_database(&staging)?;
-            Err(error)
-        }
-    }
-}
-
-async fn rebuild_in(
-    store: Arc<dyn EventStore>,
-    path: &Path,
-    projections: &[Arc<dyn Projection>],
-    names: &[String],
-) -> Result<Rebuilt, ProjectionError> {
-    let refs: Vec<&dyn Projection> = projections.iter().map(|p| p.as_ref()).collect();
-    let db = ResearchDb::open(path, &refs)?;
-    let mut connection = db.write_connection()?;
-    let mut position = Position(0);
-    let mut skipped = BTreeSet::new();
-    for projection in projections
-        .iter()
-        .filter(|p| names.is_empty() || names.iter().any(|n| n == p.name()))
-    {
-        db.reset(projection.as_ref())?;
-        let mut from = ReadFrom::Start;
-        loop {
-            let batch = store.read_all(Direction::Forward, from, BATCH).await?;
-            let Some(last) = batch.last().map(|event| event.position) else {
-                break;
-            };
-            apply(projection.as_ref(), &mut connection, &batch, &mut skipped)?;
-            from = ReadFrom::At(Position(last.0 + 1));
-            position = position.max(last);
-        }
-        tracing::info!(
-            projection = projection.name(),
-            position = position.0,
-            "projection rebuilt"
-        );
-    }
-    Ok(Rebuilt { position, skipped })
-}
-
-/// Removes a database file and its WAL companions, if there.
-fn remove_database(path: &Path) -> Result<(), ProjectionError> {
-    for suffix in ["", "-wal", "-shm"] {
-        let mut file = path.as_os_str().to_owned();
-        file.push(suffix);
-        match std::fs::remove_file(PathBuf::from(file)) {
-            Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
-                return Err(ProjectionError::Io(error));
-            }
-            _ => {}
-        }
-    }
-    Ok(())
 }

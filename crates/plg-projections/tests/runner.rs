@@ -18,8 +18,9 @@ use plg_domain::{
     },
 };
 use plg_eventstore::{
-    AppendRequest, EventStore, ExpectedRevision, NewEvent, Position, StreamName,
-    sqlite::SqliteEventStore,
+    AppendOutcome, AppendRequest, Direction, EventStore, ExpectedRevision, IdempotencyKey,
+    NewEvent, Position, ReadFrom, RecordedEvent, StoreError, StreamName, StreamRevision,
+    Subscription, sqlite::SqliteEventStore,
 };
 use plg_projections::{Projection, Projections, ResearchDb, all_projections, rebuild};
 use rusqlite::Connection;
@@ -472,6 +473,243 @@ async fn a_view_built_with_another_schema_rebuilds_that_projection_from_the_log_
     assert_eq!(
         rows(&db, "SELECT DISTINCT position FROM projection_checkpoints"),
         [format!("Integer({})", last.0)]
+    );
+    store.close().await;
+}
+
+/// The projections' checkpoints, read until `done` holds of them (or 10 s pass).
+async fn checkpoints_until(db: &std::path::Path, done: impl Fn(&[String]) -> bool) -> Vec<String> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let read = checkpoints(db);
+        if done(&read) || tokio::time::Instant::now() >= deadline {
+            return read;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_projection_that_fails_mid_batch_keeps_its_rows_and_checkpoint_and_the_others_go_on() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("research.db");
+    let store = SqliteEventStore::open(dir.path().join("events.db"))
+        .await
+        .expect("store");
+    let study = registry(&store).await;
+    let (response_a, _, event) = submitted(&study, "r-a", 2, None);
+    let before = append::<ScanResponse>(&store, response_a, &[event]).await;
+    project_until(&store, &db, before).await;
+    let rows_before = statuses(&db);
+
+    // The scans projection fails on its second statement for the next scan, after its first
+    // has written a row: the batch's other projections apply it all the same.
+    Connection::open(&db)
+        .expect("opens")
+        .execute_batch(
+            "CREATE TRIGGER simulated_failure BEFORE INSERT ON scan_answers
+             BEGIN SELECT RAISE(ABORT, 'simulated write failure'); END;",
+        )
+        .expect("creates the trigger");
+    let (response_b, _, event) = submitted(&study, "r-b", 3, None);
+    append::<ScanResponse>(&store, response_b, &[event]).await;
+    let (consent_id, event) = withdrawn(&study, "r-b");
+    let after = append::<Consent>(&store, consent_id, &[event]).await;
+    let projections = Projections::open(Arc::new(store.clone()), &db).expect("opens");
+    let progress = projections.progress();
+    let (stop, stopped) = watch::channel(false);
+    let running = tokio::spawn(projections.run(async move {
+        let mut stopped = stopped;
+        let _ = stopped.wait_for(|stop| *stop).await;
+    }));
+    let at = |name: &str, position: Position| format!("Text(\"{name}\")|Integer({})", position.0);
+    let expected = [
+        at("audit", after),
+        at("interventions", after),
+        at("plgs", after),
+        at("registry", after),
+        at("scans", before),
+    ];
+    assert_eq!(
+        checkpoints_until(&db, |read| read == expected).await,
+        expected,
+        "the failed projection stays where it was, the others move past the batch"
+    );
+    assert_eq!(
+        statuses(&db),
+        rows_before,
+        "the failed projection's rows are as before the batch: none of the batch's is there"
+    );
+    assert_eq!(
+        rows(&db, "SELECT COUNT(*) FROM audit_school_streams"),
+        ["Integer(4)"],
+        "the school's, the two scans' and the consent's streams"
+    );
+    assert_eq!(
+        *progress.borrow(),
+        before,
+        "the view is current only up to the failed projection"
+    );
+    stop.send(true).expect("runner listens");
+    running.await.expect("runner stops");
+
+    // Once the cause is gone, the projection goes on from its checkpoint on the next start.
+    Connection::open(&db)
+        .expect("opens")
+        .execute_batch("DROP TRIGGER simulated_failure")
+        .expect("drops the trigger");
+    project_until(&store, &db, after).await;
+    let live = dump(&db);
+    rebuild(Arc::new(store.clone()), &db, &[])
+        .await
+        .expect("rebuilds");
+    assert_eq!(dump(&db), live, "every event took effect once");
+    store.close().await;
+}
+
+#[tokio::test]
+async fn a_log_of_many_batches_is_followed_and_rebuilt_alike_and_one_projection_alone() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("research.db");
+    let store = SqliteEventStore::open(dir.path().join("events.db"))
+        .await
+        .expect("store");
+    let study = registry(&store).await;
+    // More events than a batch of following, and than a page of rebuilding.
+    let mut last = Position(0);
+    for round in 0..9 {
+        let scans: Vec<_> = (0..600)
+            .map(|n| submitted(&study, &format!("r-{round}-{n}"), 1 + n % 5, None))
+            .collect();
+        for (response_id, _, event) in scans.into_iter().step_by(150) {
+            append::<ScanResponse>(&store, response_id, &[event]).await;
+        }
+        let (response_id, _, _) = submitted(&study, &format!("r-{round}-0"), 1, None);
+        let events: Vec<_> = (0..600)
+            .map(|n| submitted(&study, &format!("r-{round}-0"), 1 + n % 5, None).2)
+            .collect();
+        last = append::<ScanResponse>(&store, response_id, &events).await;
+    }
+    assert!(last.0 > 5_000, "the log holds {} events", last.0);
+    project_until(&store, &db, last).await;
+    let live = dump(&db);
+    assert_eq!(
+        rows(&db, "SELECT COUNT(*) FROM scan_submissions"),
+        [format!("Integer({})", 9 * 604)]
+    );
+
+    let rebuilt = rebuild(Arc::new(store.clone()), &db, &[])
+        .await
+        .expect("rebuilds");
+    assert_eq!(rebuilt.position, last);
+    assert_eq!(
+        dump(&db),
+        live,
+        "a rebuilt view is identical to the followed one"
+    );
+    assert!(
+        !dir.path().join("research.db-wal").exists(),
+        "the rebuilt file holds everything, without a write-ahead log beside it"
+    );
+
+    // Rebuilding one projection leaves the others' rows and checkpoints as they were.
+    let before = checkpoints(&db);
+    rebuild(Arc::new(store.clone()), &db, &["scans".to_owned()])
+        .await
+        .expect("rebuilds one");
+    assert_eq!(dump(&db), live);
+    assert_eq!(checkpoints(&db), before);
+    store.close().await;
+}
+
+/// The store, counting the events the global log's reads return.
+#[derive(Debug)]
+struct CountingReads {
+    store: SqliteEventStore,
+    read: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl EventStore for CountingReads {
+    async fn append(&self, request: AppendRequest) -> Result<AppendOutcome, StoreError> {
+        self.store.append(request).await
+    }
+
+    async fn find_idempotent_outcome(
+        &self,
+        key: &IdempotencyKey,
+    ) -> Result<Option<AppendOutcome>, StoreError> {
+        self.store.find_idempotent_outcome(key).await
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &StreamName,
+        direction: Direction,
+        from: ReadFrom<StreamRevision>,
+        max_count: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.store
+            .read_stream(stream, direction, from, max_count)
+            .await
+    }
+
+    async fn read_all(
+        &self,
+        direction: Direction,
+        from: ReadFrom<Position>,
+        max_count: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let events = self.store.read_all(direction, from, max_count).await?;
+        self.read
+            .fetch_add(events.len(), std::sync::atomic::Ordering::Relaxed);
+        Ok(events)
+    }
+
+    async fn stream_revision(
+        &self,
+        stream: &StreamName,
+    ) -> Result<Option<StreamRevision>, StoreError> {
+        self.store.stream_revision(stream).await
+    }
+
+    async fn streams_in_category(&self, category: &str) -> Result<Vec<StreamName>, StoreError> {
+        self.store.streams_in_category(category).await
+    }
+
+    fn subscribe_to_all(&self, after: Option<Position>) -> Subscription {
+        self.store.subscribe_to_all(after)
+    }
+
+    fn subscribe_to_stream(
+        &self,
+        stream: StreamName,
+        after: Option<StreamRevision>,
+    ) -> Subscription {
+        self.store.subscribe_to_stream(stream, after)
+    }
+}
+
+#[tokio::test]
+async fn a_rebuild_reads_the_log_once_for_every_projection() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("research.db");
+    let store = SqliteEventStore::open(dir.path().join("events.db"))
+        .await
+        .expect("store");
+    let study = registry(&store).await;
+    let (response_id, _, event) = submitted(&study, "r-a", 2, None);
+    let last = append::<ScanResponse>(&store, response_id, &[event]).await;
+    let counting = Arc::new(CountingReads {
+        store: store.clone(),
+        read: 0.into(),
+    });
+    let rebuilt = rebuild(counting.clone(), &db, &[]).await.expect("rebuilds");
+    assert_eq!(rebuilt.position, last);
+    assert_eq!(
+        counting.read.load(std::sync::atomic::Ordering::Relaxed),
+        usize::try_from(last.0).expect("fits"),
+        "every event of the log read once, for all five projections"
     );
     store.close().await;
 }

@@ -23,6 +23,7 @@ async fn the_benchmark_smoke_run_measures_every_phase_without_an_error() -> anyh
         "SubmitScan + wait_for_research_view",
         "GetWaveScores, the study",
         "ExportStudy items",
+        "plgd rebuild, every projection",
     ] {
         assert!(
             report.rows.iter().any(|row| row.figure.starts_with(figure)),

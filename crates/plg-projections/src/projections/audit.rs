@@ -84,8 +84,9 @@ impl Projection for Audit {
     ) -> Result<(), ProjectionError> {
         let whole_stream = |school_id: String| {
             transaction
-                .execute(
-                    "INSERT OR IGNORE INTO audit_school_streams (school_id, stream) VALUES (?1, ?2)",
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO audit_school_streams (school_id, stream) VALUES (?1, ?2)")?
+.execute(
                     params![school_id, event.stream],
                 )
                 .map(drop)
@@ -107,8 +108,9 @@ impl Projection for Audit {
                 }
             }
             Payload::Study(StudyEvent::SchoolEnrolled { school_id }) => {
-                transaction.execute(
-                    "INSERT OR IGNORE INTO audit_school_events (school_id, stream, revision) VALUES (?1, ?2, ?3)",
+                transaction.prepare_cached(
+                    "INSERT OR IGNORE INTO audit_school_events (school_id, stream, revision) VALUES (?1, ?2, ?3)")?
+.execute(
                     params![school_id.to_string(), event.stream, i64::try_from(event.revision).unwrap_or(i64::MAX)],
                 )?;
             }

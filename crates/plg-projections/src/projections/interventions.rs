@@ -105,8 +105,9 @@ impl Projection for Interventions {
                 planned_end_on,
             }) => {
                 let intervention_id = intervention_id.to_string();
-                transaction.execute(
-                    "INSERT INTO interventions VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL, NULL, NULL)",
+                transaction.prepare_cached(
+                    "INSERT INTO interventions VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL, NULL, NULL)")?
+.execute(
                     params![
                         intervention_id,
                         school_id.to_string(),
@@ -119,21 +120,20 @@ impl Projection for Interventions {
                     ],
                 )?;
                 for category in categories {
-                    transaction.execute(
-                        "INSERT INTO intervention_categories VALUES (?1, ?2)",
-                        params![intervention_id, category.as_str()],
-                    )?;
+                    transaction
+                        .prepare_cached("INSERT INTO intervention_categories VALUES (?1, ?2)")?
+                        .execute(params![intervention_id, category.as_str()])?;
                 }
                 for target in targets {
-                    transaction.execute(
-                        "INSERT INTO intervention_targets VALUES (?1, ?2)",
-                        params![intervention_id, target.as_str()],
-                    )?;
+                    transaction
+                        .prepare_cached("INSERT INTO intervention_targets VALUES (?1, ?2)")?
+                        .execute(params![intervention_id, target.as_str()])?;
                 }
             }
             Payload::Intervention(InterventionEvent::InterventionStarted { started_on }) => {
-                transaction.execute(
-                    "UPDATE interventions SET status = ?3, started_on = ?2 WHERE intervention_id = ?1",
+                transaction.prepare_cached(
+                    "UPDATE interventions SET status = ?3, started_on = ?2 WHERE intervention_id = ?1")?
+.execute(
                     params![id, started_on.to_string(), InterventionStatus::Started.as_str()],
                 )?;
             }
@@ -141,8 +141,9 @@ impl Projection for Interventions {
                 completed_on,
                 notes,
             }) => {
-                transaction.execute(
-                    "UPDATE interventions SET status = ?4, ended_on = ?2, end_note = ?3 WHERE intervention_id = ?1",
+                transaction.prepare_cached(
+                    "UPDATE interventions SET status = ?4, ended_on = ?2, end_note = ?3 WHERE intervention_id = ?1")?
+.execute(
                     params![
                         id,
                         completed_on.to_string(),
@@ -155,8 +156,9 @@ impl Projection for Interventions {
                 abandoned_on,
                 reason,
             }) => {
-                transaction.execute(
-                    "UPDATE interventions SET status = ?4, ended_on = ?2, end_note = ?3 WHERE intervention_id = ?1",
+                transaction.prepare_cached(
+                    "UPDATE interventions SET status = ?4, ended_on = ?2, end_note = ?3 WHERE intervention_id = ?1")?
+.execute(
                     params![
                         id,
                         abandoned_on.to_string(),
@@ -171,13 +173,15 @@ impl Projection for Interventions {
                 realised,
                 notes,
             }) => {
-                transaction.execute(
-                    "INSERT INTO contribution_assessments VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                transaction
+                    .prepare_cached(
+                        "INSERT INTO contribution_assessments VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                      ON CONFLICT (intervention_id, dimension) DO UPDATE SET
                         intended = excluded.intended, realised = excluded.realised,
                         realised_rank = excluded.realised_rank, notes = excluded.notes,
                         assessed_on = excluded.assessed_on",
-                    params![
+                    )?
+                    .execute(params![
                         id,
                         dimension.as_str(),
                         intended,
@@ -185,8 +189,7 @@ impl Projection for Interventions {
                         realised.rank(),
                         notes.as_ref().map(|text| text.as_str()),
                         event.occurred_on().to_string(),
-                    ],
-                )?;
+                    ])?;
             }
             Payload::DevelopmentPlan(DevelopmentPlanEvent::DevelopmentPlanRevised {
                 school_id,
@@ -196,17 +199,16 @@ impl Projection for Interventions {
                 choices,
                 rationale,
             }) => {
-                transaction.execute(
-                    "INSERT INTO plan_revisions VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![
+                transaction
+                    .prepare_cached("INSERT INTO plan_revisions VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
+                    .execute(params![
                         school_id.to_string(),
                         plan_version,
                         revised_on.to_string(),
                         summary.as_str(),
                         serde_json::to_string(choices).unwrap_or_default(),
                         rationale.as_ref().map(|text| text.as_str()),
-                    ],
-                )?;
+                    ])?;
             }
             Payload::DevelopmentPlan(DevelopmentPlanEvent::ReflectionConversationRecorded {
                 school_id,
@@ -215,17 +217,18 @@ impl Projection for Interventions {
                 summary,
                 agreements,
             }) => {
-                transaction.execute(
-                    "INSERT INTO reflection_conversations VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![
+                transaction
+                    .prepare_cached(
+                        "INSERT INTO reflection_conversations VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    )?
+                    .execute(params![
                         school_id.to_string(),
                         i64::try_from(event.position.0).unwrap_or(i64::MAX),
                         held_on.to_string(),
                         summary.as_str(),
                         participant_ids.len(),
                         serde_json::to_string(agreements).unwrap_or_default(),
-                    ],
-                )?;
+                    ])?;
             }
             _ => {}
         }

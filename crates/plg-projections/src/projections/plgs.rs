@@ -113,59 +113,67 @@ impl Projection for Plgs {
                 formed_on,
                 ..
             } => {
-                transaction.execute(
-                    "INSERT INTO plgs VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, NULL, NULL)",
-                    params![
+                transaction
+                    .prepare_cached(
+                        "INSERT INTO plgs VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, NULL, NULL)",
+                    )?
+                    .execute(params![
                         plg_id,
                         kind.as_str(),
                         name.as_str(),
                         practice_need.as_str(),
                         learning_question.as_str(),
                         formed_on.to_string()
-                    ],
-                )?;
+                    ])?;
                 for school_id in school_ids {
-                    transaction.execute(
-                        "INSERT INTO plg_schools VALUES (?1, ?2)",
-                        params![plg_id, school_id.to_string()],
-                    )?;
+                    transaction
+                        .prepare_cached("INSERT INTO plg_schools VALUES (?1, ?2)")?
+                        .execute(params![plg_id, school_id.to_string()])?;
                 }
                 for member in member_ids {
-                    transaction.execute(
-                        "INSERT INTO plg_memberships VALUES (?1, ?2, ?3, NULL, ?4)",
-                        params![plg_id, member.to_string(), formed_on.to_string(), position],
-                    )?;
+                    transaction
+                        .prepare_cached(
+                            "INSERT INTO plg_memberships VALUES (?1, ?2, ?3, NULL, ?4)",
+                        )?
+                        .execute(params![
+                            plg_id,
+                            member.to_string(),
+                            formed_on.to_string(),
+                            position
+                        ])?;
                 }
             }
             PlgEvent::LearningQuestionRefined {
                 learning_question, ..
             } => {
-                transaction.execute(
-                    "UPDATE plgs SET learning_question = ?2 WHERE plg_id = ?1",
-                    params![plg_id, learning_question.as_str()],
-                )?;
+                transaction
+                    .prepare_cached("UPDATE plgs SET learning_question = ?2 WHERE plg_id = ?1")?
+                    .execute(params![plg_id, learning_question.as_str()])?;
             }
             PlgEvent::MemberAdded { person_id } => {
-                transaction.execute(
-                    "INSERT INTO plg_memberships VALUES (?1, ?2, ?3, NULL, ?4)",
-                    params![plg_id, person_id.to_string(), on, position],
-                )?;
+                transaction
+                    .prepare_cached("INSERT INTO plg_memberships VALUES (?1, ?2, ?3, NULL, ?4)")?
+                    .execute(params![plg_id, person_id.to_string(), on, position])?;
             }
             PlgEvent::MemberRemoved { person_id, .. } => {
-                transaction.execute(
-                    "UPDATE plg_memberships SET left_on = ?3 WHERE plg_id = ?1 AND person_id = ?2 AND left_on IS NULL",
+                transaction.prepare_cached(
+                    "UPDATE plg_memberships SET left_on = ?3 WHERE plg_id = ?1 AND person_id = ?2 AND left_on IS NULL")?
+.execute(
                     params![plg_id, person_id.to_string(), on],
                 )?;
             }
             PlgEvent::PhaseReached { phase, reached_on } => {
-                transaction.execute(
-                    "INSERT INTO plg_phases VALUES (?1, ?2, ?3, ?4)",
-                    params![plg_id, phase.as_str(), reached_on.to_string(), position],
-                )?;
-                transaction.execute(
-                    "UPDATE plgs SET phase = ?2 WHERE plg_id = ?1",
-                    params![plg_id, phase.as_str()],
-                )?;
+                transaction
+                    .prepare_cached("INSERT INTO plg_phases VALUES (?1, ?2, ?3, ?4)")?
+                    .execute(params![
+                        plg_id,
+                        phase.as_str(),
+                        reached_on.to_string(),
+                        position
+                    ])?;
+                transaction
+                    .prepare_cached("UPDATE plgs SET phase = ?2 WHERE plg_id = ?1")?
+                    .execute(params![plg_id, phase.as_str()])?;
             }
             PlgEvent::SessionHeld(session) => {
                 let present = session
@@ -178,8 +186,9 @@ impl Projection for Plgs {
                     .iter()
                     .map(ThemePhase::as_str)
                     .collect();
-                transaction.execute(
-                    "INSERT INTO plg_sessions VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                transaction.prepare_cached(
+                    "INSERT INTO plg_sessions VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)")?
+.execute(
                     params![
                         session.session_id.to_string(),
                         plg_id,
@@ -203,8 +212,9 @@ impl Projection for Plgs {
                 dissolved_on,
                 reason,
             } => {
-                transaction.execute(
-                    "UPDATE plgs SET dissolved_on = ?2, dissolution_reason = ?3 WHERE plg_id = ?1",
+                transaction.prepare_cached(
+                    "UPDATE plgs SET dissolved_on = ?2, dissolution_reason = ?3 WHERE plg_id = ?1")?
+.execute(
                     params![plg_id, dissolved_on.to_string(), reason.as_str()],
                 )?;
             }
@@ -213,16 +223,17 @@ impl Projection for Plgs {
                 kind,
                 assigned_on,
             } => {
-                transaction.execute(
-                    "INSERT INTO plg_coaches VALUES (?1, ?2, ?3, ?4, NULL, 0, NULL, ?5)",
-                    params![
+                transaction
+                    .prepare_cached(
+                        "INSERT INTO plg_coaches VALUES (?1, ?2, ?3, ?4, NULL, 0, NULL, ?5)",
+                    )?
+                    .execute(params![
                         plg_id,
                         coach_id.to_string(),
                         kind.as_str(),
                         assigned_on.to_string(),
                         position
-                    ],
-                )?;
+                    ])?;
             }
             PlgEvent::CoachHandedOver {
                 to_coach_id,
@@ -231,21 +242,23 @@ impl Projection for Plgs {
                 reason,
                 ..
             } => {
-                transaction.execute(
-                    "UPDATE plg_coaches SET ended_on = ?2 WHERE plg_id = ?1 AND ended_on IS NULL",
+                transaction.prepare_cached(
+                    "UPDATE plg_coaches SET ended_on = ?2 WHERE plg_id = ?1 AND ended_on IS NULL")?
+.execute(
                     params![plg_id, handed_over_on.to_string()],
                 )?;
-                transaction.execute(
-                    "INSERT INTO plg_coaches VALUES (?1, ?2, ?3, ?4, NULL, 1, ?5, ?6)",
-                    params![
+                transaction
+                    .prepare_cached(
+                        "INSERT INTO plg_coaches VALUES (?1, ?2, ?3, ?4, NULL, 1, ?5, ?6)",
+                    )?
+                    .execute(params![
                         plg_id,
                         to_coach_id.to_string(),
                         to_kind.as_str(),
                         handed_over_on.to_string(),
                         reason.as_ref().map(|text| text.as_str()),
                         position,
-                    ],
-                )?;
+                    ])?;
             }
         }
         Ok(())

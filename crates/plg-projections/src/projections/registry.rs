@@ -89,9 +89,9 @@ impl Projection for Registry {
                 school_code,
                 board,
             }) => {
-                transaction.execute(
-                    "INSERT INTO schools VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                    params![
+                transaction
+                    .prepare_cached("INSERT INTO schools VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?
+                    .execute(params![
                         school_id.to_string(),
                         name.as_str(),
                         country.as_str(),
@@ -99,8 +99,7 @@ impl Projection for Registry {
                         school_code.to_string(),
                         board.as_ref().map(|board| board.as_str()),
                         event.occurred_on().to_string(),
-                    ],
-                )?;
+                    ])?;
             }
             Payload::Study(StudyEvent::StudyDefined {
                 study_id,
@@ -110,9 +109,9 @@ impl Projection for Registry {
                 instrument,
                 confidentiality,
             }) => {
-                transaction.execute(
-                    "INSERT INTO studies VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                    params![
+                transaction
+                    .prepare_cached("INSERT INTO studies VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?
+                    .execute(params![
                         study_id.to_string(),
                         title.as_str(),
                         description.as_ref().map(|text| text.as_str()),
@@ -120,51 +119,52 @@ impl Projection for Registry {
                         confidentiality.identify_schools,
                         instrument.version.as_str(),
                         event.occurred_on().to_string(),
-                    ],
-                )?;
+                    ])?;
                 for (index, wave) in Wave::in_order(waves).into_iter().enumerate() {
-                    transaction.execute(
-                        "INSERT INTO waves VALUES (?1, ?2, ?3, ?4, ?5, NULL)",
-                        params![
+                    transaction
+                        .prepare_cached("INSERT INTO waves VALUES (?1, ?2, ?3, ?4, ?5, NULL)")?
+                        .execute(params![
                             study_id.to_string(),
                             wave.label.as_str(),
                             index + 1,
                             wave.opens_on.to_string(),
                             wave.closes_on.to_string(),
-                        ],
-                    )?;
+                        ])?;
                 }
                 insert_items(transaction, &study_id.to_string(), instrument)?;
             }
             Payload::Study(StudyEvent::InstrumentRegistered { instrument }) => {
                 insert_items(transaction, &event.entity_id, instrument)?;
-                transaction.execute(
-                    "UPDATE studies SET current_instrument = ?2 WHERE study_id = ?1",
-                    params![event.entity_id, instrument.version.as_str()],
-                )?;
+                transaction
+                    .prepare_cached(
+                        "UPDATE studies SET current_instrument = ?2 WHERE study_id = ?1",
+                    )?
+                    .execute(params![event.entity_id, instrument.version.as_str()])?;
             }
             Payload::Study(StudyEvent::WaveReleased { wave, .. }) => {
-                transaction.execute(
-                    "UPDATE waves SET released_at = ?3 WHERE study_id = ?1 AND label = ?2",
-                    params![
+                transaction
+                    .prepare_cached(
+                        "UPDATE waves SET released_at = ?3 WHERE study_id = ?1 AND label = ?2",
+                    )?
+                    .execute(params![
                         event.entity_id,
                         wave.as_str(),
                         i64::try_from(event.position.0).unwrap_or(i64::MAX)
-                    ],
-                )?;
+                    ])?;
             }
             Payload::Study(StudyEvent::SchoolEnrolled { school_id }) => {
                 // Pseudonyms follow enrolment order, so a rebuild gives every school the same one.
-                transaction.execute(
-                    "INSERT INTO enrolments
+                transaction
+                    .prepare_cached(
+                        "INSERT INTO enrolments
                      SELECT ?1, ?2, n, printf('S%02d', n), ?3
                      FROM (SELECT COUNT(*) + 1 AS n FROM enrolments WHERE study_id = ?1)",
-                    params![
+                    )?
+                    .execute(params![
                         event.entity_id,
                         school_id.to_string(),
                         event.occurred_on().to_string()
-                    ],
-                )?;
+                    ])?;
             }
             _ => {}
         }
@@ -178,16 +178,15 @@ fn insert_items(
     instrument: &plg_domain::instrument::Instrument,
 ) -> Result<(), ProjectionError> {
     for item in &instrument.items {
-        transaction.execute(
-            "INSERT INTO instrument_items VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![
+        transaction
+            .prepare_cached("INSERT INTO instrument_items VALUES (?1, ?2, ?3, ?4, ?5)")?
+            .execute(params![
                 study_id,
                 instrument.version.as_str(),
                 item.code.as_str(),
                 item.dimension.as_str(),
                 item.text.as_str()
-            ],
-        )?;
+            ])?;
     }
     Ok(())
 }

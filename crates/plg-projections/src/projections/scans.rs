@@ -78,19 +78,21 @@ impl Projection for Scans {
             }) => {
                 // A withdrawal is final: what it marked stays withdrawn.
                 if let Some(superseded) = supersedes {
-                    transaction.execute(
-                        "UPDATE scan_submissions SET status = 'superseded', changed_at = ?2
+                    transaction
+                        .prepare_cached(
+                            "UPDATE scan_submissions SET status = 'superseded', changed_at = ?2
                          WHERE submission_id = ?1 AND status != 'withdrawn'",
-                        params![superseded.to_string(), position(event)],
-                    )?;
+                        )?
+                        .execute(params![superseded.to_string(), position(event)])?;
                 }
                 // ScanService refuses scans after a withdrawal, but one that raced it can
                 // land later in the log: it never counts either.
-                transaction.execute(
+                transaction.prepare_cached(
                     "INSERT INTO scan_submissions VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,
                         CASE WHEN EXISTS (SELECT 1 FROM consent_withdrawals
                                           WHERE study_id = ?3 AND school_id = ?4 AND respondent = ?6)
-                             THEN 'withdrawn' ELSE 'current' END, ?10)",
+                             THEN 'withdrawn' ELSE 'current' END, ?10)")?
+.execute(
                     params![
                         submission_id.to_string(),
                         response_id.to_string(),
@@ -104,25 +106,26 @@ impl Projection for Scans {
                         position(event),
                     ],
                 )?;
+                let submission_id = submission_id.to_string();
+                let mut insert_answer = transaction
+                    .prepare_cached("INSERT INTO scan_answers VALUES (?1, ?2, ?3, ?4, ?5)")?;
                 for answer in answers {
-                    transaction.execute(
-                        "INSERT INTO scan_answers VALUES (?1, ?2, ?3, ?4, ?5)",
-                        params![
-                            submission_id.to_string(),
-                            answer.item_code.as_str(),
-                            answer.dimension.as_str(),
-                            answer.current.map(|score| score.value()),
-                            answer.desired.map(|score| score.value()),
-                        ],
-                    )?;
+                    insert_answer.execute(params![
+                        submission_id,
+                        answer.item_code.as_str(),
+                        answer.dimension.as_str(),
+                        answer.current.map(|score| score.value()),
+                        answer.desired.map(|score| score.value()),
+                    ])?;
                 }
             }
             Payload::Scan(ScanEvent::ScanRetracted { submission_id, .. }) => {
-                transaction.execute(
-                    "UPDATE scan_submissions SET status = 'retracted', changed_at = ?2
+                transaction
+                    .prepare_cached(
+                        "UPDATE scan_submissions SET status = 'retracted', changed_at = ?2
                      WHERE submission_id = ?1 AND status != 'withdrawn'",
-                    params![submission_id.to_string(), position(event)],
-                )?;
+                    )?
+                    .execute(params![submission_id.to_string(), position(event)])?;
             }
             Payload::Consent(ConsentEvent::ConsentWithdrawn {
                 study_id,
@@ -131,21 +134,28 @@ impl Projection for Scans {
                 ..
             }) => {
                 let (study_id, school_id) = (study_id.to_string(), school_id.to_string());
-                transaction.execute(
-                    "INSERT OR IGNORE INTO consent_withdrawals VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![
+                transaction
+                    .prepare_cached(
+                        "INSERT OR IGNORE INTO consent_withdrawals VALUES (?1, ?2, ?3, ?4, ?5)",
+                    )?
+                    .execute(params![
                         study_id,
                         school_id,
                         respondent.as_str(),
                         event.occurred_on().to_string(),
                         position(event),
-                    ],
-                )?;
-                transaction.execute(
-                    "UPDATE scan_submissions SET status = 'withdrawn', changed_at = ?4
+                    ])?;
+                transaction
+                    .prepare_cached(
+                        "UPDATE scan_submissions SET status = 'withdrawn', changed_at = ?4
                      WHERE study_id = ?1 AND school_id = ?2 AND respondent = ?3",
-                    params![study_id, school_id, respondent.as_str(), position(event)],
-                )?;
+                    )?
+                    .execute(params![
+                        study_id,
+                        school_id,
+                        respondent.as_str(),
+                        position(event)
+                    ])?;
             }
             _ => {}
         }

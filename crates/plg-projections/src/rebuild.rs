@@ -1,0 +1,208 @@
+//! Rebuilding projections from the start of the log, all or nothing: on a copy of the view,
+//! renamed over it only once every event has been applied.
+
+use std::{
+    collections::BTreeSet,
+    fs::File,
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+
+use plg_eventstore::{
+    Direction, EventStore, Position, ReadFrom, RecordedEvent, StoreError, sqlite::copy_database,
+};
+use rusqlite::Connection;
+use tokio::task::JoinHandle;
+
+use crate::{
+    Projection, ProjectionError, ResearchDb,
+    batch::{self, Cursor},
+    projections,
+};
+
+/// Events read and applied in one transaction while rebuilding. The copy is nobody's view
+/// until it is renamed, so nothing waits on its commits and they can be large.
+const REBUILD_BATCH: usize = 1024;
+
+/// What a rebuild did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rebuilt {
+    /// The log position the rebuilt view is current to.
+    pub position: Position,
+    /// Events left out because they cannot be read or decoded (each logged at `error`).
+    pub skipped: BTreeSet<Position>,
+}
+
+/// Rebuilds projections from the start of the log: drops their tables, then applies every
+/// event up to the current end, reading the log once for all of them. `names` empty means
+/// all. Run it while the view has no other owner. All or nothing: the rebuild works on a copy
+/// beside `path` and replaces the view only once it has succeeded, so a failure leaves the
+/// previous view as it was.
+/// Events that cannot be read or decoded are skipped, not a failure: the view is then as
+/// current as the log allows, and the result says which positions it left out.
+pub async fn rebuild(
+    store: Arc<dyn EventStore>,
+    path: impl AsRef<Path>,
+    names: &[String],
+) -> Result<Rebuilt, ProjectionError> {
+    let projections = projections::all();
+    if let Some(unknown) = names
+        .iter()
+        .find(|name| !projections.iter().any(|p| p.name() == name.as_str()))
+    {
+        return Err(ProjectionError::Unknown(unknown.clone()));
+    }
+    let path = path.as_ref();
+    let mut staging = path.as_os_str().to_owned();
+    staging.push(".rebuilding");
+    let staging = PathBuf::from(staging);
+    // Left by a rebuild that was killed: never part of the view.
+    remove_database(&staging)?;
+    let rebuilt = async {
+        if path.exists() {
+            copy_database(path, &staging)?;
+        }
+        let rebuilt = rebuild_in(store, &staging, &projections, names).await?;
+        // Its commits were not synced (see `ResearchDb::staging_connection`): the whole file
+        // is, once, before it becomes the view.
+        File::open(&staging)
+            .and_then(|file| file.sync_all())
+            .map_err(ProjectionError::Io)?;
+        Ok(rebuilt)
+    }
+    .await;
+    match rebuilt {
+        Ok(rebuilt) => {
+            std::fs::rename(&staging, path).map_err(ProjectionError::Io)?;
+            sync_parent(path)?;
+            Ok(rebuilt)
+        }
+        Err(error) => {
+            remove_database(&staging)?;
+            Err(error)
+        }
+    }
+}
+
+async fn rebuild_in(
+    store: Arc<dyn EventStore>,
+    path: &Path,
+    projections: &[Arc<dyn Projection>],
+    names: &[String],
+) -> Result<Rebuilt, ProjectionError> {
+    let refs: Vec<&dyn Projection> = projections.iter().map(|p| p.as_ref()).collect();
+    let db = ResearchDb::open(path, &refs)?;
+    let mut cursors = Vec::new();
+    for projection in projections
+        .iter()
+        .filter(|p| names.is_empty() || names.iter().any(|n| n == p.name()))
+    {
+        db.reset(projection.as_ref())?;
+        cursors.push(Cursor {
+            projection: projection.clone(),
+            checkpoint: Position(0),
+        });
+    }
+    let mut staging = Staging {
+        connection: db.staging_connection()?,
+        cursors,
+        skipped: BTreeSet::new(),
+    };
+    let mut position = Position(0);
+    // The next page is read (and its JSON parsed) while the last one is applied.
+    let mut reading = read_page(&store, ReadFrom::Start);
+    loop {
+        let page = reading
+            .await
+            .map_err(|error| ProjectionError::Task(error.to_string()))??;
+        let Some(last) = page.last().map(|event| event.position) else {
+            break;
+        };
+        reading = read_page(&store, ReadFrom::At(Position(last.0 + 1)));
+        let (returned, applied) = tokio::task::spawn_blocking(move || {
+            let applied = staging.apply(page);
+            (staging, applied)
+        })
+        .await
+        .map_err(|error| ProjectionError::Task(error.to_string()))?;
+        staging = returned;
+        applied?;
+        position = last;
+    }
+    for cursor in &staging.cursors {
+        tracing::info!(
+            projection = cursor.projection.name(),
+            position = position.0,
+            "projection rebuilt"
+        );
+    }
+    staging.connection.close().map_err(|(_, error)| error)?;
+    Ok(Rebuilt {
+        position,
+        skipped: staging.skipped,
+    })
+}
+
+/// Reads a page of the log from `from`, in a task of its own.
+fn read_page(
+    store: &Arc<dyn EventStore>,
+    from: ReadFrom<Position>,
+) -> JoinHandle<Result<Vec<RecordedEvent>, StoreError>> {
+    let store = store.clone();
+    tokio::spawn(async move {
+        store
+            .read_all(Direction::Forward, from, REBUILD_BATCH)
+            .await
+    })
+}
+
+/// The copy being rebuilt, handed to a blocking task for each page and back.
+#[derive(Debug)]
+struct Staging {
+    connection: Connection,
+    cursors: Vec<Cursor>,
+    skipped: BTreeSet<Position>,
+}
+
+impl Staging {
+    /// Applies a page of the log to every projection rebuilt. A rebuild is all or nothing:
+    /// a projection that fails fails it.
+    fn apply(&mut self, page: Vec<RecordedEvent>) -> Result<(), ProjectionError> {
+        let Some(decoded) = batch::decode(page, &mut self.skipped) else {
+            return Ok(());
+        };
+        match batch::apply(&mut self.connection, &mut self.cursors, &decoded)?
+            .into_iter()
+            .next()
+        {
+            Some(failed) => Err(failed.error),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Makes a rename in `path`'s directory durable.
+fn sync_parent(path: &Path) -> Result<(), ProjectionError> {
+    let parent = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    File::open(parent)
+        .and_then(|directory| directory.sync_all())
+        .map_err(ProjectionError::Io)
+}
+
+/// Removes a database file and its WAL companions, if there.
+fn remove_database(path: &Path) -> Result<(), ProjectionError> {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        match std::fs::remove_file(PathBuf::from(file)) {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+                return Err(ProjectionError::Io(error));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
