@@ -117,7 +117,10 @@ pub async fn queries(
         ("GetWaveScores, the study", Ask::WaveScores(String::new())),
         ("GetGrowth, one school", Ask::Growth(first.clone())),
         ("GetGrowth, the study", Ask::Growth(String::new())),
-        ("GetSchoolTimeline, one school", Ask::Timeline(first.clone())),
+        (
+            "GetSchoolTimeline, one school",
+            Ask::Timeline(first.clone()),
+        ),
         ("RenderSpiderChart, one school", Ask::Chart(first)),
         ("GetRelations, the study", Ask::Relations),
         ("GetReliability, the study", Ask::Reliability),

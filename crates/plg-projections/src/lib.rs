@@ -15,6 +15,7 @@ pub use event::{LogEvent, Payload};
 pub use projections::{
     all as all_projections,
     audit::{SchoolStreams, school_streams},
+    scans::DimensionScores,
 };
 pub use runner::{ProjectionError, Projections, Rebuilt, rebuild};
 

@@ -1,8 +1,22 @@
 //! Scan submissions and their answers, with which submission counts now, and respondents'
 //! withdrawals of consent, after which none of their submissions counts.
+//!
+//! Beside the answers it keeps what the research queries read, current as each event is
+//! applied (`docs/architecture.md`, "The research view's aggregates"):
+//! - `scan_scores`: each submission's dimension scores (current and desired), computed once
+//!   with the function the statistics always used, in the same item order, so every value is
+//!   the same f64 the queries computed from the answers before; with the submission's status,
+//!   kept equal to `scan_submissions.status`. Stored in the order the queries read it.
+//! - `scan_school_waves`: per school and wave, the last log position at which one of its
+//!   submissions was added or changed status (what the release rule compares).
 
-use plg_domain::{consent::ConsentEvent, scan::ScanEvent};
-use rusqlite::{Transaction, params};
+use plg_domain::{
+    consent::ConsentEvent,
+    dimension::Dimension,
+    scan::{RecordedAnswer, ScanEvent},
+};
+use plg_stats::mean_of_answered;
+use rusqlite::{OptionalExtension, Transaction, params};
 
 use crate::{
     Projection, ProjectionError,
@@ -35,6 +49,26 @@ impl Projection for Scans {
         ) STRICT;
         CREATE INDEX IF NOT EXISTS scan_submissions_by_wave
             ON scan_submissions (study_id, wave, school_id, status);
+        CREATE INDEX IF NOT EXISTS scan_submissions_by_respondent
+            ON scan_submissions (study_id, school_id, respondent);
+        CREATE TABLE IF NOT EXISTS scan_scores (
+            study_id      TEXT NOT NULL,
+            school_id     TEXT NOT NULL,
+            wave          TEXT NOT NULL,
+            respondent    TEXT NOT NULL,
+            submission_id TEXT NOT NULL,
+            role          TEXT NOT NULL,
+            status        TEXT NOT NULL,
+            scores        BLOB NOT NULL,
+            PRIMARY KEY (study_id, school_id, wave, respondent, submission_id)
+        ) STRICT, WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS scan_school_waves (
+            study_id   TEXT NOT NULL,
+            school_id  TEXT NOT NULL,
+            wave       TEXT NOT NULL,
+            changed_at INTEGER NOT NULL,
+            PRIMARY KEY (study_id, school_id, wave)
+        ) STRICT, WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS scan_answers (
             submission_id TEXT NOT NULL,
             item_code     TEXT NOT NULL,
@@ -53,8 +87,18 @@ impl Projection for Scans {
         ) STRICT;"
     }
 
+    fn version(&self) -> u32 {
+        2
+    }
+
     fn tables(&self) -> &'static [&'static str] {
-        &["scan_submissions", "scan_answers", "consent_withdrawals"]
+        &[
+            "scan_submissions",
+            "scan_answers",
+            "consent_withdrawals",
+            "scan_scores",
+            "scan_school_waves",
+        ]
     }
 
     fn apply(
@@ -116,13 +160,43 @@ impl Projection for Scans {
                         ],
                     )?;
                 }
+                // A submission without answers never reached a statistic: it has no scores.
+                if !answers.is_empty() {
+                    transaction.execute(
+                        "INSERT INTO scan_scores
+                         SELECT study_id, school_id, wave, respondent, submission_id, role, status, ?2
+                         FROM scan_submissions WHERE submission_id = ?1",
+                        params![
+                            submission_id.to_string(),
+                            DimensionScores::of(answers).to_bytes()
+                        ],
+                    )?;
+                }
+                respondent_changed(
+                    transaction,
+                    &study_id.to_string(),
+                    &school_id.to_string(),
+                    respondent.as_str(),
+                )?;
             }
             Payload::Scan(ScanEvent::ScanRetracted { submission_id, .. }) => {
+                let submission_id = submission_id.to_string();
                 transaction.execute(
                     "UPDATE scan_submissions SET status = 'retracted', changed_at = ?2
                      WHERE submission_id = ?1 AND status != 'withdrawn'",
-                    params![submission_id.to_string(), position(event)],
+                    params![submission_id, position(event)],
                 )?;
+                let whose: Option<(String, String, String)> = transaction
+                    .query_row(
+                        "SELECT study_id, school_id, respondent FROM scan_submissions
+                         WHERE submission_id = ?1",
+                        [&submission_id],
+                        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+                    )
+                    .optional()?;
+                if let Some((study_id, school_id, respondent)) = whose {
+                    respondent_changed(transaction, &study_id, &school_id, &respondent)?;
+                }
             }
             Payload::Consent(ConsentEvent::ConsentWithdrawn {
                 study_id,
@@ -146,6 +220,7 @@ impl Projection for Scans {
                      WHERE study_id = ?1 AND school_id = ?2 AND respondent = ?3",
                     params![study_id, school_id, respondent.as_str(), position(event)],
                 )?;
+                respondent_changed(transaction, &study_id, &school_id, respondent.as_str())?;
             }
             _ => {}
         }
@@ -156,4 +231,104 @@ impl Projection for Scans {
 /// The event's log position as SQLite stores it.
 fn position(event: &LogEvent) -> i64 {
     i64::try_from(event.position.0).unwrap_or(i64::MAX)
+}
+
+/// Brings a respondent's rows of `scan_scores` and `scan_school_waves` up to date with their
+/// submissions, after any of these was added or changed status: the statuses are copied, and
+/// each of their school-waves takes the latest `changed_at` of their submissions there (log
+/// positions only grow, so the maximum over the school-wave's submissions is kept exactly).
+fn respondent_changed(
+    transaction: &Transaction<'_>,
+    study_id: &str,
+    school_id: &str,
+    respondent: &str,
+) -> Result<(), ProjectionError> {
+    transaction.execute(
+        "UPDATE scan_scores SET status = (SELECT s.status FROM scan_submissions s
+                                          WHERE s.submission_id = scan_scores.submission_id)
+         WHERE study_id = ?1 AND school_id = ?2 AND respondent = ?3",
+        params![study_id, school_id, respondent],
+    )?;
+    transaction.execute(
+        "INSERT INTO scan_school_waves (study_id, school_id, wave, changed_at)
+         SELECT study_id, school_id, wave, MAX(changed_at) FROM scan_submissions
+         WHERE study_id = ?1 AND school_id = ?2 AND respondent = ?3 GROUP BY wave
+         ON CONFLICT (study_id, school_id, wave)
+         DO UPDATE SET changed_at = max(changed_at, excluded.changed_at)",
+        params![study_id, school_id, respondent],
+    )?;
+    Ok(())
+}
+
+/// How many dimensions a submission has scores on.
+const DIMENSIONS: usize = Dimension::ALL.len();
+
+/// One submission's score on each dimension, current and desired: the mean of the items of
+/// the dimension the respondent answered (`plg_stats::mean_of_answered`), summed in item-code
+/// order, as the statistics have always computed it. Stored as 2 × 12 little-endian f64 in
+/// [`Dimension::ALL`] order (each dimension's current, then its desired), NaN where the
+/// respondent answered none of the dimension's items (a mean never is NaN).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DimensionScores([f64; 2 * DIMENSIONS]);
+
+impl DimensionScores {
+    /// Bytes a stored value takes.
+    const BYTES: usize = 2 * DIMENSIONS * 8;
+
+    /// The scores of a submission's answers.
+    pub fn of(answers: &[RecordedAnswer]) -> Self {
+        let mut answers: Vec<&RecordedAnswer> = answers.iter().collect();
+        answers.sort_by(|a, b| a.item_code.as_str().cmp(b.item_code.as_str()));
+        let mut scores = [f64::NAN; 2 * DIMENSIONS];
+        for dimension in Dimension::ALL {
+            let items: Vec<&RecordedAnswer> = answers
+                .iter()
+                .filter(|answer| answer.dimension == dimension)
+                .copied()
+                .collect();
+            let mean = |pick: fn(&RecordedAnswer) -> Option<f64>| {
+                mean_of_answered(&items.iter().map(|item| pick(item)).collect::<Vec<_>>())
+            };
+            let at = Self::index(dimension);
+            scores[at] =
+                mean(|item| item.current.map(|score| f64::from(score.value()))).unwrap_or(f64::NAN);
+            scores[at + 1] =
+                mean(|item| item.desired.map(|score| f64::from(score.value()))).unwrap_or(f64::NAN);
+        }
+        Self(scores)
+    }
+
+    fn index(dimension: Dimension) -> usize {
+        // `Dimension::ALL` lists the variants in declaration order.
+        2 * dimension as usize
+    }
+
+    pub fn current(&self, dimension: Dimension) -> Option<f64> {
+        let score = self.0[Self::index(dimension)];
+        (!score.is_nan()).then_some(score)
+    }
+
+    pub fn desired(&self, dimension: Dimension) -> Option<f64> {
+        let score = self.0[Self::index(dimension) + 1];
+        (!score.is_nan()).then_some(score)
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.0
+            .iter()
+            .flat_map(|score| score.to_le_bytes())
+            .collect()
+    }
+
+    /// `None` for bytes of another length.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        if bytes.len() != Self::BYTES {
+            return None;
+        }
+        let mut scores = [f64::NAN; 2 * DIMENSIONS];
+        for (score, chunk) in scores.iter_mut().zip(bytes.chunks_exact(8)) {
+            *score = f64::from_le_bytes(chunk.try_into().ok()?);
+        }
+        Some(Self(scores))
+    }
 }
