@@ -16,7 +16,7 @@ use plg_domain::{
     scan::{RecordedAnswer, ScanEvent},
 };
 use plg_stats::mean_of_answered;
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{Transaction, params};
 
 use crate::{
     Projection, ProjectionError,
@@ -172,12 +172,10 @@ impl Projection for Scans {
                         ],
                     )?;
                 }
-                respondent_changed(
-                    transaction,
-                    &study_id.to_string(),
-                    &school_id.to_string(),
-                    respondent.as_str(),
-                )?;
+                submission_changed(transaction, &submission_id.to_string())?;
+                if let Some(superseded) = supersedes {
+                    submission_changed(transaction, &superseded.to_string())?;
+                }
             }
             Payload::Scan(ScanEvent::ScanRetracted { submission_id, .. }) => {
                 let submission_id = submission_id.to_string();
@@ -186,17 +184,7 @@ impl Projection for Scans {
                      WHERE submission_id = ?1 AND status != 'withdrawn'",
                     params![submission_id, position(event)],
                 )?;
-                let whose: Option<(String, String, String)> = transaction
-                    .query_row(
-                        "SELECT study_id, school_id, respondent FROM scan_submissions
-                         WHERE submission_id = ?1",
-                        [&submission_id],
-                        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-                    )
-                    .optional()?;
-                if let Some((study_id, school_id, respondent)) = whose {
-                    respondent_changed(transaction, &study_id, &school_id, &respondent)?;
-                }
+                submission_changed(transaction, &submission_id)?;
             }
             Payload::Consent(ConsentEvent::ConsentWithdrawn {
                 study_id,
@@ -220,7 +208,18 @@ impl Projection for Scans {
                      WHERE study_id = ?1 AND school_id = ?2 AND respondent = ?3",
                     params![study_id, school_id, respondent.as_str(), position(event)],
                 )?;
-                respondent_changed(transaction, &study_id, &school_id, respondent.as_str())?;
+                let mut theirs = transaction.prepare_cached(
+                    "SELECT submission_id FROM scan_submissions
+                     WHERE study_id = ?1 AND school_id = ?2 AND respondent = ?3",
+                )?;
+                let changed = theirs
+                    .query_map(params![study_id, school_id, respondent.as_str()], |row| {
+                        row.get::<_, String>(0)
+                    })?
+                    .collect::<Result<Vec<_>, _>>()?;
+                for submission_id in changed {
+                    submission_changed(transaction, &submission_id)?;
+                }
             }
             _ => {}
         }
@@ -233,30 +232,31 @@ fn position(event: &LogEvent) -> i64 {
     i64::try_from(event.position.0).unwrap_or(i64::MAX)
 }
 
-/// Brings a respondent's rows of `scan_scores` and `scan_school_waves` up to date with their
-/// submissions, after any of these was added or changed status: the statuses are copied, and
-/// each of their school-waves takes the latest `changed_at` of their submissions there (log
-/// positions only grow, so the maximum over the school-wave's submissions is kept exactly).
-fn respondent_changed(
+/// Brings what is kept of a submission up to date after it was added or changed status: its
+/// status in `scan_scores`, and its school-wave's last change (log positions only grow, so
+/// taking the larger keeps the latest `changed_at` of the school-wave's submissions).
+fn submission_changed(
     transaction: &Transaction<'_>,
-    study_id: &str,
-    school_id: &str,
-    respondent: &str,
+    submission_id: &str,
 ) -> Result<(), ProjectionError> {
-    transaction.execute(
-        "UPDATE scan_scores SET status = (SELECT s.status FROM scan_submissions s
-                                          WHERE s.submission_id = scan_scores.submission_id)
-         WHERE study_id = ?1 AND school_id = ?2 AND respondent = ?3",
-        params![study_id, school_id, respondent],
-    )?;
-    transaction.execute(
-        "INSERT INTO scan_school_waves (study_id, school_id, wave, changed_at)
-         SELECT study_id, school_id, wave, MAX(changed_at) FROM scan_submissions
-         WHERE study_id = ?1 AND school_id = ?2 AND respondent = ?3 GROUP BY wave
-         ON CONFLICT (study_id, school_id, wave)
-         DO UPDATE SET changed_at = max(changed_at, excluded.changed_at)",
-        params![study_id, school_id, respondent],
-    )?;
+    transaction
+        .prepare_cached(
+            "UPDATE scan_scores SET status = s.status FROM scan_submissions s
+             WHERE s.submission_id = ?1
+               AND (scan_scores.study_id, scan_scores.school_id, scan_scores.wave,
+                    scan_scores.respondent, scan_scores.submission_id)
+                 = (s.study_id, s.school_id, s.wave, s.respondent, s.submission_id)",
+        )?
+        .execute([submission_id])?;
+    transaction
+        .prepare_cached(
+            "INSERT INTO scan_school_waves (study_id, school_id, wave, changed_at)
+             SELECT study_id, school_id, wave, changed_at FROM scan_submissions
+             WHERE submission_id = ?1
+             ON CONFLICT (study_id, school_id, wave)
+             DO UPDATE SET changed_at = max(changed_at, excluded.changed_at)",
+        )?
+        .execute([submission_id])?;
     Ok(())
 }
 
