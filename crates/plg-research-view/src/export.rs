@@ -174,15 +174,15 @@ fn items(
             write(&row)?;
             continue;
         }
-        // By submission id, drawn at random by the server: the list follows neither the scan
-        // tool's pseudonyms (which may encode roles) nor the order of submission, is the same
-        // on every export, and cannot be rebuilt by anyone who does not hold the answers.
         let mut group = load_answers(
             transaction,
             &context.study_id,
             &context.schools[school].school_id,
             &wave.label,
         )?;
+        // By submission id, drawn at random by the server: the list follows neither the scan
+        // tool's pseudonyms (which may encode roles) nor the order of submission, is the same
+        // on every export, and cannot be rebuilt by anyone who does not hold the answers.
         group.sort_by(|a, b| a.submission_id.cmp(&b.submission_id));
         for response in group {
             numbered += 1;

@@ -106,6 +106,7 @@ impl Projection for Scans {
         transaction: &Transaction<'_>,
         event: &LogEvent,
     ) -> Result<(), ProjectionError> {
+        // Statements are prepared once per connection: a scan applies a dozen and more.
         match &event.payload {
             Payload::Scan(ScanEvent::ScanSubmitted {
                 response_id,
@@ -122,20 +123,23 @@ impl Projection for Scans {
             }) => {
                 // A withdrawal is final: what it marked stays withdrawn.
                 if let Some(superseded) = supersedes {
-                    transaction.execute(
-                        "UPDATE scan_submissions SET status = 'superseded', changed_at = ?2
+                    transaction
+                        .prepare_cached(
+                            "UPDATE scan_submissions SET status = 'superseded', changed_at = ?2
                          WHERE submission_id = ?1 AND status != 'withdrawn'",
-                        params![superseded.to_string(), position(event)],
-                    )?;
+                        )?
+                        .execute(params![superseded.to_string(), position(event)])?;
                 }
                 // ScanService refuses scans after a withdrawal, but one that raced it can
                 // land later in the log: it never counts either.
-                transaction.execute(
-                    "INSERT INTO scan_submissions VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,
-                        CASE WHEN EXISTS (SELECT 1 FROM consent_withdrawals
-                                          WHERE study_id = ?3 AND school_id = ?4 AND respondent = ?6)
-                             THEN 'withdrawn' ELSE 'current' END, ?10)",
-                    params![
+                transaction
+                    .prepare_cached(
+                        "INSERT INTO scan_submissions VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,
+                            CASE WHEN EXISTS (SELECT 1 FROM consent_withdrawals
+                                              WHERE study_id = ?3 AND school_id = ?4 AND respondent = ?6)
+                                 THEN 'withdrawn' ELSE 'current' END, ?10)",
+                    )?
+                    .execute(params![
                         submission_id.to_string(),
                         response_id.to_string(),
                         study_id.to_string(),
@@ -146,31 +150,31 @@ impl Projection for Scans {
                         instrument_version.as_str(),
                         answered_on.to_string(),
                         position(event),
-                    ],
-                )?;
+                    ])?;
                 for answer in answers {
-                    transaction.execute(
-                        "INSERT INTO scan_answers VALUES (?1, ?2, ?3, ?4, ?5)",
-                        params![
+                    transaction
+                        .prepare_cached("INSERT INTO scan_answers VALUES (?1, ?2, ?3, ?4, ?5)")?
+                        .execute(params![
                             submission_id.to_string(),
                             answer.item_code.as_str(),
                             answer.dimension.as_str(),
                             answer.current.map(|score| score.value()),
                             answer.desired.map(|score| score.value()),
-                        ],
-                    )?;
+                        ])?;
                 }
                 // A submission without answers never reached a statistic: it has no scores.
                 if !answers.is_empty() {
-                    transaction.execute(
-                        "INSERT INTO scan_scores
-                         SELECT study_id, school_id, wave, respondent, submission_id, role, status, ?2
-                         FROM scan_submissions WHERE submission_id = ?1",
-                        params![
+                    transaction
+                        .prepare_cached(
+                            "INSERT INTO scan_scores
+                             SELECT study_id, school_id, wave, respondent, submission_id, role,
+                                    status, ?2
+                             FROM scan_submissions WHERE submission_id = ?1",
+                        )?
+                        .execute(params![
                             submission_id.to_string(),
                             DimensionScores::of(answers).to_bytes()
-                        ],
-                    )?;
+                        ])?;
                 }
                 submission_changed(transaction, &submission_id.to_string())?;
                 if let Some(superseded) = supersedes {
@@ -179,11 +183,12 @@ impl Projection for Scans {
             }
             Payload::Scan(ScanEvent::ScanRetracted { submission_id, .. }) => {
                 let submission_id = submission_id.to_string();
-                transaction.execute(
-                    "UPDATE scan_submissions SET status = 'retracted', changed_at = ?2
+                transaction
+                    .prepare_cached(
+                        "UPDATE scan_submissions SET status = 'retracted', changed_at = ?2
                      WHERE submission_id = ?1 AND status != 'withdrawn'",
-                    params![submission_id, position(event)],
-                )?;
+                    )?
+                    .execute(params![submission_id, position(event)])?;
                 submission_changed(transaction, &submission_id)?;
             }
             Payload::Consent(ConsentEvent::ConsentWithdrawn {
@@ -193,21 +198,28 @@ impl Projection for Scans {
                 ..
             }) => {
                 let (study_id, school_id) = (study_id.to_string(), school_id.to_string());
-                transaction.execute(
-                    "INSERT OR IGNORE INTO consent_withdrawals VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![
+                transaction
+                    .prepare_cached(
+                        "INSERT OR IGNORE INTO consent_withdrawals VALUES (?1, ?2, ?3, ?4, ?5)",
+                    )?
+                    .execute(params![
                         study_id,
                         school_id,
                         respondent.as_str(),
                         event.occurred_on().to_string(),
                         position(event),
-                    ],
-                )?;
-                transaction.execute(
-                    "UPDATE scan_submissions SET status = 'withdrawn', changed_at = ?4
+                    ])?;
+                transaction
+                    .prepare_cached(
+                        "UPDATE scan_submissions SET status = 'withdrawn', changed_at = ?4
                      WHERE study_id = ?1 AND school_id = ?2 AND respondent = ?3",
-                    params![study_id, school_id, respondent.as_str(), position(event)],
-                )?;
+                    )?
+                    .execute(params![
+                        study_id,
+                        school_id,
+                        respondent.as_str(),
+                        position(event)
+                    ])?;
                 let mut theirs = transaction.prepare_cached(
                     "SELECT submission_id FROM scan_submissions
                      WHERE study_id = ?1 AND school_id = ?2 AND respondent = ?3",
