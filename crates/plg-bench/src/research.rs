@@ -115,10 +115,22 @@ pub async fn queries(
     let asks = [
         ("GetWaveScores, one school", Ask::WaveScores(first.clone())),
         ("GetWaveScores, the study", Ask::WaveScores(String::new())),
-        ("GetGrowth, one school", Ask::Growth(first)),
+        ("GetGrowth, one school", Ask::Growth(first.clone())),
         ("GetGrowth, the study", Ask::Growth(String::new())),
+        (
+            "GetSchoolTimeline, one school",
+            Ask::Timeline(first.clone()),
+        ),
+        ("RenderSpiderChart, one school", Ask::Chart(first)),
+        ("GetRelations, the study", Ask::Relations),
+        ("GetReliability, the study", Ask::Reliability),
+        ("GetInterventionImpact, the study", Ask::Impact),
     ];
     let mut queries = Vec::new();
+    // Impact compares two waves: a data set of one has none.
+    let asks = asks
+        .into_iter()
+        .filter(|(_, ask)| study.waves > 1 || !matches!(ask, Ask::Impact));
     for (name, ask) in asks {
         let (researcher, study_id, ask) = (researcher.clone(), study_id.clone(), ask.clone());
         let one_school = ask.one_school();
@@ -144,12 +156,21 @@ pub async fn queries(
 enum Ask {
     WaveScores(String),
     Growth(String),
+    Timeline(String),
+    Chart(String),
+    Relations,
+    Reliability,
+    Impact,
 }
 
 impl Ask {
     fn one_school(&self) -> bool {
         match self {
-            Self::WaveScores(school) | Self::Growth(school) => !school.is_empty(),
+            Self::WaveScores(school)
+            | Self::Growth(school)
+            | Self::Timeline(school)
+            | Self::Chart(school) => !school.is_empty(),
+            Self::Relations | Self::Reliability | Self::Impact => false,
         }
     }
 
@@ -166,6 +187,53 @@ impl Ask {
             Self::Growth(school) => {
                 let request = v1::GetGrowthRequest { study_id, school };
                 researcher.research.get_growth(request).await.map(drop)
+            }
+            Self::Timeline(school) => {
+                let request = v1::GetSchoolTimelineRequest { study_id, school };
+                researcher
+                    .research
+                    .get_school_timeline(request)
+                    .await
+                    .map(drop)
+            }
+            Self::Chart(school) => {
+                let request = v1::RenderSpiderChartRequest {
+                    study_id,
+                    school,
+                    waves: Vec::new(),
+                    include_desired: true,
+                };
+                researcher
+                    .research
+                    .render_spider_chart(request)
+                    .await
+                    .map(drop)
+            }
+            Self::Relations => {
+                let request = v1::GetRelationsRequest {
+                    study_id,
+                    wave: String::new(),
+                };
+                researcher.research.get_relations(request).await.map(drop)
+            }
+            Self::Reliability => {
+                let request = v1::GetReliabilityRequest {
+                    study_id,
+                    wave: WAVES[0].0.to_owned(),
+                };
+                researcher.research.get_reliability(request).await.map(drop)
+            }
+            Self::Impact => {
+                let request = v1::GetInterventionImpactRequest {
+                    study_id,
+                    from_wave: String::new(),
+                    to_wave: String::new(),
+                };
+                researcher
+                    .research
+                    .get_intervention_impact(request)
+                    .await
+                    .map(drop)
             }
         }
     }

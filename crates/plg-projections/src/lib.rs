@@ -18,6 +18,7 @@ pub use event::{LogEvent, Payload};
 pub use projections::{
     all as all_projections,
     audit::{SchoolStreams, school_streams},
+    scans::DimensionScores,
 };
 pub use rebuild::{Rebuilt, rebuild};
 pub use runner::{ProjectionError, Projections};

@@ -120,10 +120,9 @@ impl StudyContext {
             })?
             .collect::<Result<_, _>>()?;
         let mut withheld = transaction.prepare(
-            "SELECT s.school_id, s.wave FROM scan_submissions s
+            "SELECT s.school_id, s.wave FROM scan_school_waves s
              JOIN waves w ON w.study_id = s.study_id AND w.label = s.wave
-             WHERE s.study_id = ?1 GROUP BY s.school_id, s.wave
-             HAVING MAX(w.released_at) IS NULL OR MAX(s.changed_at) > MAX(w.released_at)",
+             WHERE s.study_id = ?1 AND (w.released_at IS NULL OR s.changed_at > w.released_at)",
         )?;
         let withheld = withheld
             .query_map([study_id], |row| Ok((row.get(0)?, row.get(1)?)))?

@@ -6,7 +6,7 @@ use rusqlite::Transaction;
 use crate::{
     ResearchError,
     context::StudyContext,
-    scores::{Response, Shown, WaveScore, load_responses, school_waves, wave_scores},
+    scores::{Scored, Shown, WaveScore, load_answers, load_scored, school_waves, wave_scores},
     suppression::{Disclosure, Measure},
 };
 
@@ -41,7 +41,7 @@ pub fn export(
     format: Format,
     mut emit: impl FnMut(Vec<u8>) -> Result<(), ResearchError>,
 ) -> Result<(), ResearchError> {
-    let responses = load_responses(transaction, &context.study_id, None, None)?;
+    let scored = load_scored(transaction, context, None, None)?;
     let mut writer = csv::Writer::from_writer(Vec::new());
     let mut rows = 0;
     let mut write = |record: &[String]| -> Result<(), ResearchError> {
@@ -59,8 +59,8 @@ pub fn export(
         Ok(())
     };
     match format {
-        Format::Long => long(context, &wave_scores(context, &responses), &mut write)?,
-        Format::Items => items(context, &responses, &mut write)?,
+        Format::Long => long(context, &wave_scores(context, &scored), &mut write)?,
+        Format::Items => items(transaction, context, &scored, &mut write)?,
     }
     let rest = writer
         .into_inner()
@@ -132,10 +132,12 @@ fn long(
 
 /// Respondent × item, as each school-wave's [`Disclosure`] allows. Respondents are numbered
 /// anew in every school-wave (`R0001`, … over the whole export), so nobody can be followed
-/// from a wave where their role is hidden into one where it is shown.
+/// from a wave where their role is hidden into one where it is shown. A school-wave's answers
+/// are read only when it is written, so the export holds one school-wave's answers at a time.
 fn items(
+    transaction: &Transaction<'_>,
     context: &StudyContext,
-    responses: &[Response],
+    scored: &[Scored],
     write: &mut impl FnMut(&[String]) -> Result<(), ResearchError>,
 ) -> Result<(), ResearchError> {
     write(
@@ -157,7 +159,7 @@ fn items(
     )?;
     let min = context.min_group_size as usize;
     let mut numbered = 0;
-    for ((school, wave), mut group) in school_waves(context, responses) {
+    for ((school, wave), group) in school_waves(scored) {
         let disclosure = Disclosure::decide(&group, min, context.is_released(school, wave));
         let wave = &context.waves[wave];
         let (label, ordinal) = (
@@ -172,6 +174,12 @@ fn items(
             write(&row)?;
             continue;
         }
+        let mut group = load_answers(
+            transaction,
+            &context.study_id,
+            &context.schools[school].school_id,
+            &wave.label,
+        )?;
         // By submission id, drawn at random by the server: the list follows neither the scan
         // tool's pseudonyms (which may encode roles) nor the order of submission, is the same
         // on every export, and cannot be rebuilt by anyone who does not hold the answers.

@@ -112,8 +112,8 @@ impl ResearchView {
         school_id: Option<&str>,
         wave: Option<&str>,
     ) -> Result<Vec<scores::WaveScore>, ResearchError> {
-        let responses = scores::load_responses(transaction, &context.study_id, school_id, wave)?;
-        Ok(scores::wave_scores(context, &responses))
+        let scored = scores::load_scored(transaction, context, school_id, wave)?;
+        Ok(scores::wave_scores(context, &scored))
     }
 
     /// Scores of every school and wave, or of the one named.
@@ -211,10 +211,8 @@ impl ResearchView {
     ) -> Result<Current<Reliability>, ResearchError> {
         self.read(study, |transaction, context, _| {
             let wave = context.wave_or_first(wave)?.clone();
-            let responses =
-                scores::load_responses(transaction, &context.study_id, None, Some(&wave.label))?;
             Ok(Reliability {
-                dimensions: reliability::reliability(context, &responses, &wave),
+                dimensions: reliability::reliability(transaction, context, &wave)?,
                 wave: wave.label,
             })
         })

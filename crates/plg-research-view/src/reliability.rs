@@ -5,9 +5,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use plg_domain::dimension::Dimension;
 use plg_stats::{Icc, icc, rwg_j};
 
+use rusqlite::Transaction;
+
 use crate::{
+    ResearchError,
     context::{SchoolRef, StudyContext, WaveInfo},
-    scores::{Response, Shown, pooled_means, wave_scores},
+    scores::{Response, Scored, Shown, load_answers, load_scored, wave_scores},
 };
 
 /// Points on the scan's answer scale.
@@ -46,18 +49,16 @@ impl DimensionReliability {
     }
 }
 
+/// Per dimension at `wave`: the ICC over the schools whose pooled cell is shown, from the
+/// respondents' kept scores, and rwg(j) of each shown school, from its answers, read one
+/// school at a time.
 pub fn reliability(
+    transaction: &Transaction<'_>,
     context: &StudyContext,
-    responses: &[Response],
     wave: &WaveInfo,
-) -> Vec<DimensionReliability> {
-    let in_wave: Vec<Response> = responses
-        .iter()
-        .filter(|response| response.wave == wave.label)
-        .cloned()
-        .collect();
+) -> Result<Vec<DimensionReliability>, ResearchError> {
+    let in_wave = load_scored(transaction, context, None, Some(&wave.label))?;
     let scores = wave_scores(context, &in_wave);
-    let shown = pooled_means(&scores);
     let pooled_cells: BTreeMap<(&str, Dimension), &Shown> = scores
         .iter()
         .filter(|score| score.role.is_none())
@@ -68,49 +69,67 @@ pub fn reliability(
             )
         })
         .collect();
-    Dimension::ALL
+    let is_shown = |school: &SchoolRef, dimension| {
+        pooled_cells
+            .get(&(school.school_id.as_str(), dimension))
+            .is_some_and(|pooled| !pooled.suppressed)
+    };
+    let mut per_school: Vec<Vec<&Scored>> = vec![Vec::new(); context.schools.len()];
+    for respondent in &in_wave {
+        per_school[respondent.school].push(respondent);
+    }
+    let mut agreement_of: BTreeMap<(usize, Dimension), f64> = BTreeMap::new();
+    for (index, school) in context.schools.iter().enumerate() {
+        let shown: Vec<Dimension> = Dimension::ALL
+            .into_iter()
+            .filter(|dimension| is_shown(school, *dimension))
+            .collect();
+        if shown.is_empty() {
+            continue;
+        }
+        let responses = load_answers(
+            transaction,
+            &context.study_id,
+            &school.school_id,
+            &wave.label,
+        )?;
+        for dimension in shown {
+            let answered: Vec<&Response> = responses
+                .iter()
+                .filter(|response| answered_current(response, dimension))
+                .collect();
+            if let Some(rwg_j) = rwg_j(&item_matrix(&answered, dimension), SCALE_POINTS) {
+                agreement_of.insert((index, dimension), rwg_j);
+            }
+        }
+    }
+    Ok(Dimension::ALL
         .into_iter()
         .map(|dimension| {
-            let per_school: Vec<(&SchoolRef, Vec<&Response>)> = context
+            let groups: Vec<Vec<f64>> = context
                 .schools
                 .iter()
-                .map(|school| {
-                    let answered = in_wave
+                .zip(&per_school)
+                .filter(|(school, _)| is_shown(school, dimension))
+                .map(|(_, respondents)| {
+                    respondents
                         .iter()
-                        .filter(|response| {
-                            response.school_id == school.school_id
-                                && response.current(dimension).is_some()
-                        })
-                        .collect();
-                    (school, answered)
-                })
-                .collect();
-            let is_shown = |school: &SchoolRef| {
-                shown.contains_key(&(school.school_id.clone(), wave.label.clone(), dimension))
-            };
-            let groups: Vec<Vec<f64>> = per_school
-                .iter()
-                .filter(|(school, _)| is_shown(school))
-                .map(|(_, answered)| {
-                    answered
-                        .iter()
-                        .filter_map(|response| response.current(dimension))
+                        .filter_map(|respondent| respondent.scores.current(dimension))
                         .collect()
                 })
                 .collect();
             // One row per school with a pooled cell, saying what that cell says: a school-wave
             // shown only by its size gives that size, not who answered this dimension.
-            let agreement = per_school
+            let agreement = context
+                .schools
                 .iter()
-                .filter_map(|(school, answered)| {
+                .enumerate()
+                .filter_map(|(index, school)| {
                     let pooled = pooled_cells.get(&(school.school_id.as_str(), dimension))?;
-                    let rwg_j = (!pooled.suppressed)
-                        .then(|| rwg_j(&item_matrix(answered, dimension), SCALE_POINTS))
-                        .flatten();
                     Some(SchoolAgreement {
-                        school: (*school).clone(),
+                        school: school.clone(),
                         respondents: pooled.n,
-                        rwg_j,
+                        rwg_j: agreement_of.get(&(index, dimension)).copied(),
                         suppressed: pooled.suppressed,
                     })
                 })
@@ -123,7 +142,16 @@ pub fn reliability(
                 agreement,
             }
         })
-        .collect()
+        .collect())
+}
+
+/// Whether a respondent answered any item of the dimension about the current situation: the
+/// respondents who have a current score on it.
+fn answered_current(response: &Response, dimension: Dimension) -> bool {
+    response
+        .dimensions
+        .get(&dimension)
+        .is_some_and(|items| items.iter().any(|item| item.current.is_some()))
 }
 
 /// Respondents × items of one dimension, columns keyed by item code: a respondent who left an

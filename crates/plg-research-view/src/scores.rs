@@ -1,20 +1,103 @@
 //! Respondents' scores per dimension, and their summaries per school, wave and role with the
 //! study's suppression applied.
+//!
+//! The scores come as the scans projection keeps them (`scan_scores`: one row per submission,
+//! its dimension scores computed when it arrived), in a compact form without strings. Only
+//! the queries that need single answers (reliability's agreement, the item export) read the
+//! answers, one school-wave at a time.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use plg_domain::{dimension::Dimension, scan::RespondentRole};
-use plg_stats::{Summary, mean_of_answered};
-use rusqlite::Transaction;
+use plg_projections::DimensionScores;
+use plg_stats::Summary;
+use rusqlite::{
+    Row, Transaction,
+    types::{FromSqlResult, ValueRef},
+};
 
 use crate::{
     ResearchError,
     context::{SchoolRef, StudyContext, parse_name},
-    suppression::{Disclosure, Measure},
+    suppression::{Disclosure, Measure, Respondent},
 };
 
-/// One respondent's counted submission for a wave: only current submissions count, so
-/// superseded and retracted ones never reach a statistic.
+/// One respondent's counted submission for a wave, by the indexes of its school and wave in
+/// the study's [`StudyContext`]: only current submissions count, so superseded, retracted and
+/// withdrawn ones never reach a statistic.
+#[derive(Debug, Clone, Copy)]
+pub struct Scored {
+    pub school: usize,
+    pub wave: usize,
+    pub role: RespondentRole,
+    pub scores: DimensionScores,
+}
+
+impl Respondent for Scored {
+    fn role(&self) -> RespondentRole {
+        self.role
+    }
+
+    fn score(&self, measure: Measure, dimension: Dimension) -> Option<f64> {
+        match measure {
+            Measure::Current => self.scores.current(dimension),
+            Measure::Desired => self.scores.desired(dimension),
+        }
+    }
+}
+
+/// Every counted respondent of a study, optionally of one school and one wave, ordered by
+/// school, wave and respondent (the order the statistics sum them in). Submissions of schools
+/// not enrolled in the study or of waves it does not have are left out.
+pub fn load_scored(
+    transaction: &Transaction<'_>,
+    context: &StudyContext,
+    school_id: Option<&str>,
+    wave: Option<&str>,
+) -> Result<Vec<Scored>, ResearchError> {
+    // Separate statements, so that a school or wave narrows the key range read.
+    let mut sql = String::from(
+        "SELECT school_id, wave, role, scores FROM scan_scores
+         WHERE study_id = ?1 AND status = 'current'",
+    );
+    let mut arguments = vec![context.study_id.as_str()];
+    for (column, value) in [("school_id", school_id), ("wave", wave)] {
+        if let Some(value) = value {
+            arguments.push(value);
+            sql.push_str(&format!(" AND {column} = ?{}", arguments.len()));
+        }
+    }
+    sql.push_str(" ORDER BY school_id, wave, respondent");
+    let schools: HashMap<&str, usize> = context
+        .schools
+        .iter()
+        .enumerate()
+        .map(|(index, school)| (school.school_id.as_str(), index))
+        .collect();
+    let mut statement = transaction.prepare(&sql)?;
+    let mut rows = statement.query(rusqlite::params_from_iter(arguments))?;
+    let mut scored = Vec::new();
+    while let Some(row) = rows.next()? {
+        let school = schools.get(column(row, 0, ValueRef::as_str)?).copied();
+        let label = column(row, 1, ValueRef::as_str)?;
+        let wave = context.waves.iter().position(|wave| wave.label == label);
+        let (Some(school), Some(wave)) = (school, wave) else {
+            continue;
+        };
+        let scores = column(row, 3, ValueRef::as_blob)?;
+        scored.push(Scored {
+            school,
+            wave,
+            role: parse_name(column(row, 2, ValueRef::as_str)?)?,
+            scores: DimensionScores::from_bytes(scores).ok_or_else(|| {
+                ResearchError::UnknownValue(format!("scores of {} bytes", scores.len()))
+            })?,
+        });
+    }
+    Ok(scored)
+}
+
+/// One respondent's counted submission with every answer, for the queries that need items.
 #[derive(Debug, Clone)]
 pub struct Response {
     /// Drawn at random by the server: known only to those who hold the answers already.
@@ -33,70 +116,65 @@ pub struct ItemAnswer {
     pub desired: Option<f64>,
 }
 
-impl Response {
-    /// The respondent's score on a dimension: the mean of the items they answered.
-    pub fn current(&self, dimension: Dimension) -> Option<f64> {
-        let items = self.dimensions.get(&dimension)?;
-        mean_of_answered(&items.iter().map(|item| item.current).collect::<Vec<_>>())
-    }
-
-    pub fn desired(&self, dimension: Dimension) -> Option<f64> {
-        let items = self.dimensions.get(&dimension)?;
-        mean_of_answered(&items.iter().map(|item| item.desired).collect::<Vec<_>>())
-    }
-}
-
-/// Every counted response of a study, optionally of one school and one wave.
-pub fn load_responses(
+/// The counted responses of one school in one wave with their answers, in respondent order,
+/// each dimension's items in item-code order.
+pub fn load_answers(
     transaction: &Transaction<'_>,
     study_id: &str,
-    school_id: Option<&str>,
-    wave: Option<&str>,
+    school_id: &str,
+    wave: &str,
 ) -> Result<Vec<Response>, ResearchError> {
-    let mut statement = transaction.prepare(
-        "SELECT s.submission_id, s.school_id, s.wave, s.respondent, s.role, a.dimension, a.item_code, a.current, a.desired
+    let mut statement = transaction.prepare_cached(
+        "SELECT s.submission_id, s.respondent, s.role, a.dimension, a.item_code, a.current, a.desired
          FROM scan_submissions s JOIN scan_answers a USING (submission_id)
-         WHERE s.study_id = ?1 AND s.status = 'current'
-           AND (?2 IS NULL OR s.school_id = ?2) AND (?3 IS NULL OR s.wave = ?3)
-         ORDER BY s.school_id, s.wave, s.respondent, a.item_code",
+         WHERE s.study_id = ?1 AND s.wave = ?2 AND s.school_id = ?3 AND s.status = 'current'
+         ORDER BY s.respondent, a.item_code",
     )?;
-    let mut rows = statement.query((study_id, school_id, wave))?;
-    let mut responses: Vec<(String, Response)> = Vec::new();
+    let mut rows = statement.query((study_id, wave, school_id))?;
+    let mut responses: Vec<Response> = Vec::new();
     while let Some(row) = rows.next()? {
-        let submission_id: String = row.get(0)?;
+        let submission_id = column(row, 0, ValueRef::as_str)?;
         if responses
             .last()
-            .is_none_or(|(last, _)| *last != submission_id)
+            .is_none_or(|last| last.submission_id != submission_id)
         {
-            let role: String = row.get(4)?;
-            let response = Response {
-                submission_id: submission_id.clone(),
-                school_id: row.get(1)?,
-                wave: row.get(2)?,
-                respondent: row.get(3)?,
-                role: parse_name(&role)?,
+            responses.push(Response {
+                submission_id: submission_id.to_owned(),
+                school_id: school_id.to_owned(),
+                wave: wave.to_owned(),
+                respondent: row.get(1)?,
+                role: parse_name(column(row, 2, ValueRef::as_str)?)?,
                 dimensions: BTreeMap::new(),
-            };
-            responses.push((submission_id, response));
+            });
         }
-        let dimension: String = row.get(5)?;
+        let dimension = parse_name(column(row, 3, ValueRef::as_str)?)?;
         let answer = ItemAnswer {
-            item_code: row.get(6)?,
-            current: row.get::<_, Option<i64>>(7)?.map(|score| score as f64),
-            desired: row.get::<_, Option<i64>>(8)?.map(|score| score as f64),
+            item_code: row.get(4)?,
+            current: row.get::<_, Option<i64>>(5)?.map(|score| score as f64),
+            desired: row.get::<_, Option<i64>>(6)?.map(|score| score as f64),
         };
-        if let Some((_, response)) = responses.last_mut() {
+        if let Some(response) = responses.last_mut() {
             response
                 .dimensions
-                .entry(parse_name(&dimension)?)
+                .entry(dimension)
                 .or_default()
                 .push(answer);
         }
     }
-    Ok(responses
-        .into_iter()
-        .map(|(_, response)| response)
-        .collect())
+    Ok(responses)
+}
+
+/// A column's text or bytes, read in place rather than copied.
+fn column<'r, T: ?Sized>(
+    row: &'r Row<'_>,
+    index: usize,
+    read: impl FnOnce(&ValueRef<'r>) -> FromSqlResult<&'r T>,
+) -> Result<&'r T, ResearchError> {
+    let value = row.get_ref(index)?;
+    let stored = value.data_type();
+    read(&value).map_err(|error| {
+        rusqlite::Error::FromSqlConversionFailure(index, stored, Box::new(error)).into()
+    })
 }
 
 /// A summary as researchers may see it: without scores when the group is too small.
@@ -155,24 +233,15 @@ impl WaveScore {
     }
 }
 
-/// Counted responses per school and wave (indexes into the study's schools and waves).
-pub fn school_waves<'a>(
-    context: &StudyContext,
-    responses: &'a [Response],
-) -> BTreeMap<(usize, usize), Vec<&'a Response>> {
-    let mut groups: BTreeMap<(usize, usize), Vec<&Response>> = BTreeMap::new();
-    for response in responses {
-        let school = context
-            .schools
-            .iter()
-            .position(|school| school.school_id == response.school_id);
-        let wave = context
-            .waves
-            .iter()
-            .position(|wave| wave.label == response.wave);
-        if let (Some(school), Some(wave)) = (school, wave) {
-            groups.entry((school, wave)).or_default().push(response);
-        }
+/// Counted respondents per school and wave (indexes into the study's schools and waves), each
+/// group in the order given.
+pub fn school_waves(scored: &[Scored]) -> BTreeMap<(usize, usize), Vec<&Scored>> {
+    let mut groups: BTreeMap<(usize, usize), Vec<&Scored>> = BTreeMap::new();
+    for respondent in scored {
+        groups
+            .entry((respondent.school, respondent.wave))
+            .or_default()
+            .push(respondent);
     }
     groups
 }
@@ -182,10 +251,10 @@ pub fn school_waves<'a>(
 /// size in the school-wave as `n`: rows or counts that differ by dimension would tell which
 /// dimensions its few members skipped, and single them out in the item export. A school-wave
 /// too small to show has only pooled rows, all with its size as `n`.
-pub fn wave_scores(context: &StudyContext, responses: &[Response]) -> Vec<WaveScore> {
+pub fn wave_scores(context: &StudyContext, scored: &[Scored]) -> Vec<WaveScore> {
     let min = context.min_group_size as usize;
     let mut scores = Vec::new();
-    for ((school, wave), group) in school_waves(context, responses) {
+    for ((school, wave), group) in school_waves(scored) {
         let disclosure = Disclosure::decide(&group, min, context.is_released(school, wave));
         for dimension in Dimension::ALL {
             let row = |role, current: Shown, desired: Shown| WaveScore {
@@ -205,7 +274,7 @@ pub fn wave_scores(context: &StudyContext, responses: &[Response]) -> Vec<WaveSc
                 group
                     .iter()
                     .filter(|response| role.is_none_or(|role| response.role == role))
-                    .filter_map(|response| measure.score(response, dimension))
+                    .filter_map(|response| response.score(measure, dimension))
                     .collect()
             };
             let shown = |role: Option<RespondentRole>, measure: Measure| {
@@ -256,4 +325,354 @@ pub fn pooled_means(scores: &[WaveScore]) -> BTreeMap<(String, String, Dimension
             )
         })
         .collect()
+}
+
+/// The computation every query did before the scores were kept, as the oracle of the test
+/// below (and of the suppression tests, which decide on respondents with answers): each
+/// respondent's score is the mean of the items of the dimension they answered, in item-code
+/// order.
+#[cfg(test)]
+impl Respondent for Response {
+    fn role(&self) -> RespondentRole {
+        self.role
+    }
+
+    fn score(&self, measure: Measure, dimension: Dimension) -> Option<f64> {
+        let items = self.dimensions.get(&dimension)?;
+        let pick = |item: &ItemAnswer| match measure {
+            Measure::Current => item.current,
+            Measure::Desired => item.desired,
+        };
+        plg_stats::mean_of_answered(&items.iter().map(pick).collect::<Vec<_>>())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+    use plg_domain::{
+        consent::ConsentEvent,
+        ids::{ConsentId, ResponseId, SchoolId, StudyId, SubmissionId},
+        instrument::Instrument,
+        scan::{RecordedAnswer, ScanEvent},
+        values::{ItemCode, Pseudonym, Score, WaveLabel, parse_date},
+    };
+    use plg_eventstore::Position;
+    use plg_projections::{LogEvent, Payload, Projection, ResearchDb, all_projections};
+
+    use super::*;
+    use crate::context::WaveInfo;
+
+    /// Every counted answer of the study, each respondent with their answers: how the queries
+    /// loaded the study before the scores were kept.
+    fn recomputed(transaction: &Transaction<'_>, study_id: &str) -> Vec<Response> {
+        let mut statement = transaction
+            .prepare(
+                "SELECT s.submission_id, s.school_id, s.wave, s.respondent, s.role, a.dimension, a.item_code, a.current, a.desired
+                 FROM scan_submissions s JOIN scan_answers a USING (submission_id)
+                 WHERE s.study_id = ?1 AND s.status = 'current'
+                 ORDER BY s.school_id, s.wave, s.respondent, a.item_code",
+            )
+            .expect("prepares");
+        let mut rows = statement.query([study_id]).expect("queries");
+        let mut responses: Vec<Response> = Vec::new();
+        while let Some(row) = rows.next().expect("reads") {
+            let submission_id: String = row.get(0).expect("id");
+            if responses
+                .last()
+                .is_none_or(|last| last.submission_id != submission_id)
+            {
+                let role: String = row.get(4).expect("role");
+                responses.push(Response {
+                    submission_id,
+                    school_id: row.get(1).expect("school"),
+                    wave: row.get(2).expect("wave"),
+                    respondent: row.get(3).expect("respondent"),
+                    role: parse_name(&role).expect("a role"),
+                    dimensions: BTreeMap::new(),
+                });
+            }
+            let dimension: String = row.get(5).expect("dimension");
+            let answer = ItemAnswer {
+                item_code: row.get(6).expect("code"),
+                current: row
+                    .get::<_, Option<i64>>(7)
+                    .expect("current")
+                    .map(|s| s as f64),
+                desired: row
+                    .get::<_, Option<i64>>(8)
+                    .expect("desired")
+                    .map(|s| s as f64),
+            };
+            if let Some(response) = responses.last_mut() {
+                response
+                    .dimensions
+                    .entry(parse_name(&dimension).expect("a dimension"))
+                    .or_default()
+                    .push(answer);
+            }
+        }
+        responses
+    }
+
+    /// A small deterministic generator, so the data set is varied yet the same every run.
+    struct Draw(u64);
+
+    impl Draw {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 = self
+                .0
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (self.0 >> 33) % n
+        }
+    }
+
+    /// Answers to the built-in items and sometimes to an extra item whose code sorts between
+    /// them (`E1.10` before `E1.2`), in a shuffled order, with unanswered items and, now and
+    /// then, whole dimensions left out.
+    fn answers(draw: &mut Draw) -> Vec<RecordedAnswer> {
+        let score = |draw: &mut Draw| {
+            (draw.below(5) > 0).then(|| Score::new(1 + draw.below(5) as u32).expect("a score"))
+        };
+        let mut items: Vec<(String, Dimension)> = Instrument::built_in()
+            .items
+            .iter()
+            .map(|item| (item.code.as_str().to_owned(), item.dimension))
+            .collect();
+        for dimension in Dimension::ALL {
+            if draw.below(3) == 0 {
+                items.push((format!("{}.10", dimension.code()), dimension));
+            }
+        }
+        let skipped = Dimension::ALL[draw.below(24) as usize % Dimension::ALL.len()];
+        let mut answers = Vec::new();
+        for (code, dimension) in items {
+            if dimension == skipped && draw.below(2) == 0 {
+                continue;
+            }
+            answers.push(RecordedAnswer {
+                item_code: ItemCode::parse(&code).expect("a code"),
+                dimension,
+                current: score(draw),
+                desired: score(draw),
+            });
+        }
+        for index in (1..answers.len()).rev() {
+            answers.swap(index, draw.below(index as u64 + 1) as usize);
+        }
+        answers
+    }
+
+    struct Log {
+        events: Vec<LogEvent>,
+    }
+
+    impl Log {
+        fn push(&mut self, payload: Payload) {
+            let position = self.events.len() as u64 + 1;
+            self.events.push(LogEvent {
+                position: Position(position),
+                stream: String::new(),
+                revision: 0,
+                entity_id: String::new(),
+                occurred_at: Utc.with_ymd_and_hms(2016, 2, 1, 10, 0, 0).unwrap(),
+                payload,
+            });
+        }
+    }
+
+    #[test]
+    fn the_kept_scores_equal_those_recomputed_from_the_answers_bit_for_bit() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let all = all_projections();
+        let projections: Vec<&dyn Projection> = all.iter().map(AsRef::as_ref).collect();
+        let db = ResearchDb::open(dir.path().join("research.db"), &projections).expect("opens");
+        let study_id = StudyId::new_random();
+        let schools = [SchoolId::new_random(), SchoolId::new_random()];
+        let waves = ["T1", "T2"];
+        let mut draw = Draw(11);
+        let mut log = Log { events: Vec::new() };
+        let mut submissions: Vec<SubmissionId> = Vec::new();
+        let submit = |log: &mut Log,
+                      draw: &mut Draw,
+                      school: SchoolId,
+                      wave: &str,
+                      respondent: &str,
+                      supersedes: Option<SubmissionId>| {
+            let wave = WaveLabel::parse(wave).expect("a label");
+            let respondent = Pseudonym::parse(respondent).expect("a pseudonym");
+            let submission_id = SubmissionId::new_random();
+            log.push(Payload::Scan(ScanEvent::ScanSubmitted {
+                response_id: ResponseId::derive(study_id, school, &wave, &respondent),
+                submission_id,
+                study_id,
+                school_id: school,
+                wave,
+                respondent,
+                role: RespondentRole::ALL[draw.below(4) as usize],
+                instrument_version: Instrument::built_in().version,
+                answered_on: parse_date("2016-02-01").expect("a date"),
+                answers: answers(draw),
+                supersedes,
+            }));
+            submission_id
+        };
+        for school in schools {
+            for wave in waves {
+                for respondent in 0..12 {
+                    let name = format!("r{respondent:02}");
+                    let first = submit(&mut log, &mut draw, school, wave, &name, None);
+                    // Every fourth answers again: the first no longer counts.
+                    let last = if respondent % 4 == 0 {
+                        submit(&mut log, &mut draw, school, wave, &name, Some(first))
+                    } else {
+                        first
+                    };
+                    submissions.push(last);
+                }
+            }
+        }
+        for retracted in submissions.iter().step_by(7) {
+            log.push(Payload::Scan(ScanEvent::ScanRetracted {
+                submission_id: *retracted,
+                reason: None,
+            }));
+        }
+        let withdraw = |log: &mut Log, respondent: &str| {
+            let respondent = Pseudonym::parse(respondent).expect("a pseudonym");
+            log.push(Payload::Consent(ConsentEvent::ConsentWithdrawn {
+                consent_id: ConsentId::derive(study_id, schools[0], &respondent),
+                study_id,
+                school_id: schools[0],
+                respondent,
+                reason: None,
+            }));
+        };
+        withdraw(&mut log, "r03");
+        withdraw(&mut log, "r04");
+        // A scan that raced the withdrawal into the log, and a resubmission after it.
+        submit(&mut log, &mut draw, schools[0], "T2", "r03", None);
+        submit(
+            &mut log,
+            &mut draw,
+            schools[0],
+            "T1",
+            "r05",
+            submissions.get(5).copied(),
+        );
+
+        let mut connection = db.write_connection().expect("connects");
+        let transaction = connection.transaction().expect("begins");
+        for event in &log.events {
+            for projection in &projections {
+                projection.apply(&transaction, event).expect("applies");
+            }
+        }
+        transaction.commit().expect("commits");
+
+        let mut connection = db.read_connection().expect("connects");
+        let transaction = connection.transaction().expect("begins");
+        let context = StudyContext {
+            study_id: study_id.to_string(),
+            min_group_size: 5,
+            identify_schools: false,
+            waves: waves
+                .iter()
+                .enumerate()
+                .map(|(ordinal, label)| WaveInfo {
+                    label: (*label).to_owned(),
+                    ordinal: ordinal as u32 + 1,
+                    opens_on: String::new(),
+                    closes_on: String::new(),
+                })
+                .collect(),
+            schools: schools
+                .iter()
+                .enumerate()
+                .map(|(index, school)| SchoolRef {
+                    school_id: school.to_string(),
+                    pseudonym: format!("S{:02}", index + 1),
+                    name: String::new(),
+                })
+                .collect(),
+            withheld: Default::default(),
+        };
+        let oracle = recomputed(&transaction, &context.study_id);
+        let kept = load_scored(&transaction, &context, None, None).expect("loads");
+        assert!(
+            oracle.len() > 30,
+            "a varied data set: {} counted",
+            oracle.len()
+        );
+        assert_eq!(kept.len(), oracle.len(), "the same respondents count");
+        let bits = |score: Option<f64>| score.map(f64::to_bits);
+        let mut missing = 0;
+        for (kept, recomputed) in kept.iter().zip(&oracle) {
+            assert_eq!(context.schools[kept.school].school_id, recomputed.school_id);
+            assert_eq!(context.waves[kept.wave].label, recomputed.wave);
+            assert_eq!(kept.role, recomputed.role);
+            for dimension in Dimension::ALL {
+                for measure in Measure::BOTH {
+                    let score = recomputed.score(measure, dimension);
+                    missing += usize::from(score.is_none());
+                    assert_eq!(
+                        bits(kept.score(measure, dimension)),
+                        bits(score),
+                        "{} {dimension:?} {measure:?}",
+                        recomputed.respondent
+                    );
+                }
+            }
+        }
+        assert!(missing > 0, "some dimensions were left unanswered");
+
+        // One school and one wave read only their own.
+        let school = &context.schools[1].school_id;
+        let one = load_scored(&transaction, &context, Some(school), Some("T2")).expect("loads");
+        let expected: Vec<_> = kept
+            .iter()
+            .filter(|kept| kept.school == 1 && kept.wave == 1)
+            .collect();
+        assert_eq!(one.len(), expected.len());
+        for (one, expected) in one.iter().zip(expected) {
+            assert_eq!(one.scores.to_bytes(), expected.scores.to_bytes());
+        }
+
+        // A school-wave's answers are the oracle's.
+        let answers = load_answers(&transaction, &context.study_id, school, "T2").expect("loads");
+        let expected: Vec<&Response> = oracle
+            .iter()
+            .filter(|response| response.school_id == *school && response.wave == "T2")
+            .collect();
+        assert_eq!(
+            answers
+                .iter()
+                .map(|response| (&response.submission_id, response.dimensions.len()))
+                .collect::<Vec<_>>(),
+            expected
+                .iter()
+                .map(|response| (&response.submission_id, response.dimensions.len()))
+                .collect::<Vec<_>>()
+        );
+
+        // Each school-wave's last change is the latest of its submissions'.
+        let changes = |sql: &str| -> Vec<(String, String, i64)> {
+            let mut statement = transaction.prepare(sql).expect("prepares");
+            statement
+                .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+                .expect("queries")
+                .collect::<Result<_, _>>()
+                .expect("reads")
+        };
+        assert_eq!(
+            changes(
+                "SELECT school_id, wave, changed_at FROM scan_school_waves ORDER BY school_id, wave"
+            ),
+            changes(
+                "SELECT school_id, wave, MAX(changed_at) FROM scan_submissions
+                 GROUP BY school_id, wave ORDER BY school_id, wave"
+            )
+        );
+    }
 }

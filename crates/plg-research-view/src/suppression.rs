@@ -23,8 +23,6 @@ use std::collections::BTreeSet;
 
 use plg_domain::{dimension::Dimension, scan::RespondentRole};
 
-use crate::scores::Response;
-
 /// The two situations a respondent scores on each dimension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Measure {
@@ -34,14 +32,13 @@ pub enum Measure {
 
 impl Measure {
     pub const BOTH: [Measure; 2] = [Measure::Current, Measure::Desired];
+}
 
-    /// The respondent's score in this situation.
-    pub fn score(self, response: &Response, dimension: Dimension) -> Option<f64> {
-        match self {
-            Self::Current => response.current(dimension),
-            Self::Desired => response.desired(dimension),
-        }
-    }
+/// What a disclosure decision reads of one counted respondent.
+pub trait Respondent {
+    fn role(&self) -> RespondentRole;
+    /// Their score on a dimension in a situation: `None` when they answered none of its items.
+    fn score(&self, measure: Measure, dimension: Dimension) -> Option<f64>;
 }
 
 /// What may be shown of one school's respondents in one wave.
@@ -60,11 +57,11 @@ pub struct Disclosure {
 impl Disclosure {
     /// Decides for the counted responses of one school in one wave; a school-wave not
     /// `released` shows nothing but its size.
-    pub fn decide(group: &[&Response], min_group_size: usize, released: bool) -> Self {
-        let role_index = |response: &Response| {
+    pub fn decide<R: Respondent>(group: &[&R], min_group_size: usize, released: bool) -> Self {
+        let role_index = |response: &R| {
             RespondentRole::ALL
                 .iter()
-                .position(|role| *role == response.role)
+                .position(|role| *role == response.role())
         };
         let mut role_sizes = [0; RespondentRole::ALL.len()];
         for index in group.iter().filter_map(|response| role_index(response)) {
@@ -90,7 +87,7 @@ impl Disclosure {
                 let mut counts = [0; RespondentRole::ALL.len()];
                 for response in group {
                     if let Some(index) = role_index(response)
-                        && measure.score(response, dimension).is_some()
+                        && response.score(measure, dimension).is_some()
                     {
                         counts[index] += 1;
                     }
@@ -138,7 +135,7 @@ impl Disclosure {
                 let hidden_scores: Vec<f64> = group
                     .iter()
                     .filter(|response| role_index(response).is_none_or(|index| hidden_roles[index]))
-                    .filter_map(|response| measure.score(response, dimension))
+                    .filter_map(|response| response.score(measure, dimension))
                     .collect();
                 if hidden_scores
                     .first()

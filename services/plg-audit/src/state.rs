@@ -24,10 +24,11 @@ use plg_domain::{
 };
 use plg_eventstore::{RecordedEvent, StoreError, StreamName};
 use plg_ledger::ServiceError;
+use plg_projections::DimensionScores;
 use plg_proto::v1;
 use plg_research_view::{
     context::{SchoolRef, StudyContext, WaveInfo},
-    scores::{ItemAnswer, Response, wave_scores},
+    scores::{Scored, wave_scores},
 };
 
 /// The aggregate a stream's events leave, decoded and folded as the ledger loads it. An event
@@ -97,8 +98,8 @@ impl Replayed {
         Ok(replayed)
     }
 
-    /// The counted responses to a study, as the research view's scoring reads them.
-    fn responses(&self, study_id: StudyId) -> Vec<Response> {
+    /// The counted submissions to a study, with the school each answers for.
+    fn responses(&self, study_id: StudyId) -> Vec<(SchoolId, &Submission)> {
         self.responses
             .iter()
             .filter(|response| response.study_id == Some(study_id))
@@ -106,32 +107,9 @@ impl Replayed {
                 let school_id = response.school_id?;
                 let counted = response.current.as_ref()?;
                 let consent = ConsentId::derive(study_id, school_id, &counted.respondent);
-                (!self.withdrawn.contains(&consent)).then(|| scored(school_id, counted))
+                (!self.withdrawn.contains(&consent)).then_some((school_id, counted))
             })
             .collect()
-    }
-}
-
-/// A counted submission as the research view's scoring reads it.
-fn scored(school_id: SchoolId, submission: &Submission) -> Response {
-    let mut dimensions: BTreeMap<_, Vec<ItemAnswer>> = BTreeMap::new();
-    for answer in &submission.answers {
-        dimensions
-            .entry(answer.dimension)
-            .or_default()
-            .push(ItemAnswer {
-                item_code: answer.item_code.to_string(),
-                current: answer.current.map(|score| f64::from(score.value())),
-                desired: answer.desired.map(|score| f64::from(score.value())),
-            });
-    }
-    Response {
-        submission_id: submission.submission_id.to_string(),
-        school_id: school_id.to_string(),
-        wave: submission.wave.to_string(),
-        respondent: submission.respondent.to_string(),
-        role: submission.role,
-        dimensions,
     }
 }
 
@@ -141,7 +119,7 @@ fn study_state(
     study_id: StudyId,
     study: &Study,
     school: &v1::SchoolRecord,
-    responses: &[Response],
+    responses: &[(SchoolId, &Submission)],
 ) -> v1::StudyState {
     let waves = Wave::in_order(&study.waves)
         .into_iter()
@@ -167,9 +145,26 @@ fn study_state(
         // Administrators audit the school's own history, released or not.
         withheld: BTreeSet::new(),
     };
+    // Scored as the scans projection scores each submission for the research view.
+    let scored: Vec<Scored> = responses
+        .iter()
+        .filter(|(school_id, _)| school_id.to_string() == school.school_id)
+        .filter_map(|(_, submission)| {
+            let wave = context
+                .waves
+                .iter()
+                .position(|wave| wave.label == submission.wave.as_str())?;
+            Some(Scored {
+                school: 0,
+                wave,
+                role: submission.role,
+                scores: DimensionScores::of(&submission.answers),
+            })
+        })
+        .collect();
     v1::StudyState {
         study_id: study_id.to_string(),
-        scores: wave_scores(&context, responses)
+        scores: wave_scores(&context, &scored)
             .iter()
             .map(|score| wave_score_to_proto(&context, score))
             .collect(),

@@ -4,7 +4,7 @@ pub mod audit;
 mod interventions;
 mod plgs;
 mod registry;
-mod scans;
+pub mod scans;
 
 use std::sync::Arc;
 
