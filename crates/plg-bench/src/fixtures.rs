@@ -121,16 +121,18 @@ impl Study {
         }
     }
 
-    /// Releases the study's waves to researchers (they have all closed), once the view has
-    /// them.
-    pub async fn release(&self, clients: &mut Clients) -> anyhow::Result<()> {
+    /// Releases the study's waves to researchers (they have all closed): the log position of
+    /// the last release.
+    pub async fn release(&self, clients: &mut Clients) -> anyhow::Result<u64> {
+        let mut position = 0;
         for (label, ..) in &WAVES[..self.waves] {
-            clients
+            let written = clients
                 .release_wave(&self.id, label)
                 .await
                 .with_context(|| format!("releasing wave {label}"))?;
+            position = position.max(written.position);
         }
-        Ok(())
+        Ok(position)
     }
 }
 

@@ -297,10 +297,41 @@ async fn export(
     })
 }
 
-/// The study's waves, released so that the queries show them.
+/// How long the view may take to catch up with a data set before the queries: a bound, so a
+/// view that never does ends the run instead of hanging it.
+const CATCH_UP_LIMIT: Duration = Duration::from_secs(30 * 60);
+
+/// The study's waves, released so that the queries show them, once the research view has
+/// caught up with the releases: queries on a view still applying the load would measure a
+/// busy view over part of the data.
 pub async fn release(target: &Target, study: &Study) -> anyhow::Result<()> {
-    study
+    let released = study
         .release(&mut target.partner(0))
         .await
-        .context("releasing the waves for the queries")
+        .context("releasing the waves for the queries")?;
+    let mut researcher = target.researcher.clone();
+    let started = Instant::now();
+    loop {
+        let request = v1::GetWaveScoresRequest {
+            study_id: study.id.clone(),
+            school: "S01".to_owned(),
+            wave: WAVES[0].0.to_owned(),
+        };
+        let current = researcher
+            .research
+            .get_wave_scores(request)
+            .await
+            .context("asking how far the research view is")?
+            .into_inner()
+            .current_to_position;
+        if current >= released {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            started.elapsed() < CATCH_UP_LIMIT,
+            "the research view is at position {current}, short of {released}, after {CATCH_UP_LIMIT:?}"
+        );
+        eprintln!("plg-bench: research view at position {current} of {released}, waiting");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
 }
