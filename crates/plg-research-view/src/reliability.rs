@@ -10,7 +10,7 @@ use rusqlite::Transaction;
 use crate::{
     ResearchError,
     context::{SchoolRef, StudyContext, WaveInfo},
-    scores::{Response, Scored, Shown, load_answers, load_scored, wave_scores},
+    scores::{ItemAnswer, Response, Scored, Shown, load_answers, load_scored, wave_scores},
 };
 
 /// Points on the scan's answer scale.
@@ -157,32 +157,33 @@ fn answered_current(response: &Response, dimension: Dimension) -> bool {
 /// Respondents × items of one dimension, columns keyed by item code: a respondent who left an
 /// item out has no answer in that column, rather than shifting the others.
 fn item_matrix(respondents: &[&Response], dimension: Dimension) -> Vec<Vec<Option<f64>>> {
-    let answers = |response: &Response| {
-        response
-            .dimensions
-            .get(&dimension)
-            .map(Vec::as_slice)
-            .unwrap_or_default()
-            .to_vec()
-    };
-    let codes: BTreeSet<String> = respondents
+    let codes: BTreeSet<&str> = respondents
         .iter()
-        .flat_map(|response| answers(response))
-        .map(|item| item.item_code)
+        .flat_map(|response| items(response, dimension))
+        .map(|item| item.item_code.as_str())
         .collect();
     respondents
         .iter()
         .map(|response| {
-            let answered = answers(response);
+            let answered = items(response, dimension);
             codes
                 .iter()
                 .map(|code| {
                     answered
                         .iter()
-                        .find(|item| &item.item_code == code)
+                        .find(|item| item.item_code == *code)
                         .and_then(|item| item.current)
                 })
                 .collect()
         })
         .collect()
+}
+
+/// The respondent's answers to a dimension's items, in item-code order.
+fn items(response: &Response, dimension: Dimension) -> &[ItemAnswer] {
+    response
+        .dimensions
+        .get(&dimension)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
 }
