@@ -497,6 +497,33 @@ mod tests {
     }
 
     #[test]
+    fn an_erasure_waits_for_a_read_in_wal_mode_to_finish_rather_than_failing() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let vault = Vault::open(dir.path().join(VAULT_FILE)).expect("opens");
+        vault.seal("person-p-1", &mut document()).expect("seals");
+        // Another tool switched the file to WAL; a read of it is under way for a moment, as
+        // one of the vault's own readers can be when it followed the file there.
+        let other = Connection::open(dir.path().join(VAULT_FILE)).expect("opens");
+        other
+            .pragma_update(None, "journal_mode", "wal")
+            .expect("wal");
+        other
+            .execute_batch("BEGIN; SELECT COUNT(*) FROM subject_keys;")
+            .expect("reads");
+        std::thread::scope(|scope| {
+            scope.spawn(move || {
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                other.execute_batch("COMMIT").expect("ends the read");
+                drop(other);
+            });
+            vault
+                .erase("person-p-1")
+                .expect("erased once the read is over");
+        });
+        assert!(vault.is_erased("person-p-1").expect("reads"));
+    }
+
+    #[test]
     fn keys_created_at_once_by_many_callers_are_all_there_after_a_reopen() {
         let dir = tempfile::tempdir().expect("temp dir");
         let vault = Vault::open(dir.path().join(VAULT_FILE)).expect("opens");

@@ -189,11 +189,30 @@ fn create_keys(
     Ok(stored)
 }
 
+/// How often, 20 ms apart, an erasure tries to switch the file back out of WAL mode.
+const SWITCH_ATTEMPTS: u32 = 50;
+
+/// Puts the file back in rollback-journal mode, waiting up to a second for reads to finish:
+/// SQLite refuses the switch at once, without its busy timeout, while any connection reads
+/// the file in WAL mode, and one of the vault's own readers may be doing so for a moment.
+fn switch_to_rollback_journal(connection: &Connection) -> Result<(), VaultError> {
+    let mut attempts = 1;
+    loop {
+        match rollback_journal(connection) {
+            Err(_) if attempts < SWITCH_ATTEMPTS => {
+                attempts += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            switched => return switched,
+        }
+    }
+}
+
 /// Destroys the subject's key and remembers that it was erased.
 fn erase(connection: &mut Connection, subject: &str) -> Result<(), VaultError> {
     // Another tool may have switched the file to WAL since it was opened, where the
     // destroyed key's page would outlive the erasure.
-    rollback_journal(connection)?;
+    switch_to_rollback_journal(connection)?;
     let transaction = connection.transaction()?;
     transaction.execute("DELETE FROM subject_keys WHERE subject = ?1", [subject])?;
     transaction.execute(
