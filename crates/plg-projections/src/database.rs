@@ -33,11 +33,16 @@ pub struct ResearchDb {
 }
 
 impl ResearchDb {
-    /// Creates the file, the checkpoint table and every projection's tables if missing. A
-    /// projection whose tables were built with another schema or version (an upgrade, or a
-    /// file from before schemas were recorded) is reset: its tables are dropped and created
-    /// anew, and its checkpoint goes back to 0, so it rebuilds itself from the log as it
-    /// follows it.
+    /// Creates the file, the checkpoint table and every projection's tables if missing. When
+    /// any projection's tables were built with another schema or version (an upgrade, or a
+    /// file from before schemas were recorded), every projection is reset: its tables are
+    /// dropped and created anew and its checkpoint goes back to 0, so the view rebuilds itself
+    /// from the log as it follows it. All of them, not only the one that changed: the queries
+    /// join projections (the release rule compares the scans' last change with the registry's
+    /// release), and one projection replaying behind the others would show a school-wave as
+    /// released with only part of its respondents, a cell never shown before, whose
+    /// difference with the whole one singles a respondent out. Reset together, the
+    /// projections advance through the log together, through states the view had before.
     pub fn open(
         path: impl AsRef<Path>,
         projections: &[&dyn Projection],
@@ -49,6 +54,7 @@ impl ResearchDb {
         let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
         transaction.execute_batch(CHECKPOINTS)?;
         transaction.execute_batch(SCHEMAS)?;
+        let mut changed = Vec::new();
         for projection in projections {
             let built_with: Option<(i64, String)> = transaction
                 .query_row(
@@ -61,24 +67,25 @@ impl ResearchDb {
                 i64::from(projection.version()),
                 projection.schema().to_owned(),
             );
-            if built_with.as_ref() == Some(&current) {
-                continue;
+            if built_with.as_ref() != Some(&current) {
+                changed.push(projection.name());
             }
-            let position: Option<i64> = transaction
-                .query_row(
-                    "SELECT position FROM projection_checkpoints WHERE projection = ?1",
-                    [projection.name()],
-                    |row| row.get(0),
-                )
-                .optional()?;
-            if position.is_some_and(|position| position > 0) {
+        }
+        if !changed.is_empty() {
+            let built: Option<i64> = transaction.query_row(
+                "SELECT MAX(position) FROM projection_checkpoints",
+                [],
+                |row| row.get(0),
+            )?;
+            if built.is_some_and(|position| position > 0) {
                 tracing::warn!(
-                    projection = projection.name(),
-                    version = projection.version(),
-                    "the projection's schema changed: rebuilding it from the log"
+                    changed = ?changed,
+                    "projection schemas changed: rebuilding the research view from the log"
                 );
             }
-            reset(&transaction, *projection)?;
+            for projection in projections {
+                reset(&transaction, *projection)?;
+            }
         }
         transaction.commit()?;
         Ok(db)
