@@ -512,7 +512,7 @@ mod tests {
             .expect("reads");
         std::thread::scope(|scope| {
             scope.spawn(move || {
-                std::thread::sleep(std::time::Duration::from_millis(200));
+                std::thread::sleep(Duration::from_millis(200));
                 other.execute_batch("COMMIT").expect("ends the read");
                 drop(other);
             });
