@@ -119,10 +119,17 @@ impl StudyContext {
                 })
             })?
             .collect::<Result<_, _>>()?;
+        // A release the scans have not caught up with (their projection was reset, or
+        // stopped, while the registry went on) withholds too: until then its school-waves
+        // hold part of their respondents, a cell never shown, whose difference with the
+        // whole one would single a respondent out.
         let mut withheld = transaction.prepare(
             "SELECT s.school_id, s.wave FROM scan_school_waves s
              JOIN waves w ON w.study_id = s.study_id AND w.label = s.wave
-             WHERE s.study_id = ?1 AND (w.released_at IS NULL OR s.changed_at > w.released_at)",
+             WHERE s.study_id = ?1
+               AND (w.released_at IS NULL OR s.changed_at > w.released_at
+                    OR w.released_at > (SELECT position FROM projection_checkpoints
+                                        WHERE projection = 'scans'))",
         )?;
         let withheld = withheld
             .query_map([study_id], |row| Ok((row.get(0)?, row.get(1)?)))?
@@ -220,7 +227,47 @@ pub(crate) fn parse_name<T: FromStr>(name: &str) -> Result<T, ResearchError> {
 
 #[cfg(test)]
 mod tests {
+    use plg_projections::{ResearchDb, all_projections};
+
     use super::*;
+
+    #[test]
+    fn a_release_the_scans_have_not_caught_up_with_withholds_its_school_waves() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("research.db");
+        let all = all_projections();
+        let projections: Vec<_> = all.iter().map(AsRef::as_ref).collect();
+        let db = ResearchDb::open(&path, &projections).expect("opens");
+        let study = StudyId::new_random();
+        let mut connection = db.write_connection().expect("connects");
+        // Wave T1 released at position 100; S01's last scan at 50.
+        connection
+            .execute_batch(&format!(
+                "INSERT INTO schools VALUES ('s-1', 'School', 'nl', 'primary', '01AB', NULL, '2024-01-01');
+                 INSERT INTO studies VALUES ('{study}', 'Study', NULL, 3, 0, 'v1', '2024-01-01');
+                 INSERT INTO waves VALUES ('{study}', 'T1', 1, '2024-01-01', '2024-02-01', 100);
+                 INSERT INTO enrolments VALUES ('{study}', 's-1', 1, 'S01', '2024-01-01');
+                 INSERT INTO scan_school_waves VALUES ('{study}', 's-1', 'T1', 50);"
+            ))
+            .expect("inserts");
+        let released = |scans_at: i64, connection: &mut rusqlite::Connection| {
+            connection
+                .execute(
+                    "UPDATE projection_checkpoints SET position = ?1 WHERE projection = 'scans'",
+                    [scans_at],
+                )
+                .expect("moves the checkpoint");
+            let transaction = connection.transaction().expect("begins");
+            StudyContext::load(&transaction, study)
+                .expect("loads")
+                .is_released(0, 0)
+        };
+        assert!(
+            !released(60, &mut connection),
+            "the scans are behind the release: withheld"
+        );
+        assert!(released(100, &mut connection), "caught up: released");
+    }
 
     #[test]
     fn a_school_is_named_by_id_only_in_the_form_replies_show_ids() {
