@@ -11,6 +11,13 @@ use plg_server::{
     server::shutdown_signal,
 };
 
+/// jemalloc rather than the system allocator: glibc keeps an arena per busy thread (tokio's
+/// workers and blocking pool) and holds freed memory in each, so plgd's resident memory stayed
+/// at the peak of its largest query or export; jemalloc returns freed pages to the system
+/// (docs/performance.md, "The allocator").
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// PLG Ledger: records how schools develop as professional learning communities, and serves
 /// every service over gRPC from one process.
 #[derive(Debug, Parser)]
