@@ -150,6 +150,32 @@ fn submitted_in(
     (response_id, submission_id, event)
 }
 
+/// A temporary data directory with an event store in which one study is registered, and the
+/// path its research view goes to.
+struct Fixture {
+    dir: tempfile::TempDir,
+    db: std::path::PathBuf,
+    store: SqliteEventStore,
+    study: Study1,
+}
+
+impl Fixture {
+    async fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = dir.path().join("research.db");
+        let store = SqliteEventStore::open(dir.path().join("events.db"))
+            .await
+            .expect("store");
+        let study = registry(&store).await;
+        Self {
+            dir,
+            db,
+            store,
+            study,
+        }
+    }
+}
+
 /// Runs the projections until they have covered `position`, then stops them.
 async fn project_until(store: &SqliteEventStore, db: &std::path::Path, position: Position) {
     let projections = Projections::open(Arc::new(store.clone()), db).expect("opens");
@@ -208,12 +234,12 @@ fn dump(db: &std::path::Path) -> Vec<String> {
 
 #[tokio::test]
 async fn every_event_takes_effect_once_across_restarts_and_a_rebuild_equals_the_live_view() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = dir.path().join("research.db");
-    let store = SqliteEventStore::open(dir.path().join("events.db"))
-        .await
-        .expect("store");
-    let study = registry(&store).await;
+    let Fixture {
+        dir: _dir,
+        db,
+        store,
+        study,
+    } = Fixture::new().await;
     let (response_a, first_a, event) = submitted(&study, "r-a", 2, None);
     let mut last = append::<ScanResponse>(&store, response_a, &[event]).await;
     project_until(&store, &db, last).await;
@@ -308,12 +334,12 @@ fn statuses(db: &std::path::Path) -> Vec<String> {
 #[tokio::test]
 async fn a_withdrawal_of_consent_takes_all_the_respondents_submissions_out_even_one_that_raced_it()
 {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = dir.path().join("research.db");
-    let store = SqliteEventStore::open(dir.path().join("events.db"))
-        .await
-        .expect("store");
-    let study = registry(&store).await;
+    let Fixture {
+        dir: _dir,
+        db,
+        store,
+        study,
+    } = Fixture::new().await;
     let (response_t1, _, event) = submitted_in(&study, "T1", "r-a", 2, None);
     append::<ScanResponse>(&store, response_t1, &[event]).await;
     let (response_t2, first_t2, event) = submitted_in(&study, "T2", "r-a", 3, None);
@@ -404,12 +430,12 @@ fn checkpoints(db: &std::path::Path) -> Vec<String> {
 
 #[tokio::test]
 async fn a_view_built_with_another_schema_rebuilds_every_projection_from_the_log_on_open() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = dir.path().join("research.db");
-    let store = SqliteEventStore::open(dir.path().join("events.db"))
-        .await
-        .expect("store");
-    let study = registry(&store).await;
+    let Fixture {
+        dir: _dir,
+        db,
+        store,
+        study,
+    } = Fixture::new().await;
     let (response_id, _, event) = submitted(&study, "r-a", 2, None);
     append::<ScanResponse>(&store, response_id, &[event]).await;
     let (consent_id, event) = withdrawn(&study, "r-a");
@@ -489,12 +515,12 @@ async fn checkpoints_until(db: &std::path::Path, done: impl Fn(&[String]) -> boo
 
 #[tokio::test]
 async fn a_projection_that_fails_mid_batch_keeps_its_rows_and_checkpoint_and_the_others_go_on() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = dir.path().join("research.db");
-    let store = SqliteEventStore::open(dir.path().join("events.db"))
-        .await
-        .expect("store");
-    let study = registry(&store).await;
+    let Fixture {
+        dir: _dir,
+        db,
+        store,
+        study,
+    } = Fixture::new().await;
     let (response_a, _, event) = submitted(&study, "r-a", 2, None);
     let before = append::<ScanResponse>(&store, response_a, &[event]).await;
     project_until(&store, &db, before).await;
@@ -567,12 +593,12 @@ async fn a_projection_that_fails_mid_batch_keeps_its_rows_and_checkpoint_and_the
 
 #[tokio::test]
 async fn a_log_of_many_batches_is_followed_and_rebuilt_alike_and_one_projection_alone() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = dir.path().join("research.db");
-    let store = SqliteEventStore::open(dir.path().join("events.db"))
-        .await
-        .expect("store");
-    let study = registry(&store).await;
+    let Fixture {
+        dir,
+        db,
+        store,
+        study,
+    } = Fixture::new().await;
     // More events than a batch of following, and than a page of rebuilding.
     let mut last = Position(0);
     for round in 0..9 {
@@ -690,12 +716,12 @@ impl EventStore for CountingReads {
 
 #[tokio::test]
 async fn a_rebuild_reads_the_log_once_for_every_projection() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = dir.path().join("research.db");
-    let store = SqliteEventStore::open(dir.path().join("events.db"))
-        .await
-        .expect("store");
-    let study = registry(&store).await;
+    let Fixture {
+        dir: _dir,
+        db,
+        store,
+        study,
+    } = Fixture::new().await;
     let (response_id, _, event) = submitted(&study, "r-a", 2, None);
     let last = append::<ScanResponse>(&store, response_id, &[event]).await;
     let counting = Arc::new(CountingReads {
