@@ -9,6 +9,7 @@ use rusqlite::{Transaction, params};
 
 use crate::{
     Projection, ProjectionError,
+    batch::sql_position,
     event::{LogEvent, Payload},
 };
 
@@ -223,7 +224,7 @@ impl Projection for Interventions {
                     )?
                     .execute(params![
                         school_id.to_string(),
-                        i64::try_from(event.position.0).unwrap_or(i64::MAX),
+                        sql_position(event.position),
                         held_on.to_string(),
                         summary.as_str(),
                         participant_ids.len(),

@@ -5,6 +5,7 @@ use rusqlite::{Transaction, params};
 
 use crate::{
     Projection, ProjectionError,
+    batch::sql_position,
     event::{LogEvent, Payload},
 };
 
@@ -100,7 +101,7 @@ impl Projection for Plgs {
             return Ok(());
         };
         let plg_id = event.entity_id.as_str();
-        let position = i64::try_from(event.position.0).unwrap_or(i64::MAX);
+        let position = sql_position(event.position);
         let on = event.occurred_on().to_string();
         match plg_event {
             PlgEvent::PlgFormed {

@@ -8,6 +8,7 @@ use rusqlite::{Transaction, params};
 
 use crate::{
     Projection, ProjectionError,
+    batch::sql_position,
     event::{LogEvent, Payload},
 };
 
@@ -149,7 +150,7 @@ impl Projection for Registry {
                     .execute(params![
                         event.entity_id,
                         wave.as_str(),
-                        i64::try_from(event.position.0).unwrap_or(i64::MAX)
+                        sql_position(event.position)
                     ])?;
             }
             Payload::Study(StudyEvent::SchoolEnrolled { school_id }) => {

@@ -20,6 +20,7 @@ use rusqlite::{Transaction, params};
 
 use crate::{
     Projection, ProjectionError,
+    batch::sql_position,
     event::{LogEvent, Payload},
 };
 
@@ -128,7 +129,10 @@ impl Projection for Scans {
                             "UPDATE scan_submissions SET status = 'superseded', changed_at = ?2
                          WHERE submission_id = ?1 AND status != 'withdrawn'",
                         )?
-                        .execute(params![superseded.to_string(), position(event)])?;
+                        .execute(params![
+                            superseded.to_string(),
+                            sql_position(event.position)
+                        ])?;
                 }
                 let submission_id = submission_id.to_string();
                 // ScanService refuses scans after a withdrawal, but one that raced it can
@@ -150,7 +154,7 @@ impl Projection for Scans {
                         role.as_str(),
                         instrument_version.as_str(),
                         answered_on.to_string(),
-                        position(event),
+                        sql_position(event.position),
                     ])?;
                 let mut insert_answer = transaction
                     .prepare_cached("INSERT INTO scan_answers VALUES (?1, ?2, ?3, ?4, ?5)")?;
@@ -189,7 +193,7 @@ impl Projection for Scans {
                         "UPDATE scan_submissions SET status = 'retracted', changed_at = ?2
                      WHERE submission_id = ?1 AND status != 'withdrawn'",
                     )?
-                    .execute(params![submission_id, position(event)])?;
+                    .execute(params![submission_id, sql_position(event.position)])?;
                 submission_changed(transaction, &submission_id)?;
             }
             Payload::Consent(ConsentEvent::ConsentWithdrawn {
@@ -208,7 +212,7 @@ impl Projection for Scans {
                         school_id,
                         respondent.as_str(),
                         event.occurred_on().to_string(),
-                        position(event),
+                        sql_position(event.position),
                     ])?;
                 transaction
                     .prepare_cached(
@@ -219,7 +223,7 @@ impl Projection for Scans {
                         study_id,
                         school_id,
                         respondent.as_str(),
-                        position(event)
+                        sql_position(event.position)
                     ])?;
                 let mut theirs = transaction.prepare_cached(
                     "SELECT submission_id FROM scan_submissions
@@ -238,11 +242,6 @@ impl Projection for Scans {
         }
         Ok(())
     }
-}
-
-/// The event's log position as SQLite stores it.
-fn position(event: &LogEvent) -> i64 {
-    i64::try_from(event.position.0).unwrap_or(i64::MAX)
 }
 
 /// Brings what is kept of a submission up to date after it was added or changed status: its
