@@ -47,6 +47,25 @@ pub trait EventStore: Send + Sync + std::fmt::Debug + 'static {
         key: &IdempotencyKey,
     ) -> Result<Option<AppendOutcome>, StoreError>;
 
+    /// [`find_idempotent_outcome`](Self::find_idempotent_outcome), and unless it found one,
+    /// a forward [`read_stream`](Self::read_stream) of `stream` from `from` (else no events):
+    /// what a write looks at first, in one look where the backend can.
+    async fn find_idempotent_outcome_then_read(
+        &self,
+        key: &IdempotencyKey,
+        stream: &StreamName,
+        from: ReadFrom<StreamRevision>,
+        max_count: usize,
+    ) -> Result<(Option<AppendOutcome>, Vec<RecordedEvent>), StoreError> {
+        if let Some(outcome) = self.find_idempotent_outcome(key).await? {
+            return Ok((Some(outcome), Vec::new()));
+        }
+        let events = self
+            .read_stream(stream, Direction::Forward, from, max_count)
+            .await?;
+        Ok((None, events))
+    }
+
     /// Reads up to `max_count` events of one stream, forward from (or backward from) a revision.
     /// A stream that does not exist reads as empty.
     async fn read_stream(

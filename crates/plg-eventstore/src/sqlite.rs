@@ -74,7 +74,9 @@
 //! fsync for the whole batch) and only then answers the callers. Reads go to a small pool of
 //! read-only connections on the blocking thread pool; WAL lets them run alongside the writer.
 //! Several processes may share the file: writers then take turns through SQLite's lock,
-//! waiting up to [`BUSY_TIMEOUT`].
+//! waiting up to [`BUSY_TIMEOUT`]. A store opened [`Sharing::Exclusive`] (its opener holds
+//! the file alone) also keeps where each stream ends ([`heads`]), so reads that would find
+//! nothing new are answered without SQLite.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -93,11 +95,14 @@ use rusqlite::{
 use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 use uuid::Uuid;
 
+mod heads;
+
 use crate::chain;
 use crate::{
     AppendOutcome, AppendRequest, Direction, EventStore, IdempotencyKey, Position, ReadFrom,
     RecordedEvent, StoreError, StreamName, StreamRevision, Subscription,
 };
+use heads::{End, Generation, Heads};
 
 /// The schema version this build writes, kept in `PRAGMA user_version`.
 pub const SCHEMA_VERSION: i64 = 2;
@@ -156,6 +161,19 @@ CREATE TABLE IF NOT EXISTS idempotency (
 const EVENT_COLUMNS: &str = "position, stream, revision, event_id, event_type, schema_version, \
                              data, metadata, recorded_at, hash";
 
+/// Whether other connections may write the file while the store is open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sharing {
+    /// Other processes may append (single-service binaries sharing a data directory): every
+    /// read asks SQLite.
+    Shared,
+    /// The opener holds the file alone (an exclusive lock on the data directory), so every
+    /// commit is this store's own: it keeps where each stream ends and answers reads past
+    /// that end without SQLite. Should another connection commit all the same, the writer
+    /// notices at its next batch and forgets what it kept.
+    Exclusive,
+}
+
 /// The embedded SQLite event store. Cheap to clone: clones share one writer and one pool of
 /// read connections. The writer stops when [`close`](Self::close) is called or the last
 /// clone is dropped.
@@ -169,6 +187,8 @@ struct Inner {
     /// `None` once closed.
     queue: Mutex<Option<mpsc::Sender<WriteRequest>>>,
     readers: Arc<ReadPool>,
+    /// Where streams end, for a store opened [`Sharing::Exclusive`].
+    heads: Option<Arc<Heads>>,
     /// The position of the last event committed by this process's writer; its sender lives
     /// on the writer thread, so the channel closes when that thread ends.
     committed: watch::Receiver<Position>,
@@ -183,36 +203,51 @@ struct WriteRequest {
 }
 
 impl SqliteEventStore {
-    /// Opens the store at `path`, creating the file and its schema if missing.
+    /// Opens the store at `path`, creating the file and its schema if missing, to share it
+    /// with other processes.
     pub async fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
-        Self::open_inner(path.as_ref().to_path_buf(), None).await
+        Self::open_with(path, Sharing::Shared).await
+    }
+
+    /// Opens the store at `path`, creating the file and its schema if missing.
+    pub async fn open_with(path: impl AsRef<Path>, sharing: Sharing) -> Result<Self, StoreError> {
+        Self::open_inner(path.as_ref().to_path_buf(), sharing, None).await
     }
 
     /// Opens a store in a new temporary directory that is deleted when the store is dropped:
-    /// for tests and throwaway runs.
+    /// for tests and throwaway runs. Nobody else knows the directory: the store holds it
+    /// [`Sharing::Exclusive`].
     pub async fn open_temporary() -> Result<Self, StoreError> {
+        Self::open_temporary_with(Sharing::Exclusive).await
+    }
+
+    /// [`open_temporary`](Self::open_temporary), as if shared with other processes.
+    pub async fn open_temporary_with(sharing: Sharing) -> Result<Self, StoreError> {
         let dir = tempfile::Builder::new()
             .prefix("plg-eventstore-")
             .tempdir()
             .map_err(|error| {
                 StoreError::Storage(format!("cannot create a temporary directory: {error}"))
             })?;
-        Self::open_inner(dir.path().join("events.db"), Some(dir)).await
+        Self::open_inner(dir.path().join("events.db"), sharing, Some(dir)).await
     }
 
     async fn open_inner(
         path: PathBuf,
+        sharing: Sharing,
         temp_dir: Option<tempfile::TempDir>,
     ) -> Result<Self, StoreError> {
         let writer_path = path.clone();
         let (connection, last_position) =
             run_blocking(move || open_writer_connection(&writer_path)).await?;
+        let heads = (sharing == Sharing::Exclusive).then(|| Arc::new(Heads::default()));
 
         let (queue, requests) = mpsc::channel(QUEUE_CAPACITY);
         let (committed_tx, committed) = watch::channel(last_position);
+        let writer = Writer::new(connection, heads.clone()).map_err(storage)?;
         std::thread::Builder::new()
             .name("plg-eventstore-writer".to_owned())
-            .spawn(move || run_writer(connection, requests, committed_tx))
+            .spawn(move || run_writer(writer, requests, committed_tx))
             .map_err(|error| {
                 StoreError::Storage(format!("cannot start the writer thread: {error}"))
             })?;
@@ -226,6 +261,7 @@ impl SqliteEventStore {
         Ok(Self {
             inner: Arc::new(Inner {
                 readers: Arc::new(ReadPool::new(path.clone())),
+                heads,
                 path,
                 queue: Mutex::new(Some(queue)),
                 committed,
@@ -253,6 +289,22 @@ impl SqliteEventStore {
 
     fn queue(&self) -> Result<mpsc::Sender<WriteRequest>, StoreError> {
         lock(&self.inner.queue).clone().ok_or(StoreError::Closed)
+    }
+
+    /// Whether the stream is known to have no event at or after revision `from`.
+    fn known_to_end_before(&self, stream: &StreamName, from: i64) -> bool {
+        let end = self
+            .inner
+            .heads
+            .as_ref()
+            .and_then(|heads| heads.end(stream));
+        end.is_some_and(|end| end.is_before(u64::try_from(from).unwrap_or(0)))
+    }
+
+    /// Where a read about to start may record the stream end it finds.
+    fn learning(&self) -> Option<(Arc<Heads>, Generation)> {
+        let heads = self.inner.heads.as_ref()?;
+        Some((Arc::clone(heads), heads.generation()))
     }
 
     fn subscribe(&self, target: Target, next: u64) -> Subscription {
@@ -321,10 +373,31 @@ impl EventStore for SqliteEventStore {
         let key = key.clone();
         self.inner
             .readers
+            .run(move |connection| find_outcome(connection, &key))
+            .await
+    }
+
+    async fn find_idempotent_outcome_then_read(
+        &self,
+        key: &IdempotencyKey,
+        stream: &StreamName,
+        from: ReadFrom<StreamRevision>,
+        max_count: usize,
+    ) -> Result<(Option<AppendOutcome>, Vec<RecordedEvent>), StoreError> {
+        let from = bound(from, |revision| revision.0);
+        if self.known_to_end_before(stream, from) {
+            return Ok((self.find_idempotent_outcome(key).await?, Vec::new()));
+        }
+        let (key, stream, learning) = (key.clone(), stream.clone(), self.learning());
+        self.inner
+            .readers
             .run(move |connection| {
-                load_idempotent_outcome(connection, &key.key)?
-                    .map(|(fingerprint, outcome)| replay(&key, &fingerprint, outcome))
-                    .transpose()
+                let outcome = find_outcome(connection, &key)?;
+                if outcome.is_some() {
+                    return Ok((outcome, Vec::new()));
+                }
+                let events = read_forward(connection, learning, &stream, from, max_count)?;
+                Ok((None, events))
             })
             .await
     }
@@ -336,12 +409,18 @@ impl EventStore for SqliteEventStore {
         from: ReadFrom<StreamRevision>,
         max_count: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let stream = stream.clone();
         let from = bound(from, |revision| revision.0);
+        if direction == Direction::Forward && self.known_to_end_before(stream, from) {
+            return Ok(Vec::new());
+        }
+        let (stream, learning) = (stream.clone(), self.learning());
         self.inner
             .readers
-            .run(move |connection| {
-                read_stream_page(connection, &stream, direction, from, max_count)
+            .run(move |connection| match direction {
+                Direction::Forward => read_forward(connection, learning, &stream, from, max_count),
+                Direction::Backward => {
+                    read_stream_page(connection, &stream, direction, from, max_count)
+                }
             })
             .await
     }
@@ -363,10 +442,24 @@ impl EventStore for SqliteEventStore {
         &self,
         stream: &StreamName,
     ) -> Result<Option<StreamRevision>, StoreError> {
-        let stream = stream.clone();
+        let known = self
+            .inner
+            .heads
+            .as_ref()
+            .and_then(|heads| heads.end(stream));
+        if let Some(head) = known.and_then(End::head) {
+            return Ok(head);
+        }
+        let (stream, learning) = (stream.clone(), self.learning());
         self.inner
             .readers
-            .run(move |connection| current_revision(connection, &stream))
+            .run(move |connection| {
+                let head = current_revision(connection, &stream)?;
+                if let Some((heads, generation)) = learning {
+                    heads.learn(generation, &stream, End::at(head));
+                }
+                Ok(head)
+            })
             .await
     }
 
@@ -605,15 +698,111 @@ fn last_position(connection: &Connection) -> Result<Position, StoreError> {
 // ---------------------------------------------------------------------------------------------
 // Writing
 
+/// The writer thread's connection, and what it keeps of the stream ends.
+struct Writer {
+    connection: Connection,
+    heads: Option<Arc<Heads>>,
+    /// `PRAGMA data_version` as last read: it changes when another connection commits.
+    data_version: i64,
+}
+
+impl Writer {
+    fn new(connection: Connection, heads: Option<Arc<Heads>>) -> rusqlite::Result<Self> {
+        let data_version = read_data_version(&connection)?;
+        Ok(Self {
+            connection,
+            heads,
+            data_version,
+        })
+    }
+
+    /// Runs a batch in one transaction; returns each append's result, valid only once committed.
+    fn commit_batch(&mut self, batch: &[WriteRequest]) -> Vec<Result<AppendOutcome, StoreError>> {
+        let heads = self.heads.clone();
+        if let Some(heads) = &heads {
+            heads.committing(batch.iter().map(|request| &request.append.stream));
+        }
+        let results = match self.try_commit_batch(batch) {
+            Ok(results) => {
+                tracing::debug!(
+                    batch_size = batch.len(),
+                    appended = results.iter().filter(|result| result.is_ok()).count(),
+                    "event store batch committed"
+                );
+                results
+            }
+            Err(error) => {
+                tracing::warn!(batch_size = batch.len(), %error, "event store batch failed");
+                batch
+                    .iter()
+                    .map(|_| Err(StoreError::Storage(format!("append batch failed: {error}"))))
+                    .collect()
+            }
+        };
+        if let Some(heads) = &heads {
+            heads.committed(
+                results
+                    .iter()
+                    .filter_map(|result| result.as_ref().ok())
+                    .filter(|outcome| !outcome.replayed)
+                    .map(|outcome| (&outcome.stream, outcome.revision)),
+            );
+        }
+        results
+    }
+
+    fn try_commit_batch(
+        &mut self,
+        batch: &[WriteRequest],
+    ) -> rusqlite::Result<Vec<Result<AppendOutcome, StoreError>>> {
+        // IMMEDIATE takes the write lock up front, waiting (busy timeout) for other processes,
+        // rather than failing when a read transaction later needs upgrading.
+        let mut transaction = self
+            .connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Holding the write lock, nobody else commits until this batch has: a change of
+        // `data_version` since the last batch is another connection's commit in between.
+        let data_version = read_data_version(&transaction)?;
+        if data_version != self.data_version {
+            self.data_version = data_version;
+            if let Some(heads) = &self.heads {
+                tracing::warn!(
+                    "another connection wrote the event store, which this process should hold \
+                     alone: forgetting the stream ends it kept"
+                );
+                heads.forget_all();
+            }
+        }
+        let mut results = Vec::with_capacity(batch.len());
+        for request in batch {
+            let savepoint = transaction.savepoint()?;
+            let result = append_one(&savepoint, &request.append);
+            if result.is_ok() {
+                savepoint.commit()?;
+            } else {
+                // Rolls back to the savepoint and releases it.
+                savepoint.finish()?;
+            }
+            results.push(result);
+        }
+        transaction.commit()?;
+        Ok(results)
+    }
+}
+
+fn read_data_version(connection: &Connection) -> rusqlite::Result<i64> {
+    connection.pragma_query_value(None, "data_version", |row| row.get(0))
+}
+
 fn run_writer(
-    mut connection: Connection,
+    mut writer: Writer,
     mut requests: mpsc::Receiver<WriteRequest>,
     committed: watch::Sender<Position>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     // Blocks for the first request, then takes whatever else is already queued.
     while requests.blocking_recv_many(&mut batch, MAX_BATCH) > 0 {
-        let results = commit_batch(&mut connection, &batch);
+        let results = writer.commit_batch(&batch);
         let last = results
             .iter()
             .filter_map(|result| result.as_ref().ok())
@@ -636,57 +825,10 @@ fn run_writer(
     }
     // Everything into the database file and an empty WAL, so a stopped store is `events.db`
     // alone: a copy of that file is a complete backup.
-    checkpoint(&connection, "TRUNCATE");
+    checkpoint(&writer.connection, "TRUNCATE");
     // Close the file before announcing (by dropping `committed`) that the writer is done.
-    drop(connection);
+    drop(writer);
     tracing::debug!("event store writer stopped");
-}
-
-/// Runs a batch in one transaction; returns each append's result, valid only once committed.
-fn commit_batch(
-    connection: &mut Connection,
-    batch: &[WriteRequest],
-) -> Vec<Result<AppendOutcome, StoreError>> {
-    match try_commit_batch(connection, batch) {
-        Ok(results) => {
-            tracing::debug!(
-                batch_size = batch.len(),
-                appended = results.iter().filter(|result| result.is_ok()).count(),
-                "event store batch committed"
-            );
-            results
-        }
-        Err(error) => {
-            tracing::warn!(batch_size = batch.len(), %error, "event store batch failed");
-            batch
-                .iter()
-                .map(|_| Err(StoreError::Storage(format!("append batch failed: {error}"))))
-                .collect()
-        }
-    }
-}
-
-fn try_commit_batch(
-    connection: &mut Connection,
-    batch: &[WriteRequest],
-) -> rusqlite::Result<Vec<Result<AppendOutcome, StoreError>>> {
-    // IMMEDIATE takes the write lock up front, waiting (busy timeout) for other processes,
-    // rather than failing when a read transaction later needs upgrading.
-    let mut transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let mut results = Vec::with_capacity(batch.len());
-    for request in batch {
-        let savepoint = transaction.savepoint()?;
-        let result = append_one(&savepoint, &request.append);
-        if result.is_ok() {
-            savepoint.commit()?;
-        } else {
-            // Rolls back to the savepoint and releases it.
-            savepoint.finish()?;
-        }
-        results.push(result);
-    }
-    transaction.commit()?;
-    Ok(results)
 }
 
 /// One append, inside the batch's transaction: idempotency first, then the expected revision.
@@ -962,6 +1104,27 @@ impl ReadPool {
     }
 }
 
+/// A forward read of a stream; one that reached the stream's end records it.
+fn read_forward(
+    connection: &Connection,
+    learning: Option<(Arc<Heads>, Generation)>,
+    stream: &StreamName,
+    from: i64,
+    max_count: usize,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let events = read_stream_page(connection, stream, Direction::Forward, from, max_count)?;
+    if let Some((heads, generation)) = learning
+        && events.len() < max_count
+    {
+        let end = events.last().map_or_else(
+            || End::before(u64::try_from(from).unwrap_or(0)),
+            |last| End::at(Some(last.revision)),
+        );
+        heads.learn(generation, stream, end);
+    }
+    Ok(events)
+}
+
 fn read_stream_page(
     connection: &Connection,
     stream: &StreamName,
@@ -1097,6 +1260,16 @@ fn stream_head(
         })
         .map_err(storage)?;
     head.map(|(revision, hash)| Ok((StreamRevision(to_u64(revision)?), hash)))
+        .transpose()
+}
+
+/// The outcome recorded for `key`, as a retried append would answer.
+fn find_outcome(
+    connection: &Connection,
+    key: &IdempotencyKey,
+) -> Result<Option<AppendOutcome>, StoreError> {
+    load_idempotent_outcome(connection, &key.key)?
+        .map(|(fingerprint, outcome)| replay(key, &fingerprint, outcome))
         .transpose()
 }
 
@@ -1353,6 +1526,43 @@ mod tests {
         let (steps, recompiled) = recompiled;
         assert!(steps > 0, "the statement the reads kept");
         assert_eq!(recompiled, 0);
+    }
+
+    #[tokio::test]
+    async fn reads_past_a_kept_end_ask_nothing_of_sqlite() {
+        let store = SqliteEventStore::open_temporary().await.expect("opens");
+        store.append(append(0)).await.expect("appends");
+        let (written, read) = (
+            StreamName::new("order-1").expect("valid"),
+            StreamName::new("order-2").expect("valid"),
+        );
+        let nothing = store
+            .read_stream(&read, Direction::Forward, ReadFrom::Start, 10)
+            .await
+            .expect("reads");
+        assert!(nothing.is_empty());
+        // Without read connections, only what the store kept can answer.
+        store.inner.readers.close();
+        let after = ReadFrom::At(StreamRevision(1));
+        let past_the_end = store
+            .read_stream(&written, Direction::Forward, after, 10)
+            .await;
+        assert!(past_the_end.expect("answered").is_empty());
+        let revision = |stream: StreamName| {
+            let store = store.clone();
+            async move { store.stream_revision(&stream).await }
+        };
+        assert_eq!(
+            revision(written.clone()).await.expect("answered"),
+            Some(StreamRevision(0))
+        );
+        assert_eq!(revision(read).await.expect("answered"), None);
+        let unknown = StreamName::new("order-3").expect("valid");
+        assert!(matches!(revision(unknown).await, Err(StoreError::Closed)));
+        let not_past_the_end = store
+            .read_stream(&written, Direction::Forward, ReadFrom::Start, 10)
+            .await;
+        assert!(matches!(not_past_the_end, Err(StoreError::Closed)));
     }
 
     fn append(n: u64) -> AppendRequest {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use plg_eventstore::chain::{self, ChainBreak};
-use plg_eventstore::sqlite::SqliteEventStore;
+use plg_eventstore::sqlite::{Sharing, SqliteEventStore};
 use plg_eventstore::{
     AppendOutcome, AppendRequest, Direction, EventStore, ExpectedRevision, NewEvent, Position,
     ReadFrom, RecordedEvent, StoreError, StreamName, StreamRevision,
@@ -16,11 +16,23 @@ use plg_eventstore::{
 use serde_json::json;
 use uuid::Uuid;
 
+/// A store that holds its file alone, and so keeps where streams end.
 mod conformance {
     use plg_eventstore::sqlite::SqliteEventStore;
 
     plg_eventstore::conformance_tests!(|| async {
         SqliteEventStore::open_temporary()
+            .await
+            .expect("temporary store opens")
+    });
+}
+
+/// A store that shares its file, and so asks SQLite for every read.
+mod conformance_shared {
+    use plg_eventstore::sqlite::{Sharing, SqliteEventStore};
+
+    plg_eventstore::conformance_tests!(|| async {
+        SqliteEventStore::open_temporary_with(Sharing::Shared)
             .await
             .expect("temporary store opens")
     });
@@ -351,6 +363,116 @@ async fn two_stores_can_share_one_file() {
     let outcome = append_one(&second, &stream("shared-2"), 40).await;
     let delivered = waiting.await.expect("task").expect("an event");
     assert_eq!(delivered.position, outcome.position);
+}
+
+/// Reads from the end of a stream, where a kept state catches up.
+async fn read_after(store: &SqliteEventStore, name: &StreamName, revision: u64) -> Vec<u64> {
+    store
+        .read_stream(
+            name,
+            Direction::Forward,
+            ReadFrom::At(StreamRevision(revision)),
+            10,
+        )
+        .await
+        .expect("reads")
+        .iter()
+        .map(|event| event.revision.0)
+        .collect()
+}
+
+/// A store that shares its file keeps no stream ends: what another process appended is read
+/// at once, also past an end it read before.
+#[tokio::test]
+async fn a_shared_store_reads_what_another_appended_at_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("events.db");
+    let first = SqliteEventStore::open(&path).await.expect("open first");
+    let second = SqliteEventStore::open(&path).await.expect("open second");
+    let name = stream("shared-1");
+    append_one(&first, &name, 0).await;
+    assert_eq!(read_after(&first, &name, 1).await, Vec::<u64>::new());
+    assert_eq!(
+        first.stream_revision(&name).await.expect("reads"),
+        Some(StreamRevision(0))
+    );
+
+    append_one(&second, &name, 1).await;
+    assert_eq!(read_after(&first, &name, 1).await, vec![1]);
+    assert_eq!(
+        first.stream_revision(&name).await.expect("reads"),
+        Some(StreamRevision(1))
+    );
+}
+
+/// A store that holds its file alone answers reads past a stream's end from what it kept;
+/// should another connection append all the same (the lock bypassed), the store sees it
+/// from its own next batch on, whose start asks SQLite whether anyone else committed.
+#[tokio::test]
+async fn an_exclusive_store_sees_another_connections_append_from_its_next_batch() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("events.db");
+    let alone = SqliteEventStore::open_with(&path, Sharing::Exclusive)
+        .await
+        .expect("open");
+    let name = stream("order-1");
+    append_one(&alone, &name, 0).await;
+    assert_eq!(read_after(&alone, &name, 1).await, Vec::<u64>::new());
+
+    let intruder = SqliteEventStore::open(&path).await.expect("open another");
+    append_one(&intruder, &name, 1).await;
+    intruder.close().await;
+
+    append_one(&alone, &stream("order-2"), 2).await;
+    assert_eq!(read_after(&alone, &name, 1).await, vec![1]);
+    assert_eq!(
+        alone.stream_revision(&name).await.expect("reads"),
+        Some(StreamRevision(1))
+    );
+}
+
+/// What a write looks at first: the outcome of a used key (and no events), else the stream.
+#[tokio::test]
+async fn a_used_key_is_found_before_its_stream_is_read() {
+    for sharing in [Sharing::Exclusive, Sharing::Shared] {
+        let store = SqliteEventStore::open_temporary_with(sharing)
+            .await
+            .expect("opens");
+        let name = stream("order-1");
+        let key = plg_eventstore::IdempotencyKey {
+            key: "k-1".into(),
+            fingerprint: "f".into(),
+        };
+        let fresh = plg_eventstore::IdempotencyKey {
+            key: "k-2".into(),
+            ..key.clone()
+        };
+        let first = store
+            .append(AppendRequest {
+                idempotency: Some(key.clone()),
+                ..request(&name, ExpectedRevision::NoStream, vec![event(0)])
+            })
+            .await
+            .expect("appends");
+        let (found, events) = store
+            .find_idempotent_outcome_then_read(&key, &name, ReadFrom::Start, 10)
+            .await
+            .expect("looks");
+        assert_eq!(found.map(|outcome| outcome.position), Some(first.position));
+        assert!(events.is_empty(), "{sharing:?}");
+        for from in [ReadFrom::Start, ReadFrom::At(StreamRevision(1))] {
+            let (found, events) = store
+                .find_idempotent_outcome_then_read(&fresh, &name, from, 10)
+                .await
+                .expect("looks");
+            assert_eq!(found, None);
+            let expected = store
+                .read_stream(&name, Direction::Forward, from, 10)
+                .await
+                .expect("reads");
+            assert_eq!(events, expected, "{sharing:?} {from:?}");
+        }
+    }
 }
 
 #[tokio::test]

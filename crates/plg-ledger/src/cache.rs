@@ -8,6 +8,8 @@
 //! - Every load reads the events after the entry's revision from the store before the state
 //!   is used, so a state is as current as a full replay would be: also when another process
 //!   appended (several writers on one store), and after a restart (the cache starts empty).
+//!   A store that holds its file alone may answer that read from where it knows the stream
+//!   ends, without SQLite (`plg_eventstore::sqlite::heads`): it knows every commit.
 //! - An entry is replaced only by one of a later revision, so two loads racing cannot put an
 //!   older state back.
 //! - A decision on a state that fell behind between its load and its append fails the
@@ -49,14 +51,15 @@ impl StateCache {
         }
     }
 
-    /// The stream's state as last kept, and the revision it folds.
-    pub(crate) fn get<A: Clone + Send + Sync + 'static>(
+    /// The stream's state as last kept, and the revision it folds: shared, not copied, so a
+    /// load that finds nothing new costs no copy of a large state (a study's enrolments).
+    pub(crate) fn get<A: Send + Sync + 'static>(
         &self,
         stream: &StreamName,
-    ) -> Option<(A, StreamRevision)> {
+    ) -> Option<(Arc<A>, StreamRevision)> {
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         let entry = entries.get(stream)?;
-        let state = entry.state.downcast_ref::<A>()?.clone();
+        let state = Arc::clone(&entry.state).downcast::<A>().ok()?;
         Some((state, entry.revision))
     }
 
@@ -64,7 +67,7 @@ impl StateCache {
     pub(crate) fn put<A: Send + Sync + 'static>(
         &self,
         stream: &StreamName,
-        state: A,
+        state: Arc<A>,
         revision: StreamRevision,
     ) {
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
@@ -74,12 +77,6 @@ impl StateCache {
         {
             return;
         }
-        entries.insert(
-            stream.clone(),
-            Entry {
-                revision,
-                state: Arc::new(state),
-            },
-        );
+        entries.insert(stream.clone(), Entry { revision, state });
     }
 }

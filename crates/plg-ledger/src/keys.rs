@@ -166,7 +166,7 @@ impl Ledger {
             loaded => loaded?,
         };
         let invalid = || ServiceError::Unauthenticated("the API key is not valid".into());
-        let key = key.issued.ok_or_else(invalid)?;
+        let key = key.issued.as_ref().ok_or_else(invalid)?;
         let matches: bool = hash(secret)
             .as_str()
             .as_bytes()
@@ -184,7 +184,7 @@ impl Ledger {
             key.key_id,
             key.identity.to_string(),
             key.role,
-            key.scope,
+            key.scope.clone(),
         ))
     }
 }

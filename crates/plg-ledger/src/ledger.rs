@@ -5,8 +5,8 @@ use plg_domain::{
     person::{Person, PersonEvent},
 };
 use plg_eventstore::{
-    AppendOutcome, AppendRequest, Direction, EventStore, Position, ReadFrom, StoreError,
-    StreamName, StreamRevision, chain::ChainVerifier,
+    AppendOutcome, AppendRequest, Direction, EventStore, IdempotencyKey, Position, ReadFrom,
+    RecordedEvent, StoreError, StreamName, StreamRevision, chain::ChainVerifier,
 };
 use plg_vault::Vault;
 use tokio::sync::watch;
@@ -205,15 +205,50 @@ impl Ledger {
     pub async fn load<A: Aggregate>(
         &self,
         stream: &StreamName,
-    ) -> Result<(A, Option<StreamRevision>), ServiceError> {
+    ) -> Result<(Arc<A>, Option<StreamRevision>), ServiceError> {
         let kept = self.states.get::<A>(stream);
+        let from = after(kept.as_ref().map(|(_, revision)| *revision));
+        let page = self
+            .store
+            .read_stream(stream, Direction::Forward, from, PAGE_SIZE)
+            .await?;
+        self.fold_kept(stream, kept, page).await
+    }
+
+    /// Like [`load`](Self::load), unless `key` was used before: then the outcome recorded
+    /// for it, looked up in the same trip to the store as the stream's first page.
+    pub(crate) async fn load_unless_replayed<A: Aggregate>(
+        &self,
+        stream: &StreamName,
+        key: &IdempotencyKey,
+    ) -> Result<Result<(Arc<A>, Option<StreamRevision>), AppendOutcome>, ServiceError> {
+        let kept = self.states.get::<A>(stream);
+        let from = after(kept.as_ref().map(|(_, revision)| *revision));
+        let (replayed, page) = self
+            .store
+            .find_idempotent_outcome_then_read(key, stream, from, PAGE_SIZE)
+            .await?;
+        match replayed {
+            Some(outcome) => Ok(Err(outcome)),
+            None => self.fold_kept(stream, kept, page).await.map(Ok),
+        }
+    }
+
+    /// The kept state (or a new one) with `page`, the events read after it, and the rest of
+    /// the stream folded in; kept for the next load if the stream gained any.
+    async fn fold_kept<A: Aggregate>(
+        &self,
+        stream: &StreamName,
+        kept: Option<(Arc<A>, StreamRevision)>,
+        page: Vec<RecordedEvent>,
+    ) -> Result<(Arc<A>, Option<StreamRevision>), ServiceError> {
         let kept_revision = kept.as_ref().map(|(_, revision)| *revision);
-        let (state, revision) = match kept {
-            Some((state, revision)) => self.catch_up(stream, state, Some(revision), None).await?,
-            None => self.catch_up(stream, A::default(), None, None).await?,
-        };
+        let state = kept.map_or_else(Arc::default, |(state, _)| state);
+        let (state, revision) = self
+            .catch_up(stream, state, kept_revision, None, Some(page))
+            .await?;
         if let Some(revision) = revision.filter(|revision| Some(*revision) != kept_revision) {
-            self.states.put(stream, state.clone(), revision);
+            self.states.put(stream, Arc::clone(&state), revision);
         }
         Ok((state, revision))
     }
@@ -226,37 +261,42 @@ impl Ledger {
     pub async fn load_verified<A: Aggregate>(
         &self,
         stream: &StreamName,
-    ) -> Result<(A, Option<StreamRevision>), ServiceError> {
-        let kept = self.verified_states.get::<(A, ChainVerifier)>(stream);
+    ) -> Result<(Arc<A>, Option<StreamRevision>), ServiceError> {
+        let kept = self.verified_states.get::<(Arc<A>, ChainVerifier)>(stream);
         let kept_revision = kept.as_ref().map(|(_, revision)| *revision);
-        let (state, mut verifier) =
-            kept.map_or_else(|| (A::default(), ChainVerifier::new()), |(kept, _)| kept);
+        let (state, mut verifier) = kept.map_or_else(
+            || (Arc::default(), ChainVerifier::new()),
+            |(kept, _)| (Arc::clone(&kept.0), kept.1.clone()),
+        );
         let (state, revision) = self
-            .catch_up(stream, state, kept_revision, Some(&mut verifier))
+            .catch_up(stream, state, kept_revision, Some(&mut verifier), None)
             .await?;
         if let Some(revision) = revision.filter(|revision| Some(*revision) != kept_revision) {
             self.verified_states
-                .put(stream, (state.clone(), verifier), revision);
+                .put(stream, Arc::new((Arc::clone(&state), verifier)), revision);
         }
         Ok((state, revision))
     }
 
-    /// `state`, the fold of `stream` up to `revision`, with the events after it folded in.
+    /// `state`, the fold of `stream` up to `revision`, with the events after it folded in,
+    /// starting with `first_page` when that was read already.
     async fn catch_up<A: Aggregate>(
         &self,
         stream: &StreamName,
-        mut state: A,
+        mut state: Arc<A>,
         mut revision: Option<StreamRevision>,
         mut verifier: Option<&mut ChainVerifier>,
-    ) -> Result<(A, Option<StreamRevision>), ServiceError> {
+        mut first_page: Option<Vec<RecordedEvent>>,
+    ) -> Result<(Arc<A>, Option<StreamRevision>), ServiceError> {
         loop {
-            let from = revision.map_or(ReadFrom::Start, |last: StreamRevision| {
-                ReadFrom::At(last.next())
-            });
-            let page = self
-                .store
-                .read_stream(stream, Direction::Forward, from, PAGE_SIZE)
-                .await?;
+            let page = match first_page.take() {
+                Some(page) => page,
+                None => {
+                    self.store
+                        .read_stream(stream, Direction::Forward, after(revision), PAGE_SIZE)
+                        .await?
+                }
+            };
             for recorded in &page {
                 if let Some(verifier) = verifier.as_deref_mut() {
                     verifier
@@ -279,7 +319,8 @@ impl Ledger {
                     recorded.schema_version,
                     recorded.data.clone(),
                 )?;
-                state.evolve(&decoded);
+                // Copied only if kept: the first event the stream gained copies it, once.
+                Arc::make_mut(&mut state).evolve(&decoded);
                 revision = Some(recorded.revision);
             }
             if page.len() < PAGE_SIZE {
@@ -293,7 +334,7 @@ impl Ledger {
         &self,
         kind: &'static str,
         id: impl fmt::Display,
-    ) -> Result<A, ServiceError> {
+    ) -> Result<Arc<A>, ServiceError> {
         let id = id.to_string();
         match self.load::<A>(&Self::stream::<A>(&id)).await? {
             (state, Some(_)) => Ok(state),
@@ -319,4 +360,9 @@ impl Ledger {
         }
         Ok(())
     }
+}
+
+/// Where a read of a stream folded up to `revision` goes on.
+fn after(revision: Option<StreamRevision>) -> ReadFrom<StreamRevision> {
+    revision.map_or(ReadFrom::Start, |last| ReadFrom::At(last.next()))
 }

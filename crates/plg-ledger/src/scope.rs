@@ -51,7 +51,8 @@ impl Ledger {
             let (record, _) = self.load::<School>(&Self::stream::<School>(school)).await?;
             if record
                 .board
-                .is_some_and(|board| scope.boards.contains(&board))
+                .as_ref()
+                .is_some_and(|board| scope.boards.contains(board))
             {
                 return Ok(());
             }

@@ -249,6 +249,27 @@ fn register_person(person_id: PersonId) -> Direct<Person> {
 #[tokio::test]
 async fn a_kept_state_takes_in_what_another_writer_appended_since() {
     let (_dir, _, first, second) = two_writers().await;
+    the_first_sees_what_the_second_erased(&first, &second).await;
+}
+
+/// Two processes sharing one data directory (single-service binaries) open the store shared,
+/// and the next load of one takes in what the other appended, however recently it read.
+#[tokio::test]
+async fn a_load_takes_in_what_another_process_appended_since() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("events.db");
+    let vault = Arc::new(Vault::open(dir.path().join(plg_vault::VAULT_FILE)).expect("opens"));
+    let process = || async {
+        let store = SqliteEventStore::open(&path).await.expect("store opens");
+        Ledger::new(Arc::new(store)).with_vault(Arc::clone(&vault))
+    };
+    let (first, second) = (process().await, process().await);
+    the_first_sees_what_the_second_erased(&first, &second).await;
+}
+
+/// The first registers a person and keeps the state, the second erases them, and the
+/// first's next load has the erasure.
+async fn the_first_sees_what_the_second_erased(first: &Ledger, second: &Ledger) {
     let person_id = PersonId::new_random();
     let stream = Ledger::stream::<Person>(person_id);
     first

@@ -4,7 +4,10 @@
 
 use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
 
-use plg_eventstore::{StoreError, sqlite::SqliteEventStore};
+use plg_eventstore::{
+    StoreError,
+    sqlite::{Sharing, SqliteEventStore},
+};
 use plg_vault::{VAULT_FILE, Vault};
 use tokio::{net::TcpListener, sync::watch};
 
@@ -107,7 +110,14 @@ impl App {
         private::create_dir(&config.data_dir).map_err(data_dir_error)?;
         private::warn_if_shared(&config.data_dir);
         let lock = DataDirLock::acquire(&config.data_dir, claim)?;
-        let store = SqliteEventStore::open(config.data_dir.join(EVENT_STORE_FILE)).await?;
+        // A process that holds the directory alone is the store's only writer, so the store
+        // may keep where each stream ends.
+        let sharing = match claim {
+            Claim::Whole => Sharing::Exclusive,
+            Claim::Store | Claim::View => Sharing::Shared,
+        };
+        let store =
+            SqliteEventStore::open_with(config.data_dir.join(EVENT_STORE_FILE), sharing).await?;
         let vault = Vault::open(config.data_dir.join(VAULT_FILE))?;
         let ledger = Ledger::new(Arc::new(store.clone())).with_vault(Arc::new(vault));
         ledger.finish_erasures().await.map_err(AppError::Erasures)?;

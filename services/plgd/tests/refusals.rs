@@ -95,7 +95,11 @@ fn next_entry(
 #[tokio::test]
 async fn what_a_call_logs_carries_its_rpc_key_and_correlation_id() -> anyhow::Result<()> {
     let data_dir = tempfile::tempdir()?;
-    let mut plgd = support::spawn_plgd(data_dir.path())?;
+    // Each append is logged at debug level.
+    let mut plgd = support::spawn_plgd_with(
+        data_dir.path(),
+        &[("PLG_LOG_FILTER", "info,plg_ledger=debug")],
+    )?;
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", plgd.address))?
         .connect()
         .await?;
