@@ -18,6 +18,7 @@ pub mod rebuild;
 pub mod report;
 pub mod research;
 mod run;
+pub mod soak;
 pub mod target;
 pub mod writes;
 
@@ -92,6 +93,16 @@ pub struct Args {
     /// The longest one query's repeats may take, in seconds
     #[arg(long, default_value_t = 60.0)]
     pub query_seconds: f64,
+    /// Seconds of the soak, a steady mixed load at --soak-rate (scans with and without the
+    /// wait for the view, interventions, queries) reported per --soak-interval; 0: no soak
+    #[arg(long, default_value_t = 0.0)]
+    pub soak_seconds: f64,
+    /// Calls per second of the soak, all operations together
+    #[arg(long, default_value_t = 200.0)]
+    pub soak_rate: f64,
+    /// Seconds per row of the soak's table
+    #[arg(long, default_value_t = 60.0)]
+    pub soak_interval: f64,
     /// Every phase for about a second with tiny sizes; fails only when a call fails (CI)
     #[arg(long)]
     pub smoke: bool,
@@ -121,6 +132,9 @@ impl Args {
             }),
             query_repeats: 2,
             query_seconds: 5.0,
+            soak_seconds: 3.0,
+            soak_rate: 40.0,
+            soak_interval: 1.0,
             ..self
         }
     }
@@ -140,7 +154,7 @@ impl Args {
         };
         format!(
             "{}{} clients over {} channels; {} schools; {} s per write load, {} s per ceiling; \
-             stream growth to {} events or {} s; {} repeats per query{}",
+             stream growth to {} events or {} s; {} repeats per query{}{}",
             if self.smoke { "smoke: " } else { "" },
             list(&self.clients),
             self.channels,
@@ -153,6 +167,14 @@ impl Args {
             self.dataset
                 .map(|dataset| format!("; data set {dataset}"))
                 .unwrap_or_default(),
+            if self.soak_seconds > 0.0 {
+                format!(
+                    "; soak of {} s at {} calls/s",
+                    self.soak_seconds, self.soak_rate
+                )
+            } else {
+                String::new()
+            },
         )
     }
 }

@@ -61,6 +61,14 @@ impl Outcome {
         }
     }
 
+    /// Records a call of an open loop; one never sent counts as a `client backlog` error.
+    pub fn answered(&mut self, answer: Answered) {
+        match answer.result {
+            Some(result) => self.record(answer.latency, result),
+            None => self.error("client backlog".to_owned(), "too many calls waiting"),
+        }
+    }
+
     /// Counts an error under `kind`.
     pub fn error(&mut self, kind: String, message: &str) {
         if self.first_error.is_none() {
@@ -187,35 +195,73 @@ where
     F: Fn(u64) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<(), Status>> + Send + 'static,
 {
+    let mut outcome = Outcome::default();
+    let elapsed = open_loop_each(rate, duration, max_in_flight, call, |answer| {
+        outcome.answered(answer);
+    })
+    .await?;
+    outcome.elapsed = elapsed;
+    Ok(outcome)
+}
+
+/// One call of an open loop, answered, or never sent (`None`) because too many were waiting.
+#[derive(Debug)]
+pub struct Answered {
+    pub sequence: u64,
+    /// When the call was due, from the loop's start.
+    pub due: Duration,
+    pub latency: Duration,
+    pub result: Option<Result<(), Status>>,
+}
+
+/// The open loop of [`open_loop`], handing each answer to `answered` as it comes (not in
+/// sequence order); how long it ran, from the first call's start to the last call's answer.
+pub async fn open_loop_each<F, Fut>(
+    rate: f64,
+    duration: Duration,
+    max_in_flight: usize,
+    call: F,
+    mut answered: impl FnMut(Answered),
+) -> anyhow::Result<Duration>
+where
+    F: Fn(u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), Status>> + Send + 'static,
+{
     anyhow::ensure!(rate > 0.0, "an open-loop rate must be above 0");
     let interval = Duration::from_secs_f64(1.0 / rate);
     let calls = (duration.as_secs_f64() * rate).ceil().max(1.0) as u64;
     let places = Arc::new(Semaphore::new(max_in_flight));
-    let mut outcome = Outcome::default();
     let mut tasks = JoinSet::new();
     let start = Instant::now();
     for sequence in 0..calls {
-        let due = start + interval.mul_f64(sequence as f64);
-        sleep_until(due).await;
+        let due = interval.mul_f64(sequence as f64);
+        sleep_until(start + due).await;
         let Ok(place) = Arc::clone(&places).try_acquire_owned() else {
-            outcome.error("client backlog".to_owned(), "too many calls waiting");
+            answered(Answered {
+                sequence,
+                due,
+                latency: Duration::ZERO,
+                result: None,
+            });
             continue;
         };
         let answer = call(sequence);
         tasks.spawn(async move {
             let result = answer.await;
             drop(place);
-            (due.elapsed(), result)
+            Answered {
+                sequence,
+                due,
+                latency: (start + due).elapsed(),
+                result: Some(result),
+            }
         });
         while let Some(done) = tasks.try_join_next() {
-            let (latency, result) = done?;
-            outcome.record(latency, result);
+            answered(done?);
         }
     }
     while let Some(done) = tasks.join_next().await {
-        let (latency, result) = done?;
-        outcome.record(latency, result);
+        answered(done?);
     }
-    outcome.elapsed = start.elapsed();
-    Ok(outcome)
+    Ok(start.elapsed())
 }

@@ -66,6 +66,8 @@ pub struct Report {
     pub memory: Vec<(String, Option<u64>)>,
     /// The first error of each load that had any, and what could not be measured.
     pub notes: Vec<String>,
+    /// Tables of their own (the soak's), each under its title.
+    pub sections: Vec<(String, String)>,
 }
 
 impl Report {
@@ -123,6 +125,12 @@ impl fmt::Display for Report {
                 format!("{:.0}", bytes as f64 / (1024.0 * 1024.0))
             });
             writeln!(f, "| {phase} | {mib} |")?;
+        }
+        for (title, table) in &self.sections {
+            writeln!(f)?;
+            writeln!(f, "### {title}")?;
+            writeln!(f)?;
+            write!(f, "{table}")?;
         }
         if !self.notes.is_empty() {
             writeln!(f)?;

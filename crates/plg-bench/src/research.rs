@@ -152,8 +152,10 @@ pub async fn queries(
     Ok(queries)
 }
 
+/// A research query of the figures (and of the soak's mix); an empty school asks about the
+/// whole study.
 #[derive(Debug, Clone)]
-enum Ask {
+pub(crate) enum Ask {
     WaveScores(String),
     Growth(String),
     Timeline(String),
@@ -174,7 +176,11 @@ impl Ask {
         }
     }
 
-    async fn call(self, mut researcher: Clients, study_id: String) -> Result<(), tonic::Status> {
+    pub(crate) async fn call(
+        self,
+        mut researcher: Clients,
+        study_id: String,
+    ) -> Result<(), tonic::Status> {
         match self {
             Self::WaveScores(school) => {
                 let request = v1::GetWaveScoresRequest {

@@ -14,7 +14,7 @@ use crate::{
 };
 
 /// Calls in flight at once that the open-loop pacer allows before it counts a backlog.
-const OPEN_LOOP_IN_FLIGHT: usize = 10_000;
+pub(crate) const OPEN_LOOP_IN_FLIGHT: usize = 10_000;
 
 /// A load's outcome, and the CPU time plgd spent per answered call (when it runs here).
 #[derive(Debug)]
@@ -70,13 +70,13 @@ pub async fn scans(
     measure(target.process, load).await
 }
 
-type Call = Pin<Box<dyn Future<Output = Result<(), Status>> + Send>>;
+pub(crate) type Call = Pin<Box<dyn Future<Output = Result<(), Status>> + Send>>;
 
 /// A call submitting the next scan of `study` over the channel of its sequence number. With
 /// `wait_for_view` it asks to be answered once the research view has the scan, and a reply
 /// whose view position is still short of its write (the wait timed out) counts as a
 /// `DeadlineExceeded` error.
-fn submit_scan(
+pub(crate) fn submit_scan(
     target: &Target,
     study: &Arc<Study>,
     items: &Arc<Vec<String>>,
@@ -218,16 +218,17 @@ pub async fn stream_growth(
     })
 }
 
-/// Scans submitted with `wait_for_research_view` at `rate` per second for `duration`, whatever
-/// the answers do.
-pub async fn write_to_visible(
+/// Scans submitted at `rate` per second for `duration`, whatever the answers do; with
+/// `wait_for_view`, each asks to be answered once the research view has it.
+pub async fn scans_open_loop(
     target: &Target,
     study: &Arc<Study>,
     items: &Arc<Vec<String>>,
     rate: f64,
     duration: Duration,
+    wait_for_view: bool,
 ) -> anyhow::Result<Measured> {
-    let call = submit_scan(target, study, items, true);
+    let call = submit_scan(target, study, items, wait_for_view);
     let load = open_loop(rate, duration, OPEN_LOOP_IN_FLIGHT, call);
     measure(target.process, load).await
 }

@@ -21,15 +21,24 @@ async fn the_benchmark_smoke_run_measures_every_phase_without_an_error() -> anyh
         "RegisterPerson",
         "HoldSession on one PLG, last",
         "SubmitScan + wait_for_research_view",
+        "SubmitScan without the wait",
         "GetWaveScores, the study",
         "ExportStudy items",
         "plgd rebuild, every projection",
+        "soak: mixed load",
     ] {
         assert!(
             report.rows.iter().any(|row| row.figure.starts_with(figure)),
             "no {figure} in\n{report}"
         );
     }
+    assert!(
+        report
+            .sections
+            .iter()
+            .any(|(title, _)| title.starts_with("Soak")),
+        "the soak's table per interval:\n{report}"
+    );
     assert!(
         report.memory.iter().all(|(_, resident)| resident.is_some()),
         "the spawned plgd's memory was read after every phase:\n{report}"
