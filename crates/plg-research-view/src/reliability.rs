@@ -419,31 +419,7 @@ mod tests {
         }
         transaction.commit().expect("commits");
 
-        let context = StudyContext {
-            study_id: study_id.to_string(),
-            min_group_size: 5,
-            identify_schools: false,
-            waves: ["T1", "T2"]
-                .iter()
-                .enumerate()
-                .map(|(ordinal, label)| WaveInfo {
-                    label: (*label).to_owned(),
-                    ordinal: ordinal as u32 + 1,
-                    opens_on: String::new(),
-                    closes_on: String::new(),
-                })
-                .collect(),
-            schools: schools
-                .iter()
-                .enumerate()
-                .map(|(index, school)| SchoolRef {
-                    school_id: school.to_string(),
-                    pseudonym: format!("S{:02}", index + 1),
-                    name: String::new(),
-                })
-                .collect(),
-            withheld: Default::default(),
-        };
+        let context = StudyContext::released(study_id, &["T1", "T2"], &schools);
         let mut connection = db.read_connection().expect("connects");
         let transaction = connection.transaction().expect("begins");
         let (mut rwg_compared, mut hidden) = (0, 0);

@@ -397,7 +397,6 @@ mod tests {
     use plg_projections::{LogEvent, Payload, Projection, ResearchDb, all_projections};
 
     use super::*;
-    use crate::context::WaveInfo;
 
     /// Every counted answer of the study, each respondent with their answers: how the queries
     /// loaded the study before the scores were kept (counted by `scan_submissions`' status).
@@ -586,31 +585,7 @@ mod tests {
 
         let mut connection = db.read_connection().expect("connects");
         let transaction = connection.transaction().expect("begins");
-        let context = StudyContext {
-            study_id: study_id.to_string(),
-            min_group_size: 5,
-            identify_schools: false,
-            waves: waves
-                .iter()
-                .enumerate()
-                .map(|(ordinal, label)| WaveInfo {
-                    label: (*label).to_owned(),
-                    ordinal: ordinal as u32 + 1,
-                    opens_on: String::new(),
-                    closes_on: String::new(),
-                })
-                .collect(),
-            schools: schools
-                .iter()
-                .enumerate()
-                .map(|(index, school)| SchoolRef {
-                    school_id: school.to_string(),
-                    pseudonym: format!("S{:02}", index + 1),
-                    name: String::new(),
-                })
-                .collect(),
-            withheld: Default::default(),
-        };
+        let context = StudyContext::released(study_id, &waves, &schools);
         let oracle = recomputed(&transaction, &context.study_id);
         let kept = load_scored(&transaction, &context, None, None).expect("loads");
         assert!(
