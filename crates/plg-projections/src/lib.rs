@@ -17,6 +17,7 @@ pub use database::{RESEARCH_DB_FILE, ResearchDb, view_position};
 pub use event::{LogEvent, Payload};
 pub use projections::{
     all as all_projections,
+    answers::{StoredAnswer, decode_answers, encode_answers},
     audit::{SchoolStreams, school_streams},
     scans::DimensionScores,
 };

@@ -8,21 +8,19 @@ use std::{
     sync::Arc,
 };
 
-use plg_eventstore::{
-    Direction, EventStore, Position, ReadFrom, RecordedEvent, StoreError, sqlite::copy_database,
-};
+use plg_eventstore::{Direction, EventStore, Position, ReadFrom, sqlite::copy_database};
 use rusqlite::Connection;
 use tokio::task::JoinHandle;
 
 use crate::{
     Projection, ProjectionError, ResearchDb,
-    batch::{self, Cursor},
+    batch::{self, Cursor, Decoded},
     projections,
 };
 
 /// Events read and applied in one transaction while rebuilding. The copy is nobody's view
 /// until it is renamed, so nothing waits on its commits and they can be large.
-const REBUILD_BATCH: usize = 1024;
+const REBUILD_BATCH: usize = 4096;
 
 /// What a rebuild did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,21 +104,23 @@ async fn rebuild_in(
     let mut staging = Staging {
         connection: db.staging_connection()?,
         cursors,
-        skipped: BTreeSet::new(),
     };
+    let mut skipped = BTreeSet::new();
     let mut position = Position(0);
-    // The next page is read (and its JSON parsed) while the last one is applied.
+    // The next page is read and decoded (on another core) while the last one is applied.
     let mut reading = read_page(&store, ReadFrom::Start);
     loop {
-        let page = reading
+        let (page, left_out) = reading
             .await
             .map_err(|error| ProjectionError::Task(error.to_string()))??;
-        let Some(last) = page.last().map(|event| event.position) else {
+        skipped.extend(left_out);
+        let Some(page) = page else {
             break;
         };
-        reading = read_page(&store, ReadFrom::At(Position(last.0 + 1)));
+        reading = read_page(&store, ReadFrom::At(Position(page.last.0 + 1)));
+        let last = page.last;
         let (returned, applied) = tokio::task::spawn_blocking(move || {
-            let applied = staging.apply(page);
+            let applied = staging.apply(&page);
             (staging, applied)
         })
         .await
@@ -137,22 +137,28 @@ async fn rebuild_in(
         );
     }
     staging.connection.close().map_err(|(_, error)| error)?;
-    Ok(Rebuilt {
-        position,
-        skipped: staging.skipped,
-    })
+    Ok(Rebuilt { position, skipped })
 }
 
-/// Reads a page of the log from `from`, in a task of its own.
+/// A page of the log decoded (`None` past its end), and the positions it left out.
+type Page = (Option<Decoded>, BTreeSet<Position>);
+
+/// Reads a page of the log from `from` and decodes it, in a task of its own.
 fn read_page(
     store: &Arc<dyn EventStore>,
     from: ReadFrom<Position>,
-) -> JoinHandle<Result<Vec<RecordedEvent>, StoreError>> {
+) -> JoinHandle<Result<Page, ProjectionError>> {
     let store = store.clone();
     tokio::spawn(async move {
-        store
+        let page = store
             .read_all(Direction::Forward, from, REBUILD_BATCH)
-            .await
+            .await?;
+        tokio::task::spawn_blocking(move || {
+            let mut skipped = BTreeSet::new();
+            (batch::decode(page, &mut skipped), skipped)
+        })
+        .await
+        .map_err(|error| ProjectionError::Task(error.to_string()))
     })
 }
 
@@ -161,17 +167,13 @@ fn read_page(
 struct Staging {
     connection: Connection,
     cursors: Vec<Cursor>,
-    skipped: BTreeSet<Position>,
 }
 
 impl Staging {
     /// Applies a page of the log to every projection rebuilt. A rebuild is all or nothing:
     /// a projection that fails fails it.
-    fn apply(&mut self, page: Vec<RecordedEvent>) -> Result<(), ProjectionError> {
-        let Some(decoded) = batch::decode(page, &mut self.skipped) else {
-            return Ok(());
-        };
-        match batch::apply(&mut self.connection, &mut self.cursors, &decoded)?
+    fn apply(&mut self, page: &Decoded) -> Result<(), ProjectionError> {
+        match batch::apply(&mut self.connection, &mut self.cursors, page)?
             .into_iter()
             .next()
         {

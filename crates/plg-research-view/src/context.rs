@@ -77,6 +77,41 @@ pub struct StudyContext {
 }
 
 impl StudyContext {
+    /// A study of `waves` (in order) and `schools` (named `S01`, …), every wave released and a
+    /// minimum group size of 5, for tests that project a log of their own.
+    #[cfg(test)]
+    pub(crate) fn released(
+        study_id: StudyId,
+        waves: &[&str],
+        schools: &[SchoolId],
+    ) -> Self {
+        Self {
+            study_id: study_id.to_string(),
+            min_group_size: 5,
+            identify_schools: false,
+            waves: waves
+                .iter()
+                .enumerate()
+                .map(|(ordinal, label)| WaveInfo {
+                    label: (*label).to_owned(),
+                    ordinal: ordinal as u32 + 1,
+                    opens_on: String::new(),
+                    closes_on: String::new(),
+                })
+                .collect(),
+            schools: schools
+                .iter()
+                .enumerate()
+                .map(|(index, school)| SchoolRef {
+                    school_id: school.to_string(),
+                    pseudonym: format!("S{:02}", index + 1),
+                    name: String::new(),
+                })
+                .collect(),
+            withheld: BTreeSet::new(),
+        }
+    }
+
     pub fn load(transaction: &Transaction<'_>, study: StudyId) -> Result<Self, ResearchError> {
         let study_id = study.to_string();
         let study_id = study_id.as_str();

@@ -1,8 +1,9 @@
 //! How much respondents agree within schools, and how much schools differ.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use plg_domain::dimension::Dimension;
+use plg_projections::StoredAnswer;
 use plg_stats::{Icc, icc, rwg_j};
 
 use rusqlite::Transaction;
@@ -10,7 +11,7 @@ use rusqlite::Transaction;
 use crate::{
     ResearchError,
     context::{SchoolRef, StudyContext, WaveInfo},
-    scores::{ItemAnswer, Response, Scored, Shown, load_answers, load_scored, wave_scores},
+    scores::{Scored, Shown, each_school_answers, load_scored, stored_answers, wave_scores},
 };
 
 /// Points on the scan's answer scale.
@@ -50,8 +51,8 @@ impl DimensionReliability {
 }
 
 /// Per dimension at `wave`: the ICC over the schools whose pooled cell is shown, from the
-/// respondents' kept scores, and rwg(j) of each shown school, from its answers, read one
-/// school at a time.
+/// respondents' kept scores, and rwg(j) of each shown school, from its answers, read in one
+/// pass over the wave and handled one school at a time.
 pub fn reliability(
     transaction: &Transaction<'_>,
     context: &StudyContext,
@@ -78,31 +79,46 @@ pub fn reliability(
     for respondent in &in_wave {
         per_school[respondent.school].push(respondent);
     }
+    let index_of: HashMap<&str, usize> = context
+        .schools
+        .iter()
+        .enumerate()
+        .map(|(index, school)| (school.school_id.as_str(), index))
+        .collect();
     let mut agreement_of: BTreeMap<(usize, Dimension), f64> = BTreeMap::new();
-    for (index, school) in context.schools.iter().enumerate() {
-        let shown: Vec<Dimension> = Dimension::ALL
-            .into_iter()
-            .filter(|dimension| is_shown(school, *dimension))
-            .collect();
-        if shown.is_empty() {
-            continue;
-        }
-        let responses = load_answers(
-            transaction,
-            &context.study_id,
-            &school.school_id,
-            &wave.label,
-        )?;
-        for dimension in shown {
-            let answered: Vec<&Response> = responses
-                .iter()
-                .filter(|response| answered_current(response, dimension))
+    each_school_answers(
+        transaction,
+        &context.study_id,
+        &wave.label,
+        |school_id, blobs| {
+            let Some(&index) = index_of.get(school_id) else {
+                return Ok(());
+            };
+            let school = &context.schools[index];
+            let shown: Vec<Dimension> = Dimension::ALL
+                .into_iter()
+                .filter(|dimension| is_shown(school, *dimension))
                 .collect();
-            if let Some(rwg_j) = rwg_j(&item_matrix(&answered, dimension), SCALE_POINTS) {
-                agreement_of.insert((index, dimension), rwg_j);
+            if shown.is_empty() {
+                return Ok(());
             }
-        }
-    }
+            let responses = blobs
+                .iter()
+                .map(|blob| stored_answers(blob))
+                .collect::<Result<Vec<_>, _>>()?;
+            for dimension in shown {
+                let answered: Vec<&[StoredAnswer<'_>]> = responses
+                    .iter()
+                    .map(Vec::as_slice)
+                    .filter(|answers| answered_current(answers, dimension))
+                    .collect();
+                if let Some(rwg_j) = rwg_j(&item_matrix(&answered, dimension), SCALE_POINTS) {
+                    agreement_of.insert((index, dimension), rwg_j);
+                }
+            }
+            Ok(())
+        },
+    )?;
     Ok(Dimension::ALL
         .into_iter()
         .map(|dimension| {
@@ -147,32 +163,27 @@ pub fn reliability(
 
 /// Whether a respondent answered any item of the dimension about the current situation: the
 /// respondents who have a current score on it.
-fn answered_current(response: &Response, dimension: Dimension) -> bool {
-    response
-        .dimensions
-        .get(&dimension)
-        .is_some_and(|items| items.iter().any(|item| item.current.is_some()))
+fn answered_current(answers: &[StoredAnswer<'_>], dimension: Dimension) -> bool {
+    items(answers, dimension).any(|item| item.current.is_some())
 }
 
 /// Respondents × items of one dimension, columns keyed by item code: a respondent who left an
 /// item out has no answer in that column, rather than shifting the others.
-fn item_matrix(respondents: &[&Response], dimension: Dimension) -> Vec<Vec<Option<f64>>> {
+fn item_matrix(respondents: &[&[StoredAnswer<'_>]], dimension: Dimension) -> Vec<Vec<Option<f64>>> {
     let codes: BTreeSet<&str> = respondents
         .iter()
-        .flat_map(|response| items(response, dimension))
-        .map(|item| item.item_code.as_str())
+        .flat_map(|answers| items(answers, dimension))
+        .map(|item| item.item_code)
         .collect();
     respondents
         .iter()
-        .map(|response| {
-            let answered = items(response, dimension);
+        .map(|answers| {
             codes
                 .iter()
                 .map(|code| {
-                    answered
-                        .iter()
+                    items(answers, dimension)
                         .find(|item| item.item_code == *code)
-                        .and_then(|item| item.current)
+                        .and_then(|item| item.current.map(f64::from))
                 })
                 .collect()
         })
@@ -180,10 +191,293 @@ fn item_matrix(respondents: &[&Response], dimension: Dimension) -> Vec<Vec<Optio
 }
 
 /// The respondent's answers to a dimension's items, in item-code order.
-fn items(response: &Response, dimension: Dimension) -> &[ItemAnswer] {
-    response
-        .dimensions
-        .get(&dimension)
-        .map(Vec::as_slice)
-        .unwrap_or_default()
+fn items<'a>(
+    answers: &'a [StoredAnswer<'a>],
+    dimension: Dimension,
+) -> impl Iterator<Item = &'a StoredAnswer<'a>> {
+    answers
+        .iter()
+        .filter(move |answer| answer.dimension == dimension)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use chrono::{TimeZone, Utc};
+    use plg_domain::{
+        consent::ConsentEvent,
+        ids::{ConsentId, ResponseId, SchoolId, StudyId, SubmissionId},
+        instrument::Instrument,
+        scan::{RecordedAnswer, RespondentRole, ScanEvent},
+        values::{ItemCode, Pseudonym, Score, WaveLabel, parse_date},
+    };
+    use plg_eventstore::Position;
+    use plg_projections::{LogEvent, Payload, Projection, ResearchDb, all_projections};
+    use plg_stats::mean_of_answered;
+    use rand::{RngExt as _, SeedableRng as _, rngs::StdRng};
+
+    use super::*;
+
+    /// A submission as the log says it stands: who, where, what, and whether it counts.
+    struct Submitted {
+        school: usize,
+        wave: &'static str,
+        respondent: String,
+        answers: Vec<RecordedAnswer>,
+        counts: bool,
+    }
+
+    /// The built-in items, now and then an extra one whose code sorts between them, some left
+    /// out or unanswered, in a shuffled order.
+    fn answers(rng: &mut StdRng) -> Vec<RecordedAnswer> {
+        let score = |rng: &mut StdRng| {
+            (rng.random_range(0..6) > 0)
+                .then(|| Score::new(rng.random_range(1..=5)).expect("a score"))
+        };
+        let mut items: Vec<(String, Dimension)> = Instrument::built_in()
+            .items
+            .iter()
+            .map(|item| (item.code.as_str().to_owned(), item.dimension))
+            .collect();
+        for dimension in Dimension::ALL {
+            if rng.random_range(0..4) == 0 {
+                items.push((format!("{}.10", dimension.code()), dimension));
+            }
+        }
+        let mut answers = Vec::new();
+        for (code, dimension) in items {
+            if rng.random_range(0..10) == 0 {
+                continue;
+            }
+            answers.push(RecordedAnswer {
+                item_code: ItemCode::parse(&code).expect("a code"),
+                dimension,
+                current: score(rng),
+                desired: score(rng),
+            });
+        }
+        for index in (1..answers.len()).rev() {
+            answers.swap(index, rng.random_range(0..=index));
+        }
+        answers
+    }
+
+    /// rwg(j) as it was computed from one row per answer: each respondent's items of the
+    /// dimension in item-code order, columns keyed by code.
+    fn direct_rwg_j(respondents: &[&Submitted], dimension: Dimension) -> Option<f64> {
+        let items = |submitted: &Submitted| -> BTreeMap<String, Option<f64>> {
+            submitted
+                .answers
+                .iter()
+                .filter(|answer| answer.dimension == dimension)
+                .map(|answer| {
+                    let current = answer.current.map(|score| f64::from(score.value()));
+                    (answer.item_code.as_str().to_owned(), current)
+                })
+                .collect()
+        };
+        let answered: Vec<BTreeMap<String, Option<f64>>> = respondents
+            .iter()
+            .map(|submitted| items(submitted))
+            .filter(|items| items.values().any(Option::is_some))
+            .collect();
+        let codes: BTreeSet<&String> = answered.iter().flat_map(BTreeMap::keys).collect();
+        let matrix: Vec<Vec<Option<f64>>> = answered
+            .iter()
+            .map(|items| {
+                codes
+                    .iter()
+                    .map(|code| items.get(*code).copied().flatten())
+                    .collect()
+            })
+            .collect();
+        rwg_j(&matrix, SCALE_POINTS)
+    }
+
+    /// A respondent's current score on a dimension, from their answers in item-code order.
+    fn direct_score(submitted: &Submitted, dimension: Dimension) -> Option<f64> {
+        let mut items: Vec<&RecordedAnswer> = submitted
+            .answers
+            .iter()
+            .filter(|answer| answer.dimension == dimension)
+            .collect();
+        items.sort_by(|a, b| a.item_code.as_str().cmp(b.item_code.as_str()));
+        let current: Vec<Option<f64>> = items
+            .iter()
+            .map(|answer| answer.current.map(|score| f64::from(score.value())))
+            .collect();
+        mean_of_answered(&current)
+    }
+
+    #[test]
+    fn reliability_equals_the_direct_computation_from_the_answers_bit_for_bit() {
+        let mut rng = StdRng::seed_from_u64(7);
+        let study_id = StudyId::new_random();
+        let schools: Vec<SchoolId> = (0..8).map(|_| SchoolId::new_random()).collect();
+        let mut events: Vec<Payload> = Vec::new();
+        let mut log: BTreeMap<SubmissionId, Submitted> = BTreeMap::new();
+        let mut current: BTreeMap<(usize, &str, String), SubmissionId> = BTreeMap::new();
+        let mut withdrawn: BTreeSet<(usize, String)> = BTreeSet::new();
+        for step in 0..400 {
+            let school = rng.random_range(0..schools.len());
+            let wave = if rng.random_range(0..8) == 0 {
+                "T2"
+            } else {
+                "T1"
+            };
+            let respondent = format!("r{:02}", rng.random_range(0..12));
+            let key = (school, wave, respondent.clone());
+            match rng.random_range(0..20) {
+                // A retraction of the respondent's submission that counts.
+                0 => {
+                    if let Some(submission_id) = current.remove(&key) {
+                        events.push(Payload::Scan(ScanEvent::ScanRetracted {
+                            submission_id,
+                            reason: None,
+                        }));
+                        if let Some(submitted) = log.get_mut(&submission_id) {
+                            submitted.counts = false;
+                        }
+                    }
+                }
+                // A withdrawal: none of the respondent's submissions at the school counts,
+                // not even those that land later.
+                1 if step % 3 == 0 => {
+                    let pseudonym = Pseudonym::parse(&respondent).expect("a pseudonym");
+                    events.push(Payload::Consent(ConsentEvent::ConsentWithdrawn {
+                        consent_id: ConsentId::derive(study_id, schools[school], &pseudonym),
+                        study_id,
+                        school_id: schools[school],
+                        respondent: pseudonym,
+                        reason: None,
+                    }));
+                    for submitted in log.values_mut() {
+                        if submitted.school == school && submitted.respondent == respondent {
+                            submitted.counts = false;
+                        }
+                    }
+                    withdrawn.insert((school, respondent));
+                }
+                // A (re)submission: the one before it no longer counts.
+                _ => {
+                    let submission_id = SubmissionId::new_random();
+                    let supersedes = current.insert(key, submission_id);
+                    if let Some(superseded) = supersedes.and_then(|id| log.get_mut(&id)) {
+                        superseded.counts = false;
+                    }
+                    let wave_label = WaveLabel::parse(wave).expect("a label");
+                    let pseudonym = Pseudonym::parse(&respondent).expect("a pseudonym");
+                    let submitted = Submitted {
+                        school,
+                        wave,
+                        counts: !withdrawn.contains(&(school, respondent.clone())),
+                        respondent,
+                        answers: answers(&mut rng),
+                    };
+                    events.push(Payload::Scan(ScanEvent::ScanSubmitted {
+                        response_id: ResponseId::derive(
+                            study_id,
+                            schools[school],
+                            &wave_label,
+                            &pseudonym,
+                        ),
+                        submission_id,
+                        study_id,
+                        school_id: schools[school],
+                        wave: wave_label,
+                        respondent: pseudonym,
+                        role: RespondentRole::ALL[rng.random_range(0..4)],
+                        instrument_version: Instrument::built_in().version,
+                        answered_on: parse_date("2016-02-01").expect("a date"),
+                        answers: submitted.answers.clone(),
+                        supersedes,
+                    }));
+                    log.insert(submission_id, submitted);
+                }
+            }
+        }
+
+        let dir = tempfile::tempdir().expect("temp dir");
+        let all = all_projections();
+        let projections: Vec<&dyn Projection> = all.iter().map(AsRef::as_ref).collect();
+        let db = ResearchDb::open(dir.path().join("research.db"), &projections).expect("opens");
+        let mut connection = db.write_connection().expect("connects");
+        let transaction = connection.transaction().expect("begins");
+        for (index, payload) in events.into_iter().enumerate() {
+            let event = LogEvent {
+                position: Position(index as u64 + 1),
+                stream: String::new(),
+                revision: 0,
+                entity_id: String::new(),
+                occurred_at: Utc.with_ymd_and_hms(2016, 2, 1, 10, 0, 0).unwrap(),
+                payload,
+            };
+            for projection in &projections {
+                projection.apply(&transaction, &event).expect("applies");
+            }
+        }
+        transaction.commit().expect("commits");
+
+        let context = StudyContext::released(study_id, &["T1", "T2"], &schools);
+        let mut connection = db.read_connection().expect("connects");
+        let transaction = connection.transaction().expect("begins");
+        let (mut rwg_compared, mut hidden) = (0, 0);
+        for wave in &context.waves {
+            let computed = reliability(&transaction, &context, wave).expect("computes");
+            let counted = |school: usize| -> Vec<&Submitted> {
+                let mut counted: Vec<&Submitted> = log
+                    .values()
+                    .filter(|s| s.counts && s.school == school && s.wave == wave.label)
+                    .collect();
+                counted.sort_by(|a, b| a.respondent.cmp(&b.respondent));
+                counted
+            };
+            for dimension in &computed {
+                let mut groups = Vec::new();
+                for agreement in &dimension.agreement {
+                    let school = context
+                        .schools
+                        .iter()
+                        .position(|school| *school == agreement.school)
+                        .expect("a school of the study");
+                    let respondents = counted(school);
+                    let bits = |value: Option<f64>| value.map(f64::to_bits);
+                    if agreement.suppressed {
+                        hidden += 1;
+                        assert_eq!(agreement.rwg_j, None);
+                        continue;
+                    }
+                    rwg_compared += usize::from(agreement.rwg_j.is_some());
+                    assert_eq!(
+                        bits(agreement.rwg_j),
+                        bits(direct_rwg_j(&respondents, dimension.dimension)),
+                        "rwg(j) of school {school} in {} on {:?}",
+                        wave.label,
+                        dimension.dimension
+                    );
+                    groups.push(
+                        respondents
+                            .iter()
+                            .filter_map(|submitted| direct_score(submitted, dimension.dimension))
+                            .collect::<Vec<f64>>(),
+                    );
+                }
+                let icc_bits = |icc: Option<Icc>| {
+                    icc.map(|icc| (icc.icc1.to_bits(), icc.icc2.map(f64::to_bits)))
+                };
+                assert_eq!(
+                    icc_bits(dimension.icc),
+                    icc_bits(icc(&groups)),
+                    "ICC on {:?}",
+                    dimension.dimension
+                );
+            }
+        }
+        assert!(
+            rwg_compared > 50,
+            "a varied data set: {rwg_compared} rwg(j) compared"
+        );
+        assert!(hidden > 0, "some school-waves too small to show");
+    }
 }

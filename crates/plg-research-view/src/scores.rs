@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use plg_domain::{dimension::Dimension, scan::RespondentRole};
-use plg_projections::DimensionScores;
+use plg_projections::{DimensionScores, StoredAnswer, decode_answers};
 use plg_stats::Summary;
 use rusqlite::{
     Row, Transaction,
@@ -125,43 +125,79 @@ pub fn load_answers(
     wave: &str,
 ) -> Result<Vec<Response>, ResearchError> {
     let mut statement = transaction.prepare_cached(
-        "SELECT s.submission_id, s.respondent, s.role, a.dimension, a.item_code, a.current, a.desired
-         FROM scan_submissions s JOIN scan_answers a USING (submission_id)
-         WHERE s.study_id = ?1 AND s.wave = ?2 AND s.school_id = ?3 AND s.status = 'current'
-         ORDER BY s.respondent, a.item_code",
+        "SELECT submission_id, respondent, role, answers FROM scan_answers
+         WHERE study_id = ?1 AND wave = ?2 AND school_id = ?3 AND status = 'current'
+         ORDER BY respondent, submission_id",
     )?;
     let mut rows = statement.query((study_id, wave, school_id))?;
-    let mut responses: Vec<Response> = Vec::new();
+    let mut responses = Vec::new();
     while let Some(row) = rows.next()? {
-        let submission_id = column(row, 0, ValueRef::as_str)?;
-        if responses
-            .last()
-            .is_none_or(|last| last.submission_id != submission_id)
-        {
-            responses.push(Response {
-                submission_id: submission_id.to_owned(),
-                school_id: school_id.to_owned(),
-                wave: wave.to_owned(),
-                respondent: row.get(1)?,
-                role: parse_name(column(row, 2, ValueRef::as_str)?)?,
-                dimensions: BTreeMap::new(),
-            });
-        }
-        let dimension = parse_name(column(row, 3, ValueRef::as_str)?)?;
-        let answer = ItemAnswer {
-            item_code: row.get(4)?,
-            current: row.get::<_, Option<i64>>(5)?.map(|score| score as f64),
-            desired: row.get::<_, Option<i64>>(6)?.map(|score| score as f64),
-        };
-        if let Some(response) = responses.last_mut() {
-            response
-                .dimensions
-                .entry(dimension)
-                .or_default()
-                .push(answer);
-        }
+        let dimensions = item_answers(column(row, 3, ValueRef::as_blob)?)?;
+        responses.push(Response {
+            submission_id: row.get(0)?,
+            school_id: school_id.to_owned(),
+            wave: wave.to_owned(),
+            respondent: row.get(1)?,
+            role: parse_name(column(row, 2, ValueRef::as_str)?)?,
+            dimensions,
+        });
     }
     Ok(responses)
+}
+
+/// Every counted response of a wave, one school at a time, in one read of the wave's range of
+/// `scan_answers`: `each` gets a school's id and its responses' answers (blobs, see
+/// [`stored_answers`]) in respondent order, schools in id order.
+pub fn each_school_answers(
+    transaction: &Transaction<'_>,
+    study_id: &str,
+    wave: &str,
+    mut each: impl FnMut(&str, &[Vec<u8>]) -> Result<(), ResearchError>,
+) -> Result<(), ResearchError> {
+    let mut statement = transaction.prepare_cached(
+        "SELECT school_id, answers FROM scan_answers
+         WHERE study_id = ?1 AND wave = ?2 AND status = 'current'
+         ORDER BY school_id, respondent, submission_id",
+    )?;
+    let mut rows = statement.query((study_id, wave))?;
+    let (mut school, mut group) = (String::new(), Vec::new());
+    while let Some(row) = rows.next()? {
+        let school_id = column(row, 0, ValueRef::as_str)?;
+        if school_id != school {
+            if !group.is_empty() {
+                each(&school, &group)?;
+                group.clear();
+            }
+            school_id.clone_into(&mut school);
+        }
+        group.push(column(row, 1, ValueRef::as_blob)?.to_vec());
+    }
+    if !group.is_empty() {
+        each(&school, &group)?;
+    }
+    Ok(())
+}
+
+/// A response's answers by dimension, each dimension's in item-code order.
+fn item_answers(bytes: &[u8]) -> Result<BTreeMap<Dimension, Vec<ItemAnswer>>, ResearchError> {
+    let mut dimensions: BTreeMap<Dimension, Vec<ItemAnswer>> = BTreeMap::new();
+    for answer in stored_answers(bytes)? {
+        dimensions
+            .entry(answer.dimension)
+            .or_default()
+            .push(ItemAnswer {
+                item_code: answer.item_code.to_owned(),
+                current: answer.current.map(f64::from),
+                desired: answer.desired.map(f64::from),
+            });
+    }
+    Ok(dimensions)
+}
+
+/// A response's answers as `scan_answers` keeps them, read in place.
+pub fn stored_answers(bytes: &[u8]) -> Result<Vec<StoredAnswer<'_>>, ResearchError> {
+    decode_answers(bytes)
+        .ok_or_else(|| ResearchError::UnknownValue(format!("answers of {} bytes", bytes.len())))
 }
 
 /// A column's text or bytes, read in place rather than copied.
@@ -361,56 +397,32 @@ mod tests {
     use plg_projections::{LogEvent, Payload, Projection, ResearchDb, all_projections};
 
     use super::*;
-    use crate::context::WaveInfo;
 
     /// Every counted answer of the study, each respondent with their answers: how the queries
-    /// loaded the study before the scores were kept.
+    /// loaded the study before the scores were kept (counted by `scan_submissions`' status).
     fn recomputed(transaction: &Transaction<'_>, study_id: &str) -> Vec<Response> {
         let mut statement = transaction
             .prepare(
-                "SELECT s.submission_id, s.school_id, s.wave, s.respondent, s.role, a.dimension, a.item_code, a.current, a.desired
+                "SELECT s.submission_id, s.school_id, s.wave, s.respondent, s.role, a.answers
                  FROM scan_submissions s JOIN scan_answers a USING (submission_id)
                  WHERE s.study_id = ?1 AND s.status = 'current'
-                 ORDER BY s.school_id, s.wave, s.respondent, a.item_code",
+                 ORDER BY s.school_id, s.wave, s.respondent",
             )
             .expect("prepares");
         let mut rows = statement.query([study_id]).expect("queries");
         let mut responses: Vec<Response> = Vec::new();
         while let Some(row) = rows.next().expect("reads") {
-            let submission_id: String = row.get(0).expect("id");
-            if responses
-                .last()
-                .is_none_or(|last| last.submission_id != submission_id)
-            {
-                let role: String = row.get(4).expect("role");
-                responses.push(Response {
-                    submission_id,
-                    school_id: row.get(1).expect("school"),
-                    wave: row.get(2).expect("wave"),
-                    respondent: row.get(3).expect("respondent"),
-                    role: parse_name(&role).expect("a role"),
-                    dimensions: BTreeMap::new(),
-                });
-            }
-            let dimension: String = row.get(5).expect("dimension");
-            let answer = ItemAnswer {
-                item_code: row.get(6).expect("code"),
-                current: row
-                    .get::<_, Option<i64>>(7)
-                    .expect("current")
-                    .map(|s| s as f64),
-                desired: row
-                    .get::<_, Option<i64>>(8)
-                    .expect("desired")
-                    .map(|s| s as f64),
-            };
-            if let Some(response) = responses.last_mut() {
-                response
-                    .dimensions
-                    .entry(parse_name(&dimension).expect("a dimension"))
-                    .or_default()
-                    .push(answer);
-            }
+            let role: String = row.get(4).expect("role");
+            let blob: Vec<u8> = row.get(5).expect("answers");
+            let dimensions = item_answers(&blob).expect("a blob of answers");
+            responses.push(Response {
+                submission_id: row.get(0).expect("id"),
+                school_id: row.get(1).expect("school"),
+                wave: row.get(2).expect("wave"),
+                respondent: row.get(3).expect("respondent"),
+                role: parse_name(&role).expect("a role"),
+                dimensions,
+            });
         }
         responses
     }
@@ -573,31 +585,7 @@ mod tests {
 
         let mut connection = db.read_connection().expect("connects");
         let transaction = connection.transaction().expect("begins");
-        let context = StudyContext {
-            study_id: study_id.to_string(),
-            min_group_size: 5,
-            identify_schools: false,
-            waves: waves
-                .iter()
-                .enumerate()
-                .map(|(ordinal, label)| WaveInfo {
-                    label: (*label).to_owned(),
-                    ordinal: ordinal as u32 + 1,
-                    opens_on: String::new(),
-                    closes_on: String::new(),
-                })
-                .collect(),
-            schools: schools
-                .iter()
-                .enumerate()
-                .map(|(index, school)| SchoolRef {
-                    school_id: school.to_string(),
-                    pseudonym: format!("S{:02}", index + 1),
-                    name: String::new(),
-                })
-                .collect(),
-            withheld: Default::default(),
-        };
+        let context = StudyContext::released(study_id, &waves, &schools);
         let oracle = recomputed(&transaction, &context.study_id);
         let kept = load_scored(&transaction, &context, None, None).expect("loads");
         assert!(

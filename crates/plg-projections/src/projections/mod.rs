@@ -1,5 +1,6 @@
 //! The research view's projections, one per area of the domain.
 
+pub mod answers;
 pub mod audit;
 mod interventions;
 mod plgs;

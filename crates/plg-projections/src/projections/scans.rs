@@ -9,6 +9,9 @@
 //!   kept equal to `scan_submissions.status`. Stored in the order the queries read it.
 //! - `scan_school_waves`: per school and wave, the last log position at which one of its
 //!   submissions was added or changed status (what the release rule compares).
+//! - `scan_answers`: each submission's answers in one blob ([`encode_answers`]), keyed so that
+//!   a wave's answers are one range of the key in school and respondent order, with the
+//!   submission's status, kept equal to `scan_submissions.status`.
 
 use plg_domain::{
     consent::ConsentEvent,
@@ -22,6 +25,7 @@ use crate::{
     Projection, ProjectionError,
     batch::sql_position,
     event::{LogEvent, Payload},
+    projections::answers::encode_answers,
 };
 
 #[derive(Debug)]
@@ -48,8 +52,6 @@ impl Projection for Scans {
                 CHECK (status IN ('current', 'superseded', 'retracted', 'withdrawn')),
             changed_at         INTEGER NOT NULL
         ) STRICT;
-        CREATE INDEX IF NOT EXISTS scan_submissions_by_wave
-            ON scan_submissions (study_id, wave, school_id, status);
         CREATE INDEX IF NOT EXISTS scan_submissions_by_respondent
             ON scan_submissions (study_id, school_id, respondent);
         CREATE TABLE IF NOT EXISTS scan_scores (
@@ -71,13 +73,16 @@ impl Projection for Scans {
             PRIMARY KEY (study_id, school_id, wave)
         ) STRICT, WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS scan_answers (
+            study_id      TEXT NOT NULL,
+            wave          TEXT NOT NULL,
+            school_id     TEXT NOT NULL,
+            respondent    TEXT NOT NULL,
             submission_id TEXT NOT NULL,
-            item_code     TEXT NOT NULL,
-            dimension     TEXT NOT NULL,
-            current       INTEGER,
-            desired       INTEGER,
-            PRIMARY KEY (submission_id, item_code)
-        ) STRICT;
+            role          TEXT NOT NULL,
+            status        TEXT NOT NULL,
+            answers       BLOB NOT NULL,
+            PRIMARY KEY (study_id, wave, school_id, respondent, submission_id)
+        ) STRICT, WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS consent_withdrawals (
             study_id     TEXT NOT NULL,
             school_id    TEXT NOT NULL,
@@ -89,7 +94,7 @@ impl Projection for Scans {
     }
 
     fn version(&self) -> u32 {
-        2
+        3
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -156,19 +161,20 @@ impl Projection for Scans {
                         answered_on.to_string(),
                         sql_position(event.position),
                     ])?;
-                let mut insert_answer = transaction
-                    .prepare_cached("INSERT INTO scan_answers VALUES (?1, ?2, ?3, ?4, ?5)")?;
-                for answer in answers {
-                    insert_answer.execute(params![
-                        submission_id,
-                        answer.item_code.as_str(),
-                        answer.dimension.as_str(),
-                        answer.current.map(|score| score.value()),
-                        answer.desired.map(|score| score.value()),
-                    ])?;
-                }
                 // A submission without answers never reached a statistic: it has no scores.
                 if !answers.is_empty() {
+                    let blob = encode_answers(answers).ok_or_else(|| ProjectionError::Decode {
+                        position: event.position,
+                        message: "an item code longer than 255 bytes".to_owned(),
+                    })?;
+                    transaction
+                        .prepare_cached(
+                            "INSERT INTO scan_answers
+                             SELECT study_id, wave, school_id, respondent, submission_id, role,
+                                    status, ?2
+                             FROM scan_submissions WHERE submission_id = ?1",
+                        )?
+                        .execute(params![submission_id, blob])?;
                     transaction
                         .prepare_cached(
                             "INSERT INTO scan_scores
@@ -183,7 +189,7 @@ impl Projection for Scans {
                 }
                 submission_changed(transaction, &submission_id)?;
                 if let Some(superseded) = supersedes {
-                    submission_changed(transaction, &superseded.to_string())?;
+                    status_changed(transaction, &superseded.to_string())?;
                 }
             }
             Payload::Scan(ScanEvent::ScanRetracted { submission_id, .. }) => {
@@ -194,7 +200,7 @@ impl Projection for Scans {
                      WHERE submission_id = ?1 AND status != 'withdrawn'",
                     )?
                     .execute(params![submission_id, sql_position(event.position)])?;
-                submission_changed(transaction, &submission_id)?;
+                status_changed(transaction, &submission_id)?;
             }
             Payload::Consent(ConsentEvent::ConsentWithdrawn {
                 study_id,
@@ -235,13 +241,31 @@ impl Projection for Scans {
                     })?
                     .collect::<Result<Vec<_>, _>>()?;
                 for submission_id in changed {
-                    submission_changed(transaction, &submission_id)?;
+                    status_changed(transaction, &submission_id)?;
                 }
             }
             _ => {}
         }
         Ok(())
     }
+}
+
+/// After an existing submission changed status: its answers' status (a new submission's
+/// answers are written with it), and what [`submission_changed`] keeps.
+fn status_changed(
+    transaction: &Transaction<'_>,
+    submission_id: &str,
+) -> Result<(), ProjectionError> {
+    transaction
+        .prepare_cached(
+            "UPDATE scan_answers SET status = s.status FROM scan_submissions s
+             WHERE s.submission_id = ?1
+               AND (scan_answers.study_id, scan_answers.wave, scan_answers.school_id,
+                    scan_answers.respondent, scan_answers.submission_id)
+                 = (s.study_id, s.wave, s.school_id, s.respondent, s.submission_id)",
+        )?
+        .execute([submission_id])?;
+    submission_changed(transaction, submission_id)
 }
 
 /// Brings what is kept of a submission up to date after it was added or changed status: its
