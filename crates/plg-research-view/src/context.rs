@@ -80,11 +80,7 @@ impl StudyContext {
     /// A study of `waves` (in order) and `schools` (named `S01`, …), every wave released and a
     /// minimum group size of 5, for tests that project a log of their own.
     #[cfg(test)]
-    pub(crate) fn released(
-        study_id: StudyId,
-        waves: &[&str],
-        schools: &[SchoolId],
-    ) -> Self {
+    pub(crate) fn released(study_id: StudyId, waves: &[&str], schools: &[SchoolId]) -> Self {
         Self {
             study_id: study_id.to_string(),
             min_group_size: 5,
