@@ -6,10 +6,13 @@
 //! unless the study identifies them.
 
 pub mod activity;
+mod cache;
 pub mod chart;
 pub mod context;
 mod error;
 pub mod export;
+#[cfg(test)]
+mod fixture;
 pub mod growth;
 pub mod impact;
 pub mod reliability;
@@ -25,7 +28,12 @@ use rusqlite::Transaction;
 
 pub use error::ResearchError;
 
-use crate::context::{NamedSchool, StudyContext};
+pub use cache::DEFAULT_LIMIT as DEFAULT_CACHE_LIMIT;
+
+use crate::{
+    cache::CellCache,
+    context::{NamedSchool, StudyContext},
+};
 
 /// A query's answer, with the study it is about and the log position it is current to.
 #[derive(Debug, Clone)]
@@ -69,14 +77,27 @@ pub struct ResearchView {
     db: ResearchDb,
     /// Names schools by pseudonym even in studies that identify them.
     pseudonymised_only: bool,
+    /// School-waves' cells, shared by the view's clones.
+    cells: CellCache,
 }
 
 impl ResearchView {
     pub fn new(db: ResearchDb) -> Self {
+        Self::with_cache_limit(db, DEFAULT_CACHE_LIMIT)
+    }
+
+    /// A view keeping at most about `bytes` of school-waves' cells between queries.
+    pub fn with_cache_limit(db: ResearchDb, bytes: usize) -> Self {
         Self {
             db,
             pseudonymised_only: false,
+            cells: CellCache::new(bytes),
         }
+    }
+
+    /// School-waves whose cells are kept, and the bytes they take.
+    pub fn cache_usage(&self) -> (usize, usize) {
+        self.cells.usage()
     }
 
     /// The same view, naming every school by its pseudonym whatever its study allows.
@@ -107,13 +128,13 @@ impl ResearchView {
     }
 
     fn scores(
+        &self,
         transaction: &Transaction<'_>,
         context: &StudyContext,
         school_id: Option<&str>,
         wave: Option<&str>,
     ) -> Result<Vec<scores::WaveScore>, ResearchError> {
-        let scored = scores::load_scored(transaction, context, school_id, wave)?;
-        Ok(scores::wave_scores(context, &scored))
+        self.cells.wave_scores(transaction, context, school_id, wave)
     }
 
     /// Scores of every school and wave, or of the one named.
@@ -126,7 +147,7 @@ impl ResearchView {
         self.read(study, |transaction, context, _| {
             let school = context.resolve_optional_school(school)?;
             let wave = wave.map(|wave| context.wave(wave)).transpose()?;
-            Self::scores(
+            self.scores(
                 transaction,
                 context,
                 school.map(|school| school.school_id.as_str()),
@@ -144,7 +165,7 @@ impl ResearchView {
             let school = context
                 .resolve_optional_school(school)?
                 .map(|school| school.school_id.as_str());
-            let scores = Self::scores(transaction, context, school, None)?;
+            let scores = self.scores(transaction, context, school, None)?;
             let mut rows = growth::growth(context, &scores);
             if let Some(school) = school {
                 rows.retain(|row| row.school.school_id == school);
@@ -162,7 +183,7 @@ impl ResearchView {
     ) -> Result<Current<Relations>, ResearchError> {
         self.read(study, |transaction, context, _| {
             let wave = context.wave_or_first(wave)?.clone();
-            let scores = Self::scores(transaction, context, None, None)?;
+            let scores = self.scores(transaction, context, None, None)?;
             Ok(Relations {
                 at_wave: growth::relations(context, &scores, &wave),
                 with_growth: growth::growth_relations(context, &scores),
@@ -194,7 +215,7 @@ impl ResearchView {
                     "must come after from_wave",
                 ));
             }
-            let scores = Self::scores(transaction, context, None, None)?;
+            let scores = self.scores(transaction, context, None, None)?;
             let interventions = impact::load_interventions(transaction, context)?;
             Ok(Impact {
                 impacts: impact::impact(context, &scores, &interventions, &from, &to),
@@ -211,8 +232,9 @@ impl ResearchView {
     ) -> Result<Current<Reliability>, ResearchError> {
         self.read(study, |transaction, context, _| {
             let wave = context.wave_or_first(wave)?.clone();
+            let scores = self.scores(transaction, context, None, Some(&wave.label))?;
             Ok(Reliability {
-                dimensions: reliability::reliability(transaction, context, &wave)?,
+                dimensions: reliability::reliability(transaction, context, &wave, &scores)?,
                 wave: wave.label,
             })
         })
@@ -251,7 +273,7 @@ impl ResearchView {
     ) -> Result<Current<Timeline>, ResearchError> {
         self.read(study, |transaction, context, _| {
             let school = context.resolve_school(school)?;
-            let scores = Self::scores(transaction, context, Some(&school.school_id), None)?;
+            let scores = self.scores(transaction, context, Some(&school.school_id), None)?;
             Ok(Timeline {
                 entries: timeline::timeline(transaction, &context.study_id, school, &scores)?,
                 school: context.label(school),
@@ -270,7 +292,7 @@ impl ResearchView {
     ) -> Result<Current<String>, ResearchError> {
         self.read(study, |transaction, context, _| {
             let school = context.resolve_school(school)?;
-            let scores = Self::scores(transaction, context, Some(&school.school_id), None)?;
+            let scores = self.scores(transaction, context, Some(&school.school_id), None)?;
             let waves: Vec<&str> = if waves.is_empty() {
                 context
                     .waves

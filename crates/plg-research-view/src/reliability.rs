@@ -11,7 +11,7 @@ use rusqlite::Transaction;
 use crate::{
     ResearchError,
     context::{SchoolRef, StudyContext, WaveInfo},
-    scores::{Scored, Shown, each_school_answers, load_scored, stored_answers, wave_scores},
+    scores::{Scored, Shown, WaveScore, each_school_answers, load_scored, stored_answers},
 };
 
 /// Points on the scan's answer scale.
@@ -52,14 +52,15 @@ impl DimensionReliability {
 
 /// Per dimension at `wave`: the ICC over the schools whose pooled cell is shown, from the
 /// respondents' kept scores, and rwg(j) of each shown school, from its answers, read in one
-/// pass over the wave and handled one school at a time.
+/// pass over the wave and handled one school at a time. `scores` are the wave's cells
+/// ([`crate::scores::wave_scores`]), which say what is shown.
 pub fn reliability(
     transaction: &Transaction<'_>,
     context: &StudyContext,
     wave: &WaveInfo,
+    scores: &[WaveScore],
 ) -> Result<Vec<DimensionReliability>, ResearchError> {
     let in_wave = load_scored(transaction, context, None, Some(&wave.label))?;
-    let scores = wave_scores(context, &in_wave);
     let pooled_cells: BTreeMap<(&str, Dimension), &Shown> = scores
         .iter()
         .filter(|score| score.role.is_none())
@@ -424,7 +425,10 @@ mod tests {
         let transaction = connection.transaction().expect("begins");
         let (mut rwg_compared, mut hidden) = (0, 0);
         for wave in &context.waves {
-            let computed = reliability(&transaction, &context, wave).expect("computes");
+            let in_wave =
+                load_scored(&transaction, &context, None, Some(&wave.label)).expect("loads");
+            let scores = crate::scores::wave_scores(&context, &in_wave);
+            let computed = reliability(&transaction, &context, wave, &scores).expect("computes");
             let counted = |school: usize| -> Vec<&Submitted> {
                 let mut counted: Vec<&Submitted> = log
                     .values()
