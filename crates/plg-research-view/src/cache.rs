@@ -1,13 +1,14 @@
-//! School-waves' computed cells, kept between queries (`docs/research-view.md`, "Kept
-//! cells").
+//! School-waves' computed values, kept between queries (`docs/research-view.md`, "Kept
+//! school-waves").
 //!
 //! A school-wave's cells ([`school_wave_cells`]) depend only on its counted respondents, the
-//! study's minimum group size and whether it is released. The scans projection records the log
-//! position of the last change to a school-wave's submissions (`scan_school_waves.changed_at`),
-//! and a log position identifies the rows (the same log gives the same rows, also after a
-//! rebuild). So an entry is kept with the stamp it was computed under, and a query serves it only
-//! where the stamp read in the query's own snapshot is the same; the others it computes from
-//! their rows in that snapshot, with the same code. Nothing here is on the follower's path.
+//! study's minimum group size and whether it is released; so do the figures reliability keeps
+//! per school-wave. The scans projection records the log position of the last change to a
+//! school-wave's submissions (`scan_school_waves.changed_at`), and a log position identifies
+//! the rows (the same log gives the same rows, also after a rebuild). So a value is kept with
+//! the stamp it was computed under, and a query serves it only where the stamp read in the
+//! query's own snapshot is the same; the others it computes from their rows in that snapshot,
+//! with the same code. Nothing here is on the follower's path.
 
 use std::{
     collections::HashMap,
@@ -22,19 +23,21 @@ use crate::{
     ResearchError,
     context::StudyContext,
     scores::{
-        Cell, WaveScore, column, load_school_wave, load_scored, school_wave_cells, school_waves,
+        Cell, Scored, WaveScore, column, load_school_wave, load_scored, school_wave_cells,
+        school_waves,
     },
 };
 
-/// The bytes of cells kept by default: a study of 1,000 schools × 3 waves × 40 respondents
-/// takes about 20 MB (`docs/performance.md`, "Kept cells").
+/// The bytes kept by default, for cells and for reliability's figures each: a study of 1,000
+/// schools × 3 waves × 40 respondents takes about 20 MB of cells (`docs/performance.md`,
+/// "Kept school-waves").
 pub const DEFAULT_LIMIT: usize = 48 << 20;
 
 /// Stale school-waves read one by one when at most one in this many of a query's is stale;
 /// above that, the query's whole range in one read.
 const ONE_BY_ONE: usize = 8;
 
-/// What a school-wave's cells were computed under.
+/// What a school-wave's values were computed under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Stamp {
     changed_at: i64,
@@ -42,43 +45,68 @@ struct Stamp {
     released: bool,
 }
 
-#[derive(Debug)]
-struct Entry {
+/// A school-wave of a query, by its indexes into the study's schools and waves, with the stamp
+/// read in the query's snapshot.
+#[derive(Debug, Clone, Copy)]
+pub struct Stamped {
+    pub at: (usize, usize),
     stamp: Stamp,
-    cells: Box<[Cell]>,
 }
 
-/// What an entry holds on to, near enough to bound memory by (the 64: allocators' and the
-/// map's own overhead).
-fn weight(key: &Key, entry: &Entry) -> usize {
-    64 + key.0.len()
-        + key.1.len()
-        + key.2.len()
-        + size_of::<Key>()
-        + size_of::<Entry>()
-        + size_of_val(&*entry.cells)
+/// The bytes a kept value holds on to, near enough to bound memory by.
+pub trait Weigh {
+    fn bytes(&self) -> usize;
+}
+
+impl Weigh for Box<[Cell]> {
+    fn bytes(&self) -> usize {
+        size_of_val(&**self)
+    }
+}
+
+struct Entry<V> {
+    stamp: Stamp,
+    value: Arc<V>,
 }
 
 /// Study, school and wave.
 type Key = (String, String, String);
 
-/// The kept cells, shared by the view's clones, least recently used dropped first once they
-/// hold more than their limit of bytes.
-#[derive(Clone)]
-pub struct CellCache {
-    kept: Arc<Mutex<Kept>>,
+/// What an entry holds on to (the 64: the allocators' and the map's own overhead).
+fn weight<V: Weigh>(key: &Key, entry: &Entry<V>) -> usize {
+    64 + key.0.len()
+        + key.1.len()
+        + key.2.len()
+        + size_of::<Key>()
+        + size_of::<Entry<V>>()
+        + size_of::<V>()
+        + entry.value.bytes()
 }
 
-struct Kept {
-    entries: LinkedHashMap<Key, Arc<Entry>>,
+/// Kept values, shared by the view's clones, least recently used dropped first once they hold
+/// more than their limit of bytes.
+pub struct SchoolWaveCache<V> {
+    kept: Arc<Mutex<Kept<V>>>,
+}
+
+struct Kept<V> {
+    entries: LinkedHashMap<Key, Entry<V>>,
     bytes: usize,
     limit: usize,
 }
 
-impl fmt::Debug for CellCache {
+impl<V> Clone for SchoolWaveCache<V> {
+    fn clone(&self) -> Self {
+        Self {
+            kept: Arc::clone(&self.kept),
+        }
+    }
+}
+
+impl<V> fmt::Debug for SchoolWaveCache<V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let kept = self.lock();
-        f.debug_struct("CellCache")
+        f.debug_struct("SchoolWaveCache")
             .field("entries", &kept.entries.len())
             .field("bytes", &kept.bytes)
             .field("limit", &kept.limit)
@@ -86,7 +114,7 @@ impl fmt::Debug for CellCache {
     }
 }
 
-impl CellCache {
+impl<V> SchoolWaveCache<V> {
     pub fn new(limit: usize) -> Self {
         Self {
             kept: Arc::new(Mutex::new(Kept {
@@ -104,32 +132,21 @@ impl CellCache {
     }
 
     /// Every entry is consistent on its own, so one left by a panicking query is still good.
-    fn lock(&self) -> MutexGuard<'_, Kept> {
+    fn lock(&self) -> MutexGuard<'_, Kept<V>> {
         self.kept.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
 
-    /// What [`crate::scores::wave_scores`] gives for the counted respondents of the study
-    /// (optionally of one school and one wave) in this snapshot, from kept cells where their
-    /// stamp is current.
-    pub fn wave_scores(
+impl<V: Weigh> SchoolWaveCache<V> {
+    /// Each school-wave's value, in the order given: the kept one where its stamp is the
+    /// snapshot's, else what `compute` gives for the stale ones (in their order), kept for the
+    /// next query.
+    pub fn values(
         &self,
-        transaction: &Transaction<'_>,
         context: &StudyContext,
-        school_id: Option<&str>,
-        wave: Option<&str>,
-    ) -> Result<Vec<WaveScore>, ResearchError> {
-        let stamped: Vec<((usize, usize), Stamp)> =
-            school_wave_changes(transaction, context, school_id, wave)?
-                .into_iter()
-                .map(|((school, wave), changed_at)| {
-                    let stamp = Stamp {
-                        changed_at,
-                        min_group_size: context.min_group_size,
-                        released: context.is_released(school, wave),
-                    };
-                    ((school, wave), stamp)
-                })
-                .collect();
+        stamped: &[Stamped],
+        compute: impl FnOnce(&[(usize, usize)]) -> Result<Vec<V>, ResearchError>,
+    ) -> Result<Vec<Arc<V>>, ResearchError> {
         let key = |(school, wave): (usize, usize)| -> Key {
             (
                 context.study_id.clone(),
@@ -137,13 +154,13 @@ impl CellCache {
                 context.waves[wave].label.clone(),
             )
         };
-        let mut found: Vec<Option<Arc<Entry>>> = {
+        let mut found: Vec<Option<Arc<V>>> = {
             let mut kept = self.lock();
             stamped
                 .iter()
-                .map(|(at, stamp)| {
-                    let entry = kept.entries.to_back(&key(*at))?;
-                    (entry.stamp == *stamp).then(|| Arc::clone(entry))
+                .map(|stamped| {
+                    let entry = kept.entries.to_back(&key(stamped.at))?;
+                    (entry.stamp == stamped.stamp).then(|| Arc::clone(&entry.value))
                 })
                 .collect()
         };
@@ -151,45 +168,33 @@ impl CellCache {
             .filter(|index| found[*index].is_none())
             .collect();
         if !stale.is_empty() {
-            let scored = if stale.len() * ONE_BY_ONE > stamped.len() {
-                load_scored(transaction, context, school_id, wave)?
-            } else {
-                let mut scored = Vec::new();
-                for index in &stale {
-                    let (school, wave) = stamped[*index].0;
-                    scored.extend(load_school_wave(transaction, context, school, wave)?);
-                }
-                scored
-            };
-            let groups = school_waves(&scored);
-            let mut computed = Vec::with_capacity(stale.len());
-            for index in stale {
-                let ((school, wave), stamp) = stamped[index];
-                let group = groups.get(&(school, wave)).map_or(&[][..], Vec::as_slice);
-                let cells = school_wave_cells(context, school, wave, group).into_boxed_slice();
-                let entry = Arc::new(Entry { stamp, cells });
-                computed.push((key((school, wave)), Arc::clone(&entry)));
-                found[index] = Some(entry);
+            let at: Vec<(usize, usize)> = stale.iter().map(|index| stamped[*index].at).collect();
+            let computed = compute(&at)?;
+            let mut kept = self.lock();
+            for (index, value) in stale.into_iter().zip(computed) {
+                let value = Arc::new(value);
+                let entry = Entry {
+                    stamp: stamped[index].stamp,
+                    value: Arc::clone(&value),
+                };
+                kept.keep(key(stamped[index].at), entry);
+                found[index] = Some(value);
             }
-            self.lock().keep(computed);
+            kept.evict();
         }
-        let mut scores = Vec::new();
-        for (((school, wave), _), entry) in stamped.iter().zip(found.into_iter().flatten()) {
-            let (school, wave) = (&context.schools[*school], &context.waves[*wave].label);
-            scores.extend(entry.cells.iter().map(|cell| cell.named(school, wave)));
-        }
-        Ok(scores)
+        Ok(found.into_iter().flatten().collect())
     }
 }
 
-impl Kept {
-    fn keep(&mut self, computed: Vec<(Key, Arc<Entry>)>) {
-        for (key, entry) in computed {
-            self.bytes += weight(&key, &entry);
-            if let Some(old) = self.entries.insert(key.clone(), entry) {
-                self.bytes -= weight(&key, &old);
-            }
+impl<V: Weigh> Kept<V> {
+    fn keep(&mut self, key: Key, entry: Entry<V>) {
+        self.bytes += weight(&key, &entry);
+        if let Some(old) = self.entries.insert(key.clone(), entry) {
+            self.bytes -= weight(&key, &old);
         }
+    }
+
+    fn evict(&mut self) {
         while self.bytes > self.limit {
             let Some((key, old)) = self.entries.pop_front() else {
                 break;
@@ -199,15 +204,70 @@ impl Kept {
     }
 }
 
-/// The last change of each school-wave of the study with submissions (optionally of one school
-/// and one wave), by indexes into the study's schools and waves, in their order; school-waves
-/// of schools not enrolled or of waves the study does not have are left out.
-fn school_wave_changes(
+/// What [`crate::scores::wave_scores`] gives for the counted respondents of the study
+/// (optionally of one school and one wave) in this snapshot, from kept cells where their stamp
+/// is current.
+pub fn wave_scores(
+    cells: &SchoolWaveCache<Box<[Cell]>>,
     transaction: &Transaction<'_>,
     context: &StudyContext,
     school_id: Option<&str>,
     wave: Option<&str>,
-) -> Result<Vec<((usize, usize), i64)>, ResearchError> {
+) -> Result<Vec<WaveScore>, ResearchError> {
+    let stamped = stamps(transaction, context, school_id, wave)?;
+    let kept = cells.values(context, &stamped, |stale| {
+        let scored = load_stale(transaction, context, (school_id, wave), stale, stamped.len())?;
+        let groups = school_waves(&scored);
+        Ok(stale
+            .iter()
+            .map(|&(school, wave)| {
+                let group = groups.get(&(school, wave)).map_or(&[][..], Vec::as_slice);
+                school_wave_cells(context, school, wave, group).into_boxed_slice()
+            })
+            .collect())
+    })?;
+    let mut scores = Vec::new();
+    for (stamped, cells) in stamped.iter().zip(kept) {
+        let (school, wave) = stamped.at;
+        let (school, wave) = (&context.schools[school], &context.waves[wave].label);
+        scores.extend(cells.iter().map(|cell| cell.named(school, wave)));
+    }
+    Ok(scores)
+}
+
+/// Whether a query with `stale` of its `of` school-waves stale reads its whole range at once.
+pub fn read_whole_range(stale: usize, of: usize) -> bool {
+    stale * ONE_BY_ONE > of
+}
+
+/// The counted respondents of the `stale` school-waves of a query over `range` (a school and a
+/// wave, or all) with `of` school-waves, in [`load_scored`]'s order; maybe of others too.
+pub fn load_stale(
+    transaction: &Transaction<'_>,
+    context: &StudyContext,
+    (school_id, wave): (Option<&str>, Option<&str>),
+    stale: &[(usize, usize)],
+    of: usize,
+) -> Result<Vec<Scored>, ResearchError> {
+    if read_whole_range(stale.len(), of) {
+        return load_scored(transaction, context, school_id, wave);
+    }
+    let mut scored = Vec::new();
+    for &(school, wave) in stale {
+        scored.extend(load_school_wave(transaction, context, school, wave)?);
+    }
+    Ok(scored)
+}
+
+/// Each school-wave of the study with submissions (optionally of one school and one wave), in
+/// the order of the study's schools and waves, with its stamp in this snapshot; school-waves of
+/// schools not enrolled or of waves the study does not have are left out.
+pub fn stamps(
+    transaction: &Transaction<'_>,
+    context: &StudyContext,
+    school_id: Option<&str>,
+    wave: Option<&str>,
+) -> Result<Vec<Stamped>, ResearchError> {
     let mut statement = transaction.prepare_cached(
         "SELECT school_id, wave, changed_at FROM scan_school_waves
          WHERE study_id = ?1 AND (?2 IS NULL OR school_id = ?2) AND (?3 IS NULL OR wave = ?3)",
@@ -219,17 +279,25 @@ fn school_wave_changes(
         .map(|(index, school)| (school.school_id.as_str(), index))
         .collect();
     let mut rows = statement.query((&context.study_id, school_id, wave))?;
-    let mut changes = Vec::new();
+    let mut stamped = Vec::new();
     while let Some(row) = rows.next()? {
         let school = schools.get(column(row, 0, ValueRef::as_str)?).copied();
         let label = column(row, 1, ValueRef::as_str)?;
         let wave = context.waves.iter().position(|wave| wave.label == label);
         if let (Some(school), Some(wave)) = (school, wave) {
-            changes.push(((school, wave), row.get(2)?));
+            let stamp = Stamp {
+                changed_at: row.get(2)?,
+                min_group_size: context.min_group_size,
+                released: context.is_released(school, wave),
+            };
+            stamped.push(Stamped {
+                at: (school, wave),
+                stamp,
+            });
         }
     }
-    changes.sort_unstable_by_key(|(at, _)| *at);
-    Ok(changes)
+    stamped.sort_unstable_by_key(|stamped| stamped.at);
+    Ok(stamped)
 }
 
 #[cfg(test)]
@@ -249,9 +317,10 @@ mod tests {
         fixture::{Draw, Log, answers},
     };
 
-    const SCHOOLS: usize = 5;
+    // Nine, so that one stale school-wave of a wave is read on its own (`ONE_BY_ONE`).
+    const SCHOOLS: usize = 9;
 
-    /// A study of five schools and waves T1 and T2 (minimum group size 3), projected from a log
+    /// A study of nine schools and waves T1 and T2 (minimum group size 3), projected from a log
     /// the test writes, with the registry's rows written directly.
     struct Study {
         _dir: tempfile::TempDir,
@@ -502,15 +571,19 @@ mod tests {
         let (study, _) = study();
         let all = study.fresh();
         let expected = study.answers(&all);
-        assert_eq!(all.cache_usage().0, 2 * SCHOOLS, "every school-wave kept");
-        let limit = 20_000;
+        let [cells, agreement] = all.cache_usage();
+        assert_eq!(cells.0, 2 * SCHOOLS, "every school-wave's cells kept");
+        assert_eq!(agreement.0, 2 * SCHOOLS, "and its figures for reliability");
+        // Room for half of the figures for reliability, and less of the cells.
+        let limit = agreement.1 / 2;
         let bounded = ResearchView::with_cache_limit(study.db.clone(), limit);
         let clone = bounded.clone();
         assert!(study.answers(&bounded) == expected);
         assert!(study.answers(&clone) == expected);
-        let (entries, bytes) = bounded.cache_usage();
-        assert!(bytes <= limit, "{bytes} bytes kept");
-        assert!((1..2 * SCHOOLS).contains(&entries), "{entries} kept");
-        assert_eq!(clone.cache_usage(), (entries, bytes), "one cache for both");
+        for (entries, bytes) in bounded.cache_usage() {
+            assert!(bytes <= limit, "{bytes} bytes kept");
+            assert!(entries < 2 * SCHOOLS, "{entries} kept");
+        }
+        assert_eq!(clone.cache_usage(), bounded.cache_usage(), "one cache for both");
     }
 }

@@ -31,7 +31,7 @@ pub use error::ResearchError;
 pub use cache::DEFAULT_LIMIT as DEFAULT_CACHE_LIMIT;
 
 use crate::{
-    cache::CellCache,
+    cache::SchoolWaveCache,
     context::{NamedSchool, StudyContext},
 };
 
@@ -78,7 +78,9 @@ pub struct ResearchView {
     /// Names schools by pseudonym even in studies that identify them.
     pseudonymised_only: bool,
     /// School-waves' cells, shared by the view's clones.
-    cells: CellCache,
+    cells: SchoolWaveCache<Box<[scores::Cell]>>,
+    /// School-waves' figures for reliability, shared likewise.
+    agreement: SchoolWaveCache<reliability::Agreement>,
 }
 
 impl ResearchView {
@@ -86,18 +88,20 @@ impl ResearchView {
         Self::with_cache_limit(db, DEFAULT_CACHE_LIMIT)
     }
 
-    /// A view keeping at most about `bytes` of school-waves' cells between queries.
+    /// A view keeping at most about `bytes` of school-waves' cells, and as much of their
+    /// figures for reliability, between queries.
     pub fn with_cache_limit(db: ResearchDb, bytes: usize) -> Self {
         Self {
             db,
             pseudonymised_only: false,
-            cells: CellCache::new(bytes),
+            cells: SchoolWaveCache::new(bytes),
+            agreement: SchoolWaveCache::new(bytes),
         }
     }
 
-    /// School-waves whose cells are kept, and the bytes they take.
-    pub fn cache_usage(&self) -> (usize, usize) {
-        self.cells.usage()
+    /// Entries kept, and the bytes they take: of cells, and of figures for reliability.
+    pub fn cache_usage(&self) -> [(usize, usize); 2] {
+        [self.cells.usage(), self.agreement.usage()]
     }
 
     /// The same view, naming every school by its pseudonym whatever its study allows.
@@ -134,7 +138,7 @@ impl ResearchView {
         school_id: Option<&str>,
         wave: Option<&str>,
     ) -> Result<Vec<scores::WaveScore>, ResearchError> {
-        self.cells.wave_scores(transaction, context, school_id, wave)
+        cache::wave_scores(&self.cells, transaction, context, school_id, wave)
     }
 
     /// Scores of every school and wave, or of the one named.
@@ -234,7 +238,13 @@ impl ResearchView {
             let wave = context.wave_or_first(wave)?.clone();
             let scores = self.scores(transaction, context, None, Some(&wave.label))?;
             Ok(Reliability {
-                dimensions: reliability::reliability(transaction, context, &wave, &scores)?,
+                dimensions: reliability::reliability(
+                    transaction,
+                    context,
+                    &wave,
+                    &scores,
+                    &self.agreement,
+                )?,
                 wave: wave.label,
             })
         })

@@ -177,21 +177,28 @@ pub fn load_answers(
     Ok(responses)
 }
 
-/// Every counted response of a wave, one school at a time, in one read of the wave's range of
-/// `scan_answers`: `each` gets a school's id and its responses' answers (blobs, see
-/// [`stored_answers`]) in respondent order, schools in id order.
+/// Every counted response of a wave (optionally of one school), one school at a time, in one
+/// read of the wave's range of `scan_answers`: `each` gets a school's id and its responses'
+/// answers (blobs, see [`stored_answers`]) in respondent order, schools in id order.
 pub fn each_school_answers(
     transaction: &Transaction<'_>,
     study_id: &str,
     wave: &str,
+    school_id: Option<&str>,
     mut each: impl FnMut(&str, &[Vec<u8>]) -> Result<(), ResearchError>,
 ) -> Result<(), ResearchError> {
-    let mut statement = transaction.prepare_cached(
+    // Separate statements, so that a school narrows the key range read.
+    let mut statement = transaction.prepare_cached(if school_id.is_some() {
+        "SELECT school_id, answers FROM scan_answers
+         WHERE study_id = ?1 AND wave = ?2 AND school_id = ?3 AND status = 'current'
+         ORDER BY school_id, respondent, submission_id"
+    } else {
         "SELECT school_id, answers FROM scan_answers
          WHERE study_id = ?1 AND wave = ?2 AND status = 'current'
-         ORDER BY school_id, respondent, submission_id",
-    )?;
-    let mut rows = statement.query((study_id, wave))?;
+         ORDER BY school_id, respondent, submission_id"
+    })?;
+    let arguments = [Some(study_id), Some(wave), school_id];
+    let mut rows = statement.query(rusqlite::params_from_iter(arguments.iter().flatten()))?;
     let (mut school, mut group) = (String::new(), Vec::new());
     while let Some(row) = rows.next()? {
         let school_id = column(row, 0, ValueRef::as_str)?;
