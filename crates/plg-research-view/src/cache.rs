@@ -216,7 +216,13 @@ pub fn wave_scores(
 ) -> Result<Vec<WaveScore>, ResearchError> {
     let stamped = stamps(transaction, context, school_id, wave)?;
     let kept = cells.values(context, &stamped, |stale| {
-        let scored = load_stale(transaction, context, (school_id, wave), stale, stamped.len())?;
+        let scored = load_stale(
+            transaction,
+            context,
+            (school_id, wave),
+            stale,
+            stamped.len(),
+        )?;
         let groups = school_waves(&scored);
         Ok(stale
             .iter()
@@ -411,13 +417,14 @@ mod tests {
         fn withdraw(&mut self, school: usize, respondent: &str) {
             let respondent = Pseudonym::parse(respondent).expect("a pseudonym");
             let school_id = self.schools[school];
-            self.log.push(Payload::Consent(ConsentEvent::ConsentWithdrawn {
-                consent_id: ConsentId::derive(self.id, school_id, &respondent),
-                study_id: self.id,
-                school_id,
-                respondent,
-                reason: None,
-            }));
+            self.log
+                .push(Payload::Consent(ConsentEvent::ConsentWithdrawn {
+                    consent_id: ConsentId::derive(self.id, school_id, &respondent),
+                    study_id: self.id,
+                    school_id,
+                    respondent,
+                    reason: None,
+                }));
         }
 
         /// Projects the events not projected yet, and moves every checkpoint to the log's end.
@@ -465,7 +472,9 @@ mod tests {
                     view.wave_scores(id, Some(&s01), Some(&t2))
                         .expect("answers")
                         .value,
-                    view.wave_scores(id, None, Some(&t1)).expect("answers").value,
+                    view.wave_scores(id, None, Some(&t1))
+                        .expect("answers")
+                        .value,
                     view.growth(id, None).expect("answers").value,
                     view.growth(id, Some(&s01)).expect("answers").value,
                     view.relations(id, Some(&t2)).expect("answers").value,
@@ -584,6 +593,10 @@ mod tests {
             assert!(bytes <= limit, "{bytes} bytes kept");
             assert!(entries < 2 * SCHOOLS, "{entries} kept");
         }
-        assert_eq!(clone.cache_usage(), bounded.cache_usage(), "one cache for both");
+        assert_eq!(
+            clone.cache_usage(),
+            bounded.cache_usage(),
+            "one cache for both"
+        );
     }
 }

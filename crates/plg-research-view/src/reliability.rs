@@ -66,7 +66,10 @@ pub struct Agreement {
 
 impl Weigh for Agreement {
     fn bytes(&self) -> usize {
-        self.scores.iter().map(|scores| size_of_val(&**scores)).sum()
+        self.scores
+            .iter()
+            .map(|scores| size_of_val(&**scores))
+            .sum()
     }
 }
 
@@ -177,7 +180,9 @@ fn agreements(
     Ok(stale
         .iter()
         .map(|&(school, at_wave)| {
-            let group = groups.get(&(school, at_wave)).map_or(&[][..], Vec::as_slice);
+            let group = groups
+                .get(&(school, at_wave))
+                .map_or(&[][..], Vec::as_slice);
             let scores = std::array::from_fn(|at| {
                 let dimension = Dimension::ALL[at];
                 if !is_shown(&context.schools[school], dimension) {
@@ -487,7 +492,9 @@ mod tests {
         let transaction = connection.transaction().expect("begins");
         let (mut rwg_compared, mut hidden) = (0, 0);
         for wave in &context.waves {
-            let in_wave = crate::scores::load_scored(&transaction, &context, None, Some(&wave.label)).expect("loads");
+            let in_wave =
+                crate::scores::load_scored(&transaction, &context, None, Some(&wave.label))
+                    .expect("loads");
             let scores = crate::scores::wave_scores(&context, &in_wave);
             let computed = reliability(
                 &transaction,

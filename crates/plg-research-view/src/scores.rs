@@ -116,7 +116,12 @@ pub fn load_school_wave(
 
 impl Scored {
     /// A respondent from a row's role and scores, at `first` and the column after it.
-    fn read(row: &Row<'_>, first: usize, school: usize, wave: usize) -> Result<Self, ResearchError> {
+    fn read(
+        row: &Row<'_>,
+        first: usize,
+        school: usize,
+        wave: usize,
+    ) -> Result<Self, ResearchError> {
         let scores = column(row, first + 1, ValueRef::as_blob)?;
         Ok(Self {
             school,
