@@ -107,7 +107,7 @@ pub fn relations(context: &StudyContext, scores: &[WaveScore], wave: &WaveInfo) 
                 .schools
                 .iter()
                 .filter_map(|school| {
-                    let key = |dimension| (school.school_id.clone(), wave.label.clone(), dimension);
+                    let key = |dimension| (school.school_id.as_str(), wave.label.as_str(), dimension);
                     Some((
                         means.get(&key(condition))?.mean?,
                         means.get(&key(element))?.mean?,
@@ -143,7 +143,7 @@ pub fn growth_relations(context: &StudyContext, scores: &[WaveScore]) -> Vec<Rel
                     .filter_map(|school| {
                         let mean = |wave: &WaveInfo, dimension| {
                             means
-                                .get(&(school.school_id.clone(), wave.label.clone(), dimension))?
+                                .get(&(school.school_id.as_str(), wave.label.as_str(), dimension))?
                                 .mean
                         };
                         let level = mean(first, condition)?;

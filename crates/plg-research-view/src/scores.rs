@@ -431,17 +431,18 @@ pub fn school_wave_cells(
     cells
 }
 
-/// The pooled current score of each school, wave and dimension, for statistics across schools
-/// and waves: only cells that may be shown.
-pub fn pooled_means(scores: &[WaveScore]) -> BTreeMap<(String, String, Dimension), Shown> {
+/// The pooled current score of each school (by id), wave and dimension, for statistics across
+/// schools and waves: only cells that may be shown. Keyed by borrowed strings, so that looking
+/// a cell up allocates nothing.
+pub fn pooled_means(scores: &[WaveScore]) -> BTreeMap<(&str, &str, Dimension), Shown> {
     scores
         .iter()
         .filter(|score| score.role.is_none() && !score.current.suppressed)
         .map(|score| {
             (
                 (
-                    score.school.school_id.clone(),
-                    score.wave.clone(),
+                    score.school.school_id.as_str(),
+                    score.wave.as_str(),
                     score.dimension,
                 ),
                 score.current,
