@@ -206,13 +206,14 @@ impl<V: Weigh> Kept<V> {
 
 /// What [`crate::scores::wave_scores`] gives for the counted respondents of the study
 /// (optionally of one school and one wave) in this snapshot, from kept cells where their stamp
-/// is current.
+/// is current; only the pooled cells when `pooled_only` (all the statistics across schools
+/// read).
 pub fn wave_scores(
     cells: &SchoolWaveCache<Box<[Cell]>>,
     transaction: &Transaction<'_>,
     context: &StudyContext,
-    school_id: Option<&str>,
-    wave: Option<&str>,
+    (school_id, wave): (Option<&str>, Option<&str>),
+    pooled_only: bool,
 ) -> Result<Vec<WaveScore>, ResearchError> {
     let stamped = stamps(transaction, context, school_id, wave)?;
     let kept = cells.values(context, &stamped, |stale| {
@@ -236,7 +237,12 @@ pub fn wave_scores(
     for (stamped, cells) in stamped.iter().zip(kept) {
         let (school, wave) = stamped.at;
         let (school, wave) = (&context.schools[school], &context.waves[wave].label);
-        scores.extend(cells.iter().map(|cell| cell.named(school, wave)));
+        scores.extend(
+            cells
+                .iter()
+                .filter(|cell| !pooled_only || cell.role.is_none())
+                .map(|cell| cell.named(school, wave)),
+        );
     }
     Ok(scores)
 }

@@ -138,7 +138,19 @@ impl ResearchView {
         school_id: Option<&str>,
         wave: Option<&str>,
     ) -> Result<Vec<scores::WaveScore>, ResearchError> {
-        cache::wave_scores(&self.cells, transaction, context, school_id, wave)
+        cache::wave_scores(&self.cells, transaction, context, (school_id, wave), false)
+    }
+
+    /// The pooled cells of [`Self::scores`]: all that growth, relations, impact and
+    /// reliability read.
+    fn pooled_scores(
+        &self,
+        transaction: &Transaction<'_>,
+        context: &StudyContext,
+        school_id: Option<&str>,
+        wave: Option<&str>,
+    ) -> Result<Vec<scores::WaveScore>, ResearchError> {
+        cache::wave_scores(&self.cells, transaction, context, (school_id, wave), true)
     }
 
     /// Scores of every school and wave, or of the one named.
@@ -169,7 +181,7 @@ impl ResearchView {
             let school = context
                 .resolve_optional_school(school)?
                 .map(|school| school.school_id.as_str());
-            let scores = self.scores(transaction, context, school, None)?;
+            let scores = self.pooled_scores(transaction, context, school, None)?;
             let mut rows = growth::growth(context, &scores);
             if let Some(school) = school {
                 rows.retain(|row| row.school.school_id == school);
@@ -187,7 +199,7 @@ impl ResearchView {
     ) -> Result<Current<Relations>, ResearchError> {
         self.read(study, |transaction, context, _| {
             let wave = context.wave_or_first(wave)?.clone();
-            let scores = self.scores(transaction, context, None, None)?;
+            let scores = self.pooled_scores(transaction, context, None, None)?;
             Ok(Relations {
                 at_wave: growth::relations(context, &scores, &wave),
                 with_growth: growth::growth_relations(context, &scores),
@@ -219,7 +231,7 @@ impl ResearchView {
                     "must come after from_wave",
                 ));
             }
-            let scores = self.scores(transaction, context, None, None)?;
+            let scores = self.pooled_scores(transaction, context, None, None)?;
             let interventions = impact::load_interventions(transaction, context)?;
             Ok(Impact {
                 impacts: impact::impact(context, &scores, &interventions, &from, &to),
@@ -236,7 +248,7 @@ impl ResearchView {
     ) -> Result<Current<Reliability>, ResearchError> {
         self.read(study, |transaction, context, _| {
             let wave = context.wave_or_first(wave)?.clone();
-            let scores = self.scores(transaction, context, None, Some(&wave.label))?;
+            let scores = self.pooled_scores(transaction, context, None, Some(&wave.label))?;
             Ok(Reliability {
                 dimensions: reliability::reliability(
                     transaction,

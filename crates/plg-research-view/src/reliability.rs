@@ -75,7 +75,8 @@ impl Weigh for Agreement {
 
 /// Per dimension at `wave`: the ICC over the schools whose pooled cell is shown, from the
 /// respondents' kept scores, and rwg(j) of each shown school, from its answers. `scores` are
-/// the wave's cells ([`crate::scores::wave_scores`]), which say what is shown; each
+/// the wave's cells ([`crate::scores::wave_scores`], the pooled ones at least), which say
+/// what is shown; each
 /// school-wave's [`Agreement`] comes from `kept` where its stamp is current, else from its
 /// rows, the wave's answers read in one pass when many are stale.
 pub fn reliability(
