@@ -11,7 +11,6 @@
 //! with the same code. Nothing here is on the follower's path.
 
 use std::{
-    collections::HashMap,
     fmt,
     sync::{Arc, Mutex, MutexGuard, PoisonError},
 };
@@ -284,12 +283,7 @@ pub fn stamps(
         "SELECT school_id, wave, changed_at FROM scan_school_waves
          WHERE study_id = ?1 AND (?2 IS NULL OR school_id = ?2) AND (?3 IS NULL OR wave = ?3)",
     )?;
-    let schools: HashMap<&str, usize> = context
-        .schools
-        .iter()
-        .enumerate()
-        .map(|(index, school)| (school.school_id.as_str(), index))
-        .collect();
+    let schools = context.school_indexes();
     let mut rows = statement.query((&context.study_id, school_id, wave))?;
     let mut stamped = Vec::new();
     while let Some(row) = rows.next()? {

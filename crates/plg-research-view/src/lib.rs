@@ -131,26 +131,16 @@ impl ResearchView {
         })
     }
 
+    /// The cells of the study's school-waves (optionally of one school and one wave), or only
+    /// their pooled cells: all that growth, relations, impact and reliability read.
     fn scores(
         &self,
         transaction: &Transaction<'_>,
         context: &StudyContext,
-        school_id: Option<&str>,
-        wave: Option<&str>,
+        range: (Option<&str>, Option<&str>),
+        pooled_only: bool,
     ) -> Result<Vec<scores::WaveScore>, ResearchError> {
-        cache::wave_scores(&self.cells, transaction, context, (school_id, wave), false)
-    }
-
-    /// The pooled cells of [`Self::scores`]: all that growth, relations, impact and
-    /// reliability read.
-    fn pooled_scores(
-        &self,
-        transaction: &Transaction<'_>,
-        context: &StudyContext,
-        school_id: Option<&str>,
-        wave: Option<&str>,
-    ) -> Result<Vec<scores::WaveScore>, ResearchError> {
-        cache::wave_scores(&self.cells, transaction, context, (school_id, wave), true)
+        cache::wave_scores(&self.cells, transaction, context, range, pooled_only)
     }
 
     /// Scores of every school and wave, or of the one named.
@@ -163,12 +153,9 @@ impl ResearchView {
         self.read(study, |transaction, context, _| {
             let school = context.resolve_optional_school(school)?;
             let wave = wave.map(|wave| context.wave(wave)).transpose()?;
-            self.scores(
-                transaction,
-                context,
-                school.map(|school| school.school_id.as_str()),
-                wave.map(|wave| wave.label.as_str()),
-            )
+            let school = school.map(|school| school.school_id.as_str());
+            let wave = wave.map(|wave| wave.label.as_str());
+            self.scores(transaction, context, (school, wave), false)
         })
     }
 
@@ -181,7 +168,7 @@ impl ResearchView {
             let school = context
                 .resolve_optional_school(school)?
                 .map(|school| school.school_id.as_str());
-            let scores = self.pooled_scores(transaction, context, school, None)?;
+            let scores = self.scores(transaction, context, (school, None), true)?;
             let mut rows = growth::growth(context, &scores);
             if let Some(school) = school {
                 rows.retain(|row| row.school.school_id == school);
@@ -199,7 +186,7 @@ impl ResearchView {
     ) -> Result<Current<Relations>, ResearchError> {
         self.read(study, |transaction, context, _| {
             let wave = context.wave_or_first(wave)?.clone();
-            let scores = self.pooled_scores(transaction, context, None, None)?;
+            let scores = self.scores(transaction, context, (None, None), true)?;
             Ok(Relations {
                 at_wave: growth::relations(context, &scores, &wave),
                 with_growth: growth::growth_relations(context, &scores),
@@ -231,7 +218,7 @@ impl ResearchView {
                     "must come after from_wave",
                 ));
             }
-            let scores = self.pooled_scores(transaction, context, None, None)?;
+            let scores = self.scores(transaction, context, (None, None), true)?;
             let interventions = impact::load_interventions(transaction, context)?;
             Ok(Impact {
                 impacts: impact::impact(context, &scores, &interventions, &from, &to),
@@ -248,7 +235,7 @@ impl ResearchView {
     ) -> Result<Current<Reliability>, ResearchError> {
         self.read(study, |transaction, context, _| {
             let wave = context.wave_or_first(wave)?.clone();
-            let scores = self.pooled_scores(transaction, context, None, Some(&wave.label))?;
+            let scores = self.scores(transaction, context, (None, Some(&wave.label)), true)?;
             Ok(Reliability {
                 dimensions: reliability::reliability(
                     transaction,
@@ -295,7 +282,8 @@ impl ResearchView {
     ) -> Result<Current<Timeline>, ResearchError> {
         self.read(study, |transaction, context, _| {
             let school = context.resolve_school(school)?;
-            let scores = self.scores(transaction, context, Some(&school.school_id), None)?;
+            let scores =
+                self.scores(transaction, context, (Some(&school.school_id), None), false)?;
             Ok(Timeline {
                 entries: timeline::timeline(transaction, &context.study_id, school, &scores)?,
                 school: context.label(school),
@@ -314,7 +302,8 @@ impl ResearchView {
     ) -> Result<Current<String>, ResearchError> {
         self.read(study, |transaction, context, _| {
             let school = context.resolve_school(school)?;
-            let scores = self.scores(transaction, context, Some(&school.school_id), None)?;
+            let scores =
+                self.scores(transaction, context, (Some(&school.school_id), None), false)?;
             let waves: Vec<&str> = if waves.is_empty() {
                 context
                     .waves

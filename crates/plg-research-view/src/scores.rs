@@ -68,12 +68,7 @@ pub fn load_scored(
         }
     }
     sql.push_str(" ORDER BY school_id, wave, respondent, submission_id");
-    let schools: HashMap<&str, usize> = context
-        .schools
-        .iter()
-        .enumerate()
-        .map(|(index, school)| (school.school_id.as_str(), index))
-        .collect();
+    let schools = context.school_indexes();
     let mut statement = transaction.prepare(&sql)?;
     let mut rows = statement.query(rusqlite::params_from_iter(arguments))?;
     let mut scored = Vec::new();
