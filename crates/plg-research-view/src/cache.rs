@@ -28,7 +28,7 @@ use crate::{
 };
 
 /// The bytes kept by default, for cells and for reliability's figures each: a study of 1,000
-/// schools × 3 waves × 40 respondents takes about 20 MB of cells (`docs/performance.md`,
+/// schools × 3 waves × 40 respondents takes at most about 20 MB of cells (`docs/performance.md`,
 /// "Kept school-waves").
 pub const DEFAULT_LIMIT: usize = 48 << 20;
 
