@@ -1,7 +1,11 @@
 //! What every query needs to know about a study: its waves, its schools as researchers may
 //! see them, and how small a group may be shown.
 
-use std::{collections::BTreeSet, fmt, str::FromStr};
+use std::{
+    collections::{BTreeSet, HashMap},
+    fmt,
+    str::FromStr,
+};
 
 use plg_domain::{
     ValueError,
@@ -192,6 +196,15 @@ impl StudyContext {
         } else {
             school.pseudonym.clone()
         }
+    }
+
+    /// Each school's index in `schools`, by its id.
+    pub fn school_indexes(&self) -> HashMap<&str, usize> {
+        self.schools
+            .iter()
+            .enumerate()
+            .map(|(index, school)| (school.school_id.as_str(), index))
+            .collect()
     }
 
     pub fn school_by_id(&self, school_id: &str) -> Option<&SchoolRef> {

@@ -1,6 +1,6 @@
 //! Change between waves per school and dimension, and how it relates to conditions.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 use plg_domain::dimension::{Dimension, DimensionKind};
 use plg_stats::{Correlation, cohens_d, pearson};
@@ -34,7 +34,7 @@ impl Growth {
 /// Growth from each wave to every later wave, pooled over roles. A school that skipped a wave
 /// has no rows involving it.
 pub fn growth(context: &StudyContext, scores: &[WaveScore]) -> Vec<Growth> {
-    let pooled: BTreeMap<(&str, &str, Dimension), &WaveScore> = scores
+    let pooled: HashMap<(&str, &str, Dimension), &WaveScore> = scores
         .iter()
         .filter(|score| score.role.is_none())
         .map(|score| {
@@ -107,7 +107,8 @@ pub fn relations(context: &StudyContext, scores: &[WaveScore], wave: &WaveInfo) 
                 .schools
                 .iter()
                 .filter_map(|school| {
-                    let key = |dimension| (school.school_id.clone(), wave.label.clone(), dimension);
+                    let key =
+                        |dimension| (school.school_id.as_str(), wave.label.as_str(), dimension);
                     Some((
                         means.get(&key(condition))?.mean?,
                         means.get(&key(element))?.mean?,
@@ -143,7 +144,7 @@ pub fn growth_relations(context: &StudyContext, scores: &[WaveScore]) -> Vec<Rel
                     .filter_map(|school| {
                         let mean = |wave: &WaveInfo, dimension| {
                             means
-                                .get(&(school.school_id.clone(), wave.label.clone(), dimension))?
+                                .get(&(school.school_id.as_str(), wave.label.as_str(), dimension))?
                                 .mean
                         };
                         let level = mean(first, condition)?;

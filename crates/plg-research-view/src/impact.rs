@@ -82,7 +82,7 @@ pub fn impact(
     let growth = |school_id: &str, dimension| -> Option<f64> {
         let mean = |wave: &WaveInfo| {
             means
-                .get(&(school_id.to_owned(), wave.label.clone(), dimension))?
+                .get(&(school_id, wave.label.as_str(), dimension))?
                 .mean
         };
         Some(mean(to)? - mean(from)?)

@@ -6,10 +6,13 @@
 //! unless the study identifies them.
 
 pub mod activity;
+mod cache;
 pub mod chart;
 pub mod context;
 mod error;
 pub mod export;
+#[cfg(test)]
+mod fixture;
 pub mod growth;
 pub mod impact;
 pub mod reliability;
@@ -25,7 +28,12 @@ use rusqlite::Transaction;
 
 pub use error::ResearchError;
 
-use crate::context::{NamedSchool, StudyContext};
+pub use cache::DEFAULT_LIMIT as DEFAULT_CACHE_LIMIT;
+
+use crate::{
+    cache::SchoolWaveCache,
+    context::{NamedSchool, StudyContext},
+};
 
 /// A query's answer, with the study it is about and the log position it is current to.
 #[derive(Debug, Clone)]
@@ -69,14 +77,31 @@ pub struct ResearchView {
     db: ResearchDb,
     /// Names schools by pseudonym even in studies that identify them.
     pseudonymised_only: bool,
+    /// School-waves' cells, shared by the view's clones.
+    cells: SchoolWaveCache<Box<[scores::Cell]>>,
+    /// School-waves' figures for reliability, shared likewise.
+    agreement: SchoolWaveCache<reliability::Agreement>,
 }
 
 impl ResearchView {
     pub fn new(db: ResearchDb) -> Self {
+        Self::with_cache_limit(db, DEFAULT_CACHE_LIMIT)
+    }
+
+    /// A view keeping at most about `bytes` of school-waves' cells, and as much of their
+    /// figures for reliability, between queries.
+    pub fn with_cache_limit(db: ResearchDb, bytes: usize) -> Self {
         Self {
             db,
             pseudonymised_only: false,
+            cells: SchoolWaveCache::new(bytes),
+            agreement: SchoolWaveCache::new(bytes),
         }
+    }
+
+    /// Entries kept, and the bytes they take: of cells, and of figures for reliability.
+    pub fn cache_usage(&self) -> [(usize, usize); 2] {
+        [self.cells.usage(), self.agreement.usage()]
     }
 
     /// The same view, naming every school by its pseudonym whatever its study allows.
@@ -106,14 +131,16 @@ impl ResearchView {
         })
     }
 
+    /// The cells of the study's school-waves (optionally of one school and one wave), or only
+    /// their pooled cells: all that growth, relations, impact and reliability read.
     fn scores(
+        &self,
         transaction: &Transaction<'_>,
         context: &StudyContext,
-        school_id: Option<&str>,
-        wave: Option<&str>,
+        range: (Option<&str>, Option<&str>),
+        pooled_only: bool,
     ) -> Result<Vec<scores::WaveScore>, ResearchError> {
-        let scored = scores::load_scored(transaction, context, school_id, wave)?;
-        Ok(scores::wave_scores(context, &scored))
+        cache::wave_scores(&self.cells, transaction, context, range, pooled_only)
     }
 
     /// Scores of every school and wave, or of the one named.
@@ -126,12 +153,9 @@ impl ResearchView {
         self.read(study, |transaction, context, _| {
             let school = context.resolve_optional_school(school)?;
             let wave = wave.map(|wave| context.wave(wave)).transpose()?;
-            Self::scores(
-                transaction,
-                context,
-                school.map(|school| school.school_id.as_str()),
-                wave.map(|wave| wave.label.as_str()),
-            )
+            let school = school.map(|school| school.school_id.as_str());
+            let wave = wave.map(|wave| wave.label.as_str());
+            self.scores(transaction, context, (school, wave), false)
         })
     }
 
@@ -144,7 +168,7 @@ impl ResearchView {
             let school = context
                 .resolve_optional_school(school)?
                 .map(|school| school.school_id.as_str());
-            let scores = Self::scores(transaction, context, school, None)?;
+            let scores = self.scores(transaction, context, (school, None), true)?;
             let mut rows = growth::growth(context, &scores);
             if let Some(school) = school {
                 rows.retain(|row| row.school.school_id == school);
@@ -162,7 +186,7 @@ impl ResearchView {
     ) -> Result<Current<Relations>, ResearchError> {
         self.read(study, |transaction, context, _| {
             let wave = context.wave_or_first(wave)?.clone();
-            let scores = Self::scores(transaction, context, None, None)?;
+            let scores = self.scores(transaction, context, (None, None), true)?;
             Ok(Relations {
                 at_wave: growth::relations(context, &scores, &wave),
                 with_growth: growth::growth_relations(context, &scores),
@@ -194,7 +218,7 @@ impl ResearchView {
                     "must come after from_wave",
                 ));
             }
-            let scores = Self::scores(transaction, context, None, None)?;
+            let scores = self.scores(transaction, context, (None, None), true)?;
             let interventions = impact::load_interventions(transaction, context)?;
             Ok(Impact {
                 impacts: impact::impact(context, &scores, &interventions, &from, &to),
@@ -211,8 +235,15 @@ impl ResearchView {
     ) -> Result<Current<Reliability>, ResearchError> {
         self.read(study, |transaction, context, _| {
             let wave = context.wave_or_first(wave)?.clone();
+            let scores = self.scores(transaction, context, (None, Some(&wave.label)), true)?;
             Ok(Reliability {
-                dimensions: reliability::reliability(transaction, context, &wave)?,
+                dimensions: reliability::reliability(
+                    transaction,
+                    context,
+                    &wave,
+                    &scores,
+                    &self.agreement,
+                )?,
                 wave: wave.label,
             })
         })
@@ -251,7 +282,8 @@ impl ResearchView {
     ) -> Result<Current<Timeline>, ResearchError> {
         self.read(study, |transaction, context, _| {
             let school = context.resolve_school(school)?;
-            let scores = Self::scores(transaction, context, Some(&school.school_id), None)?;
+            let scores =
+                self.scores(transaction, context, (Some(&school.school_id), None), false)?;
             Ok(Timeline {
                 entries: timeline::timeline(transaction, &context.study_id, school, &scores)?,
                 school: context.label(school),
@@ -270,7 +302,8 @@ impl ResearchView {
     ) -> Result<Current<String>, ResearchError> {
         self.read(study, |transaction, context, _| {
             let school = context.resolve_school(school)?;
-            let scores = Self::scores(transaction, context, Some(&school.school_id), None)?;
+            let scores =
+                self.scores(transaction, context, (Some(&school.school_id), None), false)?;
             let waves: Vec<&str> = if waves.is_empty() {
                 context
                     .waves

@@ -10,8 +10,9 @@ use rusqlite::Transaction;
 
 use crate::{
     ResearchError,
+    cache::{SchoolWaveCache, Weigh, load_stale, read_whole_range, stamps},
     context::{SchoolRef, StudyContext, WaveInfo},
-    scores::{Scored, Shown, each_school_answers, load_scored, stored_answers, wave_scores},
+    scores::{Shown, WaveScore, each_school_answers, school_waves, stored_answers},
 };
 
 /// Points on the scan's answer scale.
@@ -50,16 +51,41 @@ impl DimensionReliability {
     }
 }
 
+/// How many dimensions the scan has.
+const DIMENSIONS: usize = Dimension::ALL.len();
+
+/// What reliability needs of one school-wave, per dimension in [`Dimension::ALL`] order where
+/// its pooled cell is shown (nothing elsewhere): its respondents' current scores in respondent
+/// order, and its rwg(j). Kept between queries ([`SchoolWaveCache`]): it depends on nothing but
+/// what the school-wave's cells depend on.
+#[derive(Debug)]
+pub struct Agreement {
+    scores: [Box<[f64]>; DIMENSIONS],
+    rwg_j: [Option<f64>; DIMENSIONS],
+}
+
+impl Weigh for Agreement {
+    fn bytes(&self) -> usize {
+        self.scores
+            .iter()
+            .map(|scores| size_of_val(&**scores))
+            .sum()
+    }
+}
+
 /// Per dimension at `wave`: the ICC over the schools whose pooled cell is shown, from the
-/// respondents' kept scores, and rwg(j) of each shown school, from its answers, read in one
-/// pass over the wave and handled one school at a time.
+/// respondents' kept scores, and rwg(j) of each shown school, from its answers. `scores` are
+/// the wave's cells ([`crate::scores::wave_scores`], the pooled ones at least), which say
+/// what is shown; each
+/// school-wave's [`Agreement`] comes from `kept` where its stamp is current, else from its
+/// rows, the wave's answers read in one pass when many are stale.
 pub fn reliability(
     transaction: &Transaction<'_>,
     context: &StudyContext,
     wave: &WaveInfo,
+    scores: &[WaveScore],
+    kept: &SchoolWaveCache<Agreement>,
 ) -> Result<Vec<DimensionReliability>, ResearchError> {
-    let in_wave = load_scored(transaction, context, None, Some(&wave.label))?;
-    let scores = wave_scores(context, &in_wave);
     let pooled_cells: BTreeMap<(&str, Dimension), &Shown> = scores
         .iter()
         .filter(|score| score.role.is_none())
@@ -75,77 +101,37 @@ pub fn reliability(
             .get(&(school.school_id.as_str(), dimension))
             .is_some_and(|pooled| !pooled.suppressed)
     };
-    let mut per_school: Vec<Vec<&Scored>> = vec![Vec::new(); context.schools.len()];
-    for respondent in &in_wave {
-        per_school[respondent.school].push(respondent);
+    let stamped = stamps(transaction, context, None, Some(&wave.label))?;
+    let figures = kept.values(context, &stamped, |stale| {
+        agreements(transaction, context, wave, stale, stamped.len(), &is_shown)
+    })?;
+    let mut per_school: Vec<Option<&Agreement>> = vec![None; context.schools.len()];
+    for (stamped, figures) in stamped.iter().zip(&figures) {
+        per_school[stamped.at.0] = Some(figures);
     }
-    let index_of: HashMap<&str, usize> = context
-        .schools
-        .iter()
-        .enumerate()
-        .map(|(index, school)| (school.school_id.as_str(), index))
-        .collect();
-    let mut agreement_of: BTreeMap<(usize, Dimension), f64> = BTreeMap::new();
-    each_school_answers(
-        transaction,
-        &context.study_id,
-        &wave.label,
-        |school_id, blobs| {
-            let Some(&index) = index_of.get(school_id) else {
-                return Ok(());
-            };
-            let school = &context.schools[index];
-            let shown: Vec<Dimension> = Dimension::ALL
-                .into_iter()
-                .filter(|dimension| is_shown(school, *dimension))
-                .collect();
-            if shown.is_empty() {
-                return Ok(());
-            }
-            let responses = blobs
-                .iter()
-                .map(|blob| stored_answers(blob))
-                .collect::<Result<Vec<_>, _>>()?;
-            for dimension in shown {
-                let answered: Vec<&[StoredAnswer<'_>]> = responses
-                    .iter()
-                    .map(Vec::as_slice)
-                    .filter(|answers| answered_current(answers, dimension))
-                    .collect();
-                if let Some(rwg_j) = rwg_j(&item_matrix(&answered, dimension), SCALE_POINTS) {
-                    agreement_of.insert((index, dimension), rwg_j);
-                }
-            }
-            Ok(())
-        },
-    )?;
     Ok(Dimension::ALL
         .into_iter()
-        .map(|dimension| {
+        .enumerate()
+        .map(|(at, dimension)| {
             let groups: Vec<Vec<f64>> = context
                 .schools
                 .iter()
                 .zip(&per_school)
                 .filter(|(school, _)| is_shown(school, dimension))
-                .map(|(_, respondents)| {
-                    respondents
-                        .iter()
-                        .filter_map(|respondent| respondent.scores.current(dimension))
-                        .collect()
-                })
+                .map(|(_, figures)| figures.map_or_else(Vec::new, |f| f.scores[at].to_vec()))
                 .collect();
             // One row per school with a pooled cell, saying what that cell says: a school-wave
             // shown only by its size gives that size, not who answered this dimension.
             let agreement = context
                 .schools
                 .iter()
-                .enumerate()
-                .filter_map(|(index, school)| {
+                .zip(&per_school)
+                .filter_map(|(school, figures)| {
                     let pooled = pooled_cells.get(&(school.school_id.as_str(), dimension))?;
                     Some(SchoolAgreement {
                         school: school.clone(),
                         respondents: pooled.n,
-                        rwg_j: agreement_of.get(&(index, dimension)).copied(),
+                        rwg_j: figures.and_then(|figures| figures.rwg_j[at]),
                         suppressed: pooled.suppressed,
                     })
                 })
@@ -159,6 +145,89 @@ pub fn reliability(
             }
         })
         .collect())
+}
+
+/// The [`Agreement`] of the `stale` school-waves (of `of` at `wave`) from their rows.
+fn agreements(
+    transaction: &Transaction<'_>,
+    context: &StudyContext,
+    wave: &WaveInfo,
+    stale: &[(usize, usize)],
+    of: usize,
+    is_shown: &impl Fn(&SchoolRef, Dimension) -> bool,
+) -> Result<Vec<Agreement>, ResearchError> {
+    let scored = load_stale(transaction, context, (None, Some(&wave.label)), stale, of)?;
+    let groups = school_waves(&scored);
+    let stale_schools: HashMap<&str, usize> = stale
+        .iter()
+        .map(|&(school, _)| (context.schools[school].school_id.as_str(), school))
+        .collect();
+    let mut rwg_of: HashMap<usize, [Option<f64>; DIMENSIONS]> = HashMap::new();
+    let mut each = |school_id: &str, blobs: &[Vec<u8>]| -> Result<(), ResearchError> {
+        if let Some(&school) = stale_schools.get(school_id) {
+            let shown = |dimension| is_shown(&context.schools[school], dimension);
+            rwg_of.insert(school, school_rwg_j(blobs, shown)?);
+        }
+        Ok(())
+    };
+    let study_id = &context.study_id;
+    if read_whole_range(stale.len(), of) {
+        each_school_answers(transaction, study_id, &wave.label, None, &mut each)?;
+    } else {
+        for school in stale_schools.keys() {
+            each_school_answers(transaction, study_id, &wave.label, Some(school), &mut each)?;
+        }
+    }
+    Ok(stale
+        .iter()
+        .map(|&(school, at_wave)| {
+            let group = groups
+                .get(&(school, at_wave))
+                .map_or(&[][..], Vec::as_slice);
+            let scores = std::array::from_fn(|at| {
+                let dimension = Dimension::ALL[at];
+                if !is_shown(&context.schools[school], dimension) {
+                    return Box::default();
+                }
+                group
+                    .iter()
+                    .filter_map(|respondent| respondent.scores.current(dimension))
+                    .collect()
+            });
+            Agreement {
+                scores,
+                rwg_j: rwg_of.get(&school).copied().unwrap_or([None; DIMENSIONS]),
+            }
+        })
+        .collect())
+}
+
+/// rwg(j) of a school's responses (their answers, see [`stored_answers`]) on each dimension
+/// `shown`.
+fn school_rwg_j(
+    blobs: &[Vec<u8>],
+    shown: impl Fn(Dimension) -> bool,
+) -> Result<[Option<f64>; DIMENSIONS], ResearchError> {
+    let mut agreement = [None; DIMENSIONS];
+    if !Dimension::ALL.into_iter().any(&shown) {
+        return Ok(agreement);
+    }
+    let responses = blobs
+        .iter()
+        .map(|blob| stored_answers(blob))
+        .collect::<Result<Vec<_>, _>>()?;
+    for (at, dimension) in Dimension::ALL.into_iter().enumerate() {
+        if !shown(dimension) {
+            continue;
+        }
+        let answered: Vec<&[StoredAnswer<'_>]> = responses
+            .iter()
+            .map(Vec::as_slice)
+            .filter(|answers| answered_current(answers, dimension))
+            .collect();
+        agreement[at] = rwg_j(&item_matrix(&answered, dimension), SCALE_POINTS);
+    }
+    Ok(agreement)
 }
 
 /// Whether a respondent answered any item of the dimension about the current situation: the
@@ -424,7 +493,18 @@ mod tests {
         let transaction = connection.transaction().expect("begins");
         let (mut rwg_compared, mut hidden) = (0, 0);
         for wave in &context.waves {
-            let computed = reliability(&transaction, &context, wave).expect("computes");
+            let in_wave =
+                crate::scores::load_scored(&transaction, &context, None, Some(&wave.label))
+                    .expect("loads");
+            let scores = crate::scores::wave_scores(&context, &in_wave);
+            let computed = reliability(
+                &transaction,
+                &context,
+                wave,
+                &scores,
+                &SchoolWaveCache::new(0),
+            )
+            .expect("computes");
             let counted = |school: usize| -> Vec<&Submitted> {
                 let mut counted: Vec<&Submitted> = log
                     .values()

@@ -67,13 +67,8 @@ pub fn load_scored(
             sql.push_str(&format!(" AND {column} = ?{}", arguments.len()));
         }
     }
-    sql.push_str(" ORDER BY school_id, wave, respondent");
-    let schools: HashMap<&str, usize> = context
-        .schools
-        .iter()
-        .enumerate()
-        .map(|(index, school)| (school.school_id.as_str(), index))
-        .collect();
+    sql.push_str(" ORDER BY school_id, wave, respondent, submission_id");
+    let schools = context.school_indexes();
     let mut statement = transaction.prepare(&sql)?;
     let mut rows = statement.query(rusqlite::params_from_iter(arguments))?;
     let mut scored = Vec::new();
@@ -84,17 +79,54 @@ pub fn load_scored(
         let (Some(school), Some(wave)) = (school, wave) else {
             continue;
         };
-        let scores = column(row, 3, ValueRef::as_blob)?;
-        scored.push(Scored {
+        scored.push(Scored::read(row, 2, school, wave)?);
+    }
+    Ok(scored)
+}
+
+/// The counted respondents of one school-wave (indexes into the study's schools and waves), in
+/// the order [`load_scored`] gives them.
+pub fn load_school_wave(
+    transaction: &Transaction<'_>,
+    context: &StudyContext,
+    school: usize,
+    wave: usize,
+) -> Result<Vec<Scored>, ResearchError> {
+    let mut statement = transaction.prepare_cached(
+        "SELECT role, scores FROM scan_scores
+         WHERE study_id = ?1 AND school_id = ?2 AND wave = ?3 AND status = 'current'
+         ORDER BY respondent, submission_id",
+    )?;
+    let mut rows = statement.query((
+        &context.study_id,
+        &context.schools[school].school_id,
+        &context.waves[wave].label,
+    ))?;
+    let mut scored = Vec::new();
+    while let Some(row) = rows.next()? {
+        scored.push(Scored::read(row, 0, school, wave)?);
+    }
+    Ok(scored)
+}
+
+impl Scored {
+    /// A respondent from a row's role and scores, at `first` and the column after it.
+    fn read(
+        row: &Row<'_>,
+        first: usize,
+        school: usize,
+        wave: usize,
+    ) -> Result<Self, ResearchError> {
+        let scores = column(row, first + 1, ValueRef::as_blob)?;
+        Ok(Self {
             school,
             wave,
-            role: parse_name(column(row, 2, ValueRef::as_str)?)?,
+            role: parse_name(column(row, first, ValueRef::as_str)?)?,
             scores: DimensionScores::from_bytes(scores).ok_or_else(|| {
                 ResearchError::UnknownValue(format!("scores of {} bytes", scores.len()))
             })?,
-        });
+        })
     }
-    Ok(scored)
 }
 
 /// One respondent's counted submission with every answer, for the queries that need items.
@@ -145,21 +177,28 @@ pub fn load_answers(
     Ok(responses)
 }
 
-/// Every counted response of a wave, one school at a time, in one read of the wave's range of
-/// `scan_answers`: `each` gets a school's id and its responses' answers (blobs, see
-/// [`stored_answers`]) in respondent order, schools in id order.
+/// Every counted response of a wave (optionally of one school), one school at a time, in one
+/// read of the wave's range of `scan_answers`: `each` gets a school's id and its responses'
+/// answers (blobs, see [`stored_answers`]) in respondent order, schools in id order.
 pub fn each_school_answers(
     transaction: &Transaction<'_>,
     study_id: &str,
     wave: &str,
+    school_id: Option<&str>,
     mut each: impl FnMut(&str, &[Vec<u8>]) -> Result<(), ResearchError>,
 ) -> Result<(), ResearchError> {
-    let mut statement = transaction.prepare_cached(
+    // Separate statements, so that a school narrows the key range read.
+    let mut statement = transaction.prepare_cached(if school_id.is_some() {
+        "SELECT school_id, answers FROM scan_answers
+         WHERE study_id = ?1 AND wave = ?2 AND school_id = ?3 AND status = 'current'
+         ORDER BY school_id, respondent, submission_id"
+    } else {
         "SELECT school_id, answers FROM scan_answers
          WHERE study_id = ?1 AND wave = ?2 AND status = 'current'
-         ORDER BY school_id, respondent, submission_id",
-    )?;
-    let mut rows = statement.query((study_id, wave))?;
+         ORDER BY school_id, respondent, submission_id"
+    })?;
+    let arguments = [Some(study_id), Some(wave), school_id];
+    let mut rows = statement.query(rusqlite::params_from_iter(arguments.iter().flatten()))?;
     let (mut school, mut group) = (String::new(), Vec::new());
     while let Some(row) = rows.next()? {
         let school_id = column(row, 0, ValueRef::as_str)?;
@@ -201,7 +240,7 @@ pub fn stored_answers(bytes: &[u8]) -> Result<Vec<StoredAnswer<'_>>, ResearchErr
 }
 
 /// A column's text or bytes, read in place rather than copied.
-fn column<'r, T: ?Sized>(
+pub(crate) fn column<'r, T: ?Sized>(
     row: &'r Row<'_>,
     index: usize,
     read: impl FnOnce(&ValueRef<'r>) -> FromSqlResult<&'r T>,
@@ -282,79 +321,123 @@ pub fn school_waves(scored: &[Scored]) -> BTreeMap<(usize, usize), Vec<&Scored>>
     groups
 }
 
-/// Summaries per school × wave × dimension, pooled (first) and per role that answered, as the
-/// school-wave's [`Disclosure`] allows. A hidden role has a row in every dimension, with its
-/// size in the school-wave as `n`: rows or counts that differ by dimension would tell which
-/// dimensions its few members skipped, and single them out in the item export. A school-wave
-/// too small to show has only pooled rows, all with its size as `n`.
+/// One summary of a school-wave's scores without the school's and wave's names: what
+/// [`school_wave_cells`] computes, and what the view keeps between queries.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cell {
+    /// `None`: pooled over roles.
+    pub role: Option<RespondentRole>,
+    pub dimension: Dimension,
+    pub current: Shown,
+    pub desired: Shown,
+}
+
+impl Cell {
+    pub fn named(&self, school: &SchoolRef, wave: &str) -> WaveScore {
+        WaveScore {
+            school: school.clone(),
+            wave: wave.to_owned(),
+            role: self.role,
+            dimension: self.dimension,
+            current: self.current,
+            desired: self.desired,
+        }
+    }
+}
+
+/// Summaries per school × wave × dimension (see [`school_wave_cells`]), school-waves in the
+/// order of the study's schools and waves.
 pub fn wave_scores(context: &StudyContext, scored: &[Scored]) -> Vec<WaveScore> {
-    let min = context.min_group_size as usize;
     let mut scores = Vec::new();
     for ((school, wave), group) in school_waves(scored) {
-        let disclosure = Disclosure::decide(&group, min, context.is_released(school, wave));
-        for dimension in Dimension::ALL {
-            let row = |role, current: Shown, desired: Shown| WaveScore {
-                school: context.schools[school].clone(),
-                wave: context.waves[wave].label.clone(),
-                role,
-                dimension,
-                current,
-                desired,
-            };
-            if disclosure.group_hidden() {
-                let size = Shown::hidden(group.len());
-                scores.push(row(None, size, size));
-                continue;
-            }
-            let values = |role: Option<RespondentRole>, measure: Measure| -> Vec<f64> {
-                group
-                    .iter()
-                    .filter(|response| role.is_none_or(|role| response.role == role))
-                    .filter_map(|response| response.score(measure, dimension))
-                    .collect()
-            };
-            let shown = |role: Option<RespondentRole>, measure: Measure| {
-                Shown::of(
-                    &values(role, measure),
-                    disclosure.cell_hidden(dimension, measure),
-                )
-            };
-            if values(None, Measure::Current).is_empty() {
-                continue;
-            }
-            scores.push(row(
-                None,
-                shown(None, Measure::Current),
-                shown(None, Measure::Desired),
-            ));
-            for (index, role) in RespondentRole::ALL.iter().enumerate() {
-                if disclosure.role_hidden(index) {
-                    let hidden = Shown::hidden(disclosure.role_size(index));
-                    scores.push(row(Some(*role), hidden, hidden));
-                } else if !values(Some(*role), Measure::Current).is_empty() {
-                    scores.push(row(
-                        Some(*role),
-                        shown(Some(*role), Measure::Current),
-                        shown(Some(*role), Measure::Desired),
-                    ));
-                }
-            }
-        }
+        let cells = school_wave_cells(context, school, wave, &group);
+        let (school, wave) = (&context.schools[school], &context.waves[wave].label);
+        scores.extend(cells.iter().map(|cell| cell.named(school, wave)));
     }
     scores
 }
 
-/// The pooled current score of each school, wave and dimension, for statistics across schools
-/// and waves: only cells that may be shown.
-pub fn pooled_means(scores: &[WaveScore]) -> BTreeMap<(String, String, Dimension), Shown> {
+/// Summaries of one school-wave's counted respondents (`group`, at these indexes into the
+/// study's schools and waves) per dimension, pooled (first) and per role that answered, as the
+/// school-wave's [`Disclosure`] allows; none for a school-wave without counted respondents.
+/// They depend on nothing but the group, the study's minimum group size and whether the
+/// school-wave is released. A hidden role has a row in every dimension, with its size in the
+/// school-wave as `n`: rows or counts that differ by dimension would tell which dimensions its
+/// few members skipped, and single them out in the item export. A school-wave too small to show
+/// has only pooled rows, all with its size as `n`.
+pub fn school_wave_cells(
+    context: &StudyContext,
+    school: usize,
+    wave: usize,
+    group: &[&Scored],
+) -> Vec<Cell> {
+    let mut cells = Vec::new();
+    if group.is_empty() {
+        return cells;
+    }
+    let min = context.min_group_size as usize;
+    let disclosure = Disclosure::decide(group, min, context.is_released(school, wave));
+    for dimension in Dimension::ALL {
+        let row = |role, current: Shown, desired: Shown| Cell {
+            role,
+            dimension,
+            current,
+            desired,
+        };
+        if disclosure.group_hidden() {
+            let size = Shown::hidden(group.len());
+            cells.push(row(None, size, size));
+            continue;
+        }
+        let values = |role: Option<RespondentRole>, measure: Measure| -> Vec<f64> {
+            group
+                .iter()
+                .filter(|response| role.is_none_or(|role| response.role == role))
+                .filter_map(|response| response.score(measure, dimension))
+                .collect()
+        };
+        let shown = |role: Option<RespondentRole>, measure: Measure| {
+            Shown::of(
+                &values(role, measure),
+                disclosure.cell_hidden(dimension, measure),
+            )
+        };
+        if values(None, Measure::Current).is_empty() {
+            continue;
+        }
+        cells.push(row(
+            None,
+            shown(None, Measure::Current),
+            shown(None, Measure::Desired),
+        ));
+        for (index, role) in RespondentRole::ALL.iter().enumerate() {
+            if disclosure.role_hidden(index) {
+                let hidden = Shown::hidden(disclosure.role_size(index));
+                cells.push(row(Some(*role), hidden, hidden));
+            } else if !values(Some(*role), Measure::Current).is_empty() {
+                cells.push(row(
+                    Some(*role),
+                    shown(Some(*role), Measure::Current),
+                    shown(Some(*role), Measure::Desired),
+                ));
+            }
+        }
+    }
+    cells
+}
+
+/// The pooled current score of each school (by id), wave and dimension, for statistics across
+/// schools and waves: only cells that may be shown. Hashed by borrowed strings: the statistics
+/// across schools look a cell up hundreds of thousands of times on a large study.
+pub fn pooled_means(scores: &[WaveScore]) -> HashMap<(&str, &str, Dimension), Shown> {
     scores
         .iter()
         .filter(|score| score.role.is_none() && !score.current.suppressed)
         .map(|score| {
             (
                 (
-                    score.school.school_id.clone(),
-                    score.wave.clone(),
+                    score.school.school_id.as_str(),
+                    score.wave.as_str(),
                     score.dimension,
                 ),
                 score.current,
@@ -385,18 +468,17 @@ impl Respondent for Response {
 
 #[cfg(test)]
 mod tests {
-    use chrono::{TimeZone, Utc};
     use plg_domain::{
         consent::ConsentEvent,
         ids::{ConsentId, ResponseId, SchoolId, StudyId, SubmissionId},
         instrument::Instrument,
-        scan::{RecordedAnswer, ScanEvent},
-        values::{ItemCode, Pseudonym, Score, WaveLabel, parse_date},
+        scan::ScanEvent,
+        values::{Pseudonym, WaveLabel, parse_date},
     };
-    use plg_eventstore::Position;
-    use plg_projections::{LogEvent, Payload, Projection, ResearchDb, all_projections};
+    use plg_projections::{Payload, Projection, ResearchDb, all_projections};
 
     use super::*;
+    use crate::fixture::{Draw, Log, answers};
 
     /// Every counted answer of the study, each respondent with their answers: how the queries
     /// loaded the study before the scores were kept (counted by `scan_submissions`' status).
@@ -425,73 +507,6 @@ mod tests {
             });
         }
         responses
-    }
-
-    /// A small deterministic generator, so the data set is varied yet the same every run.
-    struct Draw(u64);
-
-    impl Draw {
-        fn below(&mut self, n: u64) -> u64 {
-            self.0 = self
-                .0
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            (self.0 >> 33) % n
-        }
-    }
-
-    /// Answers to the built-in items and sometimes to an extra item whose code sorts between
-    /// them (`E1.10` before `E1.2`), in a shuffled order, with unanswered items and, now and
-    /// then, whole dimensions left out.
-    fn answers(draw: &mut Draw) -> Vec<RecordedAnswer> {
-        let score = |draw: &mut Draw| {
-            (draw.below(5) > 0).then(|| Score::new(1 + draw.below(5) as u32).expect("a score"))
-        };
-        let mut items: Vec<(String, Dimension)> = Instrument::built_in()
-            .items
-            .iter()
-            .map(|item| (item.code.as_str().to_owned(), item.dimension))
-            .collect();
-        for dimension in Dimension::ALL {
-            if draw.below(3) == 0 {
-                items.push((format!("{}.10", dimension.code()), dimension));
-            }
-        }
-        let skipped = Dimension::ALL[draw.below(24) as usize % Dimension::ALL.len()];
-        let mut answers = Vec::new();
-        for (code, dimension) in items {
-            if dimension == skipped && draw.below(2) == 0 {
-                continue;
-            }
-            answers.push(RecordedAnswer {
-                item_code: ItemCode::parse(&code).expect("a code"),
-                dimension,
-                current: score(draw),
-                desired: score(draw),
-            });
-        }
-        for index in (1..answers.len()).rev() {
-            answers.swap(index, draw.below(index as u64 + 1) as usize);
-        }
-        answers
-    }
-
-    struct Log {
-        events: Vec<LogEvent>,
-    }
-
-    impl Log {
-        fn push(&mut self, payload: Payload) {
-            let position = self.events.len() as u64 + 1;
-            self.events.push(LogEvent {
-                position: Position(position),
-                stream: String::new(),
-                revision: 0,
-                entity_id: String::new(),
-                occurred_at: Utc.with_ymd_and_hms(2016, 2, 1, 10, 0, 0).unwrap(),
-                payload,
-            });
-        }
     }
 
     #[test]
