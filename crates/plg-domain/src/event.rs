@@ -145,7 +145,10 @@ impl<'de> MapAccess<'de> for Tagged<'_, 'de> {
         seed.deserialize(key.into_deserializer()).map(Some)
     }
 
-    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Self::Error> {
+    fn next_value_seed<V: DeserializeSeed<'de>>(
+        &mut self,
+        seed: V,
+    ) -> Result<V::Value, Self::Error> {
         if let Some(event_type) = self.event_type.take() {
             return seed.deserialize(event_type.into_deserializer());
         }

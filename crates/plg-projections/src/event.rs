@@ -195,3 +195,97 @@ fn payload(
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use plg_domain::{
+        event::encode,
+        ids::{StudyId, SubmissionId},
+    };
+    use plg_eventstore::StreamRevision;
+
+    use super::*;
+
+    fn stored(stream: &str, event_type: &str, data: &str, metadata: &str) -> StoredEvent {
+        StoredEvent {
+            id: uuid::Uuid::new_v4(),
+            stream: StreamName::new(stream).expect("name"),
+            revision: StreamRevision(3),
+            position: Position(17),
+            event_type: event_type.to_owned(),
+            schema_version: 1,
+            data: data.to_owned(),
+            metadata: metadata.to_owned(),
+            recorded_at: "2016-02-01T09:00:00Z".parse().expect("time"),
+            hash: "ab".repeat(32),
+        }
+    }
+
+    /// Both ways of decoding: from the text, and as `read_all` returns it; as text, to compare.
+    fn both(stored: StoredEvent) -> (String, String) {
+        let show = |decoded: Result<LogEvent, ProjectionError>| match decoded {
+            Ok(event) => format!("{event:?}"),
+            Err(error) => format!("error: {error}"),
+        };
+        let from_value = show(LogEvent::decode(stored.clone().into()));
+        (show(LogEvent::decode_stored(stored)), from_value)
+    }
+
+    #[test]
+    fn an_event_decoded_from_its_text_is_the_event_decoded_from_its_value() {
+        let retracted = encode(&ScanEvent::ScanRetracted {
+            submission_id: SubmissionId::new_random(),
+            reason: None,
+        })
+        .expect("encodes");
+        let data = serde_json::to_string(&retracted.data).expect("text");
+        let stream = format!("scan-{}", StudyId::new_random());
+        let occurred = r#"{"actor":"a","occurred_at":"2016-01-31T23:30:00Z","tool":"t"}"#;
+        let cases = [
+            // The usual event, and metadata of other shapes, which take `decode`'s way.
+            (stream.as_str(), "ScanRetracted", data.clone(), occurred),
+            (&stream, "ScanRetracted", data.clone(), r#"{"actor":"a"}"#),
+            (
+                &stream,
+                "ScanRetracted",
+                data.clone(),
+                r#"{"occurred_at":7}"#,
+            ),
+            (
+                &stream,
+                "ScanRetracted",
+                data.clone(),
+                r#"{"occurred_at":"not a time"}"#,
+            ),
+            (&stream, "ScanRetracted", data.clone(), "null"),
+            (&stream, "ScanRetracted", data.clone(), "{"),
+            // A payload serde reads from a value but not from the text (a key twice), one
+            // that does not decode, one that is no JSON.
+            (
+                &stream,
+                "ScanRetracted",
+                data.replacen('{', r#"{"reason":"x","#, 1),
+                occurred,
+            ),
+            (&stream, "ScanSubmitted", data.clone(), occurred),
+            (&stream, "ScanRetracted", format!("{data}]"), occurred),
+            // People's events: only their JSON counts.
+            (
+                "person-1",
+                "PersonRegistered",
+                r#"{"sealed":"x"}"#.to_owned(),
+                occurred,
+            ),
+            (
+                "person-1",
+                "PersonRegistered",
+                "{\"sealed\":".to_owned(),
+                occurred,
+            ),
+        ];
+        for (stream, event_type, data, metadata) in cases {
+            let (from_text, from_value) = both(stored(stream, event_type, &data, metadata));
+            assert_eq!(from_text, from_value, "{event_type} {data} {metadata}");
+        }
+    }
+}

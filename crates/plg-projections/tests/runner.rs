@@ -19,8 +19,8 @@ use plg_domain::{
 };
 use plg_eventstore::{
     AppendOutcome, AppendRequest, Direction, EventStore, ExpectedRevision, IdempotencyKey,
-    NewEvent, Position, ReadFrom, RecordedEvent, StoreError, StoredEvent, StreamName, StreamRevision,
-    Subscription, sqlite::SqliteEventStore,
+    NewEvent, Position, ReadFrom, RecordedEvent, StoreError, StoredEvent, StreamName,
+    StreamRevision, Subscription, sqlite::SqliteEventStore,
 };
 use plg_projections::{
     Projection, Projections, ResearchDb, all_projections, decode_answers, rebuild,

@@ -205,7 +205,12 @@ impl Projection for Scans {
                 school_wave_changed(transaction, &submission)?;
             }
             Payload::Scan(ScanEvent::ScanRetracted { submission_id, .. }) => {
-                mark(transaction, &submission_id.to_string(), "retracted", position)?;
+                mark(
+                    transaction,
+                    &submission_id.to_string(),
+                    "retracted",
+                    position,
+                )?;
             }
             Payload::Consent(ConsentEvent::ConsentWithdrawn {
                 study_id,
