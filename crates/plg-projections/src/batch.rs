@@ -24,21 +24,14 @@ pub(crate) struct Decoded {
 
 /// An event as read from the log, not yet decoded: as `read_all` returns it, or as stored.
 pub(crate) trait Undecoded {
-    fn position(&self) -> Position;
-    fn stream(&self) -> &StreamName;
-    fn revision(&self) -> u64;
+    /// Its position, stream and revision: what the log says of one that does not decode.
+    fn at(&self) -> (Position, &StreamName, u64);
     fn decode(self) -> Result<LogEvent, ProjectionError>;
 }
 
 impl Undecoded for RecordedEvent {
-    fn position(&self) -> Position {
-        self.position
-    }
-    fn stream(&self) -> &StreamName {
-        &self.stream
-    }
-    fn revision(&self) -> u64 {
-        self.revision.0
+    fn at(&self) -> (Position, &StreamName, u64) {
+        (self.position, &self.stream, self.revision.0)
     }
     fn decode(self) -> Result<LogEvent, ProjectionError> {
         LogEvent::decode(self)
@@ -46,14 +39,8 @@ impl Undecoded for RecordedEvent {
 }
 
 impl Undecoded for StoredEvent {
-    fn position(&self) -> Position {
-        self.position
-    }
-    fn stream(&self) -> &StreamName {
-        &self.stream
-    }
-    fn revision(&self) -> u64 {
-        self.revision.0
+    fn at(&self) -> (Position, &StreamName, u64) {
+        (self.position, &self.stream, self.revision.0)
     }
     fn decode(self) -> Result<LogEvent, ProjectionError> {
         LogEvent::decode_stored(self)
@@ -67,11 +54,11 @@ pub(crate) fn decode(
     batch: Vec<impl Undecoded>,
     skipped: &mut BTreeSet<Position>,
 ) -> Option<Decoded> {
-    let last = batch.last()?.position();
+    let last = batch.last()?.at().0;
     let mut events = Vec::with_capacity(batch.len());
     for read in batch {
-        let (position, revision) = (read.position(), read.revision());
-        let stream = read.stream().clone();
+        let (position, stream, revision) = read.at();
+        let stream = stream.clone();
         match read.decode() {
             Ok(event) => events.push(event),
             Err(error) => {
