@@ -21,7 +21,7 @@ use futures::stream::BoxStream;
 pub use error::StoreError;
 pub use types::{
     AppendOutcome, AppendRequest, Direction, ExpectedRevision, IdempotencyKey, NewEvent, Position,
-    ReadFrom, RecordedEvent, StreamName, StreamRevision,
+    ReadFrom, RecordedEvent, StoredEvent, StreamName, StreamRevision,
 };
 
 /// A subscription: every event from its starting point on, catching up from storage and then
@@ -83,6 +83,14 @@ pub trait EventStore: Send + Sync + std::fmt::Debug + 'static {
         from: ReadFrom<Position>,
         max_count: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// Reads up to `max_count` events of the global log forward from `from`, as
+    /// [`read_all`](Self::read_all) does, each with its payload and metadata as stored text.
+    async fn read_all_stored(
+        &self,
+        from: ReadFrom<Position>,
+        max_count: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
 
     /// The current revision of a stream, or `None` when it does not exist.
     async fn stream_revision(

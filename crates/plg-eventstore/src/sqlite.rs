@@ -100,7 +100,7 @@ mod heads;
 use crate::chain;
 use crate::{
     AppendOutcome, AppendRequest, Direction, EventStore, IdempotencyKey, Position, ReadFrom,
-    RecordedEvent, StoreError, StreamName, StreamRevision, Subscription,
+    RecordedEvent, StoreError, StoredEvent, StreamName, StreamRevision, Subscription,
 };
 use heads::{End, Generation, Heads};
 
@@ -438,6 +438,24 @@ impl EventStore for SqliteEventStore {
             .await
     }
 
+    async fn read_all_stored(
+        &self,
+        from: ReadFrom<Position>,
+        max_count: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let from = bound(from, |position| position.0);
+        self.inner
+            .readers
+            .run(move |connection| {
+                query_stored(
+                    connection,
+                    READ_ALL_FORWARD,
+                    params![from, limit(max_count)],
+                )
+            })
+            .await
+    }
+
     async fn stream_revision(
         &self,
         stream: &StreamName,
@@ -645,7 +663,7 @@ fn add_hash_chain(transaction: &Transaction<'_>) -> Result<u64, StoreError> {
         let mut previous: Option<(StreamName, String)> = None;
         let mut count = 0u64;
         while let Some(row) = rows.next().map_err(storage)? {
-            let event = decode_event(row)?;
+            let event = RecordedEvent::from(stored_event(row)?);
             // Hashing a placeholder would vouch for what nobody can read.
             if let Some(reason) = event.unreadable {
                 return Err(StoreError::Corrupt(format!(
@@ -1152,11 +1170,13 @@ fn read_all_page(
     max_count: usize,
 ) -> Result<Vec<RecordedEvent>, StoreError> {
     let sql = match direction {
-        Direction::Forward => "WHERE position >= ?1 ORDER BY position ASC LIMIT ?2",
+        Direction::Forward => READ_ALL_FORWARD,
         Direction::Backward => "WHERE position <= ?1 ORDER BY position DESC LIMIT ?2",
     };
     query_events(connection, sql, params![from, limit(max_count)])
 }
+
+const READ_ALL_FORWARD: &str = "WHERE position >= ?1 ORDER BY position ASC LIMIT ?2";
 
 fn limit(max_count: usize) -> i64 {
     i64::try_from(max_count).unwrap_or(i64::MAX)
@@ -1167,18 +1187,27 @@ fn query_events(
     filter: &str,
     params: &[&dyn rusqlite::ToSql],
 ) -> Result<Vec<RecordedEvent>, StoreError> {
+    let stored = query_stored(connection, filter, params)?;
+    Ok(stored.into_iter().map(RecordedEvent::from).collect())
+}
+
+fn query_stored(
+    connection: &Connection,
+    filter: &str,
+    params: &[&dyn rusqlite::ToSql],
+) -> Result<Vec<StoredEvent>, StoreError> {
     let mut statement = connection
         .prepare_cached(&format!("SELECT {EVENT_COLUMNS} FROM events {filter}"))
         .map_err(storage)?;
     let mut rows = statement.query(params).map_err(storage)?;
     let mut events = Vec::new();
     while let Some(row) = rows.next().map_err(storage)? {
-        events.push(decode_event(row)?);
+        events.push(stored_event(row)?);
     }
     Ok(events)
 }
 
-fn decode_event(row: &Row<'_>) -> Result<RecordedEvent, StoreError> {
+fn stored_event(row: &Row<'_>) -> Result<StoredEvent, StoreError> {
     let position: i64 = column(row, 0)?;
     let corrupt = |what: &str, detail: &dyn fmt::Display| {
         StoreError::Corrupt(format!("event at position {position}: {what}: {detail}"))
@@ -1186,22 +1215,8 @@ fn decode_event(row: &Row<'_>) -> Result<RecordedEvent, StoreError> {
     let stream: String = column(row, 1)?;
     let id: String = column(row, 3)?;
     let schema_version: i64 = column(row, 5)?;
-    let data: String = column(row, 6)?;
-    let metadata: String = column(row, 7)?;
     let recorded_at: String = column(row, 8)?;
-    let hash: String = column(row, 9)?;
-    // A payload that no longer parses spoils only its own event, not the whole page: the
-    // event is returned marked, so readers can show it and go on.
-    let mut unreadable = Vec::new();
-    let mut json = |text: &str, what: &str| {
-        serde_json::from_str(text).unwrap_or_else(|error| {
-            unreadable.push(format!("{what} is not valid json: {error}"));
-            serde_json::Value::Null
-        })
-    };
-    let data = json(&data, "data");
-    let metadata = json(&metadata, "metadata");
-    Ok(RecordedEvent {
+    Ok(StoredEvent {
         id: Uuid::parse_str(&id).map_err(|error| corrupt("bad event id", &error))?,
         stream: StreamName::new(stream).map_err(|error| corrupt("bad stream name", &error))?,
         revision: StreamRevision(to_u64(column(row, 2)?)?),
@@ -1209,13 +1224,12 @@ fn decode_event(row: &Row<'_>) -> Result<RecordedEvent, StoreError> {
         event_type: column(row, 4)?,
         schema_version: u32::try_from(schema_version)
             .map_err(|error| corrupt("bad schema version", &error))?,
-        data,
-        metadata,
+        data: column(row, 6)?,
+        metadata: column(row, 7)?,
         recorded_at: DateTime::parse_from_rfc3339(&recorded_at)
             .map_err(|error| corrupt("bad recorded_at", &error))?
             .with_timezone(&Utc),
-        hash,
-        unreadable: (!unreadable.is_empty()).then(|| unreadable.join("; ")),
+        hash: column(row, 9)?,
     })
 }
 

@@ -193,6 +193,52 @@ pub struct RecordedEvent {
     pub unreadable: Option<String>,
 }
 
+/// An event as stored, its payload and metadata still the JSON text they are stored as: for
+/// readers that decode the text straight into their own types (a rebuild reading the whole
+/// log), without a [`serde_json::Value`] between.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    pub id: Uuid,
+    pub stream: StreamName,
+    pub revision: StreamRevision,
+    pub position: Position,
+    pub event_type: String,
+    pub schema_version: u32,
+    pub data: String,
+    pub metadata: String,
+    pub recorded_at: DateTime<Utc>,
+    pub hash: String,
+}
+
+impl From<StoredEvent> for RecordedEvent {
+    /// Parses the payload and metadata. What does not parse spoils only its own event, not
+    /// a whole read: the event is marked unreadable, with `null` in its place.
+    fn from(stored: StoredEvent) -> Self {
+        let mut unreadable = Vec::new();
+        let mut json = |text: &str, what: &str| {
+            serde_json::from_str(text).unwrap_or_else(|error| {
+                unreadable.push(format!("{what} is not valid json: {error}"));
+                serde_json::Value::Null
+            })
+        };
+        let data = json(&stored.data, "data");
+        let metadata = json(&stored.metadata, "metadata");
+        Self {
+            id: stored.id,
+            stream: stored.stream,
+            revision: stored.revision,
+            position: stored.position,
+            event_type: stored.event_type,
+            schema_version: stored.schema_version,
+            data,
+            metadata,
+            recorded_at: stored.recorded_at,
+            hash: stored.hash,
+            unreadable: (!unreadable.is_empty()).then(|| unreadable.join("; ")),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
     Forward,

@@ -8,7 +8,7 @@ use std::{
     sync::Arc,
 };
 
-use plg_eventstore::{Direction, EventStore, Position, ReadFrom, sqlite::copy_database};
+use plg_eventstore::{EventStore, Position, ReadFrom, sqlite::copy_database};
 use rusqlite::Connection;
 use tokio::task::JoinHandle;
 
@@ -35,7 +35,7 @@ pub struct Rebuilt {
 /// event up to the current end, reading the log once for all of them. `names` empty means
 /// all. Run it while the view has no other owner. All or nothing: the rebuild works on a copy
 /// beside `path` and replaces the view only once it has succeeded, so a failure leaves the
-/// previous view as it was.
+/// previous view as it was; when it rebuilds every projection, the copy starts empty.
 /// Events that cannot be read or decoded are skipped, not a failure: the view is then as
 /// current as the log allows, and the result says which positions it left out.
 pub async fn rebuild(
@@ -56,8 +56,13 @@ pub async fn rebuild(
     let staging = PathBuf::from(staging);
     // Left by a rebuild that was killed: never part of the view.
     remove_database(&staging)?;
+    // Rebuilding every projection leaves nothing of the view to keep: the copy starts empty
+    // rather than as a copy whose every table is then dropped.
+    let every = projections
+        .iter()
+        .all(|p| names.is_empty() || names.iter().any(|n| n == p.name()));
     let rebuilt = async {
-        if path.exists() {
+        if path.exists() && !every {
             copy_database(path, &staging)?;
         }
         let rebuilt = rebuild_in(store, &staging, &projections, names).await?;
@@ -143,16 +148,15 @@ async fn rebuild_in(
 /// A page of the log decoded (`None` past its end), and the positions it left out.
 type Page = (Option<Decoded>, BTreeSet<Position>);
 
-/// Reads a page of the log from `from` and decodes it, in a task of its own.
+/// Reads a page of the log from `from` and decodes it straight from its text, in a task of
+/// its own.
 fn read_page(
     store: &Arc<dyn EventStore>,
     from: ReadFrom<Position>,
 ) -> JoinHandle<Result<Page, ProjectionError>> {
     let store = store.clone();
     tokio::spawn(async move {
-        let page = store
-            .read_all(Direction::Forward, from, REBUILD_BATCH)
-            .await?;
+        let page = store.read_all_stored(from, REBUILD_BATCH).await?;
         tokio::task::spawn_blocking(move || {
             let mut skipped = BTreeSet::new();
             (batch::decode(page, &mut skipped), skipped)

@@ -19,8 +19,8 @@ use plg_domain::{
 };
 use plg_eventstore::{
     AppendOutcome, AppendRequest, Direction, EventStore, ExpectedRevision, IdempotencyKey,
-    NewEvent, Position, ReadFrom, RecordedEvent, StoreError, StreamName, StreamRevision,
-    Subscription, sqlite::SqliteEventStore,
+    NewEvent, Position, ReadFrom, RecordedEvent, StoreError, StoredEvent, StreamName,
+    StreamRevision, Subscription, sqlite::SqliteEventStore,
 };
 use plg_projections::{
     Projection, Projections, ResearchDb, all_projections, decode_answers, rebuild,
@@ -712,6 +712,17 @@ impl EventStore for CountingReads {
         max_count: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         let events = self.store.read_all(direction, from, max_count).await?;
+        self.read
+            .fetch_add(events.len(), std::sync::atomic::Ordering::Relaxed);
+        Ok(events)
+    }
+
+    async fn read_all_stored(
+        &self,
+        from: ReadFrom<Position>,
+        max_count: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let events = self.store.read_all_stored(from, max_count).await?;
         self.read
             .fetch_add(events.len(), std::sync::atomic::Ordering::Relaxed);
         Ok(events)

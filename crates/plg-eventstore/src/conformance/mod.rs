@@ -77,6 +77,7 @@ macro_rules! __conformance_for_each_check {
                 read_stream_backward,
                 read_missing_stream,
                 read_all_forward,
+                read_all_stored_is_read_all_as_text,
                 read_all_backward,
                 stream_revision_tracks_appends,
                 streams_in_category_in_creation_order,

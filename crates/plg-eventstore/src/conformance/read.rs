@@ -1,6 +1,8 @@
 //! Reads of one stream and of the whole log, both ways: what rehydration and projections use.
 
-use crate::{Direction, EventStore, ExpectedRevision, Position, ReadFrom, StreamRevision};
+use crate::{
+    Direction, EventStore, ExpectedRevision, Position, ReadFrom, RecordedEvent, StreamRevision,
+};
 
 use super::helpers::{
     append, assert_strictly_increasing, at, ids, interleave, interleave_three, positions,
@@ -114,6 +116,37 @@ pub async fn read_all_forward<S: EventStore>(store: S) {
     assert!(end.is_empty(), "nothing after the end");
     let first_two = read_all_from(&store, Direction::Forward, ReadFrom::Start, 2).await;
     assert_eq!(ids(&first_two), ids(&all[..2]));
+}
+
+/// Forward reads of the global log as stored text: the events `read_all` returns, each
+/// with the text its payload and metadata parse from.
+pub async fn read_all_stored_is_read_all_as_text<S: EventStore>(store: S) {
+    interleave_three(&store).await;
+    let all = store
+        .read_all(Direction::Forward, ReadFrom::Start, 100)
+        .await
+        .expect("read");
+    let stored = store
+        .read_all_stored(ReadFrom::Start, 100)
+        .await
+        .expect("read");
+    let parsed: Vec<RecordedEvent> = stored.into_iter().map(RecordedEvent::from).collect();
+    assert_eq!(parsed, all, "the same events, field for field");
+
+    let from_fourth = store
+        .read_all_stored(ReadFrom::At(all[3].position), 3)
+        .await
+        .expect("read");
+    assert_eq!(
+        from_fourth.iter().map(|event| event.id).collect::<Vec<_>>(),
+        ids(&all[3..6]),
+        "At is inclusive, and the count bounds the page"
+    );
+    let end = store
+        .read_all_stored(ReadFrom::End, 10)
+        .await
+        .expect("read");
+    assert!(end.is_empty(), "nothing after the end");
 }
 
 /// Backward reads of the global log: newest first, from a position down.

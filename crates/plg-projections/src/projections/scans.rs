@@ -19,7 +19,7 @@ use plg_domain::{
     scan::{RecordedAnswer, ScanEvent},
 };
 use plg_stats::mean_of_answered;
-use rusqlite::{Transaction, params};
+use rusqlite::{OptionalExtension, Transaction, params};
 
 use crate::{
     Projection, ProjectionError,
@@ -112,7 +112,10 @@ impl Projection for Scans {
         transaction: &Transaction<'_>,
         event: &LogEvent,
     ) -> Result<(), ProjectionError> {
-        // Statements are prepared once per connection: a scan applies a dozen and more.
+        // Statements are prepared once per connection. Each writes its rows from the event's
+        // values and the rows it changes hand back what the kept tables need, so no statement
+        // looks up a submission another has just written.
+        let position = sql_position(event.position);
         match &event.payload {
             Payload::Scan(ScanEvent::ScanSubmitted {
                 response_id,
@@ -127,39 +130,48 @@ impl Projection for Scans {
                 answers,
                 supersedes,
             }) => {
-                // A withdrawal is final: what it marked stays withdrawn.
                 if let Some(superseded) = supersedes {
-                    transaction
-                        .prepare_cached(
-                            "UPDATE scan_submissions SET status = 'superseded', changed_at = ?2
-                         WHERE submission_id = ?1 AND status != 'withdrawn'",
-                        )?
-                        .execute(params![
-                            superseded.to_string(),
-                            sql_position(event.position)
-                        ])?;
+                    mark(transaction, &superseded.to_string(), "superseded", position)?;
                 }
-                let submission_id = submission_id.to_string();
+                let (study_id, school_id) = (study_id.to_string(), school_id.to_string());
                 // ScanService refuses scans after a withdrawal, but one that raced it can
                 // land later in the log: it never counts either.
+                let withdrawn: bool = transaction
+                    .prepare_cached(
+                        "SELECT EXISTS (SELECT 1 FROM consent_withdrawals
+                                        WHERE study_id = ?1 AND school_id = ?2 AND respondent = ?3)",
+                    )?
+                    .query_row(
+                        params![study_id, school_id, respondent.as_str()],
+                        |row| row.get(0),
+                    )?;
+                let status = if withdrawn { "withdrawn" } else { "current" };
+                let submission = Kept {
+                    study_id,
+                    school_id,
+                    wave: wave.as_str().to_owned(),
+                    respondent: respondent.as_str().to_owned(),
+                    submission_id: submission_id.to_string(),
+                    status: status.to_owned(),
+                    changed_at: position,
+                };
                 transaction
                     .prepare_cached(
-                        "INSERT INTO scan_submissions VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,
-                            CASE WHEN EXISTS (SELECT 1 FROM consent_withdrawals
-                                              WHERE study_id = ?3 AND school_id = ?4 AND respondent = ?6)
-                                 THEN 'withdrawn' ELSE 'current' END, ?10)",
+                        "INSERT INTO scan_submissions
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?10)",
                     )?
                     .execute(params![
-                        submission_id,
+                        submission.submission_id,
                         response_id.to_string(),
-                        study_id.to_string(),
-                        school_id.to_string(),
-                        wave.as_str(),
-                        respondent.as_str(),
+                        submission.study_id,
+                        submission.school_id,
+                        submission.wave,
+                        submission.respondent,
                         role.as_str(),
                         instrument_version.as_str(),
                         answered_on.to_string(),
-                        sql_position(event.position),
+                        position,
+                        status,
                     ])?;
                 // A submission without answers never reached a statistic: it has no scores.
                 if !answers.is_empty() {
@@ -167,40 +179,38 @@ impl Projection for Scans {
                         position: event.position,
                         message: "an item code longer than 255 bytes".to_owned(),
                     })?;
-                    transaction
-                        .prepare_cached(
-                            "INSERT INTO scan_answers
-                             SELECT study_id, wave, school_id, respondent, submission_id, role,
-                                    status, ?2
-                             FROM scan_submissions WHERE submission_id = ?1",
-                        )?
-                        .execute(params![submission_id, blob])?;
-                    transaction
-                        .prepare_cached(
-                            "INSERT INTO scan_scores
-                             SELECT study_id, school_id, wave, respondent, submission_id, role,
-                                    status, ?2
-                             FROM scan_submissions WHERE submission_id = ?1",
-                        )?
-                        .execute(params![
-                            submission_id,
-                            DimensionScores::of(answers).to_bytes()
-                        ])?;
+                    let insert = |sql: &str, blob: Vec<u8>| {
+                        transaction.prepare_cached(sql)?.execute(params![
+                            submission.study_id,
+                            submission.school_id,
+                            submission.wave,
+                            submission.respondent,
+                            submission.submission_id,
+                            role.as_str(),
+                            status,
+                            blob,
+                        ])
+                    };
+                    insert(
+                        "INSERT INTO scan_answers (study_id, school_id, wave, respondent,
+                             submission_id, role, status, answers)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                        blob,
+                    )?;
+                    insert(
+                        "INSERT INTO scan_scores VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                        DimensionScores::of(answers).to_bytes(),
+                    )?;
                 }
-                submission_changed(transaction, &submission_id)?;
-                if let Some(superseded) = supersedes {
-                    status_changed(transaction, &superseded.to_string())?;
-                }
+                school_wave_changed(transaction, &submission)?;
             }
             Payload::Scan(ScanEvent::ScanRetracted { submission_id, .. }) => {
-                let submission_id = submission_id.to_string();
-                transaction
-                    .prepare_cached(
-                        "UPDATE scan_submissions SET status = 'retracted', changed_at = ?2
-                     WHERE submission_id = ?1 AND status != 'withdrawn'",
-                    )?
-                    .execute(params![submission_id, sql_position(event.position)])?;
-                status_changed(transaction, &submission_id)?;
+                mark(
+                    transaction,
+                    &submission_id.to_string(),
+                    "retracted",
+                    position,
+                )?;
             }
             Payload::Consent(ConsentEvent::ConsentWithdrawn {
                 study_id,
@@ -218,30 +228,21 @@ impl Projection for Scans {
                         school_id,
                         respondent.as_str(),
                         event.occurred_on().to_string(),
-                        sql_position(event.position),
+                        position,
                     ])?;
-                transaction
-                    .prepare_cached(
+                let changed = transaction
+                    .prepare_cached(&format!(
                         "UPDATE scan_submissions SET status = 'withdrawn', changed_at = ?4
-                     WHERE study_id = ?1 AND school_id = ?2 AND respondent = ?3",
+                         WHERE study_id = ?1 AND school_id = ?2 AND respondent = ?3
+                         RETURNING {KEPT}"
+                    ))?
+                    .query_map(
+                        params![study_id, school_id, respondent.as_str(), position],
+                        Kept::from_row,
                     )?
-                    .execute(params![
-                        study_id,
-                        school_id,
-                        respondent.as_str(),
-                        sql_position(event.position)
-                    ])?;
-                let mut theirs = transaction.prepare_cached(
-                    "SELECT submission_id FROM scan_submissions
-                     WHERE study_id = ?1 AND school_id = ?2 AND respondent = ?3",
-                )?;
-                let changed = theirs
-                    .query_map(params![study_id, school_id, respondent.as_str()], |row| {
-                        row.get::<_, String>(0)
-                    })?
                     .collect::<Result<Vec<_>, _>>()?;
-                for submission_id in changed {
-                    status_changed(transaction, &submission_id)?;
+                for submission in &changed {
+                    status_changed(transaction, submission)?;
                 }
             }
             _ => {}
@@ -250,49 +251,106 @@ impl Projection for Scans {
     }
 }
 
-/// After an existing submission changed status: its answers' status (a new submission's
-/// answers are written with it), and what [`submission_changed`] keeps.
-fn status_changed(
-    transaction: &Transaction<'_>,
-    submission_id: &str,
-) -> Result<(), ProjectionError> {
-    transaction
-        .prepare_cached(
-            "UPDATE scan_answers SET status = s.status FROM scan_submissions s
-             WHERE s.submission_id = ?1
-               AND (scan_answers.study_id, scan_answers.wave, scan_answers.school_id,
-                    scan_answers.respondent, scan_answers.submission_id)
-                 = (s.study_id, s.wave, s.school_id, s.respondent, s.submission_id)",
-        )?
-        .execute([submission_id])?;
-    submission_changed(transaction, submission_id)
+/// What the kept tables hold of a submission beside its own row.
+#[derive(Debug)]
+struct Kept {
+    study_id: String,
+    school_id: String,
+    wave: String,
+    respondent: String,
+    submission_id: String,
+    status: String,
+    changed_at: i64,
 }
 
-/// Brings what is kept of a submission up to date after it was added or changed status: its
-/// status in `scan_scores`, and its school-wave's last change (log positions only grow, so
-/// taking the larger keeps the latest `changed_at` of the school-wave's submissions).
-fn submission_changed(
+/// [`Kept`]'s columns in `scan_submissions`, in [`Kept::from_row`]'s order.
+const KEPT: &str = "study_id, school_id, wave, respondent, submission_id, status, changed_at";
+
+impl Kept {
+    fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            study_id: row.get(0)?,
+            school_id: row.get(1)?,
+            wave: row.get(2)?,
+            respondent: row.get(3)?,
+            submission_id: row.get(4)?,
+            status: row.get(5)?,
+            changed_at: row.get(6)?,
+        })
+    }
+}
+
+/// Gives an existing submission a new status (superseded or retracted) at `position`, unless
+/// it is withdrawn: a withdrawal is final. A submission not there, or withdrawn, changes
+/// nothing, so nothing kept changes either.
+fn mark(
     transaction: &Transaction<'_>,
     submission_id: &str,
+    status: &str,
+    position: i64,
 ) -> Result<(), ProjectionError> {
+    let changed = transaction
+        .prepare_cached(&format!(
+            "UPDATE scan_submissions SET status = ?2, changed_at = ?3
+             WHERE submission_id = ?1 AND status != 'withdrawn'
+             RETURNING {KEPT}"
+        ))?
+        .query_row(params![submission_id, status, position], Kept::from_row)
+        .optional()?;
+    match changed {
+        Some(submission) => status_changed(transaction, &submission),
+        None => Ok(()),
+    }
+}
+
+/// After an existing submission changed status: the status of its answers and scores, kept
+/// equal to `scan_submissions.status`, and its school-wave's last change.
+fn status_changed(transaction: &Transaction<'_>, submission: &Kept) -> Result<(), ProjectionError> {
+    let key = params![
+        submission.study_id,
+        submission.school_id,
+        submission.wave,
+        submission.respondent,
+        submission.submission_id,
+        submission.status,
+    ];
     transaction
         .prepare_cached(
-            "UPDATE scan_scores SET status = s.status FROM scan_submissions s
-             WHERE s.submission_id = ?1
-               AND (scan_scores.study_id, scan_scores.school_id, scan_scores.wave,
-                    scan_scores.respondent, scan_scores.submission_id)
-                 = (s.study_id, s.school_id, s.wave, s.respondent, s.submission_id)",
+            "UPDATE scan_answers SET status = ?6
+             WHERE study_id = ?1 AND wave = ?3 AND school_id = ?2 AND respondent = ?4
+               AND submission_id = ?5",
         )?
-        .execute([submission_id])?;
+        .execute(key)?;
+    transaction
+        .prepare_cached(
+            "UPDATE scan_scores SET status = ?6
+             WHERE study_id = ?1 AND school_id = ?2 AND wave = ?3 AND respondent = ?4
+               AND submission_id = ?5",
+        )?
+        .execute(key)?;
+    school_wave_changed(transaction, submission)
+}
+
+/// Keeps a school-wave's last change after one of its submissions was added or changed
+/// status: log positions only grow, so taking the larger keeps the latest `changed_at` of the
+/// school-wave's submissions.
+fn school_wave_changed(
+    transaction: &Transaction<'_>,
+    submission: &Kept,
+) -> Result<(), ProjectionError> {
     transaction
         .prepare_cached(
             "INSERT INTO scan_school_waves (study_id, school_id, wave, changed_at)
-             SELECT study_id, school_id, wave, changed_at FROM scan_submissions
-             WHERE submission_id = ?1
+             VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (study_id, school_id, wave)
              DO UPDATE SET changed_at = max(changed_at, excluded.changed_at)",
         )?
-        .execute([submission_id])?;
+        .execute(params![
+            submission.study_id,
+            submission.school_id,
+            submission.wave,
+            submission.changed_at
+        ])?;
     Ok(())
 }
 
