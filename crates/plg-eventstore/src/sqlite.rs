@@ -745,22 +745,6 @@ impl Writer {
         })
     }
 
-    /// Between two batches: copies what was committed since a regular checkpoint copied a long
-    /// WAL, so the next batch starts the WAL afresh.
-    fn restart_wal_if_due(&self) {
-        let started = std::time::Instant::now();
-        match self.cycle.restart_if_due(&self.connection) {
-            Ok(None) => {}
-            Ok(Some(checkpointed)) => tracing::debug!(
-                frames = checkpointed.frames,
-                copied = checkpointed.copied,
-                micros = started.elapsed().as_micros(),
-                "event store WAL copied for a fresh start"
-            ),
-            Err(error) => tracing::warn!(%error, "event store checkpoint failed"),
-        }
-    }
-
     /// Runs a batch in one transaction; returns each append's result, valid only once committed.
     fn commit_batch(&mut self, batch: &[WriteRequest]) -> Vec<Result<AppendOutcome, StoreError>> {
         let heads = self.heads.clone();
@@ -869,7 +853,10 @@ fn run_writer(
             // The caller may have given up waiting; its append stands regardless.
             let _ = request.reply.send(result);
         }
-        writer.restart_wal_if_due();
+        // Between two batches: the next one starts the WAL afresh when that is due.
+        writer
+            .cycle
+            .restart_if_due(&writer.connection, "event store");
     }
     // Everything into the database file and an empty WAL, so a stopped store is `events.db`
     // alone: a copy of that file is a complete backup.

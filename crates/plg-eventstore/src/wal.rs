@@ -18,6 +18,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 use rusqlite::Connection;
 
@@ -81,15 +82,29 @@ impl WalCycle {
 
     /// The writer, between two transactions: when the restart is due, copies what was
     /// committed since the regular checkpoint, so that the next transaction starts the WAL
-    /// afresh. `None` when it was not due.
-    pub fn restart_if_due(
-        &self,
-        connection: &Connection,
-    ) -> rusqlite::Result<Option<Checkpointed>> {
+    /// afresh, and logs it under `database`. `None` when it was not due, or failed (logged:
+    /// the next regular checkpoint marks it due again).
+    pub fn restart_if_due(&self, connection: &Connection, database: &str) -> Option<Checkpointed> {
         if !self.restart_due.swap(false, Ordering::AcqRel) {
-            return Ok(None);
+            return None;
         }
-        checkpoint(connection, "PASSIVE").map(Some)
+        let started = Instant::now();
+        match checkpoint(connection, "PASSIVE") {
+            Ok(checkpointed) => {
+                tracing::debug!(
+                    database,
+                    frames = checkpointed.frames,
+                    copied = checkpointed.copied,
+                    micros = started.elapsed().as_micros(),
+                    "WAL copied for a fresh start"
+                );
+                Some(checkpointed)
+            }
+            Err(error) => {
+                tracing::warn!(database, %error, "checkpoint failed");
+                None
+            }
+        }
     }
 }
 
@@ -147,12 +162,12 @@ mod tests {
             "{regular:?}"
         );
         writer.execute_batch("COMMIT").expect("committed");
-        let rest = cycle.restart_if_due(&writer).expect("checkpoint");
+        let rest = cycle.restart_if_due(&writer, "test");
         assert!(rest.is_some_and(|rest| rest.complete()), "{rest:?}");
         commit(&writer, 1);
         assert!(wal_pages(&checkpointer) < 10, "the WAL started afresh");
         // Due once per regular checkpoint, not again.
-        assert_eq!(cycle.restart_if_due(&writer).expect("checkpoint"), None);
+        assert_eq!(cycle.restart_if_due(&writer, "test"), None);
     }
 
     #[test]
@@ -166,6 +181,6 @@ mod tests {
                 .expect("checkpoint")
                 .complete()
         );
-        assert_eq!(cycle.restart_if_due(&writer).expect("checkpoint"), None);
+        assert_eq!(cycle.restart_if_due(&writer, "test"), None);
     }
 }

@@ -213,15 +213,7 @@ impl Writer {
                 .chain(self.stalled)
                 .min(),
         );
-        let started = std::time::Instant::now();
-        if let Some(checkpointed) = self.cycle.restart_if_due(&self.connection)? {
-            tracing::debug!(
-                frames = checkpointed.frames,
-                copied = checkpointed.copied,
-                micros = started.elapsed().as_micros(),
-                "research view WAL copied for a fresh start"
-            );
-        }
+        self.cycle.restart_if_due(&self.connection, "research view");
         Ok(())
     }
 
