@@ -784,10 +784,10 @@ async fn the_views_wal_stays_short_while_it_follows_a_steady_stream_of_scans() {
     // nearly every one of the view's regular checkpoints, so unless it starts the WAL afresh
     // itself, the WAL grows on to the backstop.
     let wal = dir.path().join("research.db-wal");
-    let (mut longest, mut last) = (0, Position(0));
+    let mut longest = 0;
     for n in 0..2_000 {
         let (response_id, _, event) = submitted(&study, &format!("r-{n}"), 1 + n % 5, None);
-        last = append::<ScanResponse>(&store, response_id, &[event]).await;
+        let last = append::<ScanResponse>(&store, response_id, &[event]).await;
         progress
             .wait_for(|reached| *reached >= last)
             .await
