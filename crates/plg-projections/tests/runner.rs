@@ -767,13 +767,9 @@ async fn a_rebuild_reads_the_log_once_for_every_projection() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_views_wal_stays_short_while_it_follows_a_steady_stream_of_scans() {
-    let Fixture {
-        dir,
-        db,
-        store,
-        study,
-    } = Fixture::new().await;
-    let projections = Projections::open(Arc::new(store.clone()), &db).expect("opens");
+    let fixture = Fixture::new().await;
+    let store = &fixture.store;
+    let projections = Projections::open(Arc::new(store.clone()), &fixture.db).expect("opens");
     let mut progress = projections.progress();
     let (stop, stopped) = watch::channel(false);
     let running = tokio::spawn(projections.run(async move {
@@ -783,11 +779,11 @@ async fn the_views_wal_stays_short_while_it_follows_a_steady_stream_of_scans() {
     // One scan at a time, each committed to the view on its own: the follower commits during
     // nearly every one of the view's regular checkpoints, so unless it starts the WAL afresh
     // itself, the WAL grows on to the backstop.
-    let wal = dir.path().join("research.db-wal");
+    let wal = fixture.dir.path().join("research.db-wal");
     let mut longest = 0;
     for n in 0..2_000 {
-        let (response_id, _, event) = submitted(&study, &format!("r-{n}"), 1 + n % 5, None);
-        let last = append::<ScanResponse>(&store, response_id, &[event]).await;
+        let (response_id, _, event) = submitted(&fixture.study, &format!("r-{n}"), 1 + n % 5, None);
+        let last = append::<ScanResponse>(store, response_id, &[event]).await;
         progress
             .wait_for(|reached| *reached >= last)
             .await
