@@ -11,6 +11,7 @@ pub mod chain;
 mod error;
 pub mod sqlite;
 mod types;
+pub mod wal;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;

@@ -42,8 +42,12 @@
 //! # Checkpoints
 //!
 //! Commits land in the WAL (`events.db-wal`). Every [`CHECKPOINT_INTERVAL`] in which this
-//! process committed something, a passive checkpoint copies them into `events.db`; one that a
-//! reader kept from finishing is tried again at the next interval. Closing the store
+//! process committed something, a passive checkpoint on a connection of its own copies them
+//! into `events.db`; one that a reader kept from finishing is tried again at the next interval.
+//! The writer's commits do not checkpoint (SQLite's auto-checkpoint is only a far backstop),
+//! so no write waits for a copy of the WAL; once a checkpoint has copied a long WAL, the writer
+//! copies what it committed meanwhile between two batches and its next batch starts the WAL
+//! afresh, which keeps the WAL short ([`crate::wal`]). Closing the store
 //! checkpoints with `TRUNCATE`, which leaves the WAL empty, so a stopped store's `events.db`
 //! alone holds every event, unless another connection (a backup in progress, another process
 //! sharing the file) still reads: then the checkpoint is incomplete, a warning is logged, and
@@ -98,6 +102,7 @@ use uuid::Uuid;
 mod heads;
 
 use crate::chain;
+use crate::wal::{self, Checkpointed, WalCycle};
 use crate::{
     AppendOutcome, AppendRequest, Direction, EventStore, IdempotencyKey, Position, ReadFrom,
     RecordedEvent, StoreError, StoredEvent, StreamName, StreamRevision, Subscription,
@@ -123,8 +128,9 @@ const MAX_READERS: usize = 8;
 const SUBSCRIPTION_PAGE: usize = 256;
 
 /// How often the WAL is copied into the database file while the store runs, when something
-/// was committed since: the file alone then holds all but the last moments' events.
-const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(60);
+/// was committed since: often enough that the WAL stays short ([`crate::wal`]), and the file
+/// alone holds all but the last moments' events.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(250);
 
 /// How often an idle subscription looks at the file even without a local commit, so that it
 /// also sees appends made by other processes sharing the file.
@@ -211,7 +217,13 @@ impl SqliteEventStore {
 
     /// Opens the store at `path`, creating the file and its schema if missing.
     pub async fn open_with(path: impl AsRef<Path>, sharing: Sharing) -> Result<Self, StoreError> {
-        Self::open_inner(path.as_ref().to_path_buf(), sharing, None).await
+        Self::open_inner(
+            path.as_ref().to_path_buf(),
+            sharing,
+            None,
+            CHECKPOINT_INTERVAL,
+        )
+        .await
     }
 
     /// Opens a store in a new temporary directory that is deleted when the store is dropped:
@@ -229,13 +241,20 @@ impl SqliteEventStore {
             .map_err(|error| {
                 StoreError::Storage(format!("cannot create a temporary directory: {error}"))
             })?;
-        Self::open_inner(dir.path().join("events.db"), sharing, Some(dir)).await
+        Self::open_inner(
+            dir.path().join("events.db"),
+            sharing,
+            Some(dir),
+            CHECKPOINT_INTERVAL,
+        )
+        .await
     }
 
     async fn open_inner(
         path: PathBuf,
         sharing: Sharing,
         temp_dir: Option<tempfile::TempDir>,
+        checkpoint_every: Duration,
     ) -> Result<Self, StoreError> {
         let writer_path = path.clone();
         let (connection, last_position) =
@@ -244,7 +263,8 @@ impl SqliteEventStore {
 
         let (queue, requests) = mpsc::channel(QUEUE_CAPACITY);
         let (committed_tx, committed) = watch::channel(last_position);
-        let writer = Writer::new(connection, heads.clone()).map_err(storage)?;
+        let cycle = WalCycle::default();
+        let writer = Writer::new(connection, heads.clone(), cycle.clone()).map_err(storage)?;
         std::thread::Builder::new()
             .name("plg-eventstore-writer".to_owned())
             .spawn(move || run_writer(writer, requests, committed_tx))
@@ -255,7 +275,8 @@ impl SqliteEventStore {
         tokio::spawn(checkpoint_regularly(
             path.clone(),
             committed.clone(),
-            CHECKPOINT_INTERVAL,
+            checkpoint_every,
+            cycle,
         ));
         tracing::info!(path = %path.display(), %last_position, "event store opened");
         Ok(Self {
@@ -553,6 +574,7 @@ fn open_writer_connection(path: &Path) -> Result<(Connection, Position), StoreEr
     connection
         .pragma_update(None, "synchronous", "FULL")
         .map_err(storage)?;
+    wal::configure_writer(&connection).map_err(storage)?;
     migrate(&mut connection)?;
     let last_position = last_position(&connection)?;
     Ok((connection, last_position))
@@ -722,15 +744,22 @@ struct Writer {
     heads: Option<Arc<Heads>>,
     /// `PRAGMA data_version` as last read: it changes when another connection commits.
     data_version: i64,
+    /// Told by the regular checkpoints when to start the WAL afresh.
+    cycle: WalCycle,
 }
 
 impl Writer {
-    fn new(connection: Connection, heads: Option<Arc<Heads>>) -> rusqlite::Result<Self> {
+    fn new(
+        connection: Connection,
+        heads: Option<Arc<Heads>>,
+        cycle: WalCycle,
+    ) -> rusqlite::Result<Self> {
         let data_version = read_data_version(&connection)?;
         Ok(Self {
             connection,
             heads,
             data_version,
+            cycle,
         })
     }
 
@@ -740,11 +769,13 @@ impl Writer {
         if let Some(heads) = &heads {
             heads.committing(batch.iter().map(|request| &request.append.stream));
         }
+        let started = std::time::Instant::now();
         let results = match self.try_commit_batch(batch) {
             Ok(results) => {
                 tracing::debug!(
                     batch_size = batch.len(),
                     appended = results.iter().filter(|result| result.is_ok()).count(),
+                    micros = started.elapsed().as_micros(),
                     "event store batch committed"
                 );
                 results
@@ -840,6 +871,10 @@ fn run_writer(
             // The caller may have given up waiting; its append stands regardless.
             let _ = request.reply.send(result);
         }
+        // Between two batches: the next one starts the WAL afresh when that is due.
+        writer
+            .cycle
+            .restart_if_due(&writer.connection, "event store");
     }
     // Everything into the database file and an empty WAL, so a stopped store is `events.db`
     // alone: a copy of that file is a complete backup.
@@ -973,6 +1008,7 @@ async fn checkpoint_regularly(
     path: PathBuf,
     mut committed: watch::Receiver<Position>,
     every: Duration,
+    cycle: WalCycle,
 ) {
     let mut checkpointed = *committed.borrow_and_update();
     let mut ticks = tokio::time::interval(every);
@@ -993,9 +1029,10 @@ async fn checkpoint_regularly(
             continue;
         }
         let path = path.clone();
+        let cycle = cycle.clone();
         let ran = run_blocking(move || {
             let connection = Connection::open(&path).map_err(storage)?;
-            Ok(checkpoint(&connection, "PASSIVE"))
+            Ok(report("PASSIVE", cycle.checkpoint(&connection)))
         })
         .await;
         match ran {
@@ -1009,19 +1046,23 @@ async fn checkpoint_regularly(
 /// Runs `PRAGMA wal_checkpoint(mode)`, logs how far it got and says whether it copied the
 /// whole WAL; one that cannot finish (another connection reading) is left to a later one.
 fn checkpoint(connection: &Connection, mode: &str) -> bool {
-    let result = connection.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |row| {
-        Ok((
-            row.get::<_, i64>(0)?,
-            row.get::<_, i64>(1)?,
-            row.get::<_, i64>(2)?,
-        ))
-    });
+    report(mode, wal::checkpoint(connection, mode))
+}
+
+/// Logs how far a checkpoint got and says whether it copied the whole WAL. A passive one that
+/// a reader held back is routine under load (the next one copies the rest): logged at debug.
+fn report(mode: &str, result: rusqlite::Result<Checkpointed>) -> bool {
     match result {
-        Ok((0, frames, copied)) if copied == frames => {
+        Ok(checkpointed) if checkpointed.complete() => {
+            let Checkpointed { frames, copied, .. } = checkpointed;
             tracing::debug!(mode, frames, copied, "event store checkpointed");
             true
         }
-        Ok((_, frames, copied)) => {
+        Ok(Checkpointed { frames, copied, .. }) if mode == "PASSIVE" => {
+            tracing::debug!(mode, frames, copied, "event store checkpoint incomplete");
+            false
+        }
+        Ok(Checkpointed { frames, copied, .. }) => {
             tracing::warn!(
                 mode,
                 frames,
@@ -1579,6 +1620,46 @@ mod tests {
         assert!(matches!(not_past_the_end, Err(StoreError::Closed)));
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_wal_stays_short_under_a_steady_stream_of_commits() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("events.db");
+        let wal = dir.path().join("events.db-wal");
+        let every = Duration::from_millis(20);
+        let store = SqliteEventStore::open_inner(path, Sharing::Exclusive, None, every)
+            .await
+            .expect("opens");
+        let page = serde_json::json!({ "page": "x".repeat(3_500) });
+        // About 8,000 pages in all: the writer commits during nearly every regular checkpoint,
+        // so unless it starts the WAL afresh itself, the WAL grows on to the backstop.
+        let appenders = (0..16).map(|_| {
+            let (store, page) = (store.clone(), page.clone());
+            tokio::spawn(async move {
+                for _ in 0..400 {
+                    let mut request = append(0);
+                    request.events[0].data = page.clone();
+                    store.append(request).await.expect("appended");
+                }
+            })
+        });
+        let appending = futures::future::join_all(appenders);
+        tokio::pin!(appending);
+        let mut longest = 0;
+        loop {
+            tokio::select! {
+                done = &mut appending => {
+                    done.into_iter().for_each(|appended| appended.expect("no panic"));
+                    break;
+                }
+                () = tokio::time::sleep(Duration::from_millis(5)) => {}
+            }
+            longest = longest.max(std::fs::metadata(&wal).map_or(0, |wal| wal.len()));
+        }
+        let bound = u64::try_from(wal::BACKSTOP_PAGES / 2).expect("positive") * 4096;
+        assert!(longest < bound, "the WAL reached {longest} bytes");
+        store.close().await;
+    }
+
     fn append(n: u64) -> AppendRequest {
         AppendRequest {
             stream: StreamName::new("order-1").expect("valid"),
@@ -1598,7 +1679,12 @@ mod tests {
     async fn regular_checkpoints_end_when_the_writer_does() {
         let (writer, committed) = watch::channel(Position(0));
         let every = Duration::from_secs(3600);
-        let task = tokio::spawn(checkpoint_regularly(PathBuf::new(), committed, every));
+        let task = tokio::spawn(checkpoint_regularly(
+            PathBuf::new(),
+            committed,
+            every,
+            WalCycle::default(),
+        ));
         drop(writer);
         tokio::time::timeout(Duration::from_secs(5), task)
             .await
@@ -1614,6 +1700,7 @@ mod tests {
             store.path().to_owned(),
             store.inner.committed.clone(),
             Duration::from_millis(50),
+            WalCycle::default(),
         ));
         // A snapshot taken before the second commit keeps checkpoints from copying it.
         let reader = Connection::open(store.path()).expect("opens");

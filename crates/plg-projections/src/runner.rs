@@ -1,9 +1,12 @@
 use std::{collections::BTreeSet, path::Path, sync::Arc, time::Duration};
 
 use futures::StreamExt;
-use plg_eventstore::{EventStore, Position, StoreError};
+use plg_eventstore::{
+    EventStore, Position, RecordedEvent, StoreError,
+    wal::{self, WalCycle},
+};
 use rusqlite::Connection;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use crate::{
     Projection, ResearchDb,
@@ -16,10 +19,6 @@ const BATCH: usize = 512;
 
 /// How often the view's write-ahead log is folded into its file while the view advances.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
-
-/// WAL pages after which the follower checkpoints in its own commit (SQLite's default is
-/// 1,000): reached only if `fold_log` falls behind.
-const FOLLOWER_AUTOCHECKPOINT: i64 = 10_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectionError {
@@ -43,7 +42,7 @@ pub struct Projections {
     store: Arc<dyn EventStore>,
     db: ResearchDb,
     cursors: Vec<Cursor>,
-    progress: watch::Sender<Position>,
+    progress: Arc<watch::Sender<Position>>,
 }
 
 impl Projections {
@@ -71,7 +70,7 @@ impl Projections {
             store,
             db,
             cursors,
-            progress: watch::Sender::new(lowest),
+            progress: Arc::new(watch::Sender::new(lowest)),
         })
     }
 
@@ -94,29 +93,38 @@ impl Projections {
             shutdown.await;
             let _ = stop.send(true);
         });
+        let cycle = WalCycle::default();
         let folding = tokio::spawn(fold_log(
             self.db.clone(),
             self.progress.subscribe(),
             stopped.clone(),
+            cycle.clone(),
         ));
+        let start = lowest(&self.cursors).unwrap_or_default();
+        let after = (start > Position(0)).then_some(start);
+        // The log is read ahead while a batch is applied.
+        let (ahead, events) = mpsc::channel(BATCH);
+        let reading = tokio::spawn(read_ahead(self.store.subscribe_to_all(after), ahead));
+        tracing::info!(from = start.0, "projections following the log");
         let follower = Follower {
-            store: self.store,
             db: self.db,
             progress: self.progress,
+            cycle,
         };
-        match follower.follow(self.cursors, &mut stopped).await {
+        match follower.follow(self.cursors, events, &mut stopped).await {
             Ok(()) => tracing::debug!("projections stopped"),
             Err(error) => tracing::error!(%error, "projections failed"),
         }
         folding.abort();
+        reading.abort();
     }
 }
 
 #[derive(Debug)]
 struct Follower {
-    store: Arc<dyn EventStore>,
     db: ResearchDb,
-    progress: watch::Sender<Position>,
+    progress: Arc<watch::Sender<Position>>,
+    cycle: WalCycle,
 }
 
 /// The follower's writer, handed to a blocking task for each batch and back.
@@ -125,61 +133,88 @@ struct Writer {
     connection: Connection,
     /// The projections still following the log.
     following: Vec<Cursor>,
+    /// Where a failed projection stopped: the view's position stays there.
+    stalled: Option<Position>,
+    progress: Arc<watch::Sender<Position>>,
+    cycle: WalCycle,
 }
 
 impl Follower {
     async fn follow(
         &self,
         cursors: Vec<Cursor>,
+        mut events: mpsc::Receiver<Result<RecordedEvent, StoreError>>,
         stop: &mut watch::Receiver<bool>,
     ) -> Result<(), ProjectionError> {
         let connection = self.db.write_connection()?;
-        // `fold_log` checkpoints beside it; this is only the backstop should it fall behind.
-        connection.pragma_update(None, "wal_autocheckpoint", FOLLOWER_AUTOCHECKPOINT)?;
+        // `fold_log` checkpoints beside it; its own auto-checkpoint is only the backstop.
+        wal::configure_writer(&connection)?;
         let mut writer = Writer {
             connection,
             following: cursors,
+            stalled: None,
+            progress: Arc::clone(&self.progress),
+            cycle: self.cycle.clone(),
         };
-        // Where a failed projection stopped: the view's position stays there.
-        let mut stalled: Option<Position> = None;
-        let start = lowest(&writer.following).unwrap_or_default();
-        let after = (start > Position(0)).then_some(start);
-        let mut events = self.store.subscribe_to_all(after).ready_chunks(BATCH);
-        tracing::info!(from = start.0, "projections following the log");
+        let mut batch = Vec::with_capacity(BATCH);
         loop {
-            let batch = tokio::select! {
-                batch = events.next() => batch,
+            let received = tokio::select! {
+                received = events.recv_many(&mut batch, BATCH) => received,
                 _ = stop.wait_for(|stop| *stop) => return Ok(()),
             };
-            let Some(batch) = batch else { return Ok(()) };
-            let batch = batch.into_iter().collect::<Result<Vec<_>, _>>()?;
-            let (returned, failed) = tokio::task::spawn_blocking(move || {
-                // Skipped events are logged as they are met; following, there is no one to tell.
-                let failed = batch::decode(batch, &mut BTreeSet::new())
-                    .map(|batch| {
-                        batch::apply(&mut writer.connection, &mut writer.following, &batch)
-                    })
-                    .transpose();
-                (writer, failed)
+            if received == 0 {
+                return Ok(());
+            }
+            let events = batch.drain(..).collect::<Result<Vec<_>, _>>()?;
+            let (returned, applied) = tokio::task::spawn_blocking(move || {
+                let applied = writer.apply(events);
+                (writer, applied)
             })
             .await
             .map_err(|error| ProjectionError::Task(error.to_string()))?;
             writer = returned;
-            // Removed from the last, so the indices of the others stay valid.
-            for failure in failed?.unwrap_or_default().into_iter().rev() {
-                let cursor = writer.following.remove(failure.index);
-                tracing::error!(
-                    projection = cursor.projection.name(),
-                    error = %failure.error,
-                    "projection failed"
-                );
-                stalled = Some(stalled.map_or(cursor.checkpoint, |at| at.min(cursor.checkpoint)));
-            }
+            applied?;
             if writer.following.is_empty() {
                 return Ok(());
             }
-            self.publish(lowest(&writer.following).into_iter().chain(stalled).min());
         }
+    }
+}
+
+impl Writer {
+    /// Applies a batch, publishes the view's new position from this thread (the writes
+    /// waiting for it need not wait for the hand-back to the follower's task), then, between
+    /// this batch and the next, starts the WAL afresh when that is due.
+    fn apply(&mut self, batch: Vec<RecordedEvent>) -> Result<(), ProjectionError> {
+        // Skipped events are logged as they are met; following, there is no one to tell.
+        let Some(batch) = batch::decode(batch, &mut BTreeSet::new()) else {
+            return Ok(());
+        };
+        let failed = batch::apply(&mut self.connection, &mut self.following, &batch)?;
+        // Removed from the last, so the indices of the others stay valid.
+        for failure in failed.into_iter().rev() {
+            let cursor = self.following.remove(failure.index);
+            tracing::error!(
+                projection = cursor.projection.name(),
+                error = %failure.error,
+                "projection failed"
+            );
+            self.stalled = Some(
+                self.stalled
+                    .map_or(cursor.checkpoint, |at| at.min(cursor.checkpoint)),
+            );
+        }
+        if self.following.is_empty() {
+            return Ok(());
+        }
+        self.publish(
+            lowest(&self.following)
+                .into_iter()
+                .chain(self.stalled)
+                .min(),
+        );
+        self.cycle.restart_if_due(&self.connection, "research view");
+        Ok(())
     }
 
     fn publish(&self, lowest: Option<Position>) {
@@ -194,14 +229,28 @@ impl Follower {
     }
 }
 
+/// Reads the log into `ahead` (up to a batch ahead of the follower) until either ends.
+async fn read_ahead(
+    mut log: plg_eventstore::Subscription,
+    ahead: mpsc::Sender<Result<RecordedEvent, StoreError>>,
+) {
+    while let Some(event) = log.next().await {
+        if ahead.send(event).await.is_err() {
+            return;
+        }
+    }
+}
+
 /// Folds the view's write-ahead log into its file every `CHECKPOINT_EVERY` while the view
 /// advances, on a connection of its own: a checkpoint syncs the file, and in the follower's
 /// commit it would hold up every write waiting for the view. A passive checkpoint waits for
-/// no one; the follower commits on meanwhile.
+/// no one; the follower commits on meanwhile, and starts the WAL afresh when one of these
+/// has copied a long WAL (`WalCycle`).
 async fn fold_log(
     db: ResearchDb,
     mut progress: watch::Receiver<Position>,
     mut stop: watch::Receiver<bool>,
+    cycle: WalCycle,
 ) {
     let mut connection = match db.write_connection() {
         Ok(connection) => connection,
@@ -219,16 +268,24 @@ async fn fold_log(
             continue;
         }
         progress.mark_unchanged();
+        let cycle = cycle.clone();
         let folded = tokio::task::spawn_blocking(move || {
-            let folded = connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
-            (connection, folded)
+            let started = std::time::Instant::now();
+            let folded = cycle.checkpoint(&connection);
+            (connection, folded, started.elapsed())
         })
         .await;
         match folded {
-            Ok((returned, folded)) => {
+            Ok((returned, folded, took)) => {
                 connection = returned;
-                if let Err(error) = folded {
-                    tracing::warn!(%error, "research view checkpoint failed");
+                match folded {
+                    Ok(folded) => tracing::debug!(
+                        frames = folded.frames,
+                        copied = folded.copied,
+                        micros = took.as_micros(),
+                        "research view checkpointed"
+                    ),
+                    Err(error) => tracing::warn!(%error, "research view checkpoint failed"),
                 }
             }
             Err(_) => return,

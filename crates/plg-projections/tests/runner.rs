@@ -775,3 +775,36 @@ async fn a_rebuild_reads_the_log_once_for_every_projection() {
     );
     store.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_views_wal_stays_short_while_it_follows_a_steady_stream_of_scans() {
+    let fixture = Fixture::new().await;
+    let store = &fixture.store;
+    let projections = Projections::open(Arc::new(store.clone()), &fixture.db).expect("opens");
+    let mut progress = projections.progress();
+    let (stop, stopped) = watch::channel(false);
+    let running = tokio::spawn(projections.run(async move {
+        let mut stopped = stopped;
+        let _ = stopped.wait_for(|stop| *stop).await;
+    }));
+    // One scan at a time, each committed to the view on its own: the follower commits during
+    // nearly every one of the view's regular checkpoints, so unless it starts the WAL afresh
+    // itself, the WAL grows on to the backstop.
+    let wal = fixture.dir.path().join("research.db-wal");
+    let mut longest = 0;
+    for n in 0..2_000 {
+        let (response_id, _, event) = submitted(&fixture.study, &format!("r-{n}"), 1 + n % 5, None);
+        let last = append::<ScanResponse>(store, response_id, &[event]).await;
+        progress
+            .wait_for(|reached| *reached >= last)
+            .await
+            .expect("progress is published");
+        longest = longest.max(std::fs::metadata(&wal).map_or(0, |wal| wal.len()));
+    }
+    stop.send(true).expect("runner listens");
+    running.await.expect("runner stops");
+    // The view's writer checkpoints inside a commit only at the backstop.
+    let backstop = u64::try_from(plg_eventstore::wal::BACKSTOP_PAGES).expect("positive") * 4096;
+    assert!(longest < backstop / 2, "the WAL reached {longest} bytes");
+    store.close().await;
+}
