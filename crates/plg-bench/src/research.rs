@@ -89,8 +89,9 @@ pub struct Query {
     pub name: String,
     /// Whether it asks about one school (the target is 20 ms) or the study (200 ms).
     pub one_school: bool,
-    /// The first call's latency, on a view that has kept nothing of the study's school-waves
-    /// yet; `outcome` holds the repeats after it.
+    /// The first call's latency; `outcome` holds the repeats after it. Only the run's first
+    /// query meets a view that has kept nothing: later ones find the cells earlier ones kept
+    /// (the study's GetWaveScores keeps every school-wave's).
     pub first: Duration,
     pub outcome: Outcome,
 }

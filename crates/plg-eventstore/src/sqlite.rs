@@ -44,10 +44,12 @@
 //! Commits land in the WAL (`events.db-wal`). Every [`CHECKPOINT_INTERVAL`] in which this
 //! process committed something, a passive checkpoint on a connection of its own copies them
 //! into `events.db`; one that a reader kept from finishing is tried again at the next interval.
-//! The writer's commits do not checkpoint (SQLite's auto-checkpoint is only a far backstop),
-//! so no write waits for a copy of the WAL; once a checkpoint has copied a long WAL, the writer
-//! copies what it committed meanwhile between two batches and its next batch starts the WAL
-//! afresh, which keeps the WAL short ([`crate::wal`]). Closing the store
+//! The writer's commits do not checkpoint unless the WAL reaches a far backstop (SQLite's
+//! auto-checkpoint at [`crate::wal::BACKSTOP_PAGES`], reached only while a reader pins the WAL),
+//! so a commit does not wait for a copy of the whole WAL; once a checkpoint has copied a long
+//! WAL, the writer copies what it committed meanwhile between two batches (the batches queued
+//! behind it wait for that small copy) and its next batch starts the WAL afresh, which keeps
+//! the WAL short ([`crate::wal`]). Closing the store
 //! checkpoints with `TRUNCATE`, which leaves the WAL empty, so a stopped store's `events.db`
 //! alone holds every event, unless another connection (a backup in progress, another process
 //! sharing the file) still reads: then the checkpoint is incomplete, a warning is logged, and

@@ -12,9 +12,10 @@
 //!
 //! [`WalCycle`] closes that gap. When a regular checkpoint has copied all it saw of a long WAL
 //! ([`LONG_PAGES`]), the restart is due; the writer, between two of its transactions, copies
-//! the few pages committed since (nobody else commits in between), so its next transaction
-//! starts the WAL afresh. A reader still holding a snapshot in the WAL can keep that from
-//! happening; the next regular checkpoint marks it due again.
+//! the few pages committed since, so its next transaction starts the WAL afresh. A reader
+//! still holding a snapshot in the WAL, or another process's commit (a store opened
+//! `Sharing::Shared`), can keep that from happening; the next regular checkpoint marks it due
+//! again.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -93,10 +94,11 @@ impl WalCycle {
             Ok(checkpointed) => {
                 tracing::debug!(
                     database,
+                    busy = checkpointed.busy,
                     frames = checkpointed.frames,
                     copied = checkpointed.copied,
                     micros = started.elapsed().as_micros(),
-                    "WAL copied for a fresh start"
+                    "WAL copied for a fresh start, unless busy"
                 );
                 Some(checkpointed)
             }

@@ -35,7 +35,7 @@ pub struct Rebuilt {
 /// event up to the current end, reading the log once for all of them. `names` empty means
 /// all. Run it while the view has no other owner. All or nothing: the rebuild works on a copy
 /// beside `path` and replaces the view only once it has succeeded, so a failure leaves the
-/// previous view as it was; when it rebuilds every projection, the copy starts empty.
+/// previous view as it was.
 /// Events that cannot be read or decoded are skipped, not a failure: the view is then as
 /// current as the log allows, and the result says which positions it left out.
 pub async fn rebuild(
@@ -56,13 +56,8 @@ pub async fn rebuild(
     let staging = PathBuf::from(staging);
     // Left by a rebuild that was killed: never part of the view.
     remove_database(&staging)?;
-    // Rebuilding every projection leaves nothing of the view to keep: the copy starts empty
-    // rather than as a copy whose every table is then dropped.
-    let every = projections
-        .iter()
-        .all(|p| names.is_empty() || names.iter().any(|n| n == p.name()));
     let rebuilt = async {
-        if path.exists() && !every {
+        if path.exists() {
             copy_database(path, &staging)?;
         }
         let rebuilt = rebuild_in(store, &staging, &projections, names).await?;

@@ -169,6 +169,9 @@ impl<V: Weigh> SchoolWaveCache<V> {
         if !stale.is_empty() {
             let at: Vec<(usize, usize)> = stale.iter().map(|index| stamped[*index].at).collect();
             let computed = compute(&at)?;
+            // Callers pair values with school-waves by position: one short would put a
+            // school-wave's cells, suppressed ones too, under another's name.
+            assert_eq!(computed.len(), at.len(), "one value per stale school-wave");
             let mut kept = self.lock();
             for (index, value) in stale.into_iter().zip(computed) {
                 let value = Arc::new(value);
