@@ -1013,6 +1013,8 @@ async fn checkpoint_regularly(
     cycle: WalCycle,
 ) {
     let mut checkpointed = *committed.borrow_and_update();
+    // Opened at the first checkpoint and kept, rather than opened every interval.
+    let mut connection: Option<Connection> = None;
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // The first tick is immediate.
@@ -1030,16 +1032,23 @@ async fn checkpoint_regularly(
         if position == checkpointed {
             continue;
         }
-        let path = path.clone();
-        let cycle = cycle.clone();
+        let (path, cycle, held) = (path.clone(), cycle.clone(), connection.take());
         let ran = run_blocking(move || {
-            let connection = Connection::open(&path).map_err(storage)?;
-            Ok(report("PASSIVE", cycle.checkpoint(&connection)))
+            let connection = match held {
+                Some(connection) => connection,
+                None => Connection::open(&path).map_err(storage)?,
+            };
+            let complete = report("PASSIVE", cycle.checkpoint(&connection));
+            Ok((connection, complete))
         })
         .await;
         match ran {
-            Ok(true) => checkpointed = position,
-            Ok(false) => {}
+            Ok((held, complete)) => {
+                connection = Some(held);
+                if complete {
+                    checkpointed = position;
+                }
+            }
             Err(error) => tracing::warn!(%error, "event store checkpoint failed"),
         }
     }
