@@ -118,9 +118,9 @@ impl Projection for Scans {
         self.apply_batch(transaction, std::slice::from_ref(event))
     }
 
-    /// A new submission's answers and scores wait for the end of the batch and are written in
-    /// each table's key order, and each school-wave's last change is written once; a status
-    /// change, which updates answers and scores, writes those waiting first.
+    /// New submissions, their answers and their scores wait for the end of the batch and are
+    /// written in each table's key order, and each school-wave's last change is written once;
+    /// a status change, which reads and updates submissions, writes those waiting first.
     fn apply_batch(
         &self,
         transaction: &Transaction<'_>,
@@ -134,9 +134,10 @@ impl Projection for Scans {
     }
 }
 
-/// Applies one event. Statements are prepared once per connection. Each writes its rows from
-/// the event's values and the rows it changes hand back what the kept tables need, so no
-/// statement looks up a submission another has just written.
+/// Applies one event, leaving new submissions in `pending`. Statements are prepared once per
+/// connection. Rows are written from the event's values and the rows a statement changes hand
+/// back what the kept tables need, so no statement looks up a submission another has just
+/// written.
 fn apply(
     transaction: &Transaction<'_>,
     event: &LogEvent,
@@ -187,38 +188,29 @@ fn apply(
                 status: status.to_owned(),
                 changed_at: position,
             };
-            transaction
-                .prepare_cached(
-                    "INSERT INTO scan_submissions
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?10)",
-                )?
-                .execute(params![
-                    submission.submission_id,
-                    response_id.to_string(),
-                    submission.study_id,
-                    submission.school_id,
-                    submission.wave,
-                    submission.respondent,
-                    role.as_str(),
-                    instrument_version.as_str(),
-                    answered_on.to_string(),
-                    position,
-                    status,
-                ])?;
             pending.school_wave_changed(&submission);
             // A submission without answers never reached a statistic: it has no scores.
-            if !answers.is_empty() {
-                let blob = encode_answers(answers).ok_or_else(|| ProjectionError::Decode {
-                    position: event.position,
-                    message: "an item code longer than 255 bytes".to_owned(),
-                })?;
-                pending.submissions.push(NewSubmission {
-                    submission,
-                    role: role.as_str(),
-                    answers: blob,
+            let scored = if answers.is_empty() {
+                None
+            } else {
+                let answers_blob =
+                    encode_answers(answers).ok_or_else(|| ProjectionError::Decode {
+                        position: event.position,
+                        message: "an item code longer than 255 bytes".to_owned(),
+                    })?;
+                Some(Scored {
+                    answers: answers_blob,
                     scores: DimensionScores::of(answers).to_bytes(),
-                });
-            }
+                })
+            };
+            pending.submissions.push(NewSubmission {
+                submission,
+                response_id: response_id.to_string(),
+                role: role.as_str(),
+                instrument_version: instrument_version.as_str().to_owned(),
+                answered_on: answered_on.to_string(),
+                scored,
+            });
         }
         Payload::Scan(ScanEvent::ScanRetracted { submission_id, .. }) => {
             mark(
@@ -247,6 +239,7 @@ fn apply(
                     event.occurred_on().to_string(),
                     position,
                 ])?;
+            pending.write_submissions(transaction)?;
             let changed = transaction
                 .prepare_cached(&format!(
                     "UPDATE scan_submissions SET status = 'withdrawn', changed_at = ?4
@@ -258,9 +251,6 @@ fn apply(
                     Kept::from_row,
                 )?
                 .collect::<Result<Vec<_>, _>>()?;
-            if !changed.is_empty() {
-                pending.write_submissions(transaction)?;
-            }
             for submission in &changed {
                 status_changed(transaction, pending, submission)?;
             }
@@ -270,11 +260,21 @@ fn apply(
     Ok(())
 }
 
-/// A submission added in the batch whose answers and scores are not written yet.
+/// A submission added in the batch, not written yet.
 #[derive(Debug)]
 struct NewSubmission {
     submission: Kept,
+    response_id: String,
     role: &'static str,
+    instrument_version: String,
+    answered_on: String,
+    /// `None` without answers.
+    scored: Option<Scored>,
+}
+
+/// A submission's answers and scores as stored.
+#[derive(Debug)]
+struct Scored {
     answers: Vec<u8>,
     scores: Vec<u8>,
 }
@@ -302,26 +302,55 @@ impl Pending {
         *changed_at = (*changed_at).max(submission.changed_at);
     }
 
-    /// Writes the new submissions' answers and scores, each table in its key's order.
+    /// Writes the new submissions, their answers and their scores, each table in its key's
+    /// order (`scan_submissions` by submission id, its primary key: the rows' ids differ from
+    /// the log's order, which no query reads).
     fn write_submissions(&mut self, transaction: &Transaction<'_>) -> Result<(), ProjectionError> {
         if self.submissions.is_empty() {
             return Ok(());
         }
         let mut rows: Vec<&NewSubmission> = self.submissions.iter().collect();
+        rows.sort_unstable_by(|a, b| a.submission.submission_id.cmp(&b.submission.submission_id));
+        let mut insert = transaction.prepare_cached(
+            "INSERT INTO scan_submissions VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?10)",
+        )?;
+        for new in &rows {
+            let kept = &new.submission;
+            insert.execute(params![
+                kept.submission_id,
+                new.response_id,
+                kept.study_id,
+                kept.school_id,
+                kept.wave,
+                kept.respondent,
+                new.role,
+                new.instrument_version,
+                new.answered_on,
+                kept.changed_at,
+                kept.status,
+            ])?;
+        }
+        rows.retain(|new| new.scored.is_some());
         rows.sort_unstable_by(|a, b| a.answers_key().cmp(&b.answers_key()));
         let mut insert = transaction.prepare_cached(
             "INSERT INTO scan_answers (study_id, school_id, wave, respondent, submission_id,
                  role, status, answers)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )?;
-        for new in &rows {
-            insert.execute(new.params(&new.answers))?;
+        for (new, scored) in rows
+            .iter()
+            .filter_map(|new| Some((new, new.scored.as_ref()?)))
+        {
+            insert.execute(new.params(&scored.answers))?;
         }
         rows.sort_unstable_by(|a, b| a.scores_key().cmp(&b.scores_key()));
         let mut insert = transaction
             .prepare_cached("INSERT INTO scan_scores VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")?;
-        for new in &rows {
-            insert.execute(new.params(&new.scores))?;
+        for (new, scored) in rows
+            .iter()
+            .filter_map(|new| Some((new, new.scored.as_ref()?)))
+        {
+            insert.execute(new.params(&scored.scores))?;
         }
         self.submissions.clear();
         Ok(())
@@ -423,6 +452,7 @@ fn mark(
     status: &str,
     position: i64,
 ) -> Result<(), ProjectionError> {
+    pending.write_submissions(transaction)?;
     let changed = transaction
         .prepare_cached(&format!(
             "UPDATE scan_submissions SET status = ?2, changed_at = ?3
@@ -432,10 +462,7 @@ fn mark(
         .query_row(params![submission_id, status, position], Kept::from_row)
         .optional()?;
     match changed {
-        Some(submission) => {
-            pending.write_submissions(transaction)?;
-            status_changed(transaction, pending, &submission)
-        }
+        Some(submission) => status_changed(transaction, pending, &submission),
         None => Ok(()),
     }
 }
