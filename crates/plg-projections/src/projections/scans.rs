@@ -303,8 +303,8 @@ impl Pending {
     }
 
     /// Writes the new submissions, their answers and their scores, each table in its key's
-    /// order (`scan_submissions` by submission id, its primary key: the rows' ids differ from
-    /// the log's order, which no query reads).
+    /// order (`scan_submissions` by submission id, its primary key, so within a batch its
+    /// rowids follow that order rather than the log's; no query reads rowids).
     fn write_submissions(&mut self, transaction: &Transaction<'_>) -> Result<(), ProjectionError> {
         if self.submissions.is_empty() {
             return Ok(());
