@@ -100,11 +100,13 @@ pub(crate) fn apply(
             continue;
         }
         transaction.execute_batch("SAVEPOINT projection")?;
-        let applied = batch
+        // Events are in log order: those past the checkpoint are the batch's tail.
+        let past = batch
             .events
-            .iter()
-            .filter(|event| event.position > cursor.checkpoint)
-            .try_for_each(|event| cursor.projection.apply(&transaction, event))
+            .partition_point(|event| event.position <= cursor.checkpoint);
+        let applied = cursor
+            .projection
+            .apply_batch(&transaction, &batch.events[past..])
             .and_then(|()| {
                 transaction
                     .prepare_cached(

@@ -111,21 +111,25 @@ impl ResearchDb {
 
     /// A write connection to a rebuild's staging copy, which is nobody's view until it is
     /// renamed over the view. A crash before the rename leaves a copy that the next rebuild
-    /// deletes, whatever state it is in, so the copy needs no crash safety: its commits are
-    /// not synced (`synchronous=OFF`) and its rollback journal stays in memory
-    /// (`journal_mode=MEMORY`: each page is written once, to the file, not first to a
-    /// write-ahead log; rollbacks, of a savepoint or of a failed rebuild, still work). The
-    /// rebuild syncs the whole file once before renaming it.
+    /// deletes, whatever state it is in, and a rebuild that fails deletes its copy, so the
+    /// copy needs no crash safety and no rollback: its commits are not synced
+    /// (`synchronous=OFF`), it keeps no rollback journal (`journal_mode=OFF`: no page is
+    /// copied before it is changed), and the connection holds the file's lock from its first
+    /// transaction to its close (`locking_mode=EXCLUSIVE`: the page cache is never checked
+    /// against the file between transactions). The rebuild syncs the whole file once before
+    /// renaming it.
     pub(crate) fn staging_connection(&self) -> Result<Connection, ProjectionError> {
         let connection = self.write_connection()?;
         connection.pragma_update(None, "synchronous", "OFF")?;
         let mode: String =
-            connection.pragma_update_and_check(None, "journal_mode", "memory", |row| row.get(0))?;
-        if !mode.eq_ignore_ascii_case("memory") {
+            connection.pragma_update_and_check(None, "journal_mode", "off", |row| row.get(0))?;
+        if !mode.eq_ignore_ascii_case("off") {
             return Err(ProjectionError::Io(std::io::Error::other(format!(
                 "the rebuild's copy stays in {mode} mode: another connection holds it"
             ))));
         }
+        connection.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
+        connection.pragma_update(None, "temp_store", "MEMORY")?;
         // The tables' pages stay in memory for the rebuild, not only the last 2 MiB of them.
         connection.pragma_update(None, "cache_size", STAGING_CACHE_KIB)?;
         Ok(connection)

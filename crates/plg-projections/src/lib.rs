@@ -45,4 +45,17 @@ pub trait Projection: Send + Sync + std::fmt::Debug + 'static {
         transaction: &rusqlite::Transaction<'_>,
         event: &LogEvent,
     ) -> Result<(), ProjectionError>;
+    /// Applies a batch's events, in log order, inside the batch's transaction: by default one
+    /// at a time. A projection may instead write rows that no event of the batch reads back in
+    /// the order of their table's key (each page of a B-tree visited once, not once per row),
+    /// as long as it leaves the rows `apply` leaves, event by event.
+    fn apply_batch(
+        &self,
+        transaction: &rusqlite::Transaction<'_>,
+        events: &[LogEvent],
+    ) -> Result<(), ProjectionError> {
+        events
+            .iter()
+            .try_for_each(|event| self.apply(transaction, event))
+    }
 }

@@ -3,13 +3,15 @@
 //! interventions and PLGs that name it, plus single events in shared streams (a study's
 //! enrolment of the school).
 
+use std::collections::BTreeSet;
+
 use plg_domain::{
     consent::ConsentEvent, development_plan::DevelopmentPlanEvent, ids::SchoolId,
     intervention::InterventionEvent, plg::PlgEvent, scan::ScanEvent, school::SchoolEvent,
     study::StudyEvent,
 };
 use plg_eventstore::{StreamName, StreamRevision};
-use rusqlite::{Transaction, params};
+use rusqlite::Transaction;
 
 use crate::{
     Projection, ProjectionError, ResearchDb,
@@ -64,13 +66,13 @@ impl Projection for Audit {
             school_id TEXT NOT NULL,
             stream    TEXT NOT NULL,
             PRIMARY KEY (school_id, stream)
-        ) STRICT;
+        ) STRICT, WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS audit_school_events (
             school_id TEXT NOT NULL,
             stream    TEXT NOT NULL,
             revision  INTEGER NOT NULL,
             PRIMARY KEY (school_id, stream, revision)
-        ) STRICT;"
+        ) STRICT, WITHOUT ROWID;"
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -82,39 +84,60 @@ impl Projection for Audit {
         transaction: &Transaction<'_>,
         event: &LogEvent,
     ) -> Result<(), ProjectionError> {
-        let whole_stream = |school_id: String| {
-            transaction
-                .prepare_cached(
-                    "INSERT OR IGNORE INTO audit_school_streams (school_id, stream) VALUES (?1, ?2)")?
-.execute(
-                    params![school_id, event.stream],
+        self.apply_batch(transaction, std::slice::from_ref(event))
+    }
+
+    /// Every row is written in key order once the batch's are known: nothing here reads them,
+    /// and a row written twice is ignored whichever comes first.
+    fn apply_batch(
+        &self,
+        transaction: &Transaction<'_>,
+        events: &[LogEvent],
+    ) -> Result<(), ProjectionError> {
+        let mut whole = BTreeSet::new();
+        let mut single = BTreeSet::new();
+        for event in events {
+            match &event.payload {
+                Payload::School(SchoolEvent::SchoolRegistered { school_id, .. })
+                | Payload::DevelopmentPlan(
+                    DevelopmentPlanEvent::DevelopmentPlanRevised { school_id, .. }
+                    | DevelopmentPlanEvent::ReflectionConversationRecorded { school_id, .. },
                 )
-                .map(drop)
-        };
-        match &event.payload {
-            Payload::School(SchoolEvent::SchoolRegistered { school_id, .. })
-            | Payload::DevelopmentPlan(
-                DevelopmentPlanEvent::DevelopmentPlanRevised { school_id, .. }
-                | DevelopmentPlanEvent::ReflectionConversationRecorded { school_id, .. },
-            )
-            | Payload::Scan(ScanEvent::ScanSubmitted { school_id, .. })
-            | Payload::Consent(ConsentEvent::ConsentWithdrawn { school_id, .. })
-            | Payload::Intervention(InterventionEvent::InterventionLogged { school_id, .. }) => {
-                whole_stream(school_id.to_string())?;
-            }
-            Payload::Plg(PlgEvent::PlgFormed { school_ids, .. }) => {
-                for school_id in school_ids {
-                    whole_stream(school_id.to_string())?;
+                | Payload::Scan(ScanEvent::ScanSubmitted { school_id, .. })
+                | Payload::Consent(ConsentEvent::ConsentWithdrawn { school_id, .. })
+                | Payload::Intervention(InterventionEvent::InterventionLogged {
+                    school_id, ..
+                }) => {
+                    whole.insert((school_id.to_string(), event.stream.as_str()));
                 }
+                Payload::Plg(PlgEvent::PlgFormed { school_ids, .. }) => {
+                    for school_id in school_ids {
+                        whole.insert((school_id.to_string(), event.stream.as_str()));
+                    }
+                }
+                Payload::Study(StudyEvent::SchoolEnrolled { school_id }) => {
+                    let revision = i64::try_from(event.revision).unwrap_or(i64::MAX);
+                    single.insert((school_id.to_string(), event.stream.as_str(), revision));
+                }
+                _ => {}
             }
-            Payload::Study(StudyEvent::SchoolEnrolled { school_id }) => {
-                transaction.prepare_cached(
-                    "INSERT OR IGNORE INTO audit_school_events (school_id, stream, revision) VALUES (?1, ?2, ?3)")?
-.execute(
-                    params![school_id.to_string(), event.stream, i64::try_from(event.revision).unwrap_or(i64::MAX)],
-                )?;
+        }
+        if !whole.is_empty() {
+            let mut insert = transaction.prepare_cached(
+                "INSERT OR IGNORE INTO audit_school_streams (school_id, stream) VALUES (?1, ?2)",
+            )?;
+            for row in whole {
+                insert.execute(row)?;
             }
-            _ => {}
+        }
+        if !single.is_empty() {
+            let mut insert = transaction.prepare_cached(
+                "INSERT OR IGNORE INTO audit_school_events (school_id, stream, revision)
+                 VALUES (?1, ?2, ?3)",
+            )?;
+            for row in single {
+                insert.execute(row)?;
+            }
         }
         Ok(())
     }

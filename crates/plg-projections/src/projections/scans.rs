@@ -13,12 +13,15 @@
 //!   a wave's answers are one range of the key in school and respondent order, with the
 //!   submission's status, kept equal to `scan_submissions.status`.
 
+use std::collections::BTreeMap;
+
 use plg_domain::{
     consent::ConsentEvent,
     dimension::Dimension,
     scan::{RecordedAnswer, ScanEvent},
 };
 use plg_stats::mean_of_answered;
+
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use crate::{
@@ -112,142 +115,301 @@ impl Projection for Scans {
         transaction: &Transaction<'_>,
         event: &LogEvent,
     ) -> Result<(), ProjectionError> {
-        // Statements are prepared once per connection. Each writes its rows from the event's
-        // values and the rows it changes hand back what the kept tables need, so no statement
-        // looks up a submission another has just written.
-        let position = sql_position(event.position);
-        match &event.payload {
-            Payload::Scan(ScanEvent::ScanSubmitted {
-                response_id,
-                submission_id,
-                study_id,
-                school_id,
-                wave,
-                respondent,
-                role,
-                instrument_version,
-                answered_on,
-                answers,
-                supersedes,
-            }) => {
-                if let Some(superseded) = supersedes {
-                    mark(transaction, &superseded.to_string(), "superseded", position)?;
-                }
-                let (study_id, school_id) = (study_id.to_string(), school_id.to_string());
-                // ScanService refuses scans after a withdrawal, but one that raced it can
-                // land later in the log: it never counts either.
-                let withdrawn: bool = transaction
-                    .prepare_cached(
-                        "SELECT EXISTS (SELECT 1 FROM consent_withdrawals
-                                        WHERE study_id = ?1 AND school_id = ?2 AND respondent = ?3)",
-                    )?
-                    .query_row(
-                        params![study_id, school_id, respondent.as_str()],
-                        |row| row.get(0),
-                    )?;
-                let status = if withdrawn { "withdrawn" } else { "current" };
-                let submission = Kept {
-                    study_id,
-                    school_id,
-                    wave: wave.as_str().to_owned(),
-                    respondent: respondent.as_str().to_owned(),
-                    submission_id: submission_id.to_string(),
-                    status: status.to_owned(),
-                    changed_at: position,
-                };
-                transaction
-                    .prepare_cached(
-                        "INSERT INTO scan_submissions
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?10)",
-                    )?
-                    .execute(params![
-                        submission.submission_id,
-                        response_id.to_string(),
-                        submission.study_id,
-                        submission.school_id,
-                        submission.wave,
-                        submission.respondent,
-                        role.as_str(),
-                        instrument_version.as_str(),
-                        answered_on.to_string(),
-                        position,
-                        status,
-                    ])?;
-                // A submission without answers never reached a statistic: it has no scores.
-                if !answers.is_empty() {
-                    let blob = encode_answers(answers).ok_or_else(|| ProjectionError::Decode {
-                        position: event.position,
-                        message: "an item code longer than 255 bytes".to_owned(),
-                    })?;
-                    let insert = |sql: &str, blob: Vec<u8>| {
-                        transaction.prepare_cached(sql)?.execute(params![
-                            submission.study_id,
-                            submission.school_id,
-                            submission.wave,
-                            submission.respondent,
-                            submission.submission_id,
-                            role.as_str(),
-                            status,
-                            blob,
-                        ])
-                    };
-                    insert(
-                        "INSERT INTO scan_answers (study_id, school_id, wave, respondent,
-                             submission_id, role, status, answers)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                        blob,
-                    )?;
-                    insert(
-                        "INSERT INTO scan_scores VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                        DimensionScores::of(answers).to_bytes(),
-                    )?;
-                }
-                school_wave_changed(transaction, &submission)?;
-            }
-            Payload::Scan(ScanEvent::ScanRetracted { submission_id, .. }) => {
+        self.apply_batch(transaction, std::slice::from_ref(event))
+    }
+
+    /// New submissions, their answers and their scores wait for the end of the batch and are
+    /// written in each table's key order, and each school-wave's last change is written once;
+    /// a status change, which reads and updates submissions, writes those waiting first.
+    fn apply_batch(
+        &self,
+        transaction: &Transaction<'_>,
+        events: &[LogEvent],
+    ) -> Result<(), ProjectionError> {
+        let mut pending = Pending::default();
+        for event in events {
+            apply(transaction, event, &mut pending)?;
+        }
+        pending.write(transaction)
+    }
+}
+
+/// Applies one event, leaving new submissions in `pending`. Statements are prepared once per
+/// connection. Rows are written from the event's values and the rows a statement changes hand
+/// back what the kept tables need, so no statement looks up a submission another has just
+/// written.
+fn apply(
+    transaction: &Transaction<'_>,
+    event: &LogEvent,
+    pending: &mut Pending,
+) -> Result<(), ProjectionError> {
+    let position = sql_position(event.position);
+    match &event.payload {
+        Payload::Scan(ScanEvent::ScanSubmitted {
+            response_id,
+            submission_id,
+            study_id,
+            school_id,
+            wave,
+            respondent,
+            role,
+            instrument_version,
+            answered_on,
+            answers,
+            supersedes,
+        }) => {
+            if let Some(superseded) = supersedes {
                 mark(
                     transaction,
-                    &submission_id.to_string(),
-                    "retracted",
+                    pending,
+                    &superseded.to_string(),
+                    "superseded",
                     position,
                 )?;
             }
-            Payload::Consent(ConsentEvent::ConsentWithdrawn {
+            let (study_id, school_id) = (study_id.to_string(), school_id.to_string());
+            // ScanService refuses scans after a withdrawal, but one that raced it can land
+            // later in the log: it never counts either.
+            let withdrawn: bool = transaction
+                .prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM consent_withdrawals
+                                    WHERE study_id = ?1 AND school_id = ?2 AND respondent = ?3)",
+                )?
+                .query_row(params![study_id, school_id, respondent.as_str()], |row| {
+                    row.get(0)
+                })?;
+            let status = if withdrawn { "withdrawn" } else { "current" };
+            let submission = Kept {
                 study_id,
                 school_id,
-                respondent,
-                ..
-            }) => {
-                let (study_id, school_id) = (study_id.to_string(), school_id.to_string());
-                transaction
-                    .prepare_cached(
-                        "INSERT OR IGNORE INTO consent_withdrawals VALUES (?1, ?2, ?3, ?4, ?5)",
-                    )?
-                    .execute(params![
-                        study_id,
-                        school_id,
-                        respondent.as_str(),
-                        event.occurred_on().to_string(),
-                        position,
-                    ])?;
-                let changed = transaction
-                    .prepare_cached(&format!(
-                        "UPDATE scan_submissions SET status = 'withdrawn', changed_at = ?4
-                         WHERE study_id = ?1 AND school_id = ?2 AND respondent = ?3
-                         RETURNING {KEPT}"
-                    ))?
-                    .query_map(
-                        params![study_id, school_id, respondent.as_str(), position],
-                        Kept::from_row,
-                    )?
-                    .collect::<Result<Vec<_>, _>>()?;
-                for submission in &changed {
-                    status_changed(transaction, submission)?;
-                }
+                wave: wave.as_str().to_owned(),
+                respondent: respondent.as_str().to_owned(),
+                submission_id: submission_id.to_string(),
+                status: status.to_owned(),
+                changed_at: position,
+            };
+            pending.school_wave_changed(&submission);
+            // A submission without answers never reached a statistic: it has no scores.
+            let scored = if answers.is_empty() {
+                None
+            } else {
+                let answers_blob =
+                    encode_answers(answers).ok_or_else(|| ProjectionError::Decode {
+                        position: event.position,
+                        message: "an item code longer than 255 bytes".to_owned(),
+                    })?;
+                Some(Scored {
+                    answers: answers_blob,
+                    scores: DimensionScores::of(answers).to_bytes(),
+                })
+            };
+            pending.submissions.push(NewSubmission {
+                submission,
+                response_id: response_id.to_string(),
+                role: role.as_str(),
+                instrument_version: instrument_version.as_str().to_owned(),
+                answered_on: answered_on.to_string(),
+                scored,
+            });
+        }
+        Payload::Scan(ScanEvent::ScanRetracted { submission_id, .. }) => {
+            mark(
+                transaction,
+                pending,
+                &submission_id.to_string(),
+                "retracted",
+                position,
+            )?;
+        }
+        Payload::Consent(ConsentEvent::ConsentWithdrawn {
+            study_id,
+            school_id,
+            respondent,
+            ..
+        }) => {
+            let (study_id, school_id) = (study_id.to_string(), school_id.to_string());
+            transaction
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO consent_withdrawals VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?
+                .execute(params![
+                    study_id,
+                    school_id,
+                    respondent.as_str(),
+                    event.occurred_on().to_string(),
+                    position,
+                ])?;
+            pending.write_submissions(transaction)?;
+            let changed = transaction
+                .prepare_cached(&format!(
+                    "UPDATE scan_submissions SET status = 'withdrawn', changed_at = ?4
+                     WHERE study_id = ?1 AND school_id = ?2 AND respondent = ?3
+                     RETURNING {KEPT}"
+                ))?
+                .query_map(
+                    params![study_id, school_id, respondent.as_str(), position],
+                    Kept::from_row,
+                )?
+                .collect::<Result<Vec<_>, _>>()?;
+            for submission in &changed {
+                status_changed(transaction, pending, submission)?;
             }
-            _ => {}
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// A submission added in the batch, not written yet.
+#[derive(Debug)]
+struct NewSubmission {
+    submission: Kept,
+    response_id: String,
+    role: &'static str,
+    instrument_version: String,
+    answered_on: String,
+    /// `None` without answers.
+    scored: Option<Scored>,
+}
+
+/// A submission's answers and scores as stored.
+#[derive(Debug)]
+struct Scored {
+    answers: Vec<u8>,
+    scores: Vec<u8>,
+}
+
+/// What a batch has yet to write.
+#[derive(Debug, Default)]
+struct Pending {
+    submissions: Vec<NewSubmission>,
+    /// Each school-wave's last change in the batch, by study, school and wave.
+    school_waves: BTreeMap<(String, String, String), i64>,
+}
+
+impl Pending {
+    /// Log positions only grow, so the batch's largest is the school-wave's last change.
+    fn school_wave_changed(&mut self, submission: &Kept) {
+        let key = (
+            submission.study_id.clone(),
+            submission.school_id.clone(),
+            submission.wave.clone(),
+        );
+        let changed_at = self
+            .school_waves
+            .entry(key)
+            .or_insert(submission.changed_at);
+        *changed_at = (*changed_at).max(submission.changed_at);
+    }
+
+    /// Writes the new submissions, their answers and their scores, each table in its key's
+    /// order (`scan_submissions` by submission id, its primary key, so within a batch its
+    /// rowids follow that order rather than the log's; no query reads rowids).
+    fn write_submissions(&mut self, transaction: &Transaction<'_>) -> Result<(), ProjectionError> {
+        if self.submissions.is_empty() {
+            return Ok(());
+        }
+        let mut rows: Vec<&NewSubmission> = self.submissions.iter().collect();
+        rows.sort_unstable_by(|a, b| a.submission.submission_id.cmp(&b.submission.submission_id));
+        let mut insert = transaction.prepare_cached(
+            "INSERT INTO scan_submissions VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?10)",
+        )?;
+        for new in &rows {
+            let kept = &new.submission;
+            insert.execute(params![
+                kept.submission_id,
+                new.response_id,
+                kept.study_id,
+                kept.school_id,
+                kept.wave,
+                kept.respondent,
+                new.role,
+                new.instrument_version,
+                new.answered_on,
+                kept.changed_at,
+                kept.status,
+            ])?;
+        }
+        rows.retain(|new| new.scored.is_some());
+        rows.sort_unstable_by(|a, b| a.answers_key().cmp(&b.answers_key()));
+        let mut insert = transaction.prepare_cached(
+            "INSERT INTO scan_answers (study_id, school_id, wave, respondent, submission_id,
+                 role, status, answers)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?;
+        for (new, scored) in rows
+            .iter()
+            .filter_map(|new| Some((new, new.scored.as_ref()?)))
+        {
+            insert.execute(new.params(&scored.answers))?;
+        }
+        rows.sort_unstable_by(|a, b| a.scores_key().cmp(&b.scores_key()));
+        let mut insert = transaction
+            .prepare_cached("INSERT INTO scan_scores VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")?;
+        for (new, scored) in rows
+            .iter()
+            .filter_map(|new| Some((new, new.scored.as_ref()?)))
+        {
+            insert.execute(new.params(&scored.scores))?;
+        }
+        self.submissions.clear();
+        Ok(())
+    }
+
+    /// Writes everything the batch left waiting.
+    fn write(mut self, transaction: &Transaction<'_>) -> Result<(), ProjectionError> {
+        self.write_submissions(transaction)?;
+        let mut upsert = transaction.prepare_cached(
+            "INSERT INTO scan_school_waves (study_id, school_id, wave, changed_at)
+             VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (study_id, school_id, wave)
+             DO UPDATE SET changed_at = max(changed_at, excluded.changed_at)",
+        )?;
+        for ((study_id, school_id, wave), changed_at) in &self.school_waves {
+            upsert.execute(params![study_id, school_id, wave, changed_at])?;
         }
         Ok(())
+    }
+}
+
+impl NewSubmission {
+    /// Its key in `scan_answers`.
+    fn answers_key(&self) -> [&str; 5] {
+        let kept = &self.submission;
+        [
+            &kept.study_id,
+            &kept.wave,
+            &kept.school_id,
+            &kept.respondent,
+            &kept.submission_id,
+        ]
+    }
+
+    /// Its key in `scan_scores`: by school before wave.
+    fn scores_key(&self) -> [&str; 5] {
+        let kept = &self.submission;
+        [
+            &kept.study_id,
+            &kept.school_id,
+            &kept.wave,
+            &kept.respondent,
+            &kept.submission_id,
+        ]
+    }
+
+    /// The columns `scan_answers` and `scan_scores` share, in that order, then `blob`.
+    fn params<'a>(&'a self, blob: &'a [u8]) -> impl rusqlite::Params + 'a {
+        let kept = &self.submission;
+        (
+            kept.study_id.as_str(),
+            kept.school_id.as_str(),
+            kept.wave.as_str(),
+            kept.respondent.as_str(),
+            kept.submission_id.as_str(),
+            self.role,
+            kept.status.as_str(),
+            blob,
+        )
     }
 }
 
@@ -285,10 +447,12 @@ impl Kept {
 /// nothing, so nothing kept changes either.
 fn mark(
     transaction: &Transaction<'_>,
+    pending: &mut Pending,
     submission_id: &str,
     status: &str,
     position: i64,
 ) -> Result<(), ProjectionError> {
+    pending.write_submissions(transaction)?;
     let changed = transaction
         .prepare_cached(&format!(
             "UPDATE scan_submissions SET status = ?2, changed_at = ?3
@@ -298,14 +462,19 @@ fn mark(
         .query_row(params![submission_id, status, position], Kept::from_row)
         .optional()?;
     match changed {
-        Some(submission) => status_changed(transaction, &submission),
+        Some(submission) => status_changed(transaction, pending, &submission),
         None => Ok(()),
     }
 }
 
 /// After an existing submission changed status: the status of its answers and scores, kept
-/// equal to `scan_submissions.status`, and its school-wave's last change.
-fn status_changed(transaction: &Transaction<'_>, submission: &Kept) -> Result<(), ProjectionError> {
+/// equal to `scan_submissions.status`, and its school-wave's last change. Its answers and
+/// scores are written already.
+fn status_changed(
+    transaction: &Transaction<'_>,
+    pending: &mut Pending,
+    submission: &Kept,
+) -> Result<(), ProjectionError> {
     let key = params![
         submission.study_id,
         submission.school_id,
@@ -328,29 +497,7 @@ fn status_changed(transaction: &Transaction<'_>, submission: &Kept) -> Result<()
                AND submission_id = ?5",
         )?
         .execute(key)?;
-    school_wave_changed(transaction, submission)
-}
-
-/// Keeps a school-wave's last change after one of its submissions was added or changed
-/// status: log positions only grow, so taking the larger keeps the latest `changed_at` of the
-/// school-wave's submissions.
-fn school_wave_changed(
-    transaction: &Transaction<'_>,
-    submission: &Kept,
-) -> Result<(), ProjectionError> {
-    transaction
-        .prepare_cached(
-            "INSERT INTO scan_school_waves (study_id, school_id, wave, changed_at)
-             VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (study_id, school_id, wave)
-             DO UPDATE SET changed_at = max(changed_at, excluded.changed_at)",
-        )?
-        .execute(params![
-            submission.study_id,
-            submission.school_id,
-            submission.wave,
-            submission.changed_at
-        ])?;
+    pending.school_wave_changed(submission);
     Ok(())
 }
 
