@@ -16,7 +16,10 @@
 #[allow(dead_code)]
 mod fixture;
 
-use std::{path::Path, time::Instant};
+use std::{
+    path::Path,
+    time::{Duration, Instant},
+};
 
 use plg_domain::{
     ids::{ResponseId, SchoolId, StudyId, SubmissionId},
@@ -41,9 +44,10 @@ fn main() -> Result<(), Error> {
     let arguments: Vec<String> = std::env::args().skip(1).collect();
     match arguments.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         ["generate", dir, size] => generate(Path::new(dir), size),
-        ["query", dir, repeats] => query(Path::new(dir), repeats.parse()?, None),
-        ["query", dir, repeats, only] => query(Path::new(dir), repeats.parse()?, Some(only)),
-        _ => Err("usage: generate DIR SxWxR | query DIR REPEATS [QUERY]".into()),
+        ["query", dir, repeats] => query(Path::new(dir), repeats.parse()?, None, false),
+        ["query", dir, repeats, only] => query(Path::new(dir), repeats.parse()?, Some(only), false),
+        ["warm", dir, repeats] => query(Path::new(dir), repeats.parse()?, None, true),
+        _ => Err("usage: generate DIR SxWxR | query DIR REPEATS [QUERY] | warm DIR REPEATS".into()),
     }
 }
 
@@ -133,13 +137,26 @@ fn generate(dir: &Path, size: &str) -> Result<(), Error> {
     Ok(())
 }
 
-fn query(dir: &Path, repeats: usize, only: Option<&str>) -> Result<(), Error> {
+fn query(dir: &Path, repeats: usize, only: Option<&str>, warm_first: bool) -> Result<(), Error> {
     let db = open(dir)?;
     let study: String =
         db.read_connection()?
             .query_row("SELECT study_id FROM studies", [], |row| row.get(0))?;
     let study = StudyId::parse(&study)?;
     let view = ResearchView::new(db);
+    if warm_first {
+        let (started, mut working) = (Instant::now(), Duration::ZERO);
+        let warmed = view.warm(|took| {
+            working += took;
+            true
+        })?;
+        println!(
+            "warmed {} school-waves: {:.1} ms of work in {:.1} ms",
+            warmed.school_waves,
+            working.as_secs_f64() * 1e3,
+            started.elapsed().as_secs_f64() * 1e3
+        );
+    }
     let t1 = WaveLabel::parse("T1")?;
     type Ask<'a> = (&'a str, Box<dyn Fn() -> Result<String, Error> + 'a>);
     let asks: Vec<Ask<'_>> = vec![
