@@ -17,6 +17,7 @@
 mod fixture;
 
 use std::{
+    fmt::Debug,
     path::Path,
     time::{Duration, Instant},
 };
@@ -158,37 +159,27 @@ fn query(dir: &Path, repeats: usize, only: Option<&str>, warm_first: bool) -> Re
         );
     }
     let t1 = WaveLabel::parse("T1")?;
-    type Ask<'a> = (&'a str, Box<dyn Fn() -> Result<String, Error> + 'a>);
+    type Ask<'a> = (&'a str, Box<dyn Fn() -> Result<Box<dyn Debug>, Error> + 'a>);
     let asks: Vec<Ask<'_>> = vec![
         (
             "wave_scores",
-            Box::new(|| {
-                Ok(format!(
-                    "{:?}",
-                    view.wave_scores(study, None, Some(&t1))?.value
-                ))
-            }),
+            Box::new(|| Ok(Box::new(view.wave_scores(study, None, Some(&t1))?.value))),
         ),
         (
             "growth",
-            Box::new(|| Ok(format!("{:?}", view.growth(study, None)?.value))),
+            Box::new(|| Ok(Box::new(view.growth(study, None)?.value))),
         ),
         (
             "relations",
-            Box::new(|| Ok(format!("{:?}", view.relations(study, None)?.value))),
+            Box::new(|| Ok(Box::new(view.relations(study, None)?.value))),
         ),
         (
             "reliability",
-            Box::new(|| Ok(format!("{:?}", view.reliability(study, Some(&t1))?.value))),
+            Box::new(|| Ok(Box::new(view.reliability(study, Some(&t1))?.value))),
         ),
         (
             "impact",
-            Box::new(|| {
-                Ok(format!(
-                    "{:?}",
-                    view.intervention_impact(study, None, None)?.value
-                ))
-            }),
+            Box::new(|| Ok(Box::new(view.intervention_impact(study, None, None)?.value))),
         ),
     ];
     for (name, ask) in asks {
@@ -198,6 +189,7 @@ fn query(dir: &Path, repeats: usize, only: Option<&str>, warm_first: bool) -> Re
         let started = Instant::now();
         let answer = ask()?;
         let first = started.elapsed();
+        let answer = format!("{answer:?}");
         let mut warm: Vec<f64> = (0..repeats)
             .map(|_| {
                 let started = Instant::now();
