@@ -103,6 +103,11 @@ pub struct Args {
     /// Seconds per row of the soak's table
     #[arg(long, default_value_t = 60.0)]
     pub soak_interval: f64,
+    /// Only the set-up, the ceilings, the data set (when asked for) and the research queries:
+    /// no write loads, stream growth, write-to-visible or rebuild (to compare the queries of
+    /// two builds quickly)
+    #[arg(long)]
+    pub queries_only: bool,
     /// Every phase for about a second with tiny sizes; fails only when a call fails (CI)
     #[arg(long)]
     pub smoke: bool,
@@ -153,9 +158,14 @@ impl Args {
                 .join(", ")
         };
         format!(
-            "{}{} clients over {} channels; {} schools; {} s per write load, {} s per ceiling; \
+            "{}{}{} clients over {} channels; {} schools; {} s per write load, {} s per ceiling; \
              stream growth to {} events or {} s; {} repeats per query{}{}",
             if self.smoke { "smoke: " } else { "" },
+            if self.queries_only {
+                "queries only: "
+            } else {
+                ""
+            },
             list(&self.clients),
             self.channels,
             list(&self.schools),

@@ -64,80 +64,18 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
     let ceilings = ceilings::measure(&args, &target, event_size, &mut report).await?;
     let sqlite = ceilings.sqlite;
 
-    // 2. SubmitScan with every item answered, per study size and client count.
-    progress("SubmitScan");
-    let mut sustained = None;
-    for study in &studies {
-        for &clients in &args.clients {
-            let until = Until::elapsed(args.duration());
-            let measured = writes::scans(&target, study, &items, clients, until).await?;
-            let figure = format!(
-                "SubmitScan, {} schools, {clients} clients",
-                study.schools.len()
-            );
-            let row = Row::new(figure, measured.summary("scan"))
-                .ceiling(format!("SQLite {}", rate(sqlite)))
-                .ratio(measured.outcome.rate(), sqlite)
-                .target(format!(
-                    "≥ {SCAN_SHARE} of SQLite at 64 clients, at any size"
-                ));
-            report.load(row, &measured.outcome);
-            if Arc::ptr_eq(study, first) {
-                sustained = Some(measured.outcome.rate());
-            }
-        }
-    }
-    remember_memory(&mut report, &target, "SubmitScan loads")?;
-
-    // 3. The lighter commands.
-    progress("LogIntervention, RegisterPerson");
-    let light = args.light_clients;
-    let interventions = writes::interventions(&target, first, light, args.duration()).await?;
-    let persons = writes::persons(&target, light, args.duration()).await?;
-    for (name, measured) in [
-        ("LogIntervention", interventions),
-        ("RegisterPerson", persons),
-    ] {
-        let row = Row::new(format!("{name}, {light} clients"), measured.summary("call"))
-            .ceiling(format!("bare {}", rate(ceilings.bare_at(light))))
-            .ratio(measured.outcome.rate(), ceilings.bare_at(light))
-            .target("≥ 5,000 events/s");
-        report.load(row, &measured.outcome);
-    }
-    remember_memory(&mut report, &target, "lighter commands")?;
-
-    // 4. One PLG's stream, growing.
-    progress("HoldSession on one growing PLG");
-    stream_growth(&args, &target, first, &mut report).await?;
-    remember_memory(&mut report, &target, "stream growth")?;
-
-    // 5. Write-to-visible, open loop, and the same writes without the wait: the write's own
-    // share of the latency.
-    progress("write-to-visible");
-    let visible_rate = args
-        .rate
-        .unwrap_or_else(|| sustained.unwrap_or(2.0) / 2.0)
-        .max(1.0);
-    for wait in [true, false] {
-        let measured =
-            writes::scans_open_loop(&target, first, &items, visible_rate, args.duration(), wait)
-                .await?;
-        let (figure, goal) = if wait {
-            (
-                "SubmitScan + wait_for_research_view, open loop at",
-                "p99 ≤ 20 ms at half the sustained rate",
-            )
-        } else {
-            ("SubmitScan without the wait, open loop at", "")
-        };
-        let row = Row::new(
-            format!("{figure} {}", rate(visible_rate)),
-            latency(&measured.outcome),
+    if !args.queries_only {
+        writes_and_streams(
+            &args,
+            &target,
+            &studies,
+            &items,
+            sqlite,
+            &ceilings,
+            &mut report,
         )
-        .target(goal);
-        report.load(row, &measured.outcome);
+        .await?;
     }
-    remember_memory(&mut report, &target, "write-to-visible")?;
 
     // 6. Research queries, on the data set when one is asked for, else the largest study.
     progress("research queries (and the data set, when asked for)");
@@ -203,14 +141,106 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
     }
 
     // 7. Rebuilding the research view from everything the run wrote.
-    progress("projection rebuild");
-    projection_rebuild(&args, &target, &mut report).await?;
+    if !args.queries_only {
+        progress("projection rebuild");
+        projection_rebuild(&args, &target, &mut report).await?;
+    }
     if target.process.is_none() {
         report.notes.push(
             "plgd's CPU time and memory: not measured (not spawned here, no --pid)".to_owned(),
         );
     }
     Ok(report)
+}
+
+/// Phases 2 to 5: SubmitScan loads, the lighter commands, one growing stream and
+/// write-to-visible.
+async fn writes_and_streams(
+    args: &Args,
+    target: &Target,
+    studies: &[Arc<Study>],
+    items: &Arc<Vec<String>>,
+    sqlite: f64,
+    ceilings: &ceilings::Ceilings,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let first = studies.first().context("--schools names no study")?;
+    // 2. SubmitScan with every item answered, per study size and client count.
+    progress("SubmitScan");
+    let mut sustained = None;
+    for study in studies {
+        for &clients in &args.clients {
+            let until = Until::elapsed(args.duration());
+            let measured = writes::scans(target, study, items, clients, until).await?;
+            let figure = format!(
+                "SubmitScan, {} schools, {clients} clients",
+                study.schools.len()
+            );
+            let row = Row::new(figure, measured.summary("scan"))
+                .ceiling(format!("SQLite {}", rate(sqlite)))
+                .ratio(measured.outcome.rate(), sqlite)
+                .target(format!(
+                    "≥ {SCAN_SHARE} of SQLite at 64 clients, at any size"
+                ));
+            report.load(row, &measured.outcome);
+            if Arc::ptr_eq(study, first) {
+                sustained = Some(measured.outcome.rate());
+            }
+        }
+    }
+    remember_memory(report, target, "SubmitScan loads")?;
+
+    // 3. The lighter commands.
+    progress("LogIntervention, RegisterPerson");
+    let light = args.light_clients;
+    let interventions = writes::interventions(target, first, light, args.duration()).await?;
+    let persons = writes::persons(target, light, args.duration()).await?;
+    for (name, measured) in [
+        ("LogIntervention", interventions),
+        ("RegisterPerson", persons),
+    ] {
+        let row = Row::new(format!("{name}, {light} clients"), measured.summary("call"))
+            .ceiling(format!("bare {}", rate(ceilings.bare_at(light))))
+            .ratio(measured.outcome.rate(), ceilings.bare_at(light))
+            .target("≥ 5,000 events/s");
+        report.load(row, &measured.outcome);
+    }
+    remember_memory(report, target, "lighter commands")?;
+
+    // 4. One PLG's stream, growing.
+    progress("HoldSession on one growing PLG");
+    stream_growth(args, target, first, report).await?;
+    remember_memory(report, target, "stream growth")?;
+
+    // 5. Write-to-visible, open loop, and the same writes without the wait: the write's own
+    // share of the latency.
+    progress("write-to-visible");
+    let visible_rate = args
+        .rate
+        .unwrap_or_else(|| sustained.unwrap_or(2.0) / 2.0)
+        .max(1.0);
+    for wait in [true, false] {
+        let measured =
+            writes::scans_open_loop(target, first, items, visible_rate, args.duration(), wait)
+                .await?;
+        let (figure, goal) = if wait {
+            (
+                "SubmitScan + wait_for_research_view, open loop at",
+                "p99 ≤ 20 ms at half the sustained rate",
+            )
+        } else {
+            ("SubmitScan without the wait, open loop at", "")
+        };
+        let row = Row::new(
+            format!("{figure} {}", rate(visible_rate)),
+            latency(&measured.outcome),
+        )
+        .target(goal);
+        report.load(row, &measured.outcome);
+    }
+    remember_memory(report, target, "write-to-visible")?;
+
+    Ok(())
 }
 
 /// Sessions in one PLG, one at a time: the latency at the start and once the stream has grown.

@@ -22,8 +22,8 @@ use crate::{
     ResearchError,
     context::StudyContext,
     scores::{
-        Cell, Scored, WaveScore, column, load_school_wave, load_scored, school_wave_cells,
-        school_waves,
+        Cell, PooledCells, Scored, WaveScore, column, load_school_wave, load_scored,
+        school_wave_cells, school_waves,
     },
 };
 
@@ -136,7 +136,48 @@ impl<V> SchoolWaveCache<V> {
     }
 }
 
+/// The key of the school-wave at these indexes into the study's schools and waves.
+fn key(context: &StudyContext, (school, wave): (usize, usize)) -> Key {
+    (
+        context.study_id.clone(),
+        context.schools[school].school_id.clone(),
+        context.waves[wave].label.clone(),
+    )
+}
+
 impl<V: Weigh> SchoolWaveCache<V> {
+    /// The school-waves of `stamped` whose kept value is missing or stale, in their order.
+    pub fn stale(&self, context: &StudyContext, stamped: &[Stamped]) -> Vec<Stamped> {
+        let kept = self.lock();
+        stamped
+            .iter()
+            .filter(|stamped| {
+                kept.entries
+                    .get(&key(context, stamped.at))
+                    .is_none_or(|entry| entry.stamp != stamped.stamp)
+            })
+            .copied()
+            .collect()
+    }
+
+    /// The studies the cache holds values of, the most recently used first.
+    pub fn studies(&self) -> Vec<String> {
+        let kept = self.lock();
+        let mut studies: Vec<String> = Vec::new();
+        for (study, ..) in kept.entries.keys().rev() {
+            if !studies.contains(study) {
+                studies.push(study.clone());
+            }
+        }
+        studies
+    }
+
+    /// Whether the cache holds less than `share` of its limit.
+    pub fn below(&self, share: f64) -> bool {
+        let kept = self.lock();
+        (kept.bytes as f64) < kept.limit as f64 * share
+    }
+
     /// Each school-wave's value, in the order given: the kept one where its stamp is the
     /// snapshot's, else what `compute` gives for the stale ones (in their order), kept for the
     /// next query.
@@ -146,13 +187,7 @@ impl<V: Weigh> SchoolWaveCache<V> {
         stamped: &[Stamped],
         compute: impl FnOnce(&[(usize, usize)]) -> Result<Vec<V>, ResearchError>,
     ) -> Result<Vec<Arc<V>>, ResearchError> {
-        let key = |(school, wave): (usize, usize)| -> Key {
-            (
-                context.study_id.clone(),
-                context.schools[school].school_id.clone(),
-                context.waves[wave].label.clone(),
-            )
-        };
+        let key = |at| key(context, at);
         let mut found: Vec<Option<Arc<V>>> = {
             let mut kept = self.lock();
             stamped
@@ -206,38 +241,57 @@ impl<V: Weigh> Kept<V> {
     }
 }
 
-/// What [`crate::scores::wave_scores`] gives for the counted respondents of the study
-/// (optionally of one school and one wave) in this snapshot, from kept cells where their stamp
-/// is current; only the pooled cells when `pooled_only` (all the statistics across schools
-/// read).
-pub fn wave_scores(
+/// A school-wave, by its indexes into the study's schools and waves, and its cells.
+type KeptCells = ((usize, usize), Arc<Box<[Cell]>>);
+
+/// The cells of the study's school-waves with counted respondents (optionally of one school and
+/// one wave) in this snapshot, from kept cells where their stamp is current: each with its
+/// school-wave, in the order of the study's schools and waves.
+fn school_wave_cells_kept(
     cells: &SchoolWaveCache<Box<[Cell]>>,
     transaction: &Transaction<'_>,
     context: &StudyContext,
     (school_id, wave): (Option<&str>, Option<&str>),
-    pooled_only: bool,
-) -> Result<Vec<WaveScore>, ResearchError> {
+) -> Result<Vec<KeptCells>, ResearchError> {
     let stamped = stamps(transaction, context, school_id, wave)?;
     let kept = cells.values(context, &stamped, |stale| {
-        let scored = load_stale(
-            transaction,
-            context,
-            (school_id, wave),
-            stale,
-            stamped.len(),
-        )?;
-        let groups = school_waves(&scored);
-        Ok(stale
-            .iter()
-            .map(|&(school, wave)| {
-                let group = groups.get(&(school, wave)).map_or(&[][..], Vec::as_slice);
-                school_wave_cells(context, school, wave, group).into_boxed_slice()
-            })
-            .collect())
+        let whole_range = read_whole_range(stale.len(), stamped.len());
+        compute_cells(transaction, context, (school_id, wave), stale, whole_range)
     })?;
+    Ok(stamped.iter().map(|stamped| stamped.at).zip(kept).collect())
+}
+
+/// The cells of the `stale` school-waves of `range`, from their rows ([`load_stale`]).
+pub fn compute_cells(
+    transaction: &Transaction<'_>,
+    context: &StudyContext,
+    range: (Option<&str>, Option<&str>),
+    stale: &[(usize, usize)],
+    whole_range: bool,
+) -> Result<Vec<Box<[Cell]>>, ResearchError> {
+    let scored = load_stale(transaction, context, range, stale, whole_range)?;
+    let groups = school_waves(&scored);
+    Ok(stale
+        .iter()
+        .map(|&(school, wave)| {
+            let group = groups.get(&(school, wave)).map_or(&[][..], Vec::as_slice);
+            school_wave_cells(context, school, wave, group).into_boxed_slice()
+        })
+        .collect())
+}
+
+/// What [`crate::scores::wave_scores`] gives for the counted respondents of the study
+/// (optionally of one school and one wave) in this snapshot, from kept cells where their stamp
+/// is current; only the pooled cells when `pooled_only` (all reliability reads).
+pub fn wave_scores(
+    cells: &SchoolWaveCache<Box<[Cell]>>,
+    transaction: &Transaction<'_>,
+    context: &StudyContext,
+    range: (Option<&str>, Option<&str>),
+    pooled_only: bool,
+) -> Result<Vec<WaveScore>, ResearchError> {
     let mut scores = Vec::new();
-    for (stamped, cells) in stamped.iter().zip(kept) {
-        let (school, wave) = stamped.at;
+    for ((school, wave), cells) in school_wave_cells_kept(cells, transaction, context, range)? {
         let (school, wave) = (&context.schools[school], &context.waves[wave].label);
         scores.extend(
             cells
@@ -249,21 +303,37 @@ pub fn wave_scores(
     Ok(scores)
 }
 
+/// The pooled current cells of the same school-waves as [`wave_scores`], by index: all that
+/// the statistics across schools read.
+pub fn pooled_cells(
+    cells: &SchoolWaveCache<Box<[Cell]>>,
+    transaction: &Transaction<'_>,
+    context: &StudyContext,
+    range: (Option<&str>, Option<&str>),
+) -> Result<PooledCells, ResearchError> {
+    let mut pooled = PooledCells::new(context.schools.len(), context.waves.len());
+    for ((school, wave), cells) in school_wave_cells_kept(cells, transaction, context, range)? {
+        pooled.insert(school, wave, &cells);
+    }
+    Ok(pooled)
+}
+
 /// Whether a query with `stale` of its `of` school-waves stale reads its whole range at once.
 pub fn read_whole_range(stale: usize, of: usize) -> bool {
     stale * ONE_BY_ONE > of
 }
 
 /// The counted respondents of the `stale` school-waves of a query over `range` (a school and a
-/// wave, or all) with `of` school-waves, in [`load_scored`]'s order; maybe of others too.
+/// wave, or all), in [`load_scored`]'s order: those of the `whole_range` in one read, or each
+/// stale school-wave's on its own.
 pub fn load_stale(
     transaction: &Transaction<'_>,
     context: &StudyContext,
     (school_id, wave): (Option<&str>, Option<&str>),
     stale: &[(usize, usize)],
-    of: usize,
+    whole_range: bool,
 ) -> Result<Vec<Scored>, ResearchError> {
-    if read_whole_range(stale.len(), of) {
+    if whole_range {
         return load_scored(transaction, context, school_id, wave);
     }
     let mut scored = Vec::new();
@@ -601,5 +671,42 @@ mod tests {
             bounded.cache_usage(),
             "one cache for both"
         );
+    }
+
+    #[test]
+    fn warming_keeps_the_stale_released_school_waves_and_changes_no_answer() {
+        let (mut study, submitted) = study();
+        let warm = study.fresh();
+        let go_on = |_| true;
+        let only_t1 = crate::Warmed {
+            studies: 1,
+            school_waves: SCHOOLS,
+        };
+        assert_eq!(warm.warm(go_on).expect("warms"), only_t1, "T1 is released");
+        let entries = warm.cache_usage().map(|(entries, _)| entries);
+        assert_eq!(
+            entries,
+            [SCHOOLS, SCHOOLS],
+            "cells and figures for reliability"
+        );
+        assert_eq!(
+            warm.warm(go_on).expect("warms").school_waves,
+            0,
+            "nothing stale"
+        );
+        assert!(study.answers(&warm) == study.answers(&study.fresh()));
+
+        // A retraction in T1 moves its release past it: one school-wave is stale.
+        study.retract(submitted[0]);
+        study.apply();
+        study.release("T1");
+        assert_eq!(warm.warm(go_on).expect("warms").school_waves, 1);
+        assert!(study.answers(&warm) == study.answers(&study.fresh()));
+
+        // A new minimum group size makes every released school-wave stale, T2's too now.
+        study.release("T2");
+        study.execute("UPDATE studies SET min_group_size = 4");
+        assert_eq!(warm.warm(go_on).expect("warms").school_waves, 2 * SCHOOLS);
+        assert!(study.answers(&warm) == study.answers(&study.fresh()));
     }
 }

@@ -240,9 +240,14 @@ impl StudyContext {
     }
 
     pub fn wave(&self, label: &WaveLabel) -> Result<&WaveInfo, ResearchError> {
+        Ok(&self.waves[self.wave_index(label)?])
+    }
+
+    /// The index in `waves` of a wave named by a researcher.
+    pub fn wave_index(&self, label: &WaveLabel) -> Result<usize, ResearchError> {
         self.waves
             .iter()
-            .find(|wave| wave.label == label.as_str())
+            .position(|wave| wave.label == label.as_str())
             .ok_or_else(|| {
                 ResearchError::invalid(
                     "wave",
@@ -253,12 +258,17 @@ impl StudyContext {
 
     /// A wave named by a researcher, or the first when none is.
     pub fn wave_or_first(&self, label: Option<&WaveLabel>) -> Result<&WaveInfo, ResearchError> {
+        Ok(&self.waves[self.wave_index_or_first(label)?])
+    }
+
+    /// The index in `waves` of a wave named by a researcher, or of the first when none is.
+    pub fn wave_index_or_first(&self, label: Option<&WaveLabel>) -> Result<usize, ResearchError> {
         match label {
-            Some(label) => self.wave(label),
-            None => self
-                .waves
-                .first()
-                .ok_or_else(|| ResearchError::invalid("wave", "the study has no waves")),
+            Some(label) => self.wave_index(label),
+            None if self.waves.is_empty() => {
+                Err(ResearchError::invalid("wave", "the study has no waves"))
+            }
+            None => Ok(0),
         }
     }
 }

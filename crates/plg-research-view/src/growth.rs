@@ -1,13 +1,11 @@
 //! Change between waves per school and dimension, and how it relates to conditions.
 
-use std::collections::HashMap;
-
 use plg_domain::dimension::{Dimension, DimensionKind};
 use plg_stats::{Correlation, cohens_d, pearson};
 
 use crate::{
-    context::{SchoolRef, StudyContext, WaveInfo},
-    scores::{Shown, WaveScore, pooled_means},
+    context::{SchoolRef, StudyContext},
+    scores::{PooledCells, Shown},
 };
 
 #[derive(Debug, Clone, PartialEq)]
@@ -33,29 +31,15 @@ impl Growth {
 
 /// Growth from each wave to every later wave, pooled over roles. A school that skipped a wave
 /// has no rows involving it.
-pub fn growth(context: &StudyContext, scores: &[WaveScore]) -> Vec<Growth> {
-    let pooled: HashMap<(&str, &str, Dimension), &WaveScore> = scores
-        .iter()
-        .filter(|score| score.role.is_none())
-        .map(|score| {
-            (
-                (
-                    score.school.school_id.as_str(),
-                    score.wave.as_str(),
-                    score.dimension,
-                ),
-                score,
-            )
-        })
-        .collect();
+pub fn growth(context: &StudyContext, pooled: &PooledCells) -> Vec<Growth> {
     let mut rows = Vec::new();
-    for school in &context.schools {
+    for (at, school) in context.schools.iter().enumerate() {
         for dimension in Dimension::ALL {
             for (index, from) in context.waves.iter().enumerate() {
-                for to in &context.waves[index + 1..] {
+                for (later, to) in context.waves.iter().enumerate().skip(index + 1) {
                     let (Some(before), Some(after)) = (
-                        pooled.get(&(school.school_id.as_str(), from.label.as_str(), dimension)),
-                        pooled.get(&(school.school_id.as_str(), to.label.as_str(), dimension)),
+                        pooled.get(at, index, dimension),
+                        pooled.get(at, later, dimension),
                     ) else {
                         continue;
                     };
@@ -64,8 +48,8 @@ pub fn growth(context: &StudyContext, scores: &[WaveScore]) -> Vec<Growth> {
                         dimension,
                         from_wave: from.label.clone(),
                         to_wave: to.label.clone(),
-                        from: before.current,
-                        to: after.current,
+                        from: *before,
+                        to: *after,
                     });
                 }
             }
@@ -96,22 +80,17 @@ fn elements() -> impl Iterator<Item = Dimension> {
         .filter(|d| d.kind() == DimensionKind::Element)
 }
 
-/// School-level correlations of each condition with each element at `wave`, over the schools
-/// whose pooled cells may be shown.
-pub fn relations(context: &StudyContext, scores: &[WaveScore], wave: &WaveInfo) -> Vec<Relation> {
-    let means = pooled_means(scores);
+/// School-level correlations of each condition with each element at `wave` (an index into
+/// the study's waves), over the schools whose pooled cells may be shown.
+pub fn relations(context: &StudyContext, pooled: &PooledCells, wave: usize) -> Vec<Relation> {
     let mut rows = Vec::new();
     for condition in conditions() {
         for element in elements() {
-            let pairs: Vec<(f64, f64)> = context
-                .schools
-                .iter()
+            let pairs: Vec<(f64, f64)> = (0..context.schools.len())
                 .filter_map(|school| {
-                    let key =
-                        |dimension| (school.school_id.as_str(), wave.label.as_str(), dimension);
                     Some((
-                        means.get(&key(condition))?.mean?,
-                        means.get(&key(element))?.mean?,
+                        pooled.shown_mean(school, wave, condition)?,
+                        pooled.shown_mean(school, wave, element)?,
                     ))
                 })
                 .collect();
@@ -129,26 +108,19 @@ pub fn relations(context: &StudyContext, scores: &[WaveScore], wave: &WaveInfo) 
 
 /// Correlations of each condition at the first wave with each element's growth from the first
 /// wave to every later wave.
-pub fn growth_relations(context: &StudyContext, scores: &[WaveScore]) -> Vec<Relation> {
-    let means = pooled_means(scores);
-    let Some((first, later)) = context.waves.split_first() else {
+pub fn growth_relations(context: &StudyContext, pooled: &PooledCells) -> Vec<Relation> {
+    let Some((_, later)) = context.waves.split_first() else {
         return Vec::new();
     };
     let mut rows = Vec::new();
-    for to in later {
+    for (to_at, to) in later.iter().enumerate().map(|(at, to)| (at + 1, to)) {
         for condition in conditions() {
             for element in elements() {
-                let pairs: Vec<(f64, f64)> = context
-                    .schools
-                    .iter()
+                let pairs: Vec<(f64, f64)> = (0..context.schools.len())
                     .filter_map(|school| {
-                        let mean = |wave: &WaveInfo, dimension| {
-                            means
-                                .get(&(school.school_id.as_str(), wave.label.as_str(), dimension))?
-                                .mean
-                        };
-                        let level = mean(first, condition)?;
-                        Some((level, mean(to, element)? - mean(first, element)?))
+                        let mean = |wave, dimension| pooled.shown_mean(school, wave, dimension);
+                        let level = mean(0, condition)?;
+                        Some((level, mean(to_at, element)? - mean(0, element)?))
                     })
                     .collect();
                 rows.push(Relation {

@@ -9,7 +9,7 @@ use rusqlite::Transaction;
 use crate::{
     ResearchError,
     context::{StudyContext, WaveInfo, parse_name},
-    scores::{WaveScore, pooled_means},
+    scores::PooledCells,
 };
 
 #[derive(Debug, Clone, PartialEq)]
@@ -71,34 +71,39 @@ pub struct CategoryImpact {
     pub without_schools: usize,
 }
 
+/// For each category and dimension: the growth from wave `from` to wave `to` (indexes into the
+/// study's waves) of the schools that ran an intervention of the category between them, against
+/// that of the schools that did not.
 pub fn impact(
     context: &StudyContext,
-    scores: &[WaveScore],
+    pooled: &PooledCells,
     interventions: &[InterventionRecord],
-    from: &WaveInfo,
-    to: &WaveInfo,
+    (from, to): (usize, usize),
 ) -> Vec<CategoryImpact> {
-    let means = pooled_means(scores);
-    let growth = |school_id: &str, dimension| -> Option<f64> {
-        let mean = |wave: &WaveInfo| {
-            means
-                .get(&(school_id, wave.label.as_str(), dimension))?
-                .mean
-        };
-        Some(mean(to)? - mean(from)?)
+    let growth = |school: usize, dimension| -> Option<f64> {
+        Some(
+            pooled.shown_mean(school, to, dimension)?
+                - pooled.shown_mean(school, from, dimension)?,
+        )
     };
+    let schools = context.school_indexes();
+    let (from_wave, to_wave) = (&context.waves[from], &context.waves[to]);
     let mut rows = Vec::new();
     for category in InterventionCategory::ALL {
-        let ran: BTreeSet<&str> = interventions
-            .iter()
-            .filter(|record| record.categories.contains(&category) && record.ran_between(from, to))
-            .map(|record| record.school_id.as_str())
-            .collect();
+        let mut ran = vec![false; context.schools.len()];
+        for record in interventions {
+            if record.categories.contains(&category)
+                && record.ran_between(from_wave, to_wave)
+                && let Some(&school) = schools.get(record.school_id.as_str())
+            {
+                ran[school] = true;
+            }
+        }
         for dimension in Dimension::ALL {
             let (mut with, mut without) = (Vec::new(), Vec::new());
-            for school in &context.schools {
-                if let Some(change) = growth(&school.school_id, dimension) {
-                    if ran.contains(school.school_id.as_str()) {
+            for (school, ran) in ran.iter().enumerate() {
+                if let Some(change) = growth(school, dimension) {
+                    if *ran {
                         with.push(change)
                     } else {
                         without.push(change)

@@ -20,6 +20,7 @@ mod school_chart;
 pub mod scores;
 pub mod suppression;
 pub mod timeline;
+mod warm;
 
 use chrono::NaiveDate;
 use plg_domain::{ids::StudyId, values::WaveLabel};
@@ -27,6 +28,7 @@ use plg_projections::{ResearchDb, view_position};
 use rusqlite::Transaction;
 
 pub use error::ResearchError;
+pub use warm::Warmed;
 
 pub use cache::DEFAULT_LIMIT as DEFAULT_CACHE_LIMIT;
 
@@ -132,7 +134,7 @@ impl ResearchView {
     }
 
     /// The cells of the study's school-waves (optionally of one school and one wave), or only
-    /// their pooled cells: all that growth, relations, impact and reliability read.
+    /// their pooled cells: all that reliability reads.
     fn scores(
         &self,
         transaction: &Transaction<'_>,
@@ -141,6 +143,17 @@ impl ResearchView {
         pooled_only: bool,
     ) -> Result<Vec<scores::WaveScore>, ResearchError> {
         cache::wave_scores(&self.cells, transaction, context, range, pooled_only)
+    }
+
+    /// The pooled current cells of the study's school-waves (optionally of one school), by
+    /// index: all that growth, relations and impact read.
+    fn pooled(
+        &self,
+        transaction: &Transaction<'_>,
+        context: &StudyContext,
+        school: Option<&str>,
+    ) -> Result<scores::PooledCells, ResearchError> {
+        cache::pooled_cells(&self.cells, transaction, context, (school, None))
     }
 
     /// Scores of every school and wave, or of the one named.
@@ -168,8 +181,8 @@ impl ResearchView {
             let school = context
                 .resolve_optional_school(school)?
                 .map(|school| school.school_id.as_str());
-            let scores = self.scores(transaction, context, (school, None), true)?;
-            let mut rows = growth::growth(context, &scores);
+            let pooled = self.pooled(transaction, context, school)?;
+            let mut rows = growth::growth(context, &pooled);
             if let Some(school) = school {
                 rows.retain(|row| row.school.school_id == school);
             }
@@ -185,12 +198,12 @@ impl ResearchView {
         wave: Option<&WaveLabel>,
     ) -> Result<Current<Relations>, ResearchError> {
         self.read(study, |transaction, context, _| {
-            let wave = context.wave_or_first(wave)?.clone();
-            let scores = self.scores(transaction, context, (None, None), true)?;
+            let wave = context.wave_index_or_first(wave)?;
+            let pooled = self.pooled(transaction, context, None)?;
             Ok(Relations {
-                at_wave: growth::relations(context, &scores, &wave),
-                with_growth: growth::growth_relations(context, &scores),
-                wave: wave.label,
+                at_wave: growth::relations(context, &pooled, wave),
+                with_growth: growth::growth_relations(context, &pooled),
+                wave: context.waves[wave].label.clone(),
             })
         })
     }
@@ -204,24 +217,25 @@ impl ResearchView {
         to_wave: Option<&WaveLabel>,
     ) -> Result<Current<Impact>, ResearchError> {
         self.read(study, |transaction, context, _| {
-            let from = context.wave_or_first(from_wave)?.clone();
+            let from = context.wave_index_or_first(from_wave)?;
             let to =
                 match to_wave {
-                    Some(to_wave) => context.wave(to_wave)?.clone(),
-                    None => context.waves.last().cloned().ok_or_else(|| {
+                    Some(to_wave) => context.wave_index(to_wave)?,
+                    None => context.waves.len().checked_sub(1).ok_or_else(|| {
                         ResearchError::invalid("to_wave", "the study has no waves")
                     })?,
                 };
-            if to.ordinal <= from.ordinal {
+            if context.waves[to].ordinal <= context.waves[from].ordinal {
                 return Err(ResearchError::invalid(
                     "to_wave",
                     "must come after from_wave",
                 ));
             }
-            let scores = self.scores(transaction, context, (None, None), true)?;
+            let waves = (from, to);
+            let pooled = self.pooled(transaction, context, None)?;
             let interventions = impact::load_interventions(transaction, context)?;
             Ok(Impact {
-                impacts: impact::impact(context, &scores, &interventions, &from, &to),
+                impacts: impact::impact(context, &pooled, &interventions, waves),
                 combinations: impact::combinations(&interventions),
             })
         })

@@ -12,7 +12,7 @@ use crate::{
     ResearchError,
     cache::{SchoolWaveCache, Weigh, load_stale, read_whole_range, stamps},
     context::{SchoolRef, StudyContext, WaveInfo},
-    scores::{Shown, WaveScore, each_school_answers, school_waves, stored_answers},
+    scores::{DIMENSIONS, Shown, WaveScore, each_school_answers, school_waves, stored_answers},
 };
 
 /// Points on the scan's answer scale.
@@ -50,9 +50,6 @@ impl DimensionReliability {
         (!shown.is_empty()).then(|| shown.iter().sum::<f64>() / shown.len() as f64)
     }
 }
-
-/// How many dimensions the scan has.
-const DIMENSIONS: usize = Dimension::ALL.len();
 
 /// What reliability needs of one school-wave, per dimension in [`Dimension::ALL`] order where
 /// its pooled cell is shown (nothing elsewhere): its respondents' current scores in respondent
@@ -103,7 +100,9 @@ pub fn reliability(
     };
     let stamped = stamps(transaction, context, None, Some(&wave.label))?;
     let figures = kept.values(context, &stamped, |stale| {
-        agreements(transaction, context, wave, stale, stamped.len(), &is_shown)
+        let whole_range = read_whole_range(stale.len(), stamped.len());
+        let is_shown = |school, dimension| is_shown(&context.schools[school], dimension);
+        agreements(transaction, context, wave, stale, whole_range, &is_shown)
     })?;
     let mut per_school: Vec<Option<&Agreement>> = vec![None; context.schools.len()];
     for (stamped, figures) in stamped.iter().zip(&figures) {
@@ -147,16 +146,24 @@ pub fn reliability(
         .collect())
 }
 
-/// The [`Agreement`] of the `stale` school-waves (of `of` at `wave`) from their rows.
-fn agreements(
+/// The [`Agreement`] of the `stale` school-waves at `wave` from their rows: the wave's in one
+/// read when `whole_range`, else each school's on its own. `is_shown` tells, by the index of a
+/// school, whether its pooled cell on a dimension is shown.
+pub(crate) fn agreements(
     transaction: &Transaction<'_>,
     context: &StudyContext,
     wave: &WaveInfo,
     stale: &[(usize, usize)],
-    of: usize,
-    is_shown: &impl Fn(&SchoolRef, Dimension) -> bool,
+    whole_range: bool,
+    is_shown: &impl Fn(usize, Dimension) -> bool,
 ) -> Result<Vec<Agreement>, ResearchError> {
-    let scored = load_stale(transaction, context, (None, Some(&wave.label)), stale, of)?;
+    let scored = load_stale(
+        transaction,
+        context,
+        (None, Some(&wave.label)),
+        stale,
+        whole_range,
+    )?;
     let groups = school_waves(&scored);
     let stale_schools: HashMap<&str, usize> = stale
         .iter()
@@ -165,13 +172,13 @@ fn agreements(
     let mut rwg_of: HashMap<usize, [Option<f64>; DIMENSIONS]> = HashMap::new();
     let mut each = |school_id: &str, blobs: &[Vec<u8>]| -> Result<(), ResearchError> {
         if let Some(&school) = stale_schools.get(school_id) {
-            let shown = |dimension| is_shown(&context.schools[school], dimension);
+            let shown = |dimension| is_shown(school, dimension);
             rwg_of.insert(school, school_rwg_j(blobs, shown)?);
         }
         Ok(())
     };
     let study_id = &context.study_id;
-    if read_whole_range(stale.len(), of) {
+    if whole_range {
         each_school_answers(transaction, study_id, &wave.label, None, &mut each)?;
     } else {
         for school in stale_schools.keys() {
@@ -186,7 +193,7 @@ fn agreements(
                 .map_or(&[][..], Vec::as_slice);
             let scores = std::array::from_fn(|at| {
                 let dimension = Dimension::ALL[at];
-                if !is_shown(&context.schools[school], dimension) {
+                if !is_shown(school, dimension) {
                     return Box::default();
                 }
                 group

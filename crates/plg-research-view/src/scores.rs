@@ -6,7 +6,7 @@
 //! the queries that need single answers (reliability's agreement, the item export) read the
 //! answers, one school-wave at a time.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use plg_domain::{dimension::Dimension, scan::RespondentRole};
 use plg_projections::{DimensionScores, StoredAnswer, decode_answers};
@@ -426,24 +426,47 @@ pub fn school_wave_cells(
     cells
 }
 
-/// The pooled current score of each school (by id), wave and dimension, for statistics across
-/// schools and waves: only cells that may be shown. Hashed by borrowed strings: the statistics
-/// across schools look a cell up hundreds of thousands of times on a large study.
-pub fn pooled_means(scores: &[WaveScore]) -> HashMap<(&str, &str, Dimension), Shown> {
-    scores
-        .iter()
-        .filter(|score| score.role.is_none() && !score.current.suppressed)
-        .map(|score| {
-            (
-                (
-                    score.school.school_id.as_str(),
-                    score.wave.as_str(),
-                    score.dimension,
-                ),
-                score.current,
-            )
-        })
-        .collect()
+/// How many dimensions the scan has.
+pub const DIMENSIONS: usize = Dimension::ALL.len();
+
+/// The pooled current cell of each school-wave and dimension, by the indexes of its school and
+/// wave in the study's [`StudyContext`]: what the statistics across schools read. Looked up by
+/// index, not by name: on a large study they look a cell up hundreds of thousands of times.
+#[derive(Debug, Clone)]
+pub struct PooledCells {
+    waves: usize,
+    cells: Vec<[Option<Shown>; DIMENSIONS]>,
+}
+
+impl PooledCells {
+    /// No cells yet, for a study of `schools` schools and `waves` waves.
+    pub fn new(schools: usize, waves: usize) -> Self {
+        Self {
+            waves,
+            cells: vec![[None; DIMENSIONS]; schools * waves],
+        }
+    }
+
+    /// Takes a school-wave's pooled cells from its cells ([`school_wave_cells`]).
+    pub fn insert(&mut self, school: usize, wave: usize, cells: &[Cell]) {
+        let pooled = &mut self.cells[school * self.waves + wave];
+        for cell in cells.iter().filter(|cell| cell.role.is_none()) {
+            pooled[cell.dimension as usize] = Some(cell.current);
+        }
+    }
+
+    /// The pooled current cell of a school-wave on a dimension, shown or not.
+    pub fn get(&self, school: usize, wave: usize, dimension: Dimension) -> Option<&Shown> {
+        self.cells[school * self.waves + wave][dimension as usize].as_ref()
+    }
+
+    /// The mean of a pooled current cell that may be shown: what statistics across schools
+    /// and waves use.
+    pub fn shown_mean(&self, school: usize, wave: usize, dimension: Dimension) -> Option<f64> {
+        self.get(school, wave, dimension)
+            .filter(|cell| !cell.suppressed)?
+            .mean
+    }
 }
 
 /// The computation every query did before the scores were kept, as the oracle of the test

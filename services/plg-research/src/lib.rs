@@ -26,6 +26,8 @@ use plg_server::{
 use std::{path::Path, sync::Arc};
 use tonic::{Request, Response, Status};
 
+mod warm;
+
 /// Chunks of an export queued for a slow client at most: with the chunk being written, what
 /// bounds an export's memory beyond its working set.
 const EXPORT_BUFFER: usize = 2;
@@ -56,7 +58,8 @@ impl ResearchHost {
     }
 
     /// The services `services` builds, writing through a ledger that reports (and can wait
-    /// for) the view's progress, plus ResearchService and the projections following the log.
+    /// for) the view's progress, plus ResearchService, the projections following the log and
+    /// the task that keeps the view's kept school-waves warm.
     pub fn attach(
         self,
         runtime: &Runtime,
@@ -70,9 +73,11 @@ impl ResearchHost {
             streams: runtime.streams.clone(),
         };
         let projections = self.projections;
+        let (view, moved) = (self.view.clone(), projections.progress());
         services(&runtime)
             .with(server(self.view, runtime.streams.clone()))
             .with_background(move |stopping| projections.run(stopping.wait()))
+            .with_background(move |stopping| warm::keep_warm(view, moved, stopping))
     }
 }
 
