@@ -2,6 +2,7 @@
 //! caller sees all that is wrong in one reply.
 
 use std::collections::BTreeSet;
+use std::fmt::Write as _;
 
 use chrono::NaiveDate;
 use plg_domain::{
@@ -30,6 +31,36 @@ impl Violations {
         parsed: Result<T, ValueError>,
     ) -> Option<T> {
         parsed.map_err(|error| self.add(field, error.0)).ok()
+    }
+
+    /// [`check`](Self::check) of `part` of the list element `element`, named only if it
+    /// fails: a scan's answers check several parts each, and naming them all cost more than
+    /// the checks.
+    pub fn check_part<T>(
+        &mut self,
+        element: &str,
+        part: &str,
+        parsed: Result<T, ValueError>,
+    ) -> Option<T> {
+        parsed
+            .map_err(|error| self.add(format!("{element}.{part}"), error.0))
+            .ok()
+    }
+
+    /// [`required`](Self::required) of `part` of the list element `element`, named only if
+    /// it fails.
+    pub fn required_part<T>(
+        &mut self,
+        element: &str,
+        part: &str,
+        value: &str,
+        parse: impl FnOnce(&str) -> Result<T, ValueError>,
+    ) -> Option<T> {
+        if value.trim().is_empty() {
+            self.add(format!("{element}.{part}"), "is required");
+            return None;
+        }
+        self.check_part(element, part, parse(value))
     }
 
     /// A field that must be present: empty is a violation.
@@ -70,10 +101,17 @@ impl Violations {
         if !self.within_limit(field, values.len()) {
             return None;
         }
+        // One name, rewritten for each element, rather than one allocated for each.
+        let mut element = String::new();
         let parsed: Vec<Option<T>> = values
             .iter()
             .enumerate()
-            .map(|(index, value)| parse(self, &format!("{field}[{index}]"), value))
+            .map(|(index, value)| {
+                element.clear();
+                // Writing to a String cannot fail.
+                let _ = write!(element, "{field}[{index}]");
+                parse(self, &element, value)
+            })
             .collect();
         parsed.into_iter().collect()
     }

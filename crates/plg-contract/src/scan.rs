@@ -24,27 +24,20 @@ use crate::{
 fn answers(violations: &mut Violations, answers: &[v1::ItemAnswer]) -> Option<Vec<ItemAnswer>> {
     let mut answered = BTreeSet::new();
     violations.each("answers", answers, |violations, field, answer| {
-        let code = violations.required(
-            &format!("{field}.item_code"),
-            &answer.item_code,
-            ItemCode::parse,
-        );
+        let code = violations.required_part(field, "item_code", &answer.item_code, ItemCode::parse);
         if let Some(code) = &code {
             violations.first_time(&mut answered, "answers", code, || {
                 format!("item {code} is answered more than once")
             });
         }
         let current = answer.current.map(Score::new).transpose();
-        let current = violations.check(format!("{field}.current"), current);
+        let current = violations.check_part(field, "current", current);
         let desired = answer.desired.map(Score::new).transpose();
-        let desired = violations.check(format!("{field}.desired"), desired);
+        let desired = violations.check_part(field, "desired", desired);
         let (current, desired) = (current?, desired?);
         let scores = ItemAnswer::check_scores(current, desired);
-        violations.check(format!("{field}.desired"), scores)?;
-        violations.check(
-            format!("{field}.desired"),
-            ItemAnswer::new(code?, current, desired),
-        )
+        violations.check_part(field, "desired", scores)?;
+        violations.check_part(field, "desired", ItemAnswer::new(code?, current, desired))
     })
 }
 

@@ -338,16 +338,25 @@ fn encode_json(value: &Value, out: &mut Vec<u8>) {
         Value::Object(members) => {
             out.push(b'o');
             out.extend_from_slice(&length(members.len()));
-            // Sorted here rather than relying on serde_json's map order, which depends on
-            // its `preserve_order` feature. `str` ordering is byte ordering.
-            let mut sorted: Vec<_> = members.iter().collect();
-            sorted.sort_unstable_by_key(|(key, _)| *key);
-            for (key, item) in sorted {
-                encode_text(key, out);
-                encode_json(item, out);
+            // In key order, whatever serde_json's map order (its `preserve_order` feature):
+            // sorted here unless already sorted, as its default map keeps them (the writer
+            // hashes every object of every event). `str` ordering is byte ordering.
+            if members.keys().is_sorted() {
+                members.iter().for_each(|member| encode_member(member, out));
+            } else {
+                let mut sorted: Vec<_> = members.iter().collect();
+                sorted.sort_unstable_by_key(|(key, _)| *key);
+                sorted
+                    .into_iter()
+                    .for_each(|member| encode_member(member, out));
             }
         }
     }
+}
+
+fn encode_member((key, item): (&String, &Value), out: &mut Vec<u8>) {
+    encode_text(key, out);
+    encode_json(item, out);
 }
 
 fn encode_number(number: &Number, out: &mut Vec<u8>) {

@@ -81,8 +81,9 @@
 //! read-only connections on the blocking thread pool; WAL lets them run alongside the writer.
 //! Several processes may share the file: writers then take turns through SQLite's lock,
 //! waiting up to [`BUSY_TIMEOUT`]. A store opened [`Sharing::Exclusive`] (its opener holds
-//! the file alone) also keeps where each stream ends ([`heads`]), so reads that would find
-//! nothing new are answered without SQLite.
+//! the file alone) also keeps where each stream ends ([`heads`]) and which streams and
+//! idempotency keys the file holds ([`stored`]), so reads that would find nothing new or
+//! nothing at all are answered without SQLite.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -102,6 +103,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 use uuid::Uuid;
 
 mod heads;
+mod stored;
 
 use crate::chain;
 use crate::wal::{self, Checkpointed, WalCycle};
@@ -110,6 +112,7 @@ use crate::{
     RecordedEvent, StoreError, StoredEvent, StreamName, StreamRevision, Subscription,
 };
 use heads::{End, Generation, Heads};
+use stored::StoredNames;
 
 /// The schema version this build writes, kept in `PRAGMA user_version`.
 pub const SCHEMA_VERSION: i64 = 2;
@@ -259,9 +262,16 @@ impl SqliteEventStore {
         checkpoint_every: Duration,
     ) -> Result<Self, StoreError> {
         let writer_path = path.clone();
-        let (connection, last_position) =
-            run_blocking(move || open_writer_connection(&writer_path)).await?;
-        let heads = (sharing == Sharing::Exclusive).then(|| Arc::new(Heads::default()));
+        let (connection, last_position, heads) = run_blocking(move || {
+            let (connection, last_position) = open_writer_connection(&writer_path)?;
+            // Read before the writer starts: from here on, it adds what it commits.
+            let heads = (sharing == Sharing::Exclusive)
+                .then(|| StoredNames::load(&connection).map(Heads::with_stored))
+                .transpose()
+                .map_err(storage)?;
+            Ok((connection, last_position, heads.map(Arc::new)))
+        })
+        .await?;
 
         let (queue, requests) = mpsc::channel(QUEUE_CAPACITY);
         let (committed_tx, committed) = watch::channel(last_position);
@@ -322,6 +332,14 @@ impl SqliteEventStore {
             .as_ref()
             .and_then(|heads| heads.end(stream));
         end.is_some_and(|end| end.is_before(u64::try_from(from).unwrap_or(0)))
+    }
+
+    /// Whether no append with `key` was ever committed.
+    fn known_unused(&self, key: &IdempotencyKey) -> bool {
+        self.inner
+            .heads
+            .as_ref()
+            .is_some_and(|heads| heads.key_unused(&key.key))
     }
 
     /// Where a read about to start may record the stream end it finds.
@@ -393,6 +411,9 @@ impl EventStore for SqliteEventStore {
         &self,
         key: &IdempotencyKey,
     ) -> Result<Option<AppendOutcome>, StoreError> {
+        if self.known_unused(key) {
+            return Ok(None);
+        }
         let key = key.clone();
         self.inner
             .readers
@@ -769,7 +790,13 @@ impl Writer {
     fn commit_batch(&mut self, batch: &[WriteRequest]) -> Vec<Result<AppendOutcome, StoreError>> {
         let heads = self.heads.clone();
         if let Some(heads) = &heads {
-            heads.committing(batch.iter().map(|request| &request.append.stream));
+            heads.committing(
+                batch.iter().map(|request| &request.append.stream),
+                batch
+                    .iter()
+                    .filter_map(|request| request.append.idempotency.as_ref())
+                    .map(|key| key.key.as_str()),
+            );
         }
         let started = std::time::Instant::now();
         let results = match self.try_commit_batch(batch) {
@@ -1596,7 +1623,20 @@ mod tests {
 
     #[tokio::test]
     async fn reads_past_a_kept_end_ask_nothing_of_sqlite() {
-        let store = SqliteEventStore::open_temporary().await.expect("opens");
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("events.db");
+        // Written before this store opened: it may hold the stream, but knows no end of it.
+        let unknown = StreamName::new("order-3").expect("valid");
+        let earlier = SqliteEventStore::open(&path).await.expect("opens");
+        let request = AppendRequest {
+            stream: unknown.clone(),
+            ..append(0)
+        };
+        earlier.append(request).await.expect("appends");
+        earlier.close().await;
+        let store = SqliteEventStore::open_with(&path, Sharing::Exclusive)
+            .await
+            .expect("opens");
         store.append(append(0)).await.expect("appends");
         let (written, read) = (
             StreamName::new("order-1").expect("valid"),
@@ -1623,7 +1663,6 @@ mod tests {
             Some(StreamRevision(0))
         );
         assert_eq!(revision(read).await.expect("answered"), None);
-        let unknown = StreamName::new("order-3").expect("valid");
         assert!(matches!(revision(unknown).await, Err(StoreError::Closed)));
         let not_past_the_end = store
             .read_stream(&written, Direction::Forward, ReadFrom::Start, 10)
@@ -1669,6 +1708,69 @@ mod tests {
         let bound = u64::try_from(wal::BACKSTOP_PAGES / 2).expect("positive") * 4096;
         assert!(longest < bound, "the WAL reached {longest} bytes");
         store.close().await;
+    }
+
+    fn key(request_id: &str) -> IdempotencyKey {
+        IdempotencyKey {
+            key: request_id.to_owned(),
+            fingerprint: "f".to_owned(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_new_request_to_a_new_stream_asks_nothing_of_sqlite() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("events.db");
+        let used = AppendRequest {
+            idempotency: Some(key("request-1")),
+            ..append(0)
+        };
+        let earlier = SqliteEventStore::open_with(&path, Sharing::Exclusive)
+            .await
+            .expect("opens");
+        earlier.append(used.clone()).await.expect("appends");
+        earlier.close().await;
+        // What the file holds is read as the store opens.
+        let store = SqliteEventStore::open_with(&path, Sharing::Exclusive)
+            .await
+            .expect("opens");
+        let written_now = AppendRequest {
+            stream: StreamName::new("order-2").expect("valid"),
+            idempotency: Some(key("request-2")),
+            ..append(1)
+        };
+        store.append(written_now).await.expect("appends");
+        // Without read connections, only what the store keeps can answer.
+        store.inner.readers.close();
+        let new_stream = StreamName::new("order-3").expect("valid");
+        let (replayed, events) = store
+            .find_idempotent_outcome_then_read(&key("request-3"), &new_stream, ReadFrom::Start, 10)
+            .await
+            .expect("answered from memory");
+        assert!(replayed.is_none() && events.is_empty());
+        assert_eq!(
+            store.stream_revision(&new_stream).await.expect("answered"),
+            None
+        );
+        for retried in ["request-1", "request-2"] {
+            let asked = store.find_idempotent_outcome(&key(retried)).await;
+            assert!(matches!(asked, Err(StoreError::Closed)), "{retried}");
+        }
+        let order_1 = StreamName::new("order-1").expect("valid");
+        let asked = store
+            .read_stream(&order_1, Direction::Forward, ReadFrom::Start, 10)
+            .await;
+        assert!(matches!(asked, Err(StoreError::Closed)));
+    }
+
+    #[tokio::test]
+    async fn a_shared_store_asks_sqlite_whether_a_request_is_new() {
+        let store = SqliteEventStore::open_temporary_with(Sharing::Shared)
+            .await
+            .expect("opens");
+        store.inner.readers.close();
+        let asked = store.find_idempotent_outcome(&key("request-1")).await;
+        assert!(matches!(asked, Err(StoreError::Closed)));
     }
 
     fn append(n: u64) -> AppendRequest {

@@ -13,12 +13,14 @@
 //!   started and the moment it records (a generation counter bumped at both) and the stream
 //!   is not in flux: what it read is then still the stream's end.
 //! - Ends only say where a stream stops; events are always read from SQLite.
+//! - A stream the file certainly does not hold ([`StoredNames`]) ends before revision 0.
 
 use std::collections::HashSet;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use hashlink::LruCache;
 
+use super::stored::StoredNames;
 use crate::{StreamName, StreamRevision};
 
 /// Streams whose end is kept: the hot ones (keys, schools, studies) stay.
@@ -75,6 +77,8 @@ struct State {
     generation: u64,
     in_flux: HashSet<StreamName>,
     ends: LruCache<StreamName, End>,
+    /// The streams and idempotency keys the file may hold; `None` once forgotten.
+    stored: Option<StoredNames>,
 }
 
 impl Default for State {
@@ -83,18 +87,42 @@ impl Default for State {
             generation: 0,
             in_flux: HashSet::new(),
             ends: LruCache::new(CAPACITY),
+            stored: None,
         }
     }
 }
 
 impl Heads {
+    /// Ends known from the start: every stream not among `stored` does not exist.
+    pub(super) fn with_stored(stored: StoredNames) -> Self {
+        Self {
+            state: Mutex::new(State {
+                stored: Some(stored),
+                ..State::default()
+            }),
+        }
+    }
+
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Where `stream` ends, if known.
     pub(super) fn end(&self, stream: &StreamName) -> Option<End> {
-        self.state().ends.get(stream).copied()
+        let mut state = self.state();
+        if let Some(end) = state.ends.get(stream) {
+            return Some(*end);
+        }
+        let stored = state.stored.as_ref()?;
+        (!stored.may_hold(stream.as_str())).then(|| End::at(None))
+    }
+
+    /// Whether no append with the idempotency key `key` was ever committed.
+    pub(super) fn key_unused(&self, key: &str) -> bool {
+        self.state()
+            .stored
+            .as_ref()
+            .is_some_and(|stored| !stored.may_hold(key))
     }
 
     /// Taken before a read of SQLite whose result may be recorded.
@@ -118,13 +146,24 @@ impl Heads {
         state.ends.insert(stream.clone(), end);
     }
 
-    /// Before a commit: the streams it may change have no known end until it is done.
-    pub(super) fn committing<'a>(&self, streams: impl IntoIterator<Item = &'a StreamName>) {
+    /// Before a commit: the streams it may change have no known end until it is done, and
+    /// they and the idempotency keys it may record may be stored from now on.
+    pub(super) fn committing<'a>(
+        &self,
+        streams: impl IntoIterator<Item = &'a StreamName>,
+        keys: impl IntoIterator<Item = &'a str>,
+    ) {
         let mut state = self.state();
         state.generation += 1;
         for stream in streams {
             state.ends.remove(stream);
             state.in_flux.insert(stream.clone());
+            if let Some(stored) = state.stored.as_mut() {
+                stored.add(stream.as_str());
+            }
+        }
+        if let Some(stored) = state.stored.as_mut() {
+            keys.into_iter().for_each(|key| stored.add(key));
         }
     }
 
@@ -146,6 +185,7 @@ impl Heads {
         let mut state = self.state();
         state.generation += 1;
         state.ends.clear();
+        state.stored = None;
     }
 }
 
@@ -161,7 +201,7 @@ mod tests {
     fn a_read_that_overlapped_a_commit_records_nothing() {
         let heads = Heads::default();
         let before = heads.generation();
-        heads.committing([&stream()]);
+        heads.committing([&stream()], []);
         heads.learn(before, &stream(), End::at(None));
         assert_eq!(
             heads.end(&stream()),
@@ -194,5 +234,27 @@ mod tests {
         heads.committed([(&stream(), StreamRevision(0))]);
         heads.forget_all();
         assert_eq!(heads.end(&stream()), None);
+    }
+
+    #[test]
+    fn a_stream_or_key_never_stored_is_absent_until_a_commit_of_it_begins() {
+        let heads = Heads::with_stored(StoredNames::empty());
+        assert_eq!(heads.end(&stream()), Some(End::at(None)));
+        assert!(heads.key_unused("3:key/request-1"));
+        heads.committing([&stream()], ["3:key/request-1"]);
+        assert_eq!(heads.end(&stream()), None, "in flux: SQLite is asked");
+        assert!(!heads.key_unused("3:key/request-1"));
+        // A failed commit leaves them possibly stored: only a look-up more.
+        heads.committed([]);
+        assert_eq!(heads.end(&stream()), None);
+        assert!(!heads.key_unused("3:key/request-1"));
+    }
+
+    #[test]
+    fn a_foreign_commit_forgets_what_the_file_holds() {
+        let heads = Heads::with_stored(StoredNames::empty());
+        heads.forget_all();
+        assert_eq!(heads.end(&stream()), None);
+        assert!(!heads.key_unused("3:key/request-1"));
     }
 }
