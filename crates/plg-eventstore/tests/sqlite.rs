@@ -1257,3 +1257,28 @@ async fn acknowledged_appends_survive_a_kill() {
         .expect("the store accepts appends after the crash");
     assert_eq!(appended_after.position.0, stored.len() as u64 + 1);
 }
+
+/// A stream name that is not UTF-8 (a damaged or edited file) is one unreadable event, for an
+/// exclusive store too: reading every stream name as it opens must not keep plgd from starting.
+#[tokio::test]
+async fn an_exclusive_store_opens_a_file_with_a_damaged_stream_name() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("events.db");
+    let store = SqliteEventStore::open(&path).await.expect("opens");
+    append_one(&store, &stream("order-1"), 0).await;
+    append_one(&store, &stream("order-2"), 0).await;
+    store.close().await;
+    rusqlite::Connection::open(&path)
+        .expect("sqlite opens the file")
+        .execute(
+            "UPDATE events SET stream = CAST(X'6F72FF' AS TEXT) WHERE stream = 'order-2'",
+            [],
+        )
+        .expect("damages a stream name");
+    let shared = SqliteEventStore::open(&path)
+        .await
+        .expect("a shared store opens");
+    shared.close().await;
+    let exclusive = SqliteEventStore::open_with(&path, Sharing::Exclusive).await;
+    assert!(exclusive.is_ok(), "{:?}", exclusive.err());
+}

@@ -114,7 +114,7 @@ impl Heads {
             return Some(*end);
         }
         let stored = state.stored.as_ref()?;
-        (!stored.may_hold(stream.as_str())).then(|| End::at(None))
+        (!stored.may_hold(stream.as_str().as_bytes())).then(|| End::at(None))
     }
 
     /// Whether no append with the idempotency key `key` was ever committed.
@@ -122,7 +122,7 @@ impl Heads {
         self.state()
             .stored
             .as_ref()
-            .is_some_and(|stored| !stored.may_hold(key))
+            .is_some_and(|stored| !stored.may_hold(key.as_bytes()))
     }
 
     /// Taken before a read of SQLite whose result may be recorded.
@@ -159,11 +159,11 @@ impl Heads {
             state.ends.remove(stream);
             state.in_flux.insert(stream.clone());
             if let Some(stored) = state.stored.as_mut() {
-                stored.add(stream.as_str());
+                stored.add(stream.as_str().as_bytes());
             }
         }
         if let Some(stored) = state.stored.as_mut() {
-            keys.into_iter().for_each(|key| stored.add(key));
+            keys.into_iter().for_each(|key| stored.add(key.as_bytes()));
         }
     }
 

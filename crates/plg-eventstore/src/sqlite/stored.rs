@@ -17,7 +17,7 @@
 use std::collections::HashSet;
 use std::hash::{BuildHasher, RandomState};
 
-use rusqlite::Connection;
+use rusqlite::{Connection, types::ValueRef};
 
 #[derive(Debug)]
 pub(super) struct StoredNames {
@@ -36,7 +36,11 @@ impl StoredNames {
             let mut statement = connection.prepare(sql)?;
             let mut rows = statement.query([])?;
             while let Some(row) = rows.next()? {
-                names.add(row.get_ref(0)?.as_str()?);
+                // Raw bytes: a damaged name that is not UTF-8 is still a name the file holds,
+                // and must not keep the store from opening.
+                if let ValueRef::Text(name) | ValueRef::Blob(name) = row.get_ref(0)? {
+                    names.add(name);
+                }
             }
         }
         Ok(names)
@@ -49,12 +53,12 @@ impl StoredNames {
         }
     }
 
-    pub(super) fn add(&mut self, name: &str) {
+    pub(super) fn add(&mut self, name: &[u8]) {
         self.hashes.insert(self.hasher.hash_one(name));
     }
 
     /// False only when `name` is certainly not stored.
-    pub(super) fn may_hold(&self, name: &str) -> bool {
+    pub(super) fn may_hold(&self, name: &[u8]) -> bool {
         self.hashes.contains(&self.hasher.hash_one(name))
     }
 }
@@ -76,11 +80,11 @@ mod tests {
             .expect("fills");
         let mut names = StoredNames::load(&connection).expect("loads");
         for stored in ["order-1", "order-2", "3:key/request-1"] {
-            assert!(names.may_hold(stored), "{stored}");
+            assert!(names.may_hold(stored.as_bytes()), "{stored}");
         }
-        assert!(!names.may_hold("order-3"));
-        assert!(!names.may_hold("3:key/request-2"));
-        names.add("order-3");
-        assert!(names.may_hold("order-3"));
+        assert!(!names.may_hold(b"order-3"));
+        assert!(!names.may_hold(b"3:key/request-2"));
+        names.add(b"order-3");
+        assert!(names.may_hold(b"order-3"));
     }
 }
