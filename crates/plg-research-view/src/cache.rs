@@ -146,18 +146,23 @@ fn key(context: &StudyContext, (school, wave): (usize, usize)) -> Key {
 }
 
 impl<V: Weigh> SchoolWaveCache<V> {
-    /// The school-waves of `stamped` whose kept value is missing or stale, in their order.
-    pub fn stale(&self, context: &StudyContext, stamped: &[Stamped]) -> Vec<Stamped> {
+    /// The school-waves of `stamped` whose kept value is outdated (kept with another stamp) and
+    /// those it keeps no value of, each in their order.
+    pub fn outdated_and_missing(
+        &self,
+        context: &StudyContext,
+        stamped: &[Stamped],
+    ) -> (Vec<Stamped>, Vec<Stamped>) {
         let kept = self.lock();
-        stamped
-            .iter()
-            .filter(|stamped| {
-                kept.entries
-                    .get(&key(context, stamped.at))
-                    .is_none_or(|entry| entry.stamp != stamped.stamp)
-            })
-            .copied()
-            .collect()
+        let (mut outdated, mut missing) = (Vec::new(), Vec::new());
+        for stamped in stamped {
+            match kept.entries.get(&key(context, stamped.at)) {
+                Some(entry) if entry.stamp != stamped.stamp => outdated.push(*stamped),
+                Some(_) => {}
+                None => missing.push(*stamped),
+            }
+        }
+        (outdated, missing)
     }
 
     /// The studies the cache holds values of, the most recently used first.
@@ -708,5 +713,26 @@ mod tests {
         study.execute("UPDATE studies SET min_group_size = 4");
         assert_eq!(warm.warm(go_on).expect("warms").school_waves, 2 * SCHOOLS);
         assert!(study.answers(&warm) == study.answers(&study.fresh()));
+    }
+
+    /// With the cache at its limit, warming settles: it does not recompute the school-waves
+    /// the cache let go, which would push out others (what researchers use) on every pass.
+    #[test]
+    fn warming_a_full_cache_settles() {
+        let (study, _) = study();
+        let go_on = |_| true;
+        // How much T1's nine released school-waves take, with room to spare for none.
+        let probe = study.fresh();
+        probe.warm(go_on).expect("warms");
+        let [(_, cells), (_, figures)] = probe.cache_usage();
+        // Room for about two thirds of them.
+        let view = ResearchView::with_cache_limit(study.db.clone(), cells.max(figures) * 2 / 3);
+        let first = view.warm(go_on).expect("warms").school_waves;
+        assert_eq!(first, SCHOOLS, "the first pass computes them all");
+        // Nothing changed in the view: a pass should find nothing to do.
+        let again: Vec<usize> = (0..3)
+            .map(|_| view.warm(go_on).expect("warms").school_waves)
+            .collect();
+        assert_eq!(again, [0, 0, 0], "passes over an unchanged view");
     }
 }

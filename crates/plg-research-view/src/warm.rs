@@ -23,9 +23,11 @@ use crate::{
 /// School-waves computed in one snapshot, between two pauses.
 const CHUNK: usize = 128;
 
-/// A study the cache holds nothing of is warmed only while the cache holds less than this share
-/// of its limit: warming must not push out what researchers are using.
-const ROOM_FOR_ANOTHER_STUDY: f64 = 0.5;
+/// Warming replaces outdated kept values (in place: it evicts nothing), but computes the
+/// school-waves the caches keep nothing of only while each holds less than this share of its
+/// limit: filling a full cache would push out what researchers use, and recomputing what the
+/// cache let go on every pass would never settle.
+const ROOM_TO_FILL: f64 = 0.5;
 
 /// What a warming pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -49,7 +51,7 @@ impl ResearchView {
         }
         let mut warmed = Warmed::default();
         for study in studies {
-            if !kept.contains(&study) && !self.cells.below(ROOM_FOR_ANOTHER_STUDY) {
+            if !kept.contains(&study) && !self.room_to_fill() {
                 break;
             }
             let Ok(study) = StudyId::parse(&study) else {
@@ -82,30 +84,54 @@ impl ResearchView {
         study: StudyId,
         pause: &mut impl FnMut(Duration) -> bool,
     ) -> Result<(usize, bool), ResearchError> {
-        let stale = self.on_snapshot(study, |transaction, context| {
+        let (outdated, missing) = self.on_snapshot(study, |transaction, context| {
             let stamped = stamps(transaction, context, None, None)?;
-            let mut stale: Vec<(usize, usize)> = self
-                .cells
-                .stale(context, &stamped)
+            let (mut outdated, mut missing) = self.cells.outdated_and_missing(context, &stamped);
+            let (outdated_agreement, missing_agreement) =
+                self.agreement.outdated_and_missing(context, &stamped);
+            outdated.extend(outdated_agreement);
+            missing.extend(missing_agreement);
+            let released = |stamped: Vec<Stamped>| -> Vec<(usize, usize)> {
+                let mut at: Vec<_> = stamped
+                    .into_iter()
+                    .filter(|stamped| context.is_released(stamped.at.0, stamped.at.1))
+                    .map(|stamped| stamped.at)
+                    .collect();
+                at.sort_unstable();
+                at.dedup();
+                at
+            };
+            let outdated = released(outdated);
+            let missing = released(missing)
                 .into_iter()
-                .chain(self.agreement.stale(context, &stamped))
-                .filter(|stamped| context.is_released(stamped.at.0, stamped.at.1))
-                .map(|stamped| stamped.at)
-                .collect();
-            stale.sort_unstable();
-            stale.dedup();
-            Ok(stale)
+                .filter(|at| outdated.binary_search(at).is_err())
+                .collect::<Vec<_>>();
+            Ok((outdated, missing))
         })?;
-        for chunk in stale.chunks(CHUNK) {
+        let mut computed = 0;
+        let chunks = outdated
+            .chunks(CHUNK)
+            .map(|chunk| (chunk, false))
+            .chain(missing.chunks(CHUNK).map(|chunk| (chunk, true)));
+        for (chunk, fills) in chunks {
+            if fills && !self.room_to_fill() {
+                break;
+            }
             let started = std::time::Instant::now();
             self.on_snapshot(study, |transaction, context| {
                 self.warm_chunk(transaction, context, chunk)
             })?;
+            computed += chunk.len();
             if !pause(started.elapsed()) {
-                return Ok((stale.len(), false));
+                return Ok((computed, false));
             }
         }
-        Ok((stale.len(), true))
+        Ok((computed, true))
+    }
+
+    /// Whether both caches have room for school-waves they keep nothing of.
+    fn room_to_fill(&self) -> bool {
+        self.cells.below(ROOM_TO_FILL) && self.agreement.below(ROOM_TO_FILL)
     }
 
     /// Runs `work` on a snapshot of its own with the study's context as it stands there.

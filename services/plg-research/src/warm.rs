@@ -8,7 +8,7 @@ use std::{
         Arc,
         atomic::{AtomicBool, Ordering},
     },
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use plg_eventstore::Position;
@@ -23,6 +23,9 @@ const PASS_INTERVAL: Duration = Duration::from_secs(2);
 /// third of a core, so writes and queries keep the rest.
 const REST_PER_WORK: u32 = 2;
 
+/// How long a stop may wait for a resting pass to notice it.
+const REST_SLICE: Duration = Duration::from_millis(50);
+
 /// Warms `view` until `stopping`: once at start, then after each move of the view's position.
 pub async fn keep_warm(
     view: ResearchView,
@@ -35,10 +38,7 @@ pub async fn keep_warm(
     loop {
         let (view, stop_pass) = (view.clone(), Arc::clone(&stop));
         let pass = tokio::task::spawn_blocking(move || {
-            view.warm(|took| {
-                std::thread::sleep(took * REST_PER_WORK);
-                !stop_pass.load(Ordering::Relaxed)
-            })
+            view.warm(|took| rest(took * REST_PER_WORK, &stop_pass))
         });
         tokio::pin!(pass);
         let finished = tokio::select! {
@@ -69,5 +69,21 @@ pub async fn keep_warm(
             () = &mut stopped => return,
             changed = moved.changed() => if changed.is_err() { return },
         }
+    }
+}
+
+/// Sleeps for `rest` on the pass's blocking thread, in slices, so that a stop does not wait
+/// for the whole rest; whether the pass goes on.
+fn rest(rest: Duration, stop: &AtomicBool) -> bool {
+    let until = Instant::now() + rest;
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return false;
+        }
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return true;
+        }
+        std::thread::sleep(left.min(REST_SLICE));
     }
 }
