@@ -715,6 +715,27 @@ mod tests {
         assert!(study.answers(&warm) == study.answers(&study.fresh()));
     }
 
+    /// A study that cannot be read (a damaged row) fails the pass, but does not keep the
+    /// studies after it cold.
+    #[test]
+    fn warming_goes_past_a_study_it_cannot_read() {
+        let (study, _) = study();
+        // Listed before the readable study whichever order the view lists studies in.
+        let damaged = "00000000-0000-4000-8000-000000000000";
+        study.execute(&format!(
+            "INSERT INTO studies VALUES ('{damaged}', 'Damaged', NULL, -1, 0, 'v1',
+                                        '2016-01-01');
+             UPDATE studies SET rowid = 0 WHERE study_id = '{damaged}';"
+        ));
+        let view = study.fresh();
+        assert!(
+            view.warm(|_| true).is_err(),
+            "the damaged study is reported"
+        );
+        let entries = view.cache_usage().map(|(entries, _)| entries);
+        assert_eq!(entries, [SCHOOLS, SCHOOLS], "the readable study is warm");
+    }
+
     /// With the cache at its limit, warming settles: it does not recompute the school-waves
     /// the cache let go, which would push out others (what researchers use) on every pass.
     #[test]

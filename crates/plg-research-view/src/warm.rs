@@ -40,7 +40,8 @@ impl ResearchView {
     /// Computes and keeps the cells, and reliability's figures, of every released school-wave
     /// whose kept value is stale or missing: the studies the view holds values of first (the
     /// most recently used first), then the others while there is room. `pause` runs after each
-    /// chunk with the time it took, and stops the pass by returning false.
+    /// chunk with the time it took, and stops the pass by returning false. A study that fails
+    /// is skipped, and the first failure returned once the others are warmed.
     pub fn warm(&self, mut pause: impl FnMut(Duration) -> bool) -> Result<Warmed, ResearchError> {
         let kept = self.cells.studies();
         let mut studies = kept.clone();
@@ -50,6 +51,7 @@ impl ResearchView {
             }
         }
         let mut warmed = Warmed::default();
+        let mut failed = None;
         for study in studies {
             if !kept.contains(&study) && !self.room_to_fill() {
                 break;
@@ -57,14 +59,21 @@ impl ResearchView {
             let Ok(study) = StudyId::parse(&study) else {
                 continue;
             };
-            let (school_waves, finished) = self.warm_study(study, &mut pause)?;
+            // One study that fails (a damaged row, say) must not keep the others cold.
+            let (school_waves, finished) = match self.warm_study(study, &mut pause) {
+                Ok(warmed) => warmed,
+                Err(error) => {
+                    failed.get_or_insert(error);
+                    continue;
+                }
+            };
             warmed.studies += usize::from(school_waves > 0);
             warmed.school_waves += school_waves;
             if !finished {
                 break;
             }
         }
-        Ok(warmed)
+        failed.map_or(Ok(warmed), Err)
     }
 
     /// Every study of the view.
