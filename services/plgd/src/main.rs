@@ -14,7 +14,8 @@ use plg_server::{
 /// jemalloc rather than the system allocator: glibc keeps an arena per busy thread (tokio's
 /// workers and blocking pool) and holds freed memory in each, so plgd's resident memory stayed
 /// at the peak of its largest query or export; jemalloc returns freed pages to the system
-/// (docs/performance.md, "The allocator").
+/// (docs/performance.md, "The allocator"), on a background thread within about a second, as
+/// `.cargo/config.toml` builds it.
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
