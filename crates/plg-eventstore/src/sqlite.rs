@@ -88,21 +88,19 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use futures::StreamExt;
-use rusqlite::{
-    Connection, OpenFlags, OptionalExtension, Row, Transaction, TransactionBehavior,
-    config::DbConfig, params,
-};
-use tokio::sync::{Semaphore, mpsc, oneshot, watch};
+use rusqlite::{Connection, OpenFlags, TransactionBehavior, params};
+use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
 mod heads;
+mod open;
+mod read;
 mod stored;
 
 use crate::chain;
@@ -112,6 +110,11 @@ use crate::{
     RecordedEvent, StoreError, StoredEvent, StreamName, StreamRevision, Subscription,
 };
 use heads::{End, Generation, Heads};
+use open::open_writer_connection;
+use read::{
+    READ_ALL_FORWARD, ReadPool, current_revision, find_outcome, limit, load_idempotent_outcome,
+    query_stored, read_all_page, read_forward, read_stream_page, stream_head,
+};
 use stored::StoredNames;
 
 /// The schema version this build writes, kept in `PRAGMA user_version`.
@@ -578,187 +581,6 @@ fn bound<T>(from: ReadFrom<T>, value: impl FnOnce(T) -> u64) -> i64 {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Opening
-
-fn open_writer_connection(path: &Path) -> Result<(Connection, Position), StoreError> {
-    let mut connection = Connection::open(path)
-        .map_err(|error| StoreError::Storage(format!("cannot open {}: {error}", path.display())))?;
-    connection.busy_timeout(BUSY_TIMEOUT).map_err(storage)?;
-    let journal_mode: String = connection
-        .pragma_update_and_check(None, "journal_mode", "wal", |row| row.get(0))
-        .map_err(storage)?;
-    if !journal_mode.eq_ignore_ascii_case("wal") {
-        return Err(StoreError::Storage(format!(
-            "cannot switch {} to wal mode (journal mode is {journal_mode})",
-            path.display()
-        )));
-    }
-    // FULL: a commit is on disk (the WAL is synced) before the writer answers.
-    connection
-        .pragma_update(None, "synchronous", "FULL")
-        .map_err(storage)?;
-    wal::configure_writer(&connection).map_err(storage)?;
-    migrate(&mut connection)?;
-    let last_position = last_position(&connection)?;
-    Ok((connection, last_position))
-}
-
-fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
-    // IMMEDIATE: processes opening a new file at the same moment create the schema in turn.
-    let transaction = connection
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(storage)?;
-    let version: i64 = transaction
-        .pragma_query_value(None, "user_version", |row| row.get(0))
-        .map_err(storage)?;
-    match version {
-        0 => {
-            transaction
-                .execute_batch(EVENTS_TABLE)
-                .and_then(|()| transaction.execute_batch(IDEMPOTENCY_TABLE))
-                .map_err(storage)?;
-            tracing::info!(
-                schema_version = SCHEMA_VERSION,
-                "event store schema created"
-            );
-        }
-        1 => {
-            // A file that already has hashes was stamped back to 1 by hand: rehashing it would
-            // approve every edit made since.
-            let hashed: bool = transaction
-                .query_row(
-                    "SELECT EXISTS (SELECT 1 FROM pragma_table_info('events') WHERE name = 'hash')",
-                    [],
-                    |row| row.get(0),
-                )
-                .map_err(storage)?;
-            if hashed {
-                return Err(StoreError::Corrupt(
-                    "schema version 1 but the events already carry hashes: the version was set \
-                     back by hand, and migrating would rehash (and so approve) every stored \
-                     event; restore events.db from a backup"
-                        .to_owned(),
-                ));
-            }
-            let backfilled = add_hash_chain(&transaction)?;
-            tracing::info!(
-                from = version,
-                to = SCHEMA_VERSION,
-                backfilled,
-                "event store schema migrated: hash chain added"
-            );
-        }
-        // Up to date: nothing to write.
-        SCHEMA_VERSION => return transaction.commit().map_err(storage),
-        newer if newer > SCHEMA_VERSION => {
-            return Err(StoreError::Storage(format!(
-                "database schema version {newer} is newer than this build supports \
-                 ({SCHEMA_VERSION})"
-            )));
-        }
-        unknown => {
-            return Err(StoreError::Storage(format!(
-                "unknown database schema version {unknown}"
-            )));
-        }
-    }
-    transaction
-        .pragma_update(None, "user_version", SCHEMA_VERSION)
-        .map_err(storage)?;
-    transaction.commit().map_err(storage)
-}
-
-/// Version 1 to 2: recreates `events` with the `hash` column, copying every row unchanged
-/// and computing its hash, stream by stream in revision order. Runs inside the caller's
-/// transaction. Returns how many events were hashed.
-fn add_hash_chain(transaction: &Transaction<'_>) -> Result<u64, StoreError> {
-    // The AUTOINCREMENT counter, which can be past the last position; recreating the table
-    // resets it to the highest position copied.
-    let sequence: Option<i64> = transaction
-        .query_row(
-            "SELECT seq FROM sqlite_sequence WHERE name = 'events'",
-            [],
-            |row| row.get(0),
-        )
-        .optional()
-        .map_err(storage)?;
-    transaction
-        .execute_batch("ALTER TABLE events RENAME TO events_v1")
-        .and_then(|()| transaction.execute_batch(EVENTS_TABLE))
-        .map_err(storage)?;
-
-    let count = {
-        // The placeholder '' fills the `hash` column `decode_event` expects.
-        let mut select = transaction
-            .prepare(
-                "SELECT position, stream, revision, event_id, event_type, schema_version, \
-                 data, metadata, recorded_at, '' FROM events_v1 ORDER BY stream, revision",
-            )
-            .map_err(storage)?;
-        // Copied in SQL, so that the stored text stays byte for byte what it was.
-        let mut copy = transaction
-            .prepare(
-                "INSERT INTO events (position, stream, revision, event_id, event_type, \
-                 schema_version, data, metadata, recorded_at, hash) \
-                 SELECT position, stream, revision, event_id, event_type, schema_version, \
-                 data, metadata, recorded_at, ?2 FROM events_v1 WHERE position = ?1",
-            )
-            .map_err(storage)?;
-        let mut rows = select.query([]).map_err(storage)?;
-        let mut previous: Option<(StreamName, String)> = None;
-        let mut count = 0u64;
-        while let Some(row) = rows.next().map_err(storage)? {
-            let event = RecordedEvent::from(stored_event(row)?);
-            // Hashing a placeholder would vouch for what nobody can read.
-            if let Some(reason) = event.unreadable {
-                return Err(StoreError::Corrupt(format!(
-                    "event at position {}: {reason}",
-                    event.position
-                )));
-            }
-            let previous_hash = previous
-                .as_ref()
-                .filter(|(stream, _)| *stream == event.stream)
-                .map(|(_, hash)| hash.as_str());
-            let hash = chain::event_hash(previous_hash, &event);
-            copy.execute(params![to_i64(event.position.0)?, hash])
-                .map_err(storage)?;
-            previous = Some((event.stream, hash));
-            count += 1;
-        }
-        count
-    };
-
-    transaction
-        .execute_batch("DROP TABLE events_v1")
-        .map_err(storage)?;
-    if let Some(sequence) = sequence {
-        transaction
-            .execute(
-                "UPDATE sqlite_sequence SET seq = MAX(seq, ?1) WHERE name = 'events'",
-                [sequence],
-            )
-            .and_then(|updated| match updated {
-                // No row yet: the table was empty.
-                0 => transaction.execute(
-                    "INSERT INTO sqlite_sequence (name, seq) VALUES ('events', ?1)",
-                    [sequence],
-                ),
-                updated => Ok(updated),
-            })
-            .map_err(storage)?;
-    }
-    Ok(count)
-}
-
-fn last_position(connection: &Connection) -> Result<Position, StoreError> {
-    let position: Option<i64> = connection
-        .query_row("SELECT MAX(position) FROM events", [], |row| row.get(0))
-        .map_err(storage)?;
-    position.map_or(Ok(Position(0)), |position| to_u64(position).map(Position))
-}
-
-// ---------------------------------------------------------------------------------------------
 // Writing
 
 /// The writer thread's connection, and what it keeps of the stream ends.
@@ -1117,295 +939,6 @@ fn report(mode: &str, result: rusqlite::Result<Checkpointed>) -> bool {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Reading
-
-/// Read-only connections, opened on demand and kept for reuse, at most [`MAX_READERS`] at
-/// once: more readers than that only wait their turn, where opening connections for them
-/// would parse the schema and every statement anew and drop them again.
-struct ReadPool {
-    path: PathBuf,
-    idle: Mutex<Vec<Connection>>,
-    /// A reader's turn: every connection in use holds one.
-    turns: Arc<Semaphore>,
-    closed: AtomicBool,
-}
-
-impl ReadPool {
-    fn new(path: PathBuf) -> Self {
-        Self {
-            path,
-            idle: Mutex::new(Vec::new()),
-            turns: Arc::new(Semaphore::new(MAX_READERS)),
-            closed: AtomicBool::new(false),
-        }
-    }
-
-    /// Runs `read` on a pooled connection on the blocking thread pool, once it is its turn.
-    async fn run<T, F>(self: &Arc<Self>, read: F) -> Result<T, StoreError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
-    {
-        let turn = Arc::clone(&self.turns)
-            .acquire_owned()
-            .await
-            .map_err(|_| StoreError::Closed)?;
-        let pool = Arc::clone(self);
-        run_blocking(move || {
-            let read = pool.with_connection(read);
-            drop(turn);
-            read
-        })
-        .await
-    }
-
-    fn with_connection<T>(
-        &self,
-        read: impl FnOnce(&Connection) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        if self.closed.load(Ordering::Acquire) {
-            return Err(StoreError::Closed);
-        }
-        let pooled = lock(&self.idle).pop();
-        let connection = match pooled {
-            Some(connection) => connection,
-            None => self.open_connection()?,
-        };
-        let result = read(&connection);
-        let mut idle = lock(&self.idle);
-        if idle.len() < MAX_READERS && !self.closed.load(Ordering::Acquire) {
-            idle.push(connection);
-        }
-        result
-    }
-
-    fn open_connection(&self) -> Result<Connection, StoreError> {
-        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let connection = Connection::open_with_flags(&self.path, flags).map_err(|error| {
-            StoreError::Storage(format!("cannot open {}: {error}", self.path.display()))
-        })?;
-        connection.busy_timeout(BUSY_TIMEOUT).map_err(storage)?;
-        // Without the query planner stability guarantee, SQLite (with STAT4, as bundled)
-        // recompiles a kept statement whenever a value is bound to a parameter that could sway
-        // its plan, such as `LIMIT ?`: every read paid a parse (a tenth of plgd's CPU). The
-        // plans do not depend on the values here: there are no statistics (no `ANALYZE`).
-        connection
-            .set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
-            .map_err(storage)?;
-        Ok(connection)
-    }
-
-    fn close(&self) {
-        self.closed.store(true, Ordering::Release);
-        lock(&self.idle).clear();
-    }
-}
-
-/// A forward read of a stream; one that reached the stream's end records it.
-fn read_forward(
-    connection: &Connection,
-    learning: Option<(Arc<Heads>, Generation)>,
-    stream: &StreamName,
-    from: i64,
-    max_count: usize,
-) -> Result<Vec<RecordedEvent>, StoreError> {
-    let events = read_stream_page(connection, stream, Direction::Forward, from, max_count)?;
-    if let Some((heads, generation)) = learning
-        && events.len() < max_count
-    {
-        let end = events.last().map_or_else(
-            || End::before(u64::try_from(from).unwrap_or(0)),
-            |last| End::at(Some(last.revision)),
-        );
-        heads.learn(generation, stream, end);
-    }
-    Ok(events)
-}
-
-fn read_stream_page(
-    connection: &Connection,
-    stream: &StreamName,
-    direction: Direction,
-    from: i64,
-    max_count: usize,
-) -> Result<Vec<RecordedEvent>, StoreError> {
-    let sql = match direction {
-        Direction::Forward => "WHERE stream = ?1 AND revision >= ?2 ORDER BY revision ASC LIMIT ?3",
-        Direction::Backward => {
-            "WHERE stream = ?1 AND revision <= ?2 ORDER BY revision DESC LIMIT ?3"
-        }
-    };
-    query_events(
-        connection,
-        sql,
-        params![stream.as_str(), from, limit(max_count)],
-    )
-}
-
-fn read_all_page(
-    connection: &Connection,
-    direction: Direction,
-    from: i64,
-    max_count: usize,
-) -> Result<Vec<RecordedEvent>, StoreError> {
-    let sql = match direction {
-        Direction::Forward => READ_ALL_FORWARD,
-        Direction::Backward => "WHERE position <= ?1 ORDER BY position DESC LIMIT ?2",
-    };
-    query_events(connection, sql, params![from, limit(max_count)])
-}
-
-const READ_ALL_FORWARD: &str = "WHERE position >= ?1 ORDER BY position ASC LIMIT ?2";
-
-fn limit(max_count: usize) -> i64 {
-    i64::try_from(max_count).unwrap_or(i64::MAX)
-}
-
-fn query_events(
-    connection: &Connection,
-    filter: &str,
-    params: &[&dyn rusqlite::ToSql],
-) -> Result<Vec<RecordedEvent>, StoreError> {
-    let stored = query_stored(connection, filter, params)?;
-    Ok(stored.into_iter().map(RecordedEvent::from).collect())
-}
-
-fn query_stored(
-    connection: &Connection,
-    filter: &str,
-    params: &[&dyn rusqlite::ToSql],
-) -> Result<Vec<StoredEvent>, StoreError> {
-    let mut statement = connection
-        .prepare_cached(&format!("SELECT {EVENT_COLUMNS} FROM events {filter}"))
-        .map_err(storage)?;
-    let mut rows = statement.query(params).map_err(storage)?;
-    let mut events = Vec::new();
-    while let Some(row) = rows.next().map_err(storage)? {
-        events.push(stored_event(row)?);
-    }
-    Ok(events)
-}
-
-fn stored_event(row: &Row<'_>) -> Result<StoredEvent, StoreError> {
-    let position: i64 = column(row, 0)?;
-    let corrupt = |what: &str, detail: &dyn fmt::Display| {
-        StoreError::Corrupt(format!("event at position {position}: {what}: {detail}"))
-    };
-    let stream: String = column(row, 1)?;
-    let id: String = column(row, 3)?;
-    let schema_version: i64 = column(row, 5)?;
-    let recorded_at: String = column(row, 8)?;
-    Ok(StoredEvent {
-        id: Uuid::parse_str(&id).map_err(|error| corrupt("bad event id", &error))?,
-        stream: StreamName::new(stream).map_err(|error| corrupt("bad stream name", &error))?,
-        revision: StreamRevision(to_u64(column(row, 2)?)?),
-        position: Position(to_u64(position)?),
-        event_type: column(row, 4)?,
-        schema_version: u32::try_from(schema_version)
-            .map_err(|error| corrupt("bad schema version", &error))?,
-        data: column(row, 6)?,
-        metadata: column(row, 7)?,
-        recorded_at: DateTime::parse_from_rfc3339(&recorded_at)
-            .map_err(|error| corrupt("bad recorded_at", &error))?
-            .with_timezone(&Utc),
-        hash: column(row, 9)?,
-    })
-}
-
-/// A column whose stored type does not match the schema means the file was tampered with.
-fn column<T: rusqlite::types::FromSql>(row: &Row<'_>, index: usize) -> Result<T, StoreError> {
-    row.get(index).map_err(|error| match error {
-        rusqlite::Error::InvalidColumnType(..)
-        | rusqlite::Error::FromSqlConversionFailure(..)
-        | rusqlite::Error::IntegralValueOutOfRange(..) => {
-            StoreError::Corrupt(format!("stored event has a bad column: {error}"))
-        }
-        other => storage(other),
-    })
-}
-
-fn current_revision(
-    connection: &Connection,
-    stream: &StreamName,
-) -> Result<Option<StreamRevision>, StoreError> {
-    let revision: Option<i64> = connection
-        .prepare_cached("SELECT MAX(revision) FROM events WHERE stream = ?1")
-        .and_then(|mut statement| statement.query_row([stream.as_str()], |row| row.get(0)))
-        .map_err(storage)?;
-    revision
-        .map(|revision| to_u64(revision).map(StreamRevision))
-        .transpose()
-}
-
-/// The last revision of a stream and its hash, or `None` when the stream does not exist.
-fn stream_head(
-    connection: &Connection,
-    stream: &StreamName,
-) -> Result<Option<(StreamRevision, String)>, StoreError> {
-    let head: Option<(i64, String)> = connection
-        .prepare_cached(
-            "SELECT revision, hash FROM events WHERE stream = ?1 ORDER BY revision DESC LIMIT 1",
-        )
-        .and_then(|mut statement| {
-            statement
-                .query_row([stream.as_str()], |row| Ok((row.get(0)?, row.get(1)?)))
-                .optional()
-        })
-        .map_err(storage)?;
-    head.map(|(revision, hash)| Ok((StreamRevision(to_u64(revision)?), hash)))
-        .transpose()
-}
-
-/// The outcome recorded for `key`, as a retried append would answer.
-fn find_outcome(
-    connection: &Connection,
-    key: &IdempotencyKey,
-) -> Result<Option<AppendOutcome>, StoreError> {
-    load_idempotent_outcome(connection, &key.key)?
-        .map(|(fingerprint, outcome)| replay(key, &fingerprint, outcome))
-        .transpose()
-}
-
-fn load_idempotent_outcome(
-    connection: &Connection,
-    key: &str,
-) -> Result<Option<(String, AppendOutcome)>, StoreError> {
-    let row = connection
-        .prepare_cached(
-            "SELECT fingerprint, stream, first_revision, revision, position \
-             FROM idempotency WHERE key = ?1",
-        )
-        .and_then(|mut statement| {
-            statement
-                .query_row([key], |row| {
-                    Ok((
-                        row.get::<_, String>(0)?,
-                        row.get::<_, String>(1)?,
-                        row.get::<_, i64>(2)?,
-                        row.get::<_, i64>(3)?,
-                        row.get::<_, i64>(4)?,
-                    ))
-                })
-                .optional()
-        })
-        .map_err(storage)?;
-    let Some((fingerprint, stream, first_revision, revision, position)) = row else {
-        return Ok(None);
-    };
-    let stream = StreamName::new(stream).map_err(|error| {
-        StoreError::Corrupt(format!("idempotency key {key}: bad stream name: {error}"))
-    })?;
-    let outcome = AppendOutcome {
-        stream,
-        first_revision: StreamRevision(to_u64(first_revision)?),
-        revision: StreamRevision(to_u64(revision)?),
-        position: Position(to_u64(position)?),
-        replayed: false,
-    };
-    Ok(Some((fingerprint, outcome)))
-}
-
-// ---------------------------------------------------------------------------------------------
 // Subscriptions
 
 enum Target {
@@ -1561,7 +1094,7 @@ pub fn copy_database(from: &Path, to: &Path) -> Result<(), StoreError> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::AtomicUsize;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
     use crate::{ExpectedRevision, NewEvent};
