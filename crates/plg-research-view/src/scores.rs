@@ -460,6 +460,12 @@ impl PooledCells {
         self.cells[school * self.waves + wave][dimension as usize].as_ref()
     }
 
+    /// Whether a school-wave's pooled current cell on a dimension may be shown.
+    pub fn is_shown(&self, school: usize, wave: usize, dimension: Dimension) -> bool {
+        self.get(school, wave, dimension)
+            .is_some_and(|cell| !cell.suppressed)
+    }
+
     /// The mean of a pooled current cell that may be shown: what statistics across schools
     /// and waves use.
     pub fn shown_mean(&self, school: usize, wave: usize, dimension: Dimension) -> Option<f64> {

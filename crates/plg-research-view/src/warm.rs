@@ -17,7 +17,7 @@ use crate::{
     cache::{Stamped, compute_cells, stamps},
     context::StudyContext,
     reliability::agreements,
-    scores::DIMENSIONS,
+    scores::PooledCells,
 };
 
 /// School-waves computed in one snapshot, between two pauses.
@@ -171,20 +171,16 @@ impl ResearchView {
             compute_cells(transaction, context, (None, None), stale, false)
         })?;
         // Reliability's figures per wave, with what the cells just kept say is shown.
-        let mut shown = vec![[false; DIMENSIONS]; context.schools.len() * context.waves.len()];
+        let mut pooled = PooledCells::new(context.schools.len(), context.waves.len());
         let mut by_wave: BTreeMap<usize, Vec<Stamped>> = BTreeMap::new();
         for (stamped, cells) in stamped.iter().zip(&cells) {
             let (school, wave) = stamped.at;
-            for cell in cells.iter().filter(|cell| cell.role.is_none()) {
-                shown[school * context.waves.len() + wave][cell.dimension as usize] =
-                    !cell.current.suppressed;
-            }
+            pooled.insert(school, wave, cells);
             by_wave.entry(wave).or_default().push(*stamped);
         }
         for (wave, stamped) in by_wave {
-            let is_shown = |school: usize, dimension: Dimension| {
-                shown[school * context.waves.len() + wave][dimension as usize]
-            };
+            let is_shown =
+                |school: usize, dimension: Dimension| pooled.is_shown(school, wave, dimension);
             self.agreement.values(context, &stamped, |stale| {
                 agreements(
                     transaction,
