@@ -5,7 +5,7 @@
 use std::{net::SocketAddr, path::Path};
 
 use anyhow::Context as _;
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use plg_contract::TOOL_HEADER;
 use plg_domain::values::school_date;
 use plg_proto::v1::{
@@ -317,12 +317,26 @@ pub fn day(days: i64) -> String {
     (school_date(Utc::now()) + Duration::days(days)).to_string()
 }
 
-/// A moment `days` days ago, for `WriteOptions.occurred_at`.
+/// A moment `days` days ago, for `WriteOptions.occurred_at`: on the schools' date `day(-days)`.
 pub fn days_ago(days: u64) -> Option<prost_types::Timestamp> {
-    let ago = std::time::Duration::from_secs(days * 24 * 3600);
-    Some(prost_types::Timestamp::from(
-        std::time::SystemTime::now() - ago,
-    ))
+    let at = days_before(Utc::now(), i64::try_from(days).unwrap_or(i64::MAX));
+    Some(prost_types::Timestamp::from(std::time::SystemTime::from(
+        at,
+    )))
+}
+
+fn days_before(now: DateTime<Utc>, days: i64) -> DateTime<Utc> {
+    let date = school_date(now) - Duration::days(days);
+    let mut at = now - Duration::days(days);
+    // Across a change of summer time, `days` times 24 hours can end an hour into the next or
+    // the previous date in the schools' time zone (the test then compares with `day`).
+    while school_date(at) > date {
+        at -= Duration::hours(1);
+    }
+    while school_date(at) < date {
+        at += Duration::hours(1);
+    }
+    at
 }
 
 /// Whether a statistic is present and equals the expected value up to rounding.
@@ -330,11 +344,19 @@ pub fn close(actual: Option<f64>, expected: f64) -> bool {
     actual.is_some_and(|actual| (actual - expected).abs() < 1e-9)
 }
 
-/// A fresh, valid Dutch school code, so tests never collide.
+/// A valid Dutch school code (BRIN with a location number) that no other call in this process
+/// returns, so the schools of one test never collide: random codes of 67,600 did.
 pub fn school_code() -> String {
-    let n = uuid::Uuid::new_v4().as_u128();
-    let letter = |shift: u32| char::from(b'A' + u8::try_from((n >> shift) % 26).unwrap_or(0));
-    format!("{:02}{}{}", n % 100, letter(8), letter(16))
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let letter = |n: u32| char::from(b'A' + u8::try_from(n % 26).unwrap_or(0));
+    format!(
+        "{:02}{}{}{:02}",
+        n / 67_600 % 100,
+        letter(n / 2_600),
+        letter(n / 100),
+        n % 100
+    )
 }
 
 impl Clients {
@@ -678,4 +700,31 @@ where
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_moment_days_ago_falls_on_the_date_as_many_days_ago() {
+        // 23:30 in Amsterdam in winter; 100 days earlier was summer time, an hour further on.
+        let now = DateTime::parse_from_rfc3339("2026-11-30T22:30:00Z")
+            .expect("valid timestamp")
+            .with_timezone(&Utc);
+        for days in [0, 1, 100, 300] {
+            assert_eq!(
+                school_date(days_before(now, days)),
+                school_date(now) - Duration::days(days),
+                "{days} days"
+            );
+        }
+        assert!(days_before(now, 1) < now);
+    }
+
+    #[test]
+    fn school_codes_never_repeat_in_a_process() {
+        let codes: std::collections::HashSet<_> = (0..20_000).map(|_| school_code()).collect();
+        assert_eq!(codes.len(), 20_000);
+    }
 }
