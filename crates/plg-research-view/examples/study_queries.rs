@@ -9,7 +9,7 @@
 //!
 //! `generate` projects a study of SCHOOLS × WAVES × RESPONDENTS scans (every wave released, an
 //! intervention at every third school) into `DIR/research.db`; `query` asks each study query
-//! once (the view keeps nothing yet), then REPEATS times warm, and prints a digest of its
+//! and each query about school S01 once (the view keeps nothing yet), then REPEATS times warm, and prints a digest of its
 //! answer (to compare two builds), the first call and p50/max of the warm ones; a query's name after REPEATS runs that query alone.
 
 #[path = "../src/fixture.rs"]
@@ -29,7 +29,7 @@ use plg_domain::{
     values::{Pseudonym, WaveLabel, parse_date},
 };
 use plg_projections::{Payload, Projection, ResearchDb, all_projections};
-use plg_research_view::ResearchView;
+use plg_research_view::{ResearchView, context::NamedSchool};
 
 use fixture::{Draw, Log, answers};
 
@@ -159,6 +159,7 @@ fn query(dir: &Path, repeats: usize, only: Option<&str>, warm_first: bool) -> Re
         );
     }
     let t1 = WaveLabel::parse("T1")?;
+    let s01 = NamedSchool::Label("S01".into());
     type Ask<'a> = (&'a str, Box<dyn Fn() -> Result<Box<dyn Debug>, Error> + 'a>);
     let asks: Vec<Ask<'_>> = vec![
         (
@@ -180,6 +181,22 @@ fn query(dir: &Path, repeats: usize, only: Option<&str>, warm_first: bool) -> Re
         (
             "impact",
             Box::new(|| Ok(Box::new(view.intervention_impact(study, None, None)?.value))),
+        ),
+        (
+            "school_wave_scores",
+            Box::new(|| Ok(Box::new(view.wave_scores(study, Some(&s01), None)?.value))),
+        ),
+        (
+            "school_growth",
+            Box::new(|| Ok(Box::new(view.growth(study, Some(&s01))?.value))),
+        ),
+        (
+            "school_timeline",
+            Box::new(|| Ok(Box::new(view.school_timeline(study, &s01)?.value))),
+        ),
+        (
+            "school_chart",
+            Box::new(|| Ok(Box::new(view.spider_chart(study, &s01, &[], true)?.value))),
         ),
     ];
     for (name, ask) in asks {

@@ -41,6 +41,25 @@ impl NamedSchool {
     }
 }
 
+/// Whether a researcher's `named` is this school: by id or name only where schools are
+/// identified.
+fn names(named: &NamedSchool, school: &SchoolRef, identify_schools: bool) -> bool {
+    match named {
+        NamedSchool::Id(id) => identify_schools && school.school_id == id.to_string(),
+        NamedSchool::Label(label) => {
+            school.pseudonym.eq_ignore_ascii_case(label)
+                || (identify_schools && school.name == *label)
+        }
+    }
+}
+
+fn not_in_study(named: &NamedSchool) -> ResearchError {
+    ResearchError::NotFound {
+        kind: "school in study",
+        id: named.to_string(),
+    }
+}
+
 impl fmt::Display for NamedSchool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -113,6 +132,27 @@ impl StudyContext {
     }
 
     pub fn load(transaction: &Transaction<'_>, study: StudyId) -> Result<Self, ResearchError> {
+        Self::load_about(transaction, study, None)
+    }
+
+    /// The study with only the school `named` names: all a query about one school needs,
+    /// without reading every enrolment. `identify_allowed`
+    /// false hides the schools' identities as `load`'s callers do afterwards, and before
+    /// `named` is matched, so a hidden name cannot match.
+    pub fn load_school(
+        transaction: &Transaction<'_>,
+        study: StudyId,
+        named: &NamedSchool,
+        identify_allowed: bool,
+    ) -> Result<Self, ResearchError> {
+        Self::load_about(transaction, study, Some((named, identify_allowed)))
+    }
+
+    fn load_about(
+        transaction: &Transaction<'_>,
+        study: StudyId,
+        named: Option<(&NamedSchool, bool)>,
+    ) -> Result<Self, ResearchError> {
         let study_id = study.to_string();
         let study_id = study_id.as_str();
         let settings: Option<(u32, bool)> = transaction
@@ -122,7 +162,7 @@ impl StudyContext {
                 |row| Ok((row.get(0)?, row.get(1)?)),
             )
             .optional()?;
-        let Some((min_group_size, identify_schools)) = settings else {
+        let Some((min_group_size, mut identify_schools)) = settings else {
             return Err(ResearchError::NotFound {
                 kind: "study",
                 id: study_id.to_owned(),
@@ -141,12 +181,23 @@ impl StudyContext {
                 })
             })?
             .collect::<Result<_, _>>()?;
-        let mut schools = transaction.prepare(
+        // A named school is looked for among the candidates SQL finds by its id, pseudonym
+        // (ASCII case folded, as `names` does) or name; `names` then decides.
+        let (candidates, candidate) = match named {
+            None => ("", None),
+            Some((NamedSchool::Id(id), _)) => (" AND e.school_id = ?2", Some(id.to_string())),
+            Some((NamedSchool::Label(label), _)) => (
+                " AND (e.pseudonym = ?2 COLLATE NOCASE OR s.name = ?2)",
+                Some(label.clone()),
+            ),
+        };
+        let mut schools = transaction.prepare(&format!(
             "SELECT e.school_id, e.pseudonym, s.name FROM enrolments e JOIN schools s USING (school_id)
-             WHERE e.study_id = ?1 ORDER BY e.ordinal",
-        )?;
-        let schools = schools
-            .query_map([study_id], |row| {
+             WHERE e.study_id = ?1{candidates} ORDER BY e.ordinal"
+        ))?;
+        let parameters = std::iter::once(study_id).chain(candidate.as_deref());
+        let mut schools: Vec<SchoolRef> = schools
+            .query_map(rusqlite::params_from_iter(parameters), |row| {
                 Ok(SchoolRef {
                     school_id: row.get(0)?,
                     pseudonym: row.get(1)?,
@@ -154,20 +205,39 @@ impl StudyContext {
                 })
             })?
             .collect::<Result<_, _>>()?;
+        if let Some((named, identify_allowed)) = named {
+            identify_schools &= identify_allowed;
+            let school = schools
+                .into_iter()
+                .find(|school| names(named, school, identify_schools))
+                .ok_or_else(|| not_in_study(named))?;
+            schools = vec![school];
+        }
         // A release the scans have not caught up with (their projection was reset, or
         // stopped, while the registry went on) withholds too: until then its school-waves
         // hold part of their respondents, a cell never shown, whose difference with the
         // whole one would single a respondent out.
-        let mut withheld = transaction.prepare(
+        let only = named
+            .and(schools.first())
+            .map(|school| school.school_id.as_str());
+        let mut withheld = transaction.prepare(&format!(
             "SELECT s.school_id, s.wave FROM scan_school_waves s
              JOIN waves w ON w.study_id = s.study_id AND w.label = s.wave
-             WHERE s.study_id = ?1
+             WHERE s.study_id = ?1{}
                AND (w.released_at IS NULL OR s.changed_at > w.released_at
                     OR w.released_at > (SELECT position FROM projection_checkpoints
                                         WHERE projection = 'scans'))",
-        )?;
+            if only.is_some() {
+                " AND s.school_id = ?2"
+            } else {
+                ""
+            }
+        ))?;
+        let parameters = std::iter::once(study_id).chain(only);
         let withheld = withheld
-            .query_map([study_id], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .query_map(rusqlite::params_from_iter(parameters), |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })?
             .collect::<Result<_, _>>()?;
         Ok(Self {
             study_id: study_id.to_owned(),
@@ -218,17 +288,8 @@ impl StudyContext {
     pub fn resolve_school(&self, named: &NamedSchool) -> Result<&SchoolRef, ResearchError> {
         self.schools
             .iter()
-            .find(|school| match named {
-                NamedSchool::Id(id) => self.identify_schools && school.school_id == id.to_string(),
-                NamedSchool::Label(label) => {
-                    school.pseudonym.eq_ignore_ascii_case(label)
-                        || (self.identify_schools && school.name == *label)
-                }
-            })
-            .ok_or_else(|| ResearchError::NotFound {
-                kind: "school in study",
-                id: named.to_string(),
-            })
+            .find(|school| names(named, school, self.identify_schools))
+            .ok_or_else(|| not_in_study(named))
     }
 
     /// Optional school filter: none for every school.
@@ -321,6 +382,83 @@ mod tests {
             "the scans are behind the release: withheld"
         );
         assert!(released(100, &mut connection), "caught up: released");
+    }
+
+    #[test]
+    fn a_context_of_one_school_holds_the_school_the_whole_study_would_resolve() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let all = all_projections();
+        let projections: Vec<_> = all.iter().map(AsRef::as_ref).collect();
+        let db = ResearchDb::open(dir.path().join("research.db"), &projections).expect("opens");
+        let mut connection = db.write_connection().expect("connects");
+        let (a, b, c) = (
+            SchoolId::new_random(),
+            SchoolId::new_random(),
+            SchoolId::new_random(),
+        );
+        let study = StudyId::new_random();
+        // C is named as A's pseudonym, and B's name differs from C's only in case.
+        for identify in [false, true] {
+            connection
+                .execute_batch(&format!(
+                    "DELETE FROM schools; DELETE FROM studies; DELETE FROM waves;
+                     DELETE FROM enrolments; DELETE FROM scan_school_waves;
+                     INSERT INTO schools VALUES ('{a}', 'Het Baken', 'nl', 'primary', '01AB', NULL, '2024-01-01');
+                     INSERT INTO schools VALUES ('{b}', 'De Brug', 'nl', 'primary', '02AB', NULL, '2024-01-01');
+                     INSERT INTO schools VALUES ('{c}', 'S01', 'nl', 'primary', '03AB', NULL, '2024-01-01');
+                     INSERT INTO studies VALUES ('{study}', 'Study', NULL, 3, {identify}, 'v1', '2024-01-01');
+                     INSERT INTO waves VALUES ('{study}', 'T1', 1, '2024-01-01', '2024-02-01', NULL);
+                     INSERT INTO enrolments VALUES ('{study}', '{a}', 1, 'S01', '2024-01-01');
+                     INSERT INTO enrolments VALUES ('{study}', '{b}', 2, 'S02', '2024-01-01');
+                     INSERT INTO enrolments VALUES ('{study}', '{c}', 3, 'S03', '2024-01-01');
+                     INSERT INTO scan_school_waves VALUES ('{study}', '{a}', 'T1', 50);
+                     INSERT INTO scan_school_waves VALUES ('{study}', '{b}', 'T1', 50);
+                     INSERT INTO scan_school_waves VALUES ('{study}', '{c}', 'T1', 50);",
+                    identify = i32::from(identify)
+                ))
+                .expect("inserts");
+            let transaction = connection.transaction().expect("begins");
+            let mut names: Vec<NamedSchool> = [a, b, c, SchoolId::new_random()]
+                .into_iter()
+                .map(NamedSchool::Id)
+                .collect();
+            for label in [
+                "S01",
+                "s02",
+                "S03",
+                "S04",
+                "Het Baken",
+                "de brug",
+                "De Brug",
+                "S0",
+            ] {
+                names.push(NamedSchool::Label(label.into()));
+            }
+            for identify_allowed in [false, true] {
+                let mut whole = StudyContext::load(&transaction, study).expect("loads");
+                whole.identify_schools &= identify_allowed;
+                for named in &names {
+                    let expected = whole.resolve_school(named).map(|school| {
+                        let withheld: BTreeSet<_> = whole
+                            .withheld
+                            .iter()
+                            .filter(|(id, _)| *id == school.school_id)
+                            .cloned()
+                            .collect();
+                        (vec![school.clone()], withheld, whole.identify_schools)
+                    });
+                    let one =
+                        StudyContext::load_school(&transaction, study, named, identify_allowed)
+                            .map(|one| (one.schools, one.withheld, one.identify_schools));
+                    assert_eq!(
+                        format!("{one:?}"),
+                        format!("{expected:?}"),
+                        "{named:?}, identify {identify}, allowed {identify_allowed}"
+                    );
+                }
+            }
+            drop(transaction);
+        }
     }
 
     #[test]

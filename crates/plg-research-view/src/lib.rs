@@ -120,11 +120,31 @@ impl ResearchView {
         study: StudyId,
         query: impl FnOnce(&Transaction<'_>, &StudyContext, u64) -> Result<T, ResearchError>,
     ) -> Result<Current<T>, ResearchError> {
+        self.read_about(study, None, query)
+    }
+
+    /// `read`, with a context of only the school `school` names when it names one (a query
+    /// about one school then reads none of the study's other enrolments).
+    fn read_about<T>(
+        &self,
+        study: StudyId,
+        school: Option<&NamedSchool>,
+        query: impl FnOnce(&Transaction<'_>, &StudyContext, u64) -> Result<T, ResearchError>,
+    ) -> Result<Current<T>, ResearchError> {
         let mut connection = self.db.read_connection()?;
         let transaction = connection.transaction()?;
         let position = view_position(&transaction)?;
-        let mut context = StudyContext::load(&transaction, study)?;
-        context.identify_schools &= !self.pseudonymised_only;
+        let identify_allowed = !self.pseudonymised_only;
+        let context = match school {
+            Some(school) => {
+                StudyContext::load_school(&transaction, study, school, identify_allowed)?
+            }
+            None => {
+                let mut context = StudyContext::load(&transaction, study)?;
+                context.identify_schools &= identify_allowed;
+                context
+            }
+        };
         let value = query(&transaction, &context, position)?;
         Ok(Current {
             value,
@@ -163,7 +183,7 @@ impl ResearchView {
         school: Option<&NamedSchool>,
         wave: Option<&WaveLabel>,
     ) -> Result<Current<Vec<scores::WaveScore>>, ResearchError> {
-        self.read(study, |transaction, context, _| {
+        self.read_about(study, school, |transaction, context, _| {
             let school = context.resolve_optional_school(school)?;
             let wave = wave.map(|wave| context.wave(wave)).transpose()?;
             let school = school.map(|school| school.school_id.as_str());
@@ -177,7 +197,7 @@ impl ResearchView {
         study: StudyId,
         school: Option<&NamedSchool>,
     ) -> Result<Current<Vec<growth::Growth>>, ResearchError> {
-        self.read(study, |transaction, context, _| {
+        self.read_about(study, school, |transaction, context, _| {
             let school = context
                 .resolve_optional_school(school)?
                 .map(|school| school.school_id.as_str());
@@ -294,7 +314,7 @@ impl ResearchView {
         study: StudyId,
         school: &NamedSchool,
     ) -> Result<Current<Timeline>, ResearchError> {
-        self.read(study, |transaction, context, _| {
+        self.read_about(study, Some(school), |transaction, context, _| {
             let school = context.resolve_school(school)?;
             let scores =
                 self.scores(transaction, context, (Some(&school.school_id), None), false)?;
@@ -314,7 +334,7 @@ impl ResearchView {
         waves: &[WaveLabel],
         include_desired: bool,
     ) -> Result<Current<String>, ResearchError> {
-        self.read(study, |transaction, context, _| {
+        self.read_about(study, Some(school), |transaction, context, _| {
             let school = context.resolve_school(school)?;
             let scores =
                 self.scores(transaction, context, (Some(&school.school_id), None), false)?;
