@@ -3,16 +3,22 @@
 
 use clap::Parser as _;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_benchmark_smoke_run_measures_every_phase_without_an_error() -> anyhow::Result<()> {
-    let args = plg_bench::Args::try_parse_from([
+/// A smoke run against this build's plgd, with `flags` besides.
+async fn smoke(flags: &[&str]) -> anyhow::Result<plg_bench::Report> {
+    let args = [
         "plg-bench",
         "--spawn",
         "--smoke",
         "--plgd",
         env!("CARGO_BIN_EXE_plgd"),
-    ])?;
-    let report = plg_bench::run(args).await?;
+    ];
+    let args = plg_bench::Args::try_parse_from(args.iter().chain(flags))?;
+    plg_bench::run(args).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_benchmark_smoke_run_measures_every_phase_without_an_error() -> anyhow::Result<()> {
+    let report = smoke(&[]).await?;
     assert_eq!(report.errors(), 0, "{report}");
     for figure in [
         "ceiling: SQLite",
@@ -48,19 +54,7 @@ async fn the_benchmark_smoke_run_measures_every_phase_without_an_error() -> anyh
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn write_to_visible_alone_runs_its_rounds_and_nothing_else() -> anyhow::Result<()> {
-    let args = plg_bench::Args::try_parse_from([
-        "plg-bench",
-        "--spawn",
-        "--smoke",
-        "--visible-only",
-        "--rate",
-        "5",
-        "--visible-rounds",
-        "2",
-        "--plgd",
-        env!("CARGO_BIN_EXE_plgd"),
-    ])?;
-    let report = plg_bench::run(args).await?;
+    let report = smoke(&["--visible-only", "--rate", "5", "--visible-rounds", "2"]).await?;
     assert_eq!(report.errors(), 0, "{report}");
     let figures: Vec<&str> = report.rows.iter().map(|row| row.figure.as_str()).collect();
     assert_eq!(
@@ -74,7 +68,10 @@ async fn write_to_visible_alone_runs_its_rounds_and_nothing_else() -> anyhow::Re
         "{report}"
     );
     assert!(
-        report.rows.iter().all(|row| row.measured.contains("plgd CPU")),
+        report
+            .rows
+            .iter()
+            .all(|row| row.measured.contains("plgd CPU")),
         "each row with plgd's CPU per scan:\n{report}"
     );
     Ok(())
