@@ -108,6 +108,14 @@ pub struct Args {
     /// two builds quickly)
     #[arg(long)]
     pub queries_only: bool,
+    /// Only the set-up and write-to-visible (with the wait, then without) at --rate: no
+    /// ceilings, other write loads, queries or rebuild (to compare that phase of two builds)
+    #[arg(long, requires = "rate", conflicts_with = "queries_only")]
+    pub visible_only: bool,
+    /// Times write-to-visible runs, with the wait and without it in turn each time: the first
+    /// round also meets the files' growth, later ones show whether the order mattered
+    #[arg(long, default_value_t = 1)]
+    pub visible_rounds: usize,
     /// Every phase for about a second with tiny sizes; fails only when a call fails (CI)
     #[arg(long)]
     pub smoke: bool,
@@ -158,11 +166,16 @@ impl Args {
                 .join(", ")
         };
         format!(
-            "{}{}{} clients over {} channels; {} schools; {} s per write load, {} s per ceiling; \
+            "{}{}{}{} clients over {} channels; {} schools; {} s per write load, {} s per ceiling; \
              stream growth to {} events or {} s; {} repeats per query{}{}",
             if self.smoke { "smoke: " } else { "" },
             if self.queries_only {
                 "queries only: "
+            } else {
+                ""
+            },
+            if self.visible_only {
+                "write-to-visible only: "
             } else {
                 ""
             },

@@ -58,6 +58,11 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
     let first = studies.first().context("--schools names no study")?;
     let event_size = scan_event_size(&target, first, &items).await?;
     remember_memory(&mut report, &target, "set-up")?;
+    if args.visible_only {
+        let rate = args.rate.context("--visible-only needs --rate")?;
+        write_to_visible(&args, &target, first, &items, rate, &mut report).await?;
+        return Ok(report);
+    }
 
     // 1. Ceilings, beside which the figures stand.
     progress("the ceilings");
@@ -212,16 +217,29 @@ async fn writes_and_streams(
     stream_growth(args, target, first, report).await?;
     remember_memory(report, target, "stream growth")?;
 
-    // 5. Write-to-visible, open loop, and the same writes without the wait: the write's own
-    // share of the latency.
-    progress("write-to-visible");
+    // 5. Write-to-visible.
     let visible_rate = args
         .rate
         .unwrap_or_else(|| sustained.unwrap_or(2.0) / 2.0)
         .max(1.0);
-    for wait in [true, false] {
+    write_to_visible(args, target, first, items, visible_rate, report).await
+}
+
+/// Write-to-visible, open loop at `visible_rate`, and the same writes without the wait (the
+/// write's own share of the latency), `--visible-rounds` times.
+async fn write_to_visible(
+    args: &Args,
+    target: &Target,
+    study: &Arc<Study>,
+    items: &Arc<Vec<String>>,
+    visible_rate: f64,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    progress("write-to-visible");
+    let rounds = args.visible_rounds.max(1);
+    for (round, wait) in (1..=rounds).flat_map(|round| [(round, true), (round, false)]) {
         let measured =
-            writes::scans_open_loop(target, first, items, visible_rate, args.duration(), wait)
+            writes::scans_open_loop(target, study, items, visible_rate, args.duration(), wait)
                 .await?;
         let (figure, goal) = if wait {
             (
@@ -231,15 +249,23 @@ async fn writes_and_streams(
         } else {
             ("SubmitScan without the wait, open loop at", "")
         };
+        let cpu = measured
+            .cpu_ms_per_call
+            .map(|cpu| format!("; plgd CPU {cpu:.2} ms/scan"))
+            .unwrap_or_default();
+        let of = if rounds > 1 {
+            format!(" (round {round} of {rounds})")
+        } else {
+            String::new()
+        };
         let row = Row::new(
-            format!("{figure} {}", rate(visible_rate)),
-            latency(&measured.outcome),
+            format!("{figure} {}{of}", rate(visible_rate)),
+            format!("{}{cpu}", latency(&measured.outcome)),
         )
         .target(goal);
         report.load(row, &measured.outcome);
     }
     remember_memory(report, target, "write-to-visible")?;
-
     Ok(())
 }
 
