@@ -29,6 +29,10 @@ pub use types::{
 /// following new appends live, in log order, with no gap and no duplicate between the two.
 pub type Subscription = BoxStream<'static, Result<RecordedEvent, StoreError>>;
 
+/// A subscription delivering the events a page at a time, each as stored text
+/// ([`StoredEvent`]); a page is never empty.
+pub type StoredSubscription = BoxStream<'static, Result<Vec<StoredEvent>, StoreError>>;
+
 /// An append-only, durable event log.
 #[async_trait]
 pub trait EventStore: Send + Sync + std::fmt::Debug + 'static {
@@ -104,6 +108,11 @@ pub trait EventStore: Send + Sync + std::fmt::Debug + 'static {
 
     /// Follows the global log from a position, exclusive (`None`: from the start).
     fn subscribe_to_all(&self, after: Option<Position>) -> Subscription;
+
+    /// Follows the global log as [`subscribe_to_all`](Self::subscribe_to_all) does, a page of
+    /// events at a time, each as [`read_all_stored`](Self::read_all_stored) returns it: for a
+    /// follower that decodes the text straight into its own types and applies pages in batches.
+    fn subscribe_to_all_stored(&self, after: Option<Position>) -> StoredSubscription;
 
     /// Follows one stream from a revision, exclusive (`None`: from its first event).
     fn subscribe_to_stream(

@@ -85,7 +85,6 @@
 //! idempotency keys the file holds ([`stored`]), so reads that would find nothing new or
 //! nothing at all are answered without SQLite.
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -107,13 +106,15 @@ use crate::chain;
 use crate::wal::{self, Checkpointed, WalCycle};
 use crate::{
     AppendOutcome, AppendRequest, Direction, EventStore, IdempotencyKey, Position, ReadFrom,
-    RecordedEvent, StoreError, StoredEvent, StreamName, StreamRevision, Subscription,
+    RecordedEvent, StoreError, StoredEvent, StoredSubscription, StreamName, StreamRevision,
+    Subscription,
 };
 use heads::{End, Generation, Heads};
 use open::open_writer_connection;
 use read::{
-    READ_ALL_FORWARD, ReadPool, current_revision, find_outcome, limit, load_idempotent_outcome,
-    query_stored, read_all_page, read_forward, read_stream_page, stream_head,
+    READ_ALL_FORWARD, READ_STREAM_FORWARD, ReadPool, current_revision, find_outcome, limit,
+    load_idempotent_outcome, query_stored, read_all_page, read_forward, read_stream_page,
+    stream_head,
 };
 use stored::StoredNames;
 
@@ -351,24 +352,37 @@ impl SqliteEventStore {
         Some((Arc::clone(heads), heads.generation()))
     }
 
-    fn subscribe(&self, target: Target, next: u64) -> Subscription {
+    /// Every event of `target` from `next` on, a stored page at a time.
+    fn subscribe_stored(&self, target: Target, next: u64) -> StoredSubscription {
         let state = SubscriptionState {
             readers: Arc::clone(&self.inner.readers),
             committed: self.inner.committed.clone(),
             target,
             next,
-            buffer: VecDeque::new(),
         };
         futures::stream::unfold(Some(state), |state| async move {
             let mut state = state?;
-            match state.next_event().await {
-                Ok(Some(event)) => Some((Ok(event), Some(state))),
+            match state.next_page().await {
+                Ok(Some(page)) => Some((Ok(page), Some(state))),
                 Ok(None) => None,
                 // Report the failure, then end: the caller resubscribes from what it has.
                 Err(error) => Some((Err(error), None)),
             }
         })
         .boxed()
+    }
+
+    /// [`subscribe_stored`](Self::subscribe_stored) an event at a time, each parsed as a read
+    /// returns it.
+    fn subscribe(&self, target: Target, next: u64) -> Subscription {
+        self.subscribe_stored(target, next)
+            .flat_map(|page| match page {
+                Ok(events) => futures::stream::iter(events)
+                    .map(|event| Ok(RecordedEvent::from(event)))
+                    .left_stream(),
+                Err(error) => futures::stream::once(async { Err(error) }).right_stream(),
+            })
+            .boxed()
     }
 }
 
@@ -553,6 +567,13 @@ impl EventStore for SqliteEventStore {
 
     fn subscribe_to_all(&self, after: Option<Position>) -> Subscription {
         self.subscribe(
+            Target::All,
+            after.map_or(0, |position| position.0.saturating_add(1)),
+        )
+    }
+
+    fn subscribe_to_all_stored(&self, after: Option<Position>) -> StoredSubscription {
+        self.subscribe_stored(
             Target::All,
             after.map_or(0, |position| position.0.saturating_add(1)),
         )
@@ -952,19 +973,15 @@ struct SubscriptionState {
     target: Target,
     /// The position (or stream revision) of the next event to deliver.
     next: u64,
-    /// At most one page read ahead, so a slow consumer costs bounded memory.
-    buffer: VecDeque<RecordedEvent>,
 }
 
 impl SubscriptionState {
-    /// The next event, or `None` once the store is closed. Every event is read from storage
-    /// by position, so catching up and following live are the same loop: no gap, no
-    /// duplicate at the hand-over.
-    async fn next_event(&mut self) -> Result<Option<RecordedEvent>, StoreError> {
+    /// The next page of events (never empty), or `None` once the store is closed. Every
+    /// event is read from storage by position, so catching up and following live are the
+    /// same loop: no gap, no duplicate at the hand-over. One page at a time, so a slow
+    /// consumer costs bounded memory.
+    async fn next_page(&mut self) -> Result<Option<Vec<StoredEvent>>, StoreError> {
         loop {
-            if let Some(event) = self.buffer.pop_front() {
-                return Ok(Some(event));
-            }
             // Marked before reading: a commit landing after the read still wakes us below.
             self.committed.mark_unchanged();
             let page = match self.read_page().await {
@@ -977,8 +994,7 @@ impl SubscriptionState {
                     Target::Stream(_) => last.revision.0,
                 }
                 .saturating_add(1);
-                self.buffer.extend(page);
-                continue;
+                return Ok(Some(page));
             }
             match tokio::time::timeout(FOREIGN_WRITE_POLL, self.committed.changed()).await {
                 // Something was committed here, or it is time to look for other processes'.
@@ -988,13 +1004,14 @@ impl SubscriptionState {
         }
     }
 
-    async fn read_page(&self) -> Result<Vec<RecordedEvent>, StoreError> {
+    async fn read_page(&self) -> Result<Vec<StoredEvent>, StoreError> {
         let from = i64::try_from(self.next).unwrap_or(i64::MAX);
+        let page = limit(SUBSCRIPTION_PAGE);
         match &self.target {
             Target::All => {
                 self.readers
                     .run(move |connection| {
-                        read_all_page(connection, Direction::Forward, from, SUBSCRIPTION_PAGE)
+                        query_stored(connection, READ_ALL_FORWARD, params![from, page])
                     })
                     .await
             }
@@ -1002,12 +1019,10 @@ impl SubscriptionState {
                 let stream = stream.clone();
                 self.readers
                     .run(move |connection| {
-                        read_stream_page(
+                        query_stored(
                             connection,
-                            &stream,
-                            Direction::Forward,
-                            from,
-                            SUBSCRIPTION_PAGE,
+                            READ_STREAM_FORWARD,
+                            params![stream.as_str(), from, page],
                         )
                     })
                     .await

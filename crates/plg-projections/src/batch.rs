@@ -3,7 +3,7 @@
 
 use std::{collections::BTreeSet, sync::Arc};
 
-use plg_eventstore::{Position, RecordedEvent, StoredEvent, StreamName};
+use plg_eventstore::{Position, StoredEvent};
 use rusqlite::{Connection, TransactionBehavior};
 
 use crate::{Projection, ProjectionError, event::LogEvent};
@@ -22,44 +22,15 @@ pub(crate) struct Decoded {
     pub last: Position,
 }
 
-/// An event as read from the log, not yet decoded: as `read_all` returns it, or as stored.
-pub(crate) trait Undecoded {
-    /// Its position, stream and revision: what the log says of one that does not decode.
-    fn at(&self) -> (Position, &StreamName, u64);
-    fn decode(self) -> Result<LogEvent, ProjectionError>;
-}
-
-impl Undecoded for RecordedEvent {
-    fn at(&self) -> (Position, &StreamName, u64) {
-        (self.position, &self.stream, self.revision.0)
-    }
-    fn decode(self) -> Result<LogEvent, ProjectionError> {
-        LogEvent::decode(self)
-    }
-}
-
-impl Undecoded for StoredEvent {
-    fn at(&self) -> (Position, &StreamName, u64) {
-        (self.position, &self.stream, self.revision.0)
-    }
-    fn decode(self) -> Result<LogEvent, ProjectionError> {
-        LogEvent::decode_stored(self)
-    }
-}
-
 /// Decodes a batch of the log. An event that cannot be read or decoded is skipped (logged,
 /// and its position added to `skipped`), so that one damaged event does not stop the view.
 /// `None` for an empty batch.
-pub(crate) fn decode(
-    batch: Vec<impl Undecoded>,
-    skipped: &mut BTreeSet<Position>,
-) -> Option<Decoded> {
-    let last = batch.last()?.at().0;
+pub(crate) fn decode(batch: Vec<StoredEvent>, skipped: &mut BTreeSet<Position>) -> Option<Decoded> {
+    let last = batch.last()?.position;
     let mut events = Vec::with_capacity(batch.len());
     for read in batch {
-        let (position, stream, revision) = read.at();
-        let stream = stream.clone();
-        match read.decode() {
+        let (position, stream, revision) = (read.position, read.stream.clone(), read.revision.0);
+        match LogEvent::decode_stored(read) {
             Ok(event) => events.push(event),
             Err(error) => {
                 tracing::error!(

@@ -52,8 +52,9 @@ pub enum Payload {
 }
 
 impl LogEvent {
-    /// Decodes a recorded event, taking its payload rather than copying it.
-    pub fn decode(recorded: RecordedEvent) -> Result<Self, ProjectionError> {
+    /// Decodes a recorded event, taking its payload rather than copying it: the way of stored
+    /// text that does not read straight into the event.
+    fn decode(recorded: RecordedEvent) -> Result<Self, ProjectionError> {
         if let Some(reason) = &recorded.unreadable {
             return Err(ProjectionError::Decode {
                 position: recorded.position,
@@ -86,8 +87,8 @@ impl LogEvent {
         ))
     }
 
-    /// Decodes a stored event straight from its text, into the event [`decode`](Self::decode)
-    /// gives for it as `read_all` returns it. Text that does not read that way (metadata of
+    /// Decodes a stored event straight from its text (as the follower and the rebuild read
+    /// the log), into the event [`decode`](Self::decode) gives for it as `read_all` returns it. Text that does not read that way (metadata of
     /// another shape, a payload that does not decode) takes `decode`'s way, so both give the
     /// same event, or the same error.
     pub fn decode_stored(stored: StoredEvent) -> Result<Self, ProjectionError> {

@@ -2,7 +2,7 @@ use std::{collections::BTreeSet, path::Path, sync::Arc, time::Duration};
 
 use futures::StreamExt;
 use plg_eventstore::{
-    EventStore, Position, RecordedEvent, StoreError,
+    EventStore, Position, StoreError, StoredEvent,
     wal::{self, WalCycle},
 };
 use rusqlite::Connection;
@@ -14,8 +14,12 @@ use crate::{
     projections,
 };
 
-/// Events applied in one transaction at most: bounds a transaction's size during catch-up.
+/// Events after which a batch takes no further page of the log: bounds a transaction's size
+/// during catch-up (a batch holds at most this and one page less one event).
 const BATCH: usize = 512;
+
+/// Pages of the log read ahead of the follower.
+const PAGES_AHEAD: usize = 2;
 
 /// How often the view's write-ahead log is folded into its file while the view advances.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
@@ -102,16 +106,16 @@ impl Projections {
         ));
         let start = lowest(&self.cursors).unwrap_or_default();
         let after = (start > Position(0)).then_some(start);
-        // The log is read ahead while a batch is applied.
-        let (ahead, events) = mpsc::channel(BATCH);
-        let reading = tokio::spawn(read_ahead(self.store.subscribe_to_all(after), ahead));
+        // The log is read ahead, as stored text, while a batch is applied.
+        let (ahead, pages) = mpsc::channel(PAGES_AHEAD);
+        let reading = tokio::spawn(read_ahead(self.store.subscribe_to_all_stored(after), ahead));
         tracing::info!(from = start.0, "projections following the log");
         let follower = Follower {
             db: self.db,
             progress: self.progress,
             cycle,
         };
-        match follower.follow(self.cursors, events, &mut stopped).await {
+        match follower.follow(self.cursors, pages, &mut stopped).await {
             Ok(()) => tracing::debug!("projections stopped"),
             Err(error) => tracing::error!(%error, "projections failed"),
         }
@@ -143,7 +147,7 @@ impl Follower {
     async fn follow(
         &self,
         cursors: Vec<Cursor>,
-        mut events: mpsc::Receiver<Result<RecordedEvent, StoreError>>,
+        mut pages: mpsc::Receiver<Result<Vec<StoredEvent>, StoreError>>,
         stop: &mut watch::Receiver<bool>,
     ) -> Result<(), ProjectionError> {
         let connection = self.db.write_connection()?;
@@ -156,16 +160,22 @@ impl Follower {
             progress: Arc::clone(&self.progress),
             cycle: self.cycle.clone(),
         };
-        let mut batch = Vec::with_capacity(BATCH);
         loop {
             let received = tokio::select! {
-                received = events.recv_many(&mut batch, BATCH) => received,
+                received = pages.recv() => received,
                 _ = stop.wait_for(|stop| *stop) => return Ok(()),
             };
-            if received == 0 {
+            let Some(page) = received else {
                 return Ok(());
+            };
+            // The pages already read join the batch: one transaction for all of them.
+            let mut events = page?;
+            while events.len() < BATCH {
+                match pages.try_recv() {
+                    Ok(page) => events.extend(page?),
+                    Err(_) => break,
+                }
             }
-            let events = batch.drain(..).collect::<Result<Vec<_>, _>>()?;
             let (returned, applied) = tokio::task::spawn_blocking(move || {
                 let applied = writer.apply(events);
                 (writer, applied)
@@ -185,7 +195,7 @@ impl Writer {
     /// Applies a batch, publishes the view's new position from this thread (the writes
     /// waiting for it need not wait for the hand-back to the follower's task), then, between
     /// this batch and the next, starts the WAL afresh when that is due.
-    fn apply(&mut self, batch: Vec<RecordedEvent>) -> Result<(), ProjectionError> {
+    fn apply(&mut self, batch: Vec<StoredEvent>) -> Result<(), ProjectionError> {
         // Skipped events are logged as they are met; following, there is no one to tell.
         let Some(batch) = batch::decode(batch, &mut BTreeSet::new()) else {
             return Ok(());
@@ -229,13 +239,14 @@ impl Writer {
     }
 }
 
-/// Reads the log into `ahead` (up to a batch ahead of the follower) until either ends.
+/// Reads the log into `ahead` (up to `PAGES_AHEAD` pages ahead of the follower) until either
+/// ends.
 async fn read_ahead(
-    mut log: plg_eventstore::Subscription,
-    ahead: mpsc::Sender<Result<RecordedEvent, StoreError>>,
+    mut log: plg_eventstore::StoredSubscription,
+    ahead: mpsc::Sender<Result<Vec<StoredEvent>, StoreError>>,
 ) {
-    while let Some(event) = log.next().await {
-        if ahead.send(event).await.is_err() {
+    while let Some(page) = log.next().await {
+        if ahead.send(page).await.is_err() {
             return;
         }
     }

@@ -19,8 +19,8 @@ use plg_domain::{
 };
 use plg_eventstore::{
     AppendOutcome, AppendRequest, Direction, EventStore, ExpectedRevision, IdempotencyKey,
-    NewEvent, Position, ReadFrom, RecordedEvent, StoreError, StoredEvent, StreamName,
-    StreamRevision, Subscription, sqlite::SqliteEventStore,
+    NewEvent, Position, ReadFrom, RecordedEvent, StoreError, StoredEvent, StoredSubscription,
+    StreamName, StreamRevision, Subscription, sqlite::SqliteEventStore,
 };
 use plg_projections::{
     Projection, Projections, ResearchDb, all_projections, decode_answers, rebuild,
@@ -741,6 +741,10 @@ impl EventStore for CountingReads {
 
     fn subscribe_to_all(&self, after: Option<Position>) -> Subscription {
         self.store.subscribe_to_all(after)
+    }
+
+    fn subscribe_to_all_stored(&self, after: Option<Position>) -> StoredSubscription {
+        self.store.subscribe_to_all_stored(after)
     }
 
     fn subscribe_to_stream(

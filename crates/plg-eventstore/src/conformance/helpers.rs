@@ -7,8 +7,8 @@ use uuid::Uuid;
 use crate::chain;
 use crate::{
     AppendOutcome, AppendRequest, Direction, EventStore, ExpectedRevision, IdempotencyKey,
-    NewEvent, Position, ReadFrom, RecordedEvent, StoreError, StreamName, StreamRevision,
-    Subscription,
+    NewEvent, Position, ReadFrom, RecordedEvent, StoreError, StoredSubscription, StreamName,
+    StreamRevision, Subscription,
 };
 
 use super::{QUIET_PERIOD, RECEIVE_TIMEOUT};
@@ -184,6 +184,37 @@ pub(super) async fn receive(subscription: &mut Subscription, count: u64) -> Vec<
             Err(_) => panic!("subscription delivered {received} of {count} events, then stalled"),
         }
     }
+    events
+}
+
+/// The next `count` events of a stored subscription, parsed, failing if a page is empty or
+/// one takes too long.
+pub(super) async fn receive_stored(
+    subscription: &mut StoredSubscription,
+    count: usize,
+) -> Vec<RecordedEvent> {
+    let mut events = Vec::new();
+    while events.len() < count {
+        match tokio::time::timeout(RECEIVE_TIMEOUT, subscription.next()).await {
+            Ok(Some(Ok(page))) => {
+                assert!(!page.is_empty(), "a page holds events");
+                events.extend(page.into_iter().map(RecordedEvent::from));
+            }
+            Ok(Some(Err(error))) => panic!(
+                "subscription failed after {} events: {error:?}",
+                events.len()
+            ),
+            Ok(None) => panic!(
+                "subscription ended after {} of {count} events",
+                events.len()
+            ),
+            Err(_) => panic!(
+                "subscription delivered {} of {count} events, then stalled",
+                events.len()
+            ),
+        }
+    }
+    assert_eq!(events.len(), count, "no more events than appended");
     events
 }
 

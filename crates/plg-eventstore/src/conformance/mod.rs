@@ -99,6 +99,7 @@ macro_rules! __conformance_for_each_check {
                 subscribe_to_all_catches_up_then_follows_live,
                 subscribe_to_all_during_concurrent_appends,
                 subscribe_to_all_after_position,
+                subscribe_to_all_stored_is_subscribe_to_all_as_text,
                 subscribe_to_stream_catches_up_then_follows_live,
                 subscribe_to_stream_after_revision,
                 subscribe_to_stream_before_it_exists,

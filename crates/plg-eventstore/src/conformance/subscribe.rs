@@ -2,11 +2,14 @@
 
 use std::sync::Arc;
 
+use futures::StreamExt;
+
 use crate::{EventStore, ExpectedRevision, StreamRevision};
 
+use super::QUIET_PERIOD;
 use super::helpers::{
     append, assert_quiet, assert_strictly_increasing, ids, interleave, join_all, positions,
-    read_everything, read_stream, receive, revisions, stream,
+    read_everything, read_stream, receive, receive_stored, revisions, stream,
 };
 
 /// A subscription to the log from the start replays what is stored, then follows new
@@ -95,6 +98,27 @@ pub async fn subscribe_to_all_after_position<S: EventStore>(store: S) {
         "only events after the last"
     );
     assert_quiet(&mut from_last).await;
+}
+
+/// The stored subscription delivers what `subscribe_to_all` does, as the text each event
+/// parses from, in non-empty pages: stored events from a position on, then live ones.
+pub async fn subscribe_to_all_stored_is_subscribe_to_all_as_text<S: EventStore>(store: S) {
+    let orders = stream("order-1");
+    let invoices = stream("invoice-1");
+    interleave(&store, &orders, &invoices, 3).await;
+    let stored = read_everything(&store).await;
+
+    let mut subscription = store.subscribe_to_all_stored(Some(stored[1].position));
+    let caught_up = receive_stored(&mut subscription, 4).await;
+    assert_eq!(caught_up, stored[2..], "stored events after the position");
+
+    append(&store, &invoices, ExpectedRevision::Any, 2).await;
+    append(&store, &orders, ExpectedRevision::Any, 1).await;
+    let live = receive_stored(&mut subscription, 3).await;
+    assert_eq!(live, read_everything(&store).await[6..], "new events");
+    if let Ok(next) = tokio::time::timeout(QUIET_PERIOD, subscription.next()).await {
+        panic!("stored subscription delivered more than was appended: {next:?}");
+    }
 }
 
 /// A stream subscription delivers that stream's events only: stored ones, then live ones.

@@ -131,7 +131,7 @@ pub(super) fn read_stream_page(
     max_count: usize,
 ) -> Result<Vec<RecordedEvent>, StoreError> {
     let sql = match direction {
-        Direction::Forward => "WHERE stream = ?1 AND revision >= ?2 ORDER BY revision ASC LIMIT ?3",
+        Direction::Forward => READ_STREAM_FORWARD,
         Direction::Backward => {
             "WHERE stream = ?1 AND revision <= ?2 ORDER BY revision DESC LIMIT ?3"
         }
@@ -157,6 +157,9 @@ pub(super) fn read_all_page(
 }
 
 pub(super) const READ_ALL_FORWARD: &str = "WHERE position >= ?1 ORDER BY position ASC LIMIT ?2";
+
+pub(super) const READ_STREAM_FORWARD: &str =
+    "WHERE stream = ?1 AND revision >= ?2 ORDER BY revision ASC LIMIT ?3";
 
 pub(super) fn limit(max_count: usize) -> i64 {
     i64::try_from(max_count).unwrap_or(i64::MAX)
