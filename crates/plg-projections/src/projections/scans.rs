@@ -138,7 +138,7 @@ impl Projection for Scans {
     }
 }
 
-/// New submissions kept waiting across a rebuild's batches at most: about 1 KiB each.
+/// New submissions kept waiting across a rebuild's batches at most.
 const REBUILD_KEEPS: usize = 1 << 17;
 
 /// The rebuild's writer: as `apply_batch`, but new submissions wait across batches (until a
