@@ -4,7 +4,7 @@
 use std::{collections::BTreeSet, sync::Arc};
 
 use plg_eventstore::{Position, StoredEvent};
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 use crate::{Projection, ProjectionError, event::LogEvent};
 
@@ -78,14 +78,7 @@ pub(crate) fn apply(
         let applied = cursor
             .projection
             .apply_batch(&transaction, &batch.events[past..])
-            .and_then(|()| {
-                transaction
-                    .prepare_cached(
-                        "UPDATE projection_checkpoints SET position = ?2 WHERE projection = ?1",
-                    )?
-                    .execute((cursor.projection.name(), sql_position(batch.last)))?;
-                Ok(())
-            });
+            .and_then(|()| move_checkpoint(&transaction, cursor.projection.name(), batch.last));
         match applied {
             Ok(()) => {
                 transaction.execute_batch("RELEASE projection")?;
@@ -102,6 +95,18 @@ pub(crate) fn apply(
         cursors[index].checkpoint = batch.last;
     }
     Ok(failed)
+}
+
+/// Moves a projection's checkpoint to `position`, in the transaction of the rows it covers.
+pub(crate) fn move_checkpoint(
+    transaction: &Transaction<'_>,
+    projection: &str,
+    position: Position,
+) -> Result<(), ProjectionError> {
+    transaction
+        .prepare_cached("UPDATE projection_checkpoints SET position = ?2 WHERE projection = ?1")?
+        .execute((projection, sql_position(position)))?;
+    Ok(())
 }
 
 /// A log position as SQLite stores it.

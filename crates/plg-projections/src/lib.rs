@@ -58,4 +58,23 @@ pub trait Projection: Send + Sync + std::fmt::Debug + 'static {
             .iter()
             .try_for_each(|event| self.apply(transaction, event))
     }
+    /// Its writer for a rebuild, or `None` to write each batch as `apply_batch` does. A
+    /// rebuild's copy is nobody's view until it is complete, so such a writer may keep rows
+    /// waiting across the rebuild's batches and write more of them in key order at once.
+    fn rebuilder(&self) -> Option<Box<dyn Rebuilder>> {
+        None
+    }
+}
+
+/// A projection's writer while it is rebuilt: it gets the log's batches in order, then
+/// `finish` once, in a transaction of its own, after the last. The rows it leaves must be
+/// those `apply_batch` leaves for the same events.
+pub trait Rebuilder: Send + std::fmt::Debug {
+    fn apply(
+        &mut self,
+        transaction: &rusqlite::Transaction<'_>,
+        events: &[LogEvent],
+    ) -> Result<(), ProjectionError>;
+    /// Writes every row still waiting.
+    fn finish(&mut self, transaction: &rusqlite::Transaction<'_>) -> Result<(), ProjectionError>;
 }

@@ -9,12 +9,12 @@ use std::{
 };
 
 use plg_eventstore::{EventStore, Position, ReadFrom, sqlite::copy_database};
-use rusqlite::Connection;
+use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tokio::task::JoinHandle;
 
 use crate::{
-    Projection, ProjectionError, ResearchDb,
-    batch::{self, Cursor, Decoded},
+    LogEvent, Projection, ProjectionError, Rebuilder, ResearchDb,
+    batch::{self, Decoded},
     projections,
 };
 
@@ -90,20 +90,20 @@ async fn rebuild_in(
 ) -> Result<Rebuilt, ProjectionError> {
     let refs: Vec<&dyn Projection> = projections.iter().map(|p| p.as_ref()).collect();
     let db = ResearchDb::open(path, &refs)?;
-    let mut cursors = Vec::new();
+    let mut rebuilding = Vec::new();
     for projection in projections
         .iter()
         .filter(|p| names.is_empty() || names.iter().any(|n| n == p.name()))
     {
         db.reset(projection.as_ref())?;
-        cursors.push(Cursor {
+        rebuilding.push(Rebuilding {
+            writer: projection.rebuilder(),
             projection: projection.clone(),
-            checkpoint: Position(0),
         });
     }
     let mut staging = Staging {
         connection: db.staging_connection()?,
-        cursors,
+        rebuilding,
     };
     let mut skipped = BTreeSet::new();
     let mut position = Position(0);
@@ -119,19 +119,13 @@ async fn rebuild_in(
         };
         reading = read_page(&store, ReadFrom::At(Position(page.last.0 + 1)));
         let last = page.last;
-        let (returned, applied) = tokio::task::spawn_blocking(move || {
-            let applied = staging.apply(&page);
-            (staging, applied)
-        })
-        .await
-        .map_err(|error| ProjectionError::Task(error.to_string()))?;
-        staging = returned;
-        applied?;
+        staging = write(staging, move |staging| staging.apply(&page)).await?;
         position = last;
     }
-    for cursor in &staging.cursors {
+    staging = write(staging, Staging::finish).await?;
+    for rebuilding in &staging.rebuilding {
         tracing::info!(
-            projection = cursor.projection.name(),
+            projection = rebuilding.projection.name(),
             position = position.0,
             "projection rebuilt"
         );
@@ -161,23 +155,70 @@ fn read_page(
     })
 }
 
-/// The copy being rebuilt, handed to a blocking task for each page and back.
+/// Hands the copy to a blocking task that writes to it, and back.
+async fn write(
+    mut staging: Staging,
+    write: impl FnOnce(&mut Staging) -> Result<(), ProjectionError> + Send + 'static,
+) -> Result<Staging, ProjectionError> {
+    let (staging, written) = tokio::task::spawn_blocking(move || {
+        let written = write(&mut staging);
+        (staging, written)
+    })
+    .await
+    .map_err(|error| ProjectionError::Task(error.to_string()))?;
+    written.map(|()| staging)
+}
+
+/// The copy being rebuilt.
 #[derive(Debug)]
 struct Staging {
     connection: Connection,
-    cursors: Vec<Cursor>,
+    rebuilding: Vec<Rebuilding>,
+}
+
+/// A projection being rebuilt, with its own writer for rebuilds if it has one.
+#[derive(Debug)]
+struct Rebuilding {
+    projection: Arc<dyn Projection>,
+    writer: Option<Box<dyn Rebuilder>>,
 }
 
 impl Staging {
-    /// Applies a page of the log to every projection rebuilt. A rebuild is all or nothing:
-    /// a projection that fails fails it.
+    /// Applies a page of the log to every projection rebuilt, and moves their checkpoints to
+    /// its end. A rebuild is all or nothing: a projection that fails fails it (and the copy
+    /// is deleted, so nothing is rolled back).
     fn apply(&mut self, page: &Decoded) -> Result<(), ProjectionError> {
-        match batch::apply(&mut self.connection, &mut self.cursors, page)?
-            .into_iter()
-            .next()
-        {
-            Some(failed) => Err(failed.error),
-            None => Ok(()),
+        let transaction = transaction(&mut self.connection)?;
+        for rebuilding in &mut self.rebuilding {
+            rebuilding.apply(&transaction, &page.events)?;
+            batch::move_checkpoint(&transaction, rebuilding.projection.name(), page.last)?;
+        }
+        Ok(transaction.commit()?)
+    }
+
+    /// Writes every row the projections' writers kept waiting, after the last page.
+    fn finish(&mut self) -> Result<(), ProjectionError> {
+        let transaction = transaction(&mut self.connection)?;
+        for writer in self.rebuilding.iter_mut().filter_map(|r| r.writer.as_mut()) {
+            writer.finish(&transaction)?;
+        }
+        Ok(transaction.commit()?)
+    }
+}
+
+fn transaction(connection: &mut Connection) -> Result<Transaction<'_>, ProjectionError> {
+    Ok(connection.transaction_with_behavior(TransactionBehavior::Immediate)?)
+}
+
+impl Rebuilding {
+    fn apply(
+        &mut self,
+        transaction: &Transaction<'_>,
+        events: &[LogEvent],
+    ) -> Result<(), ProjectionError> {
+        match &mut self.writer {
+            Some(writer) => writer.apply(transaction, events),
+            None => self.projection.apply_batch(transaction, events),
         }
     }
 }

@@ -673,6 +673,70 @@ async fn a_log_of_many_batches_is_followed_and_rebuilt_alike_and_one_projection_
     store.close().await;
 }
 
+/// Submits one scan in its response's stream: its response and submission ids.
+async fn submit(
+    store: &SqliteEventStore,
+    study: &Study1,
+    respondent: &str,
+    supersedes: Option<SubmissionId>,
+) -> (ResponseId, SubmissionId) {
+    let (response_id, submission_id, event) = submitted(study, respondent, 2, supersedes);
+    append::<ScanResponse>(store, response_id, &[event]).await;
+    (response_id, submission_id)
+}
+
+#[tokio::test]
+async fn a_rebuild_changes_the_status_of_submissions_still_waiting_from_earlier_pages() {
+    let fixture = Fixture::new().await;
+    let (store, study, db) = (&fixture.store, &fixture.study, &fixture.db);
+    // Submissions on the rebuild's first page, changed only after more than a page of others.
+    let (_, first) = submit(store, study, "r-resubmits", None).await;
+    let (retracted, second) = submit(store, study, "r-retracts", None).await;
+    submit(store, study, "r-withdraws", None).await;
+    for round in 0..8 {
+        let respondent = format!("r-{round}");
+        let (response_id, _, _) = submitted(study, &respondent, 1, None);
+        let events: Vec<_> = (0..600)
+            .map(|n| submitted(study, &respondent, 1 + n % 5, None).2)
+            .collect();
+        append::<ScanResponse>(store, response_id, &events).await;
+    }
+    submit(store, study, "r-resubmits", Some(first)).await;
+    let retraction = ScanEvent::ScanRetracted {
+        submission_id: second,
+        reason: None,
+    };
+    append::<ScanResponse>(store, retracted, &[retraction]).await;
+    let (consent_id, event) = withdrawn(study, "r-withdraws");
+    let last = append::<Consent>(store, consent_id, &[event]).await;
+    assert!(last.0 > 4_096, "the log holds {} events", last.0);
+    project_until(store, db, last).await;
+    let live = dump(db);
+    assert_eq!(
+        rows(
+            db,
+            "SELECT respondent, status FROM scan_scores
+             WHERE respondent NOT LIKE 'r-_' ORDER BY respondent, status"
+        ),
+        [
+            "Text(\"r-resubmits\")|Text(\"current\")",
+            "Text(\"r-resubmits\")|Text(\"superseded\")",
+            "Text(\"r-retracts\")|Text(\"retracted\")",
+            "Text(\"r-withdraws\")|Text(\"withdrawn\")",
+        ]
+    );
+
+    rebuild(Arc::new(store.clone()), db, &[])
+        .await
+        .expect("rebuilds");
+    assert_eq!(
+        dump(db),
+        live,
+        "a rebuilt view is identical to the live one"
+    );
+    store.close().await;
+}
+
 /// The store, counting the events the global log's reads return.
 #[derive(Debug)]
 struct CountingReads {

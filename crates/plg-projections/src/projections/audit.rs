@@ -14,7 +14,7 @@ use plg_eventstore::{StreamName, StreamRevision};
 use rusqlite::Transaction;
 
 use crate::{
-    Projection, ProjectionError, ResearchDb,
+    Projection, ProjectionError, Rebuilder, ResearchDb,
     event::{LogEvent, Payload},
 };
 
@@ -94,8 +94,31 @@ impl Projection for Audit {
         transaction: &Transaction<'_>,
         events: &[LogEvent],
     ) -> Result<(), ProjectionError> {
-        let mut whole = BTreeSet::new();
-        let mut single = BTreeSet::new();
+        let mut rows = Rows::default();
+        rows.add(events);
+        rows.write(transaction)
+    }
+
+    fn rebuilder(&self) -> Option<Box<dyn Rebuilder>> {
+        Some(Box::<Rows>::default())
+    }
+}
+
+/// Rows kept waiting across a rebuild's batches at most.
+const REBUILD_KEEPS: usize = 1 << 17;
+
+/// Rows to write, each table's in its key's order. While rebuilding they wait across batches
+/// (up to [`REBUILD_KEEPS`]), so that each table gets long runs in key order.
+#[derive(Debug, Default)]
+struct Rows {
+    /// By school and stream.
+    whole: BTreeSet<(String, String)>,
+    /// By school, stream and revision.
+    single: BTreeSet<(String, String, i64)>,
+}
+
+impl Rows {
+    fn add(&mut self, events: &[LogEvent]) {
         for event in events {
             match &event.payload {
                 Payload::School(SchoolEvent::SchoolRegistered { school_id, .. })
@@ -108,37 +131,61 @@ impl Projection for Audit {
                 | Payload::Intervention(InterventionEvent::InterventionLogged {
                     school_id, ..
                 }) => {
-                    whole.insert((school_id.to_string(), event.stream.as_str()));
+                    self.whole
+                        .insert((school_id.to_string(), event.stream.clone()));
                 }
                 Payload::Plg(PlgEvent::PlgFormed { school_ids, .. }) => {
                     for school_id in school_ids {
-                        whole.insert((school_id.to_string(), event.stream.as_str()));
+                        self.whole
+                            .insert((school_id.to_string(), event.stream.clone()));
                     }
                 }
                 Payload::Study(StudyEvent::SchoolEnrolled { school_id }) => {
                     let revision = i64::try_from(event.revision).unwrap_or(i64::MAX);
-                    single.insert((school_id.to_string(), event.stream.as_str(), revision));
+                    self.single
+                        .insert((school_id.to_string(), event.stream.clone(), revision));
                 }
                 _ => {}
             }
         }
-        if !whole.is_empty() {
+    }
+
+    fn write(&mut self, transaction: &Transaction<'_>) -> Result<(), ProjectionError> {
+        if !self.whole.is_empty() {
             let mut insert = transaction.prepare_cached(
                 "INSERT OR IGNORE INTO audit_school_streams (school_id, stream) VALUES (?1, ?2)",
             )?;
-            for row in whole {
+            for row in std::mem::take(&mut self.whole) {
                 insert.execute(row)?;
             }
         }
-        if !single.is_empty() {
+        if !self.single.is_empty() {
             let mut insert = transaction.prepare_cached(
                 "INSERT OR IGNORE INTO audit_school_events (school_id, stream, revision)
                  VALUES (?1, ?2, ?3)",
             )?;
-            for row in single {
+            for row in std::mem::take(&mut self.single) {
                 insert.execute(row)?;
             }
         }
         Ok(())
+    }
+}
+
+impl Rebuilder for Rows {
+    fn apply(
+        &mut self,
+        transaction: &Transaction<'_>,
+        events: &[LogEvent],
+    ) -> Result<(), ProjectionError> {
+        self.add(events);
+        if self.whole.len() + self.single.len() >= REBUILD_KEEPS {
+            self.write(transaction)?;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, transaction: &Transaction<'_>) -> Result<(), ProjectionError> {
+        self.write(transaction)
     }
 }

@@ -25,7 +25,7 @@ use plg_stats::mean_of_answered;
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use crate::{
-    Projection, ProjectionError,
+    Projection, ProjectionError, Rebuilder,
     batch::sql_position,
     event::{LogEvent, Payload},
     projections::answers::encode_answers,
@@ -131,6 +131,41 @@ impl Projection for Scans {
             apply(transaction, event, &mut pending)?;
         }
         pending.write(transaction)
+    }
+
+    fn rebuilder(&self) -> Option<Box<dyn Rebuilder>> {
+        Some(Box::new(Rebuilding::default()))
+    }
+}
+
+/// New submissions kept waiting across a rebuild's batches at most.
+const REBUILD_KEEPS: usize = 1 << 17;
+
+/// The rebuild's writer: as `apply_batch`, but new submissions wait across batches (until a
+/// status change reads them, or [`REBUILD_KEEPS`] of them wait), so that each table gets long
+/// runs in key order: into an empty table, one run is written page after page.
+#[derive(Debug, Default)]
+struct Rebuilding {
+    pending: Pending,
+}
+
+impl Rebuilder for Rebuilding {
+    fn apply(
+        &mut self,
+        transaction: &Transaction<'_>,
+        events: &[LogEvent],
+    ) -> Result<(), ProjectionError> {
+        for event in events {
+            apply(transaction, event, &mut self.pending)?;
+        }
+        if self.pending.submissions.len() >= REBUILD_KEEPS {
+            self.pending.write(transaction)?;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, transaction: &Transaction<'_>) -> Result<(), ProjectionError> {
+        self.pending.write(transaction)
     }
 }
 
@@ -356,8 +391,8 @@ impl Pending {
         Ok(())
     }
 
-    /// Writes everything the batch left waiting.
-    fn write(mut self, transaction: &Transaction<'_>) -> Result<(), ProjectionError> {
+    /// Writes everything left waiting.
+    fn write(&mut self, transaction: &Transaction<'_>) -> Result<(), ProjectionError> {
         self.write_submissions(transaction)?;
         let mut upsert = transaction.prepare_cached(
             "INSERT INTO scan_school_waves (study_id, school_id, wave, changed_at)
@@ -368,6 +403,7 @@ impl Pending {
         for ((study_id, school_id, wave), changed_at) in &self.school_waves {
             upsert.execute(params![study_id, school_id, wave, changed_at])?;
         }
+        self.school_waves.clear();
         Ok(())
     }
 }
