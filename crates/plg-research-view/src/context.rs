@@ -397,7 +397,7 @@ mod tests {
             SchoolId::new_random(),
         );
         let study = StudyId::new_random();
-        // C is named as A's pseudonym, and B's name differs from C's only in case.
+        // C is named as A's pseudonym. T1 is not released; T2 is, and B changed after it.
         for identify in [false, true] {
             connection
                 .execute_batch(&format!(
@@ -413,7 +413,11 @@ mod tests {
                      INSERT INTO enrolments VALUES ('{study}', '{c}', 3, 'S03', '2024-01-01');
                      INSERT INTO scan_school_waves VALUES ('{study}', '{a}', 'T1', 50);
                      INSERT INTO scan_school_waves VALUES ('{study}', '{b}', 'T1', 50);
-                     INSERT INTO scan_school_waves VALUES ('{study}', '{c}', 'T1', 50);",
+                     INSERT INTO scan_school_waves VALUES ('{study}', '{c}', 'T1', 50);
+                     INSERT INTO waves VALUES ('{study}', 'T2', 2, '2024-03-01', '2024-04-01', 100);
+                     INSERT INTO scan_school_waves VALUES ('{study}', '{a}', 'T2', 50);
+                     INSERT INTO scan_school_waves VALUES ('{study}', '{b}', 'T2', 150);
+                     UPDATE projection_checkpoints SET position = 200 WHERE projection = 'scans';",
                     identify = i32::from(identify)
                 ))
                 .expect("inserts");
@@ -434,6 +438,8 @@ mod tests {
             ] {
                 names.push(NamedSchool::Label(label.into()));
             }
+            let whole = StudyContext::load(&transaction, study).expect("loads");
+            assert_eq!(whole.withheld.len(), 4, "T1 at every school, and T2 at B");
             for identify_allowed in [false, true] {
                 let mut whole = StudyContext::load(&transaction, study).expect("loads");
                 whole.identify_schools &= identify_allowed;

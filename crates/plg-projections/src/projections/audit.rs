@@ -100,15 +100,18 @@ impl Projection for Audit {
     }
 
     fn rebuilder(&self) -> Option<Box<dyn Rebuilder>> {
-        Some(Box::<Rows>::default())
+        Some(Box::new(Rebuilding {
+            rows: Rows::default(),
+            keeps: REBUILD_KEEPS,
+        }))
     }
 }
 
-/// Rows kept waiting across a rebuild's batches at most.
+/// Rows after which a rebuild writes those waiting (checked after each batch, so up to a
+/// batch's rows more may wait).
 const REBUILD_KEEPS: usize = 1 << 17;
 
-/// Rows to write, each table's in its key's order. While rebuilding they wait across batches
-/// (up to [`REBUILD_KEEPS`]), so that each table gets long runs in key order.
+/// Rows to write, each table's in its key's order.
 #[derive(Debug, Default)]
 struct Rows {
     /// By school and stream.
@@ -172,20 +175,52 @@ impl Rows {
     }
 }
 
-impl Rebuilder for Rows {
+/// The rebuild's writer: rows wait across batches until `keeps` of them do, so that each
+/// table gets long runs in key order.
+#[derive(Debug)]
+struct Rebuilding {
+    rows: Rows,
+    keeps: usize,
+}
+
+impl Rebuilder for Rebuilding {
     fn apply(
         &mut self,
         transaction: &Transaction<'_>,
         events: &[LogEvent],
     ) -> Result<(), ProjectionError> {
-        self.add(events);
-        if self.whole.len() + self.single.len() >= REBUILD_KEEPS {
-            self.write(transaction)?;
+        self.rows.add(events);
+        if self.rows.whole.len() + self.rows.single.len() >= self.keeps {
+            self.rows.write(transaction)?;
         }
         Ok(())
     }
 
     fn finish(&mut self, transaction: &Transaction<'_>) -> Result<(), ProjectionError> {
-        self.write(transaction)
+        self.rows.write(transaction)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::projections::rebuild_limit::{
+        assert_rebuilt_as_followed, submissions_then_retractions,
+    };
+
+    #[test]
+    fn a_rebuild_that_reaches_its_limit_writes_the_rows_waiting() {
+        // 3 kept at most, pages of 4: the limit is passed after every page, and the last
+        // retraction meets its submission still waiting.
+        let events = submissions_then_retractions(17);
+        assert_rebuilt_as_followed(
+            &Audit,
+            Box::new(Rebuilding {
+                rows: Rows::default(),
+                keeps: 3,
+            }),
+            &events,
+            4,
+        );
     }
 }

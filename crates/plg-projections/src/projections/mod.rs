@@ -4,6 +4,8 @@ pub mod answers;
 pub mod audit;
 mod interventions;
 mod plgs;
+#[cfg(test)]
+mod rebuild_limit;
 mod registry;
 pub mod scans;
 

@@ -134,19 +134,30 @@ impl Projection for Scans {
     }
 
     fn rebuilder(&self) -> Option<Box<dyn Rebuilder>> {
-        Some(Box::new(Rebuilding::default()))
+        Some(Box::new(Rebuilding::keeping(REBUILD_KEEPS)))
     }
 }
 
-/// New submissions kept waiting across a rebuild's batches at most.
+/// New submissions after which a rebuild writes those waiting (checked after each batch, so
+/// up to a batch more may wait).
 const REBUILD_KEEPS: usize = 1 << 17;
 
 /// The rebuild's writer: as `apply_batch`, but new submissions wait across batches (until a
-/// status change reads them, or [`REBUILD_KEEPS`] of them wait), so that each table gets long
-/// runs in key order: into an empty table, one run is written page after page.
-#[derive(Debug, Default)]
+/// status change reads them, or `keeps` of them wait), so that each table gets long runs in
+/// key order: into an empty table, one run is written page after page.
+#[derive(Debug)]
 struct Rebuilding {
     pending: Pending,
+    keeps: usize,
+}
+
+impl Rebuilding {
+    fn keeping(keeps: usize) -> Self {
+        Self {
+            pending: Pending::default(),
+            keeps,
+        }
+    }
 }
 
 impl Rebuilder for Rebuilding {
@@ -158,7 +169,7 @@ impl Rebuilder for Rebuilding {
         for event in events {
             apply(transaction, event, &mut self.pending)?;
         }
-        if self.pending.submissions.len() >= REBUILD_KEEPS {
+        if self.pending.submissions.len() >= self.keeps {
             self.pending.write(transaction)?;
         }
         Ok(())
@@ -607,5 +618,21 @@ impl DimensionScores {
             *score = f64::from_le_bytes(chunk.try_into().ok()?);
         }
         Some(Self(scores))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::projections::rebuild_limit::{
+        assert_rebuilt_as_followed, submissions_then_retractions,
+    };
+
+    #[test]
+    fn a_rebuild_that_reaches_its_limit_writes_the_submissions_waiting() {
+        // 3 kept at most, pages of 4: the limit is passed after every page, and the last
+        // retraction meets its submission still waiting.
+        let events = submissions_then_retractions(17);
+        assert_rebuilt_as_followed(&Scans, Box::new(Rebuilding::keeping(3)), &events, 4);
     }
 }
