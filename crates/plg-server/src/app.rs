@@ -241,7 +241,16 @@ impl App {
     }
 }
 
+/// Selects ring, the provider the workspace's tonic is built with (`tls-ring`), as the
+/// process's TLS crypto: once a dependency also enables aws-lc-rs (KurrentDB's client does),
+/// rustls cannot choose between them and panics on the first TLS setup.
+pub fn select_tls_crypto() {
+    // Fails only when a provider is installed already, which serves as well.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 fn server_tls(tls: &TlsConfig) -> Result<ServerTlsConfig, AppError> {
+    select_tls_crypto();
     let read = |what, path: &std::path::Path| {
         std::fs::read(path).map_err(|source| AppError::Tls {
             what,
