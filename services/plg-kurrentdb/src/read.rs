@@ -67,18 +67,37 @@ impl Streams {
     }
 }
 
-/// Where replies go; `Err` once the client has gone.
+/// Where replies go; closed once the client has gone.
 type Replies = mpsc::Sender<Result<ReadResp, Status>>;
 
-struct Gone;
+/// Why a read or subscription ended early.
+enum Stop {
+    /// The client went away: nobody to tell.
+    Gone,
+    /// The store failed: the client is told.
+    Failed(Status),
+}
 
-async fn send(replies: &Replies, content: Content) -> Result<(), Gone> {
+impl From<StoreError> for Stop {
+    fn from(error: StoreError) -> Self {
+        Self::Failed(plg_server::status(error.into()))
+    }
+}
+
+async fn send(replies: &Replies, content: Content) -> Result<(), Stop> {
     replies
         .send(Ok(ReadResp {
             content: Some(content),
         }))
         .await
-        .map_err(|_| Gone)
+        .map_err(|_| Stop::Gone)
+}
+
+/// Tells the client why its read ended early, if it is still there to hear it.
+async fn end(replies: &Replies, ended: Result<(), Stop>) {
+    if let Err(Stop::Failed(status)) = ended {
+        let _ = replies.send(Err(status)).await;
+    }
 }
 
 /// A read's target, checked against the caller.
@@ -100,10 +119,6 @@ fn stream_not_found(name: Vec<u8>) -> Content {
     Content::StreamNotFound(read_resp::StreamNotFound {
         stream_identifier: Some(StreamIdentifier { stream_name: name }),
     })
-}
-
-fn store_error(error: StoreError) -> Status {
-    plg_server::status(error.into())
 }
 
 fn timestamp() -> prost_types::Timestamp {
@@ -156,7 +171,6 @@ impl Streams {
     }
 }
 
-/// Where a read of a stream starts, inclusive.
 fn stream_from(revision: Option<RevisionOption>, direction: Direction) -> ReadFrom<StreamRevision> {
     match (revision, direction) {
         (Some(RevisionOption::Revision(revision)), _) => ReadFrom::At(StreamRevision(revision)),
@@ -183,29 +197,12 @@ fn all_from(from: Option<AllOption>, direction: Direction) -> Option<ReadFrom<Po
     }
 }
 
-/// The next read after `last`, in `direction`; `None` past the first event.
-fn next_stream_from(
-    last: &RecordedEvent,
-    direction: Direction,
-) -> Option<ReadFrom<StreamRevision>> {
+/// The revision or position a read goes on from after the one it read last, in `direction`;
+/// `None` past the first.
+fn beyond(last: u64, direction: Direction) -> Option<u64> {
     match direction {
-        Direction::Forward => Some(ReadFrom::At(last.revision.next())),
-        Direction::Backward => last
-            .revision
-            .0
-            .checked_sub(1)
-            .map(|revision| ReadFrom::At(StreamRevision(revision))),
-    }
-}
-
-fn next_all_from(last: &RecordedEvent, direction: Direction) -> Option<ReadFrom<Position>> {
-    match direction {
-        Direction::Forward => Some(ReadFrom::At(Position(last.position.0 + 1))),
-        Direction::Backward => last
-            .position
-            .0
-            .checked_sub(1)
-            .map(|before| ReadFrom::At(Position(before))),
+        Direction::Forward => last.checked_add(1),
+        Direction::Backward => last.checked_sub(1),
     }
 }
 
@@ -217,34 +214,24 @@ async fn read(
     count: u64,
     form: IdForm,
     replies: &Replies,
-) -> Result<Result<(), Status>, Gone> {
+) -> Result<(), Stop> {
     let mut left = count;
     match target {
         Target::Missing(name) => send(replies, stream_not_found(name)).await?,
         Target::Stream { stream, revision } => {
-            match store.stream_revision(&stream).await {
-                Ok(Some(_)) => {}
-                Ok(None) => {
-                    send(
-                        replies,
-                        stream_not_found(stream.as_str().as_bytes().to_vec()),
-                    )
-                    .await?;
-                    return Ok(Ok(()));
-                }
-                Err(error) => return Ok(Err(store_error(error))),
+            if store.stream_revision(&stream).await?.is_none() {
+                let name = stream.as_str().as_bytes().to_vec();
+                return send(replies, stream_not_found(name)).await;
             }
             let mut from = Some(stream_from(revision, direction));
             while let Some(at) = from.filter(|_| left > 0) {
                 let asked = page(left);
-                let events = match store.read_stream(&stream, direction, at, asked).await {
-                    Ok(events) => events,
-                    Err(error) => return Ok(Err(store_error(error))),
-                };
+                let events = store.read_stream(&stream, direction, at, asked).await?;
                 from = events
                     .last()
                     .filter(|_| events.len() == asked)
-                    .and_then(|last| next_stream_from(last, direction));
+                    .and_then(|last| beyond(last.revision.0, direction))
+                    .map(|revision| ReadFrom::At(StreamRevision(revision)));
                 for event in &events {
                     send(replies, read_resp(event, form)).await?;
                 }
@@ -253,28 +240,25 @@ async fn read(
         }
         Target::All { from, filter } => {
             let mut from = all_from(from, direction);
+            // Whole pages even for a small count: a filter may pass over many events.
             while let Some(at) = from.filter(|_| left > 0) {
-                let events = match store.read_all(direction, at, PAGE).await {
-                    Ok(events) => events,
-                    Err(error) => return Ok(Err(store_error(error))),
-                };
+                let events = store.read_all(direction, at, PAGE).await?;
                 from = events
                     .last()
                     .filter(|_| events.len() == PAGE)
-                    .and_then(|last| next_all_from(last, direction));
-                for event in &events {
-                    if left == 0 {
-                        break;
-                    }
-                    if filter.as_ref().is_none_or(|filter| filter.matches(event)) {
-                        send(replies, read_resp(event, form)).await?;
-                        left -= 1;
-                    }
+                    .and_then(|last| beyond(last.position.0, direction))
+                    .map(|position| ReadFrom::At(Position(position)));
+                let matching = events
+                    .iter()
+                    .filter(|event| filter.as_ref().is_none_or(|filter| filter.matches(event)));
+                for event in matching.take(page(left)) {
+                    send(replies, read_resp(event, form)).await?;
+                    left -= 1;
                 }
             }
         }
     }
-    Ok(Ok(()))
+    Ok(())
 }
 
 fn page(left: u64) -> usize {
@@ -288,51 +272,48 @@ async fn subscribe(
     target: Target,
     form: IdForm,
     replies: &Replies,
-) -> Result<Result<(), Status>, Gone> {
-    let confirmation = read_resp::SubscriptionConfirmation {
+) -> Result<(), Stop> {
+    let confirmation = Content::Confirmation(read_resp::SubscriptionConfirmation {
         subscription_id: uuid::Uuid::new_v4().to_string(),
-    };
+    });
     match target {
         Target::Missing(_) => {
             // Nothing is ever written to a name the store cannot hold: caught up for good.
-            send(replies, Content::Confirmation(confirmation)).await?;
+            send(replies, confirmation).await?;
             send(replies, caught_up(None, None)).await?;
             replies.closed().await;
-            Ok(Ok(()))
+            Err(Stop::Gone)
         }
         Target::Stream { stream, revision } => {
-            let head = match store.stream_revision(&stream).await {
-                Ok(head) => head,
-                Err(error) => return Ok(Err(store_error(error))),
-            };
+            let head = store.stream_revision(&stream).await?;
             let after = match revision {
                 Some(RevisionOption::Revision(revision)) => Some(StreamRevision(revision)),
                 Some(RevisionOption::End(_)) => head,
                 Some(RevisionOption::Start(_)) | None => None,
             };
             let events = store.subscribe_to_stream(stream, after);
-            send(replies, Content::Confirmation(confirmation)).await?;
-            let caught_up_at =
+            send(replies, confirmation).await?;
+            let live = head.is_none_or(|head| after.is_some_and(|after| after >= head));
+            let reaches_head =
                 |event: &RecordedEvent| head.is_none_or(|head| event.revision >= head);
-            let already = head.is_none_or(|head| after.is_some_and(|after| after >= head));
-            follow(events, None, already, caught_up_at, form, replies).await
+            follow(events, None, live, reaches_head, form, replies).await
         }
         Target::All { from, filter } => {
-            let head = match store.read_all(Direction::Backward, ReadFrom::End, 1).await {
-                Ok(events) => events.first().map(|event| event.position),
-                Err(error) => return Ok(Err(store_error(error))),
-            };
+            let last = store
+                .read_all(Direction::Backward, ReadFrom::End, 1)
+                .await?;
+            let head = last.first().map(|event| event.position);
             let after = match from {
                 Some(AllOption::Position(position)) => Some(Position(position.commit_position)),
                 Some(AllOption::End(_)) => head,
                 Some(AllOption::Start(_)) | None => None,
             };
             let events = store.subscribe_to_all(after);
-            send(replies, Content::Confirmation(confirmation)).await?;
-            let caught_up_at =
+            send(replies, confirmation).await?;
+            let live = head.is_none_or(|head| after.is_some_and(|after| after >= head));
+            let reaches_head =
                 |event: &RecordedEvent| head.is_none_or(|head| event.position >= head);
-            let already = head.is_none_or(|head| after.is_some_and(|after| after >= head));
-            follow(events, filter, already, caught_up_at, form, replies).await
+            follow(events, filter, live, reaches_head, form, replies).await
         }
     }
 }
@@ -348,14 +329,16 @@ fn caught_up(stream_revision: Option<StreamRevision>, position: Option<Position>
     })
 }
 
+/// Sends a subscription's events that pass `filter`, and `CaughtUp` once (at once when
+/// `live`, else after the first event that `reaches_head`), until the client leaves.
 async fn follow(
     mut events: BoxStream<'static, Result<RecordedEvent, StoreError>>,
     filter: Option<Filter>,
     mut live: bool,
-    caught_up_at: impl Fn(&RecordedEvent) -> bool,
+    reaches_head: impl Fn(&RecordedEvent) -> bool,
     form: IdForm,
     replies: &Replies,
-) -> Result<Result<(), Status>, Gone> {
+) -> Result<(), Stop> {
     if live {
         send(replies, caught_up(None, None)).await?;
     }
@@ -364,12 +347,10 @@ async fn follow(
     loop {
         let event = tokio::select! {
             event = events.next() => event,
-            () = replies.closed() => return Err(Gone),
+            () = replies.closed() => return Err(Stop::Gone),
         };
-        let event = match event {
-            Some(Ok(event)) => event,
-            Some(Err(error)) => return Ok(Err(store_error(error))),
-            None => return Ok(Ok(())),
+        let Some(event) = event.transpose()? else {
+            return Ok(());
         };
         if filter.as_ref().is_none_or(|filter| filter.matches(&event)) {
             send(replies, read_resp(&event, form)).await?;
@@ -377,23 +358,17 @@ async fn follow(
         examined += 1;
         if checkpoint_every.is_some_and(|every| examined.is_multiple_of(every)) {
             let position = event.position.0;
-            send(
-                replies,
-                Content::Checkpoint(read_resp::Checkpoint {
-                    commit_position: position,
-                    prepare_position: position,
-                    timestamp: Some(timestamp()),
-                }),
-            )
-            .await?;
+            let checkpoint = read_resp::Checkpoint {
+                commit_position: position,
+                prepare_position: position,
+                timestamp: Some(timestamp()),
+            };
+            send(replies, Content::Checkpoint(checkpoint)).await?;
         }
-        if !live && caught_up_at(&event) {
+        if !live && reaches_head(&event) {
             live = true;
-            send(
-                replies,
-                caught_up(Some(event.revision), Some(event.position)),
-            )
-            .await?;
+            let caught = caught_up(Some(event.revision), Some(event.position));
+            send(replies, caught).await?;
         }
     }
 }
@@ -437,11 +412,8 @@ impl streams::streams_server::Streams for Streams {
             Some(CountOption::Count(count)) => {
                 tokio::spawn(async move {
                     let _permit = permit;
-                    if let Ok(Err(status)) =
-                        read(store, target, direction, count, form, &replies).await
-                    {
-                        let _ = replies.send(Err(status)).await;
-                    }
+                    let ended = read(store, target, direction, count, form, &replies).await;
+                    end(&replies, ended).await;
                 });
             }
             Some(CountOption::Subscription(_)) => {
@@ -452,9 +424,8 @@ impl streams::streams_server::Streams for Streams {
                 }
                 tokio::spawn(async move {
                     let _permit = permit;
-                    if let Ok(Err(status)) = subscribe(store, target, form, &replies).await {
-                        let _ = replies.send(Err(status)).await;
-                    }
+                    let ended = subscribe(store, target, form, &replies).await;
+                    end(&replies, ended).await;
                 });
             }
             None => {
