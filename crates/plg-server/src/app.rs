@@ -17,6 +17,7 @@ use plg_ledger::{Ledger, ServiceError};
 
 use crate::{
     auth::{self, Authentication},
+    budget::Budgets,
     config::{self, Config, ConfigError, Flags, TlsConfig},
     lock::{Claim, DataDirLock, LockError},
     private,
@@ -69,12 +70,15 @@ pub enum AppError {
     InsecureNotLocal(SocketAddr),
 }
 
-/// What every service is built from: the write core, and the server's bounds on streams and
-/// replies, shared by every service of the process.
+/// What every service is built from: the write core, the server's bounds on streams and
+/// replies, and each key's budget, shared by every service of the process.
 #[derive(Debug, Clone)]
 pub struct Runtime {
     pub ledger: Ledger,
     pub streams: Streams,
+    /// What authentication counts each key's requests against; services that authenticate
+    /// their own callers (a side listener's) count against it too.
+    pub budgets: Budgets,
 }
 
 /// A built application: storage open, listener bound, services ready to serve.
@@ -125,6 +129,7 @@ impl App {
         let runtime = Runtime {
             ledger: ledger.clone(),
             streams: Streams::new(config.streams.clone()),
+            budgets: Budgets::new(config.budget),
         };
         let services = services(&runtime).map_err(|error| AppError::Services(error.into()))?;
         // Every database is open by now, the research view's too.
@@ -139,7 +144,7 @@ impl App {
         // would lock the newcomer out.
         let (authentication, first_operator_key) = if config.insecure_local {
             (
-                Authentication::insecure_local().with_budget(config.budget),
+                Authentication::insecure_local().with_budgets(runtime.budgets.clone()),
                 None,
             )
         } else {
@@ -151,7 +156,7 @@ impl App {
                 print_first_operator_key(key, address, tls.is_some());
             }
             (
-                Authentication::with_keys(ledger.clone()).with_budget(config.budget),
+                Authentication::with_keys(ledger.clone()).with_budgets(runtime.budgets.clone()),
                 first,
             )
         };
@@ -184,6 +189,11 @@ impl App {
     /// The address actually bound (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.listener.local_addr().unwrap_or(self.config.listen)
+    }
+
+    /// The address a side listener (such as KurrentDB's) is bound to, if it serves one.
+    pub fn side_addr(&self, name: &str) -> Option<SocketAddr> {
+        self.services.side_addr(name)
     }
 
     /// Serves until `shutdown` completes, then drains and closes the store, so every
@@ -231,7 +241,16 @@ impl App {
     }
 }
 
+/// Selects ring, the provider the workspace's tonic is built with (`tls-ring`), as the
+/// process's TLS crypto: once a dependency also enables aws-lc-rs (KurrentDB's client does),
+/// rustls cannot choose between them and panics on the first TLS setup.
+pub fn select_tls_crypto() {
+    // Fails only when a provider is installed already, which serves as well.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 fn server_tls(tls: &TlsConfig) -> Result<ServerTlsConfig, AppError> {
+    select_tls_crypto();
     let read = |what, path: &std::path::Path| {
         std::fs::read(path).map_err(|source| AppError::Tls {
             what,

@@ -99,11 +99,9 @@ impl Authentication {
         }
     }
 
-    pub fn with_budget(self, budget: KeyBudget) -> Self {
-        Self {
-            budgets: Budgets::new(budget),
-            ..self
-        }
+    /// Counts requests against `budgets`, shared with whatever else serves the same keys.
+    pub fn with_budgets(self, budgets: Budgets) -> Self {
+        Self { budgets, ..self }
     }
 
     /// The caller a request's key names, or why it has none, with the key id if one parsed.

@@ -49,7 +49,7 @@ impl Budgets {
 
     /// A permit to serve one request of `key`, held until its reply is sent, or the status
     /// that refuses it.
-    pub(crate) fn admit(&self, key: &str) -> Result<OwnedSemaphorePermit, Status> {
+    pub fn admit(&self, key: &str) -> Result<OwnedSemaphorePermit, Status> {
         let KeyBudget {
             requests_per_second,
             burst,

@@ -16,8 +16,9 @@ use crate::streams::StreamLimits;
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
 
 /// The settings the environment may set, as `PLG_<SETTING>`.
-const SETTINGS: [&str; 9] = [
+const SETTINGS: [&str; 10] = [
     "listen",
+    "kurrentdb_listen",
     "data_dir",
     "log_format",
     "log_filter",
@@ -59,6 +60,10 @@ pub fn unknown_environment() -> Vec<String> {
 pub struct Config {
     /// The gRPC listener; port 0 picks a free port.
     pub listen: SocketAddr,
+    /// A second listener serving KurrentDB's client protocol (reads only), for KurrentDB's
+    /// official clients; off when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kurrentdb_listen: Option<SocketAddr>,
     /// Where the embedded store keeps its files.
     pub data_dir: PathBuf,
     pub log_format: LogFormat,
@@ -151,6 +156,7 @@ impl Default for Config {
             listen: DEFAULT_LISTEN
                 .parse()
                 .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 50051))),
+            kurrentdb_listen: None,
             data_dir: PathBuf::from("data"),
             log_format: LogFormat::Pretty,
             log_filter: "info".to_owned(),
@@ -176,6 +182,10 @@ pub struct Flags {
     #[arg(long, global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub listen: Option<SocketAddr>,
+    /// Also serve KurrentDB's client protocol (reads only) on this address [default: off]
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kurrentdb_listen: Option<SocketAddr>,
     /// Directory of the embedded event store [default: ./data]
     #[arg(long, global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -356,6 +366,37 @@ mod tests {
                 unknown_environment(),
                 ["PLG_DATA_DIRR", "PLG_INSECURE_LOCAL"]
             );
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[expect(
+        clippy::result_large_err,
+        reason = "figment::Jail fixes the closure's error type"
+    )]
+    fn the_kurrentdb_listener_is_off_unless_a_file_the_environment_or_a_flag_sets_it() {
+        figment::Jail::expect_with(|jail| {
+            let listen = |flags: &Flags| {
+                Config::load(flags)
+                    .map(|config| config.kurrentdb_listen)
+                    .map_err(|error| error.to_string())
+            };
+            assert_eq!(listen(&Flags::default())?, None);
+            jail.create_file("plg.toml", "kurrentdb_listen = \"127.0.0.1:2113\"")?;
+            let from_file = Flags {
+                config: Some("plg.toml".into()),
+                ..Flags::default()
+            };
+            assert_eq!(listen(&from_file)?, "127.0.0.1:2113".parse().ok());
+            jail.set_env("PLG_KURRENTDB_LISTEN", "127.0.0.1:2114");
+            assert_eq!(listen(&from_file)?, "127.0.0.1:2114".parse().ok());
+            assert!(unknown_environment().is_empty());
+            let flagged = Flags {
+                kurrentdb_listen: "127.0.0.1:2115".parse().ok(),
+                ..from_file
+            };
+            assert_eq!(listen(&flagged)?, "127.0.0.1:2115".parse().ok());
             Ok(())
         });
     }

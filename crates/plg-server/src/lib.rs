@@ -22,6 +22,7 @@ pub mod streams;
 mod write;
 
 pub use app::Runtime;
+pub use budget::Budgets;
 pub use context::{CallContext, caller_of, command_context, context_by};
 pub use error::{status, write_error};
 pub use import::write_each;

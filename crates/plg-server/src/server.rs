@@ -1,7 +1,7 @@
 //! Serving a set of gRPC services behind authentication, with health checking and
 //! reflection, optionally over TLS, and draining gracefully on shutdown.
 
-use std::{convert::Infallible, time::Duration};
+use std::{convert::Infallible, net::SocketAddr, time::Duration};
 
 use prost::Message;
 use prost_types::FileDescriptorSet;
@@ -9,7 +9,7 @@ use tokio::net::TcpListener;
 use tonic::{
     body::Body,
     server::NamedService,
-    service::RoutesBuilder,
+    service::{Routes, RoutesBuilder},
     transport::{Server, ServerTlsConfig},
 };
 use tonic_health::ServingStatus;
@@ -42,6 +42,18 @@ pub struct ServiceSet {
     routes: RoutesBuilder,
     names: Vec<&'static str>,
     background: Vec<Background>,
+    side: Vec<SideListener>,
+}
+
+/// A second listener with services of its own, such as KurrentDB's client protocol: served
+/// with the same TLS, connection limits and drain as the main one, but not behind its
+/// authentication layer (whose table lists only `plg.v1`), so its services authenticate
+/// their callers themselves.
+#[derive(Debug)]
+struct SideListener {
+    name: &'static str,
+    listener: TcpListener,
+    routes: Routes,
 }
 
 /// Tells background work that the server has drained and it should stop.
@@ -103,6 +115,29 @@ impl ServiceSet {
             Box::pin(run(stopping))
         })));
         self
+    }
+
+    /// Serves `routes` on `listener` too; the routes must authenticate callers themselves.
+    pub fn with_side_listener(
+        mut self,
+        name: &'static str,
+        listener: TcpListener,
+        routes: Routes,
+    ) -> Self {
+        self.side.push(SideListener {
+            name,
+            listener,
+            routes,
+        });
+        self
+    }
+
+    /// The address the side listener called `name` is bound to.
+    pub fn side_addr(&self, name: &str) -> Option<SocketAddr> {
+        self.side
+            .iter()
+            .find(|side| side.name == name)
+            .and_then(|side| side.listener.local_addr().ok())
     }
 
     pub fn take_background(&mut self) -> Vec<Background> {
@@ -167,6 +202,18 @@ impl ServiceSet {
         if let Some(tls) = tls {
             builder = builder.tls_config(tls)?;
         }
+        let sides = futures::future::try_join_all(self.side.into_iter().map(|side| {
+            let mut stop = stop_requested.clone();
+            tracing::info!(listener = side.name, address = ?side.listener.local_addr().ok(), "serving");
+            let incoming = connections::incoming(side.listener, &connections, max_connections);
+            builder
+                .clone()
+                .layer(CodecStatuses)
+                .add_routes(side.routes)
+                .serve_with_incoming_shutdown(incoming, async move {
+                    let _ = stop.wait_for(|stop| *stop).await;
+                })
+        }));
         let server = builder
             .layer(CodecStatuses)
             .layer(authentication)
@@ -184,7 +231,9 @@ impl ServiceSet {
                     .await;
             });
         tokio::select! {
-            served = server => served?,
+            served = async { tokio::try_join!(server, sides) } => {
+                served?;
+            }
             () = async {
                 let _ = grace_started.wait_for(|stop| *stop).await;
                 tokio::time::sleep(grace).await;

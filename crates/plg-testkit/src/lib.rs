@@ -62,6 +62,7 @@ pub fn without_budget(config: Config) -> Config {
 #[derive(Debug)]
 pub struct TestServer {
     address: SocketAddr,
+    kurrentdb_address: Option<SocketAddr>,
     data_dir: TempDir,
     stop: oneshot::Sender<()>,
     served: JoinHandle<Result<(), AppError>>,
@@ -106,6 +107,7 @@ impl TestServer {
             std::fs::write(&keys_file, serde_json::to_vec(&keys)?)?;
         }
         let address = app.local_addr();
+        let kurrentdb_address = app.side_addr(plgd::KURRENTDB_LISTENER);
         let (stop, stopped) = oneshot::channel::<()>();
         let served = tokio::spawn(app.run_until(async {
             let _ = stopped.await;
@@ -113,6 +115,7 @@ impl TestServer {
         let partner_tool_key = OnceCell::new_with(keys.partner_tool);
         Ok(Self {
             address,
+            kurrentdb_address,
             data_dir,
             stop,
             served,
@@ -130,6 +133,11 @@ impl TestServer {
 
     pub fn address(&self) -> SocketAddr {
         self.address
+    }
+
+    /// Where KurrentDB's client protocol is served, when the configuration asked for it.
+    pub fn kurrentdb_address(&self) -> Option<SocketAddr> {
+        self.kurrentdb_address
     }
 
     pub fn data_dir(&self) -> &Path {

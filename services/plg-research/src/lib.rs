@@ -71,6 +71,7 @@ impl ResearchHost {
                 .clone()
                 .with_research_view(self.projections.progress()),
             streams: runtime.streams.clone(),
+            budgets: runtime.budgets.clone(),
         };
         let projections = self.projections;
         let (view, moved) = (self.view.clone(), projections.progress());

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use plg_eventstore::{EventStore, sqlite::SqliteEventStore};
+use plg_kurrentdb::Keys;
 use plg_ledger::Ledger;
 use plg_projections::{ProjectionError, RESEARCH_DB_FILE, Rebuilt};
 use plg_research::ResearchHost;
@@ -15,6 +16,7 @@ use plg_server::{
     lock::{Claim, DataDirLock},
     server::ServiceSet,
 };
+use tokio::net::TcpListener;
 
 /// The write services and the event log, writing through `runtime`'s ledger.
 pub fn services(runtime: &Runtime) -> ServiceSet {
@@ -28,15 +30,40 @@ pub fn services(runtime: &Runtime) -> ServiceSet {
         .with(plg_admin::server(runtime))
 }
 
+/// The name of the listener serving KurrentDB's client protocol, for [`App::side_addr`].
+pub const KURRENTDB_LISTENER: &str = "kurrentdb";
+
 /// Opens the store and the research view in `config.data_dir`, which it owns alone while it
-/// runs, binds `config.listen` and builds every service, with the projections to run beside
-/// them.
+/// runs, binds `config.listen` (and `config.kurrentdb_listen`, if set) and builds every
+/// service, with the projections to run beside them.
 pub async fn build(config: Config) -> Result<App, AppError> {
     let data_dir = config.data_dir.clone();
+    let kurrentdb = match config.kurrentdb_listen {
+        Some(address) if config.insecure_local && !address.ip().is_loopback() => {
+            return Err(AppError::InsecureNotLocal(address));
+        }
+        Some(address) => {
+            let bind_error = |source| AppError::Bind { address, source };
+            let listener = TcpListener::bind(address).await.map_err(bind_error)?;
+            let bound = listener.local_addr().map_err(bind_error)?;
+            Some((listener, bound))
+        }
+        None => None,
+    };
+    let keys = if config.insecure_local {
+        Keys::InsecureLocal
+    } else {
+        Keys::Checked
+    };
     App::build(config, Claim::Whole, |runtime| {
         let research = ResearchHost::open(runtime.ledger.store().clone(), &data_dir)?;
         let audit = plg_audit::server(runtime, research.db().clone());
-        Ok::<_, ProjectionError>(research.attach(runtime, |runtime| services(runtime).with(audit)))
+        let mut set = research.attach(runtime, |runtime| services(runtime).with(audit));
+        if let Some((listener, address)) = kurrentdb {
+            let routes = plg_kurrentdb::routes(runtime, keys, address);
+            set = set.with_side_listener(KURRENTDB_LISTENER, listener, routes);
+        }
+        Ok::<_, ProjectionError>(set)
     })
     .await
 }
