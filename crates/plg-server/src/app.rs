@@ -244,7 +244,7 @@ impl App {
 /// Selects ring, the provider the workspace's tonic is built with (`tls-ring`), as the
 /// process's TLS crypto: once a dependency also enables aws-lc-rs (KurrentDB's client does),
 /// rustls cannot choose between them and panics on the first TLS setup.
-pub fn select_tls_crypto() {
+fn select_tls_crypto() {
     // Fails only when a provider is installed already, which serves as well.
     let _ = rustls::crypto::ring::default_provider().install_default();
 }

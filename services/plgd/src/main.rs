@@ -113,7 +113,6 @@ fn demo_address(config: &Config) -> String {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    app::select_tls_crypto();
     let config = app::load_and_start_telemetry(&cli.flags)?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
