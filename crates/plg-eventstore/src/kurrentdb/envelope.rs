@@ -44,11 +44,11 @@ impl PreparedEvent {
         let encoding = |error: serde_json::Error| {
             StoreError::Corrupt(format!("event {} does not encode: {error}", self.id))
         };
-        Ok(EventData::json(&self.event_type, &self.data)
+        EventData::json(&self.event_type, &self.data)
             .map_err(encoding)?
             .id(self.id)
             .metadata_as_json(&self.envelope)
-            .map_err(encoding)?)
+            .map_err(encoding)
     }
 }
 
