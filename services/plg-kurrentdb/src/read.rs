@@ -1,6 +1,6 @@
 //! `Streams`: reads of one stream or `$all`, in pages, and catch-up subscriptions that go
-//! live. Appends, deletes and tombstones are refused: the ledger's services are the only
-//! writers, and the ledger never deletes.
+//! live. Appends are served only when allowed (`write`); deletes and tombstones are refused:
+//! the ledger never deletes.
 
 use std::sync::Arc;
 
@@ -34,6 +34,7 @@ use crate::{
     auth::{self, Keys},
     event::{IdForm, read_resp},
     filter::Filter,
+    write::{self, Writes, refused_write},
 };
 
 /// Events read from the store at a time: a read of any count is streamed in pages of this.
@@ -46,23 +47,25 @@ pub(crate) struct Streams {
     ledger: Ledger,
     keys: Keys,
     /// A read, and a subscription for as long as it lasts, is a request in flight of its key.
-    budgets: Budgets,
+    pub(crate) budgets: Budgets,
+    pub(crate) writes: Writes,
 }
 
 impl Streams {
-    pub(crate) fn new(ledger: Ledger, keys: Keys, budgets: Budgets) -> Self {
+    pub(crate) fn new(ledger: Ledger, keys: Keys, budgets: Budgets, writes: Writes) -> Self {
         Self {
             ledger,
             keys,
             budgets,
+            writes,
         }
     }
 
-    fn store(&self) -> Arc<dyn EventStore> {
+    pub(crate) fn store(&self) -> Arc<dyn EventStore> {
         self.ledger.store().clone()
     }
 
-    async fn caller(&self, request: &Request<impl Sized>) -> Result<Caller, Status> {
+    pub(crate) async fn caller(&self, request: &Request<impl Sized>) -> Result<Caller, Status> {
         auth::caller(&self.ledger, self.keys, request.metadata()).await
     }
 }
@@ -373,12 +376,6 @@ async fn follow(
     }
 }
 
-fn refused_write() -> Status {
-    Status::permission_denied(
-        "raw writes are not served: plgd's log is written only through its services",
-    )
-}
-
 fn refused_delete() -> Status {
     Status::failed_precondition(
         "the ledger never deletes or tombstones a stream: erasure destroys keys instead",
@@ -441,8 +438,7 @@ impl streams::streams_server::Streams for Streams {
         &self,
         request: Request<Streaming<AppendReq>>,
     ) -> Result<Response<AppendResp>, Status> {
-        self.caller(&request).await?;
-        Err(refused_write())
+        write::append(self, request).await
     }
 
     async fn delete(&self, request: Request<DeleteReq>) -> Result<Response<DeleteResp>, Status> {
