@@ -229,7 +229,10 @@ async fn a_retry_lands_the_attempt_a_crashed_writer_recorded() -> anyhow::Result
     let retried = store
         .append(keyed(&orders, ExpectedRevision::NoStream, &request))
         .await?;
-    assert!(retried.replayed, "the crashed writer's attempt is the answer");
+    assert!(
+        retried.replayed,
+        "the crashed writer's attempt is the answer"
+    );
     assert_eq!(found, Some(retried.clone()), "a lookup settles it alike");
     assert_eq!(
         (retried.first_revision, retried.revision),
@@ -239,7 +242,10 @@ async fn a_retry_lands_the_attempt_a_crashed_writer_recorded() -> anyhow::Result
         .read_stream(&orders, Direction::Forward, ReadFrom::Start, 10)
         .await?;
     assert_eq!(stored.len(), 1, "written once: {stored:?}");
-    assert_eq!(stored[0].id, crashed.id, "the recorded event, not the retry's");
+    assert_eq!(
+        stored[0].id, crashed.id,
+        "the recorded event, not the retry's"
+    );
     assert_eq!(stored[0].data, crashed.data);
     assert_eq!(stored[0].position, retried.position);
     chain::verify(&stored)?;
@@ -371,12 +377,14 @@ async fn credentials_travel_in_the_connection_string() -> anyhow::Result<()> {
             idempotency: None,
         })
         .await?;
-    assert_eq!(store.stream_revision(&orders).await?, Some(outcome.revision));
+    assert_eq!(
+        store.stream_revision(&orders).await?,
+        Some(outcome.revision)
+    );
 
     let wrong_secret = format!("{id}:not-the-secret@");
     for credentials in [wrong_secret.as_str(), ""] {
-        let refused =
-            KurrentDbEventStore::connect(&connection_string(&server, credentials)?).await;
+        let refused = KurrentDbEventStore::connect(&connection_string(&server, credentials)?).await;
         match refused {
             Err(StoreError::Storage(message)) => {
                 assert!(message.contains("credentials"), "{message}");
