@@ -200,6 +200,16 @@ fn order_event(n: u64) -> NewEvent {
     }
 }
 
+/// Event `n` as the first of a new stream, without idempotency key.
+fn new_order(stream: &StreamName, n: u64) -> AppendRequest {
+    AppendRequest {
+        stream: stream.clone(),
+        expected: ExpectedRevision::NoStream,
+        events: vec![order_event(n)],
+        idempotency: None,
+    }
+}
+
 fn keyed(stream: &StreamName, expected: ExpectedRevision, key: &IdempotencyKey) -> AppendRequest {
     AppendRequest {
         stream: stream.clone(),
@@ -216,14 +226,40 @@ fn key(key: &str) -> IdempotencyKey {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_retry_lands_the_attempt_a_crashed_writer_recorded() -> anyhow::Result<()> {
+/// A request to `order-1` whose writer recorded its attempt with event `crashed`, then crashed.
+struct Crashed {
+    server: TestServer,
+    store: KurrentDbEventStore,
+    orders: StreamName,
+    request: IdempotencyKey,
+    crashed: NewEvent,
+}
+
+async fn crashed_request() -> anyhow::Result<Crashed> {
     let server = insecure_plgd().await?;
     let store = connect(&server).await?;
     let orders = StreamName::new("order-1")?;
     let request = key("place-order-1");
     let crashed = order_event(0);
     record_crashed_attempt(&server, &request, &orders, crashed.clone()).await?;
+    Ok(Crashed {
+        server,
+        store,
+        orders,
+        request,
+        crashed,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retry_lands_the_attempt_a_crashed_writer_recorded() -> anyhow::Result<()> {
+    let Crashed {
+        server,
+        store,
+        orders,
+        request,
+        crashed,
+    } = crashed_request().await?;
 
     let found = store.find_idempotent_outcome(&request).await?;
     let retried = store
@@ -260,20 +296,14 @@ async fn a_retry_lands_the_attempt_a_crashed_writer_recorded() -> anyhow::Result
 #[tokio::test(flavor = "multi_thread")]
 async fn an_attempt_overtaken_by_other_writes_never_lands_and_the_retry_writes()
 -> anyhow::Result<()> {
-    let server = insecure_plgd().await?;
-    let store = connect(&server).await?;
-    let orders = StreamName::new("order-1")?;
-    let request = key("place-order-1");
-    let crashed = order_event(0);
-    record_crashed_attempt(&server, &request, &orders, crashed.clone()).await?;
-    let other = store
-        .append(AppendRequest {
-            stream: orders.clone(),
-            expected: ExpectedRevision::NoStream,
-            events: vec![order_event(1)],
-            idempotency: None,
-        })
-        .await?;
+    let Crashed {
+        server,
+        store,
+        orders,
+        request,
+        crashed,
+    } = crashed_request().await?;
+    let other = store.append(new_order(&orders, 1)).await?;
 
     assert_eq!(store.find_idempotent_outcome(&request).await?, None);
     let retried = store
@@ -369,14 +399,7 @@ async fn credentials_travel_in_the_connection_string() -> anyhow::Result<()> {
         KurrentDbEventStore::connect(&connection_string(&server, &format!("{id}:{secret}@"))?)
             .await?;
     let orders = StreamName::new("order-1")?;
-    let outcome = store
-        .append(AppendRequest {
-            stream: orders.clone(),
-            expected: ExpectedRevision::NoStream,
-            events: vec![order_event(0)],
-            idempotency: None,
-        })
-        .await?;
+    let outcome = store.append(new_order(&orders, 0)).await?;
     assert_eq!(
         store.stream_revision(&orders).await?,
         Some(outcome.revision)
