@@ -6,6 +6,7 @@
 
 mod append;
 mod auth;
+mod batch;
 mod cluster;
 mod event;
 mod filter;

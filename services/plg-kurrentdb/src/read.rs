@@ -12,8 +12,8 @@ use plg_eventstore::{
 use plg_kurrentdb_wire::event_store::client::{
     StreamIdentifier,
     streams::{
-        self, AppendReq, AppendResp, BatchAppendReq, BatchAppendResp, DeleteReq, DeleteResp,
-        ReadReq, ReadResp, TombstoneReq, TombstoneResp,
+        self, AppendReq, AppendResp, BatchAppendReq, DeleteReq, DeleteResp, ReadReq, ReadResp,
+        TombstoneReq, TombstoneResp,
         read_req::{
             Options as ReadOptions,
             options::{
@@ -32,9 +32,10 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::{
     auth::{self, Keys},
+    batch,
     event::{IdForm, read_resp},
     filter::Filter,
-    write::{self, Writes, refused_write},
+    write::{self, Writes},
 };
 
 /// Events read from the store at a time: a read of any count is streamed in pages of this.
@@ -385,7 +386,7 @@ fn refused_delete() -> Status {
 #[tonic::async_trait]
 impl streams::streams_server::Streams for Streams {
     type ReadStream = ReceiverStream<Result<ReadResp, Status>>;
-    type BatchAppendStream = BoxStream<'static, Result<BatchAppendResp, Status>>;
+    type BatchAppendStream = batch::Replies;
 
     async fn read(&self, request: Request<ReadReq>) -> Result<Response<Self::ReadStream>, Status> {
         let caller = self.caller(&request).await?;
@@ -458,7 +459,6 @@ impl streams::streams_server::Streams for Streams {
         &self,
         request: Request<Streaming<BatchAppendReq>>,
     ) -> Result<Response<Self::BatchAppendStream>, Status> {
-        self.caller(&request).await?;
-        Err(refused_write())
+        batch::batch_append(self, request).await
     }
 }

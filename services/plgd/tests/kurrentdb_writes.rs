@@ -9,67 +9,20 @@ use kurrentdb::{
     SubscriptionEvent, SubscriptionFilter, WriteResult,
 };
 use plg_kurrentdb_wire::event_store::client::{
-    Empty, StreamIdentifier, Uuid as WireUuid,
+    Empty, StreamIdentifier,
     streams::{
         AppendReq, ProposedMessage,
         append_req::{self, options::ExpectedStreamRevision},
-        streams_client::StreamsClient,
     },
-    uuid as wire_uuid,
 };
 use plg_proto::v1;
 use plg_server::{app::AppError, config::Config};
-use plg_testkit::{TestServer, everything};
+use plg_testkit::everything;
 use serde_json::json;
-use tonic::Status;
 use uuid::Uuid;
 
 mod kurrentdb_support;
-use kurrentdb_support::{WAIT, all_of, client, start_serving_kurrentdb};
-
-type RawStreams = StreamsClient<
-    tonic::service::interceptor::InterceptedService<tonic::transport::Channel, Bearer>,
->;
-
-/// Sends a key as `authorization: Bearer`, as the main API takes it.
-#[derive(Clone)]
-struct Bearer(tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
-
-impl tonic::service::Interceptor for Bearer {
-    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, Status> {
-        request
-            .metadata_mut()
-            .insert("authorization", self.0.clone());
-        Ok(request)
-    }
-}
-
-/// A client of the listener's protocol as the wire crate generates it, below what the
-/// official client shows.
-async fn raw_client(server: &TestServer, key: &str) -> anyhow::Result<RawStreams> {
-    let address = server
-        .kurrentdb_address()
-        .ok_or_else(|| anyhow::anyhow!("no kurrentdb listener"))?;
-    let channel = tonic::transport::Channel::from_shared(format!("http://{address}"))?
-        .connect()
-        .await?;
-    let bearer = Bearer(format!("Bearer {key}").parse()?);
-    Ok(StreamsClient::with_interceptor(channel, bearer))
-}
-
-fn proposed(event_type: &str, data: &[u8]) -> ProposedMessage {
-    ProposedMessage {
-        id: Some(WireUuid {
-            value: Some(wire_uuid::Value::String(Uuid::new_v4().to_string())),
-        }),
-        metadata: [("type", event_type), ("content-type", "application/json")]
-            .into_iter()
-            .map(|(key, value)| (key.to_owned(), value.to_owned()))
-            .collect(),
-        custom_metadata: Vec::new(),
-        data: data.to_vec(),
-    }
-}
+use kurrentdb_support::{WAIT, all_of, client, proposed, raw_client, start_serving_kurrentdb};
 
 fn append_options(stream: &str) -> AppendReq {
     AppendReq {
