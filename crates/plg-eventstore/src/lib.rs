@@ -2,13 +2,16 @@
 //!
 //! The trait is shaped after KurrentDB (streams with 0-based revisions, a global log with
 //! positions, expected-revision checks, catch-up subscriptions), so that a KurrentDB backend
-//! can implement it without changing callers. The embedded default is [`sqlite::SqliteEventStore`].
+//! can implement it without changing callers. The embedded default is [`sqlite::SqliteEventStore`];
+//! with the `kurrentdb` feature, `kurrentdb::KurrentDbEventStore` stores on KurrentDB.
 //!
 //! Every stream is a hash chain ([`chain`]): each event stores a hash of itself and of its
 //! predecessor, so that alterations of stored history can be detected.
 
 pub mod chain;
 mod error;
+#[cfg(feature = "kurrentdb")]
+pub mod kurrentdb;
 pub mod sqlite;
 mod types;
 pub mod wal;
