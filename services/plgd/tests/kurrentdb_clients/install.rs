@@ -35,7 +35,8 @@ pub fn node_client() -> anyhow::Result<PathBuf> {
     );
     tool_output("npm", &["--version"], NODE_NEEDED)?;
     let pinned = clients_dir().join("node");
-    installed("node", &pinned.join("package-lock.json"), |dir| {
+    let lock = read(&pinned.join("package-lock.json"))?;
+    installed("node", &lock, |dir| {
         for file in ["package.json", "package-lock.json"] {
             fs::copy(pinned.join(file), dir.join(file))?;
         }
@@ -54,9 +55,11 @@ pub fn node_client() -> anyhow::Result<PathBuf> {
 
 /// A Python interpreter of a virtual environment that has `kurrentdbclient`.
 pub fn python_client() -> anyhow::Result<PathBuf> {
-    tool_output("python3", &["--version"], PYTHON_NEEDED)?;
+    let version = tool_output("python3", &["--version"], PYTHON_NEEDED)?;
     let requirements = clients_dir().join("python/requirements.txt");
-    let dir = installed("python", &requirements, |dir| {
+    // A virtual environment belongs to the interpreter that made it: a new python3 remakes it.
+    let installs = [version.into_bytes(), read(&requirements)?].concat();
+    let dir = installed("python", &installs, |dir| {
         run(Command::new("python3").args(["-m", "venv"]).arg(dir))
             .with_context(|| format!("creating a virtual environment: {PYTHON_NEEDED}"))?;
         // Every package is pinned, so pip installs those and nothing else.
@@ -83,22 +86,21 @@ fn venv_python(venv: &Path) -> PathBuf {
     venv.join("bin").join("python")
 }
 
-/// `cache/<name>`, made by `install` unless it holds an install of exactly `pins` already.
+/// `cache/<name>`, made by `install` unless it holds what `installs` describes already.
 /// A lock file serialises the installers, across test processes too, so that two test runs
 /// at once install once and neither sees the other's half-made directory.
 fn installed(
     name: &str,
-    pins: &Path,
+    installs: &[u8],
     install: impl FnOnce(&Path) -> anyhow::Result<()>,
 ) -> anyhow::Result<PathBuf> {
     let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("kurrentdb-clients");
     fs::create_dir_all(&cache)?;
     let lock = File::create(cache.join(format!("{name}.lock")))?;
     lock.lock()?;
-    let pinned = fs::read(pins).with_context(|| format!("reading {}", pins.display()))?;
     let dir = cache.join(name);
     let marker = dir.join("installed-from");
-    if fs::read(&marker).is_ok_and(|installed| installed == pinned) {
+    if fs::read(&marker).is_ok_and(|installed| installed == installs) {
         return Ok(dir);
     }
     match fs::remove_dir_all(&dir) {
@@ -109,7 +111,7 @@ fn installed(
     install(&dir)
         .with_context(|| format!("installing the {name} client into {}", dir.display()))?;
     // Written last: a failed or interrupted install is redone by the next run.
-    fs::write(marker, pinned)?;
+    fs::write(marker, installs)?;
     Ok(dir)
 }
 
@@ -121,6 +123,10 @@ fn tool_output(tool: &str, args: &[&str], needed: &str) -> anyhow::Result<String
         .with_context(|| format!("running {tool}: {needed}"))?;
     anyhow::ensure!(output.status.success(), "{tool} failed: {needed}");
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
+    fs::read(path).with_context(|| format!("reading {}", path.display()))
 }
 
 fn run(command: &mut Command) -> anyhow::Result<()> {
