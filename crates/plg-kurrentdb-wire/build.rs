@@ -8,10 +8,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|entry| entry.map(|entry| entry.path()))
         .collect::<Result<_, _>>()?;
     let descriptors = protox::compile(&files, [&proto_root])?;
-    // Server side only: plgd serves this protocol, and talks to KurrentDB through the
-    // official client.
+    // The server side, which plgd serves; the client side only for tests (feature `client`)
+    // that speak the protocol below what the official client exposes (BatchAppend's replies).
     tonic_prost_build::configure()
-        .build_client(false)
+        .build_client(env::var_os("CARGO_FEATURE_CLIENT").is_some())
         .build_server(true)
         .compile_fds(descriptors)?;
     println!("cargo:rerun-if-changed={}", proto_root.display());

@@ -68,6 +68,8 @@ pub enum AppError {
         "--insecure-local serves without authentication, so only on a loopback address, not {0}"
     )]
     InsecureNotLocal(SocketAddr),
+    #[error("--kurrentdb-allow-raw-writes needs the KurrentDB listener: set --kurrentdb-listen")]
+    RawWritesWithoutKurrentdb,
 }
 
 /// What every service is built from: the write core, the server's bounds on streams and

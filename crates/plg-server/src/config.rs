@@ -60,8 +60,8 @@ pub fn unknown_environment() -> Vec<String> {
 pub struct Config {
     /// The gRPC listener; port 0 picks a free port.
     pub listen: SocketAddr,
-    /// A second listener serving KurrentDB's client protocol (reads only), for KurrentDB's
-    /// official clients; off when absent.
+    /// A second listener serving KurrentDB's client protocol (reads; appends only with
+    /// `kurrentdb_allow_raw_writes`), for KurrentDB's official clients; off when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kurrentdb_listen: Option<SocketAddr>,
     /// Where the embedded store keeps its files.
@@ -87,6 +87,11 @@ pub struct Config {
     /// `--insecure-local` flag sets it: never a file or the environment.
     #[serde(skip)]
     pub insecure_local: bool,
+    /// The KurrentDB listener also serves appends, for operator keys, bypassing the domain's
+    /// deciders: for a dedicated test or migration store. Only the
+    /// `--kurrentdb-allow-raw-writes` flag sets it: never a file or the environment.
+    #[serde(skip)]
+    pub kurrentdb_allow_raw_writes: bool,
 }
 
 /// The listener's certificate chain and private key, both PEM files.
@@ -166,6 +171,7 @@ impl Default for Config {
             connections: ConnectionLimits::default(),
             budget: KeyBudget::default(),
             insecure_local: false,
+            kurrentdb_allow_raw_writes: false,
         }
     }
 }
@@ -182,7 +188,7 @@ pub struct Flags {
     #[arg(long, global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub listen: Option<SocketAddr>,
-    /// Also serve KurrentDB's client protocol (reads only) on this address [default: off]
+    /// Also serve KurrentDB's client protocol (reads) on this address [default: off]
     #[arg(long, global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kurrentdb_listen: Option<SocketAddr>,
@@ -203,6 +209,11 @@ pub struct Flags {
     #[arg(long, global = true)]
     #[serde(skip)]
     pub insecure_local: bool,
+    /// Let operator keys append through the KurrentDB listener, bypassing the domain's rules:
+    /// for a dedicated test or migration store only. Needs --kurrentdb-listen
+    #[arg(long, global = true)]
+    #[serde(skip)]
+    pub kurrentdb_allow_raw_writes: bool,
 }
 
 fn parse_log_format(value: &str) -> Result<LogFormat, String> {
@@ -242,6 +253,7 @@ impl Config {
             .map_err(|error| ConfigError(Box::new(error)))?;
         Ok(Self {
             insecure_local: flags.insecure_local,
+            kurrentdb_allow_raw_writes: flags.kurrentdb_allow_raw_writes,
             ..config
         })
     }
@@ -397,6 +409,40 @@ mod tests {
                 ..from_file
             };
             assert_eq!(listen(&flagged)?, "127.0.0.1:2115".parse().ok());
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[expect(
+        clippy::result_large_err,
+        reason = "figment::Jail fixes the closure's error type"
+    )]
+    fn only_the_flag_allows_raw_kurrentdb_writes() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("PLG_KURRENTDB_ALLOW_RAW_WRITES", "true");
+            let allowed = |flags: &Flags| {
+                Config::load(flags)
+                    .map(|config| config.kurrentdb_allow_raw_writes)
+                    .map_err(|error| error.to_string())
+            };
+            assert!(!allowed(&Flags::default())?, "not from the environment");
+            assert_eq!(unknown_environment(), ["PLG_KURRENTDB_ALLOW_RAW_WRITES"]);
+            jail.create_file("plg.toml", "kurrentdb_allow_raw_writes = true")?;
+            let from_file = Flags {
+                config: Some("plg.toml".into()),
+                ..Flags::default()
+            };
+            let refused = allowed(&from_file).expect_err("not from a file");
+            assert!(
+                refused.contains("unknown field: found `kurrentdb_allow_raw_writes`"),
+                "{refused}"
+            );
+            let flagged = Flags {
+                kurrentdb_allow_raw_writes: true,
+                ..Flags::default()
+            };
+            assert!(allowed(&flagged)?);
             Ok(())
         });
     }

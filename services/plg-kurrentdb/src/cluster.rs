@@ -11,13 +11,25 @@ use plg_kurrentdb_wire::event_store::client::{
 };
 use tonic::{Request, Response, Status};
 
-use crate::event::{IdForm, wire_id};
+use crate::{
+    event::{IdForm, wire_id},
+    write::Writes,
+};
 
 /// The KurrentDB version whose protocol the listener speaks, as clients compare versions.
 const SERVER_VERSION: &str = "25.0.0";
+const STREAMS: &str = "event_store.client.streams.streams";
 
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Features;
+pub(crate) struct Features {
+    writes: Writes,
+}
+
+impl Features {
+    pub(crate) fn new(writes: Writes) -> Self {
+        Self { writes }
+    }
+}
 
 #[tonic::async_trait]
 impl server_features_server::ServerFeatures for Features {
@@ -30,21 +42,22 @@ impl server_features_server::ServerFeatures for Features {
             service_name: service.to_owned(),
             features: features.iter().map(|&feature| feature.to_owned()).collect(),
         };
-        // Lowercase, as KurrentDB lists them. Appends are refused, so not listed.
+        // Lowercase, as KurrentDB lists them. Appends only when they are served.
+        let mut methods = vec![
+            method(STREAMS, "read", &["position", "events"]),
+            method("event_store.client.gossip.gossip", "read", &[]),
+            method(
+                "event_store.client.server_features.serverfeatures",
+                "getsupportedmethods",
+                &[],
+            ),
+        ];
+        if self.writes == Writes::Allowed {
+            methods.push(method(STREAMS, "append", &[]));
+            methods.push(method(STREAMS, "batchappend", &[]));
+        }
         Ok(Response::new(SupportedMethods {
-            methods: vec![
-                method(
-                    "event_store.client.streams.streams",
-                    "read",
-                    &["position", "events"],
-                ),
-                method("event_store.client.gossip.gossip", "read", &[]),
-                method(
-                    "event_store.client.server_features.serverfeatures",
-                    "getsupportedmethods",
-                    &[],
-                ),
-            ],
+            methods,
             event_store_server_version: SERVER_VERSION.to_owned(),
         }))
     }

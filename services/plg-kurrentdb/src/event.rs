@@ -61,7 +61,7 @@ pub(crate) fn read_resp(event: &RecordedEvent, form: IdForm) -> read_resp::Conte
         prepare_position: position,
         commit_position: position,
         metadata,
-        custom_metadata: json_bytes(&event.metadata),
+        custom_metadata: custom_metadata(&event.metadata),
         data: json_bytes(&event.data),
     };
     read_resp::Content::Event(ReadEvent {
@@ -69,6 +69,15 @@ pub(crate) fn read_resp(event: &RecordedEvent, form: IdForm) -> read_resp::Conte
         link: None,
         position: Some(read_event::Position::CommitPosition(position)),
     })
+}
+
+/// `null` is how a raw append without custom metadata stores it (`append`): empty again.
+fn custom_metadata(metadata: &serde_json::Value) -> Vec<u8> {
+    if metadata.is_null() {
+        Vec::new()
+    } else {
+        json_bytes(metadata)
+    }
 }
 
 fn json_bytes(value: &serde_json::Value) -> Vec<u8> {

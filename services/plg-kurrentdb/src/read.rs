@@ -1,6 +1,6 @@
 //! `Streams`: reads of one stream or `$all`, in pages, and catch-up subscriptions that go
-//! live. Appends, deletes and tombstones are refused: the ledger's services are the only
-//! writers, and the ledger never deletes.
+//! live. Appends are served only when allowed (`write`); deletes and tombstones are refused:
+//! the ledger never deletes.
 
 use std::sync::Arc;
 
@@ -12,8 +12,8 @@ use plg_eventstore::{
 use plg_kurrentdb_wire::event_store::client::{
     StreamIdentifier,
     streams::{
-        self, AppendReq, AppendResp, BatchAppendReq, BatchAppendResp, DeleteReq, DeleteResp,
-        ReadReq, ReadResp, TombstoneReq, TombstoneResp,
+        self, AppendReq, AppendResp, BatchAppendReq, DeleteReq, DeleteResp, ReadReq, ReadResp,
+        TombstoneReq, TombstoneResp,
         read_req::{
             Options as ReadOptions,
             options::{
@@ -32,8 +32,10 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::{
     auth::{self, Keys},
+    batch,
     event::{IdForm, read_resp},
     filter::Filter,
+    write::{self, Writes},
 };
 
 /// Events read from the store at a time: a read of any count is streamed in pages of this.
@@ -46,23 +48,25 @@ pub(crate) struct Streams {
     ledger: Ledger,
     keys: Keys,
     /// A read, and a subscription for as long as it lasts, is a request in flight of its key.
-    budgets: Budgets,
+    pub(crate) budgets: Budgets,
+    pub(crate) writes: Writes,
 }
 
 impl Streams {
-    pub(crate) fn new(ledger: Ledger, keys: Keys, budgets: Budgets) -> Self {
+    pub(crate) fn new(ledger: Ledger, keys: Keys, budgets: Budgets, writes: Writes) -> Self {
         Self {
             ledger,
             keys,
             budgets,
+            writes,
         }
     }
 
-    fn store(&self) -> Arc<dyn EventStore> {
+    pub(crate) fn store(&self) -> Arc<dyn EventStore> {
         self.ledger.store().clone()
     }
 
-    async fn caller(&self, request: &Request<impl Sized>) -> Result<Caller, Status> {
+    pub(crate) async fn caller(&self, request: &Request<impl Sized>) -> Result<Caller, Status> {
         auth::caller(&self.ledger, self.keys, request.metadata()).await
     }
 }
@@ -373,12 +377,6 @@ async fn follow(
     }
 }
 
-fn refused_write() -> Status {
-    Status::permission_denied(
-        "raw writes are not served: plgd's log is written only through its services",
-    )
-}
-
 fn refused_delete() -> Status {
     Status::failed_precondition(
         "the ledger never deletes or tombstones a stream: erasure destroys keys instead",
@@ -388,7 +386,7 @@ fn refused_delete() -> Status {
 #[tonic::async_trait]
 impl streams::streams_server::Streams for Streams {
     type ReadStream = ReceiverStream<Result<ReadResp, Status>>;
-    type BatchAppendStream = BoxStream<'static, Result<BatchAppendResp, Status>>;
+    type BatchAppendStream = batch::Replies;
 
     async fn read(&self, request: Request<ReadReq>) -> Result<Response<Self::ReadStream>, Status> {
         let caller = self.caller(&request).await?;
@@ -441,8 +439,7 @@ impl streams::streams_server::Streams for Streams {
         &self,
         request: Request<Streaming<AppendReq>>,
     ) -> Result<Response<AppendResp>, Status> {
-        self.caller(&request).await?;
-        Err(refused_write())
+        write::append(self, request).await
     }
 
     async fn delete(&self, request: Request<DeleteReq>) -> Result<Response<DeleteResp>, Status> {
@@ -462,7 +459,6 @@ impl streams::streams_server::Streams for Streams {
         &self,
         request: Request<Streaming<BatchAppendReq>>,
     ) -> Result<Response<Self::BatchAppendStream>, Status> {
-        self.caller(&request).await?;
-        Err(refused_write())
+        batch::batch_append(self, request).await
     }
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use plg_eventstore::{EventStore, sqlite::SqliteEventStore};
-use plg_kurrentdb::Keys;
+use plg_kurrentdb::{Keys, Writes};
 use plg_ledger::Ledger;
 use plg_projections::{ProjectionError, RESEARCH_DB_FILE, Rebuilt};
 use plg_research::ResearchHost;
@@ -38,6 +38,9 @@ pub const KURRENTDB_LISTENER: &str = "kurrentdb";
 /// service, with the projections to run beside them.
 pub async fn build(config: Config) -> Result<App, AppError> {
     let data_dir = config.data_dir.clone();
+    if config.kurrentdb_allow_raw_writes && config.kurrentdb_listen.is_none() {
+        return Err(AppError::RawWritesWithoutKurrentdb);
+    }
     let kurrentdb = match config.kurrentdb_listen {
         Some(address) if config.insecure_local && !address.ip().is_loopback() => {
             return Err(AppError::InsecureNotLocal(address));
@@ -55,12 +58,17 @@ pub async fn build(config: Config) -> Result<App, AppError> {
     } else {
         Keys::Checked
     };
+    let writes = if config.kurrentdb_allow_raw_writes {
+        Writes::Allowed
+    } else {
+        Writes::Refused
+    };
     App::build(config, Claim::Whole, |runtime| {
         let research = ResearchHost::open(runtime.ledger.store().clone(), &data_dir)?;
         let audit = plg_audit::server(runtime, research.db().clone());
         let mut set = research.attach(runtime, |runtime| services(runtime).with(audit));
         if let Some((listener, address)) = kurrentdb {
-            let routes = plg_kurrentdb::routes(runtime, keys, address);
+            let routes = plg_kurrentdb::routes(runtime, keys, writes, address);
             set = set.with_side_listener(KURRENTDB_LISTENER, listener, routes);
         }
         Ok::<_, ProjectionError>(set)

@@ -1,12 +1,13 @@
 //! KurrentDB's official Rust client against plgd's KurrentDB listener: reads of a stream and
 //! of `$all` show what the event log shows, a catch-up subscription goes live, raw writes are
-//! refused, and only operator and administrator keys read, within their scope.
+//! refused unless allowed (`kurrentdb_writes.rs`), and only operator and administrator keys
+//! read, within their scope.
 
 use std::{net::SocketAddr, time::Duration};
 
 use kurrentdb::{
-    AppendToStreamOptions, Client, ClientSettings, DeleteStreamOptions, EventData, ReadAllOptions,
-    ReadStream, ReadStreamOptions, ResolvedEvent, StreamPosition, SubscribeToAllOptions,
+    AppendToStreamOptions, Client, DeleteStreamOptions, EventData, ReadAllOptions,
+    ReadStreamOptions, ResolvedEvent, StreamPosition, SubscribeToAllOptions,
     SubscribeToStreamOptions, SubscriptionEvent, SubscriptionFilter,
 };
 use plg_proto::v1;
@@ -14,39 +15,13 @@ use plg_server::{
     app::AppError,
     config::{Config, KeyBudget},
 };
-use plg_testkit::{TestServer, without_budget};
+use plg_testkit::TestServer;
 
-/// Long enough for any step here, short enough that a hang fails the test.
-const WAIT: Duration = Duration::from_secs(20);
+mod kurrentdb_support;
+use kurrentdb_support::{WAIT, all_of, client, start_serving_kurrentdb};
 
 async fn start() -> anyhow::Result<TestServer> {
-    TestServer::start_with(tempfile::tempdir()?, |config| Config {
-        kurrentdb_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
-        ..without_budget(config)
-    })
-    .await
-}
-
-/// A client of the listener, sending `key` (`plg_<id>_<secret>`) as basic credentials.
-fn client(server: &TestServer, key: &str) -> anyhow::Result<Client> {
-    let (id, secret) = key
-        .strip_prefix("plg_")
-        .and_then(|rest| rest.split_once('_'))
-        .ok_or_else(|| anyhow::anyhow!("not an api key"))?;
-    let address = server
-        .kurrentdb_address()
-        .ok_or_else(|| anyhow::anyhow!("no kurrentdb listener"))?;
-    let settings: ClientSettings =
-        format!("kurrentdb://{id}:{secret}@{address}?tls=false").parse()?;
-    Client::new(settings).map_err(|error| anyhow::anyhow!("{error}"))
-}
-
-async fn all_of(mut read: ReadStream) -> anyhow::Result<Vec<ResolvedEvent>> {
-    let mut events = Vec::new();
-    while let Some(event) = tokio::time::timeout(WAIT, read.next()).await?? {
-        events.push(event);
-    }
-    Ok(events)
+    start_serving_kurrentdb(false).await
 }
 
 /// `(id, stream, revision, type)` of each event, as the event log and the client show them.
