@@ -3,7 +3,7 @@
 //! id, with KurrentDB's error details; and `ServerFeatures` offering appends only when they
 //! are served.
 
-use kurrentdb::ReadStreamOptions;
+use kurrentdb::{AppendToStreamOptions, EventData, ReadStreamOptions, StreamState};
 use plg_kurrentdb_wire::event_store::client::{
     AccessDenied, BadRequest, Empty, StreamIdentifier, Uuid as WireUuid, WrongExpectedVersion,
     server_features::server_features_client::ServerFeaturesClient,
@@ -16,6 +16,7 @@ use plg_kurrentdb_wire::event_store::client::{
     wrong_expected_version::{CurrentStreamRevisionOption, ExpectedStreamPositionOption},
 };
 use plg_proto::v1;
+use plg_server::config::{Config, KeyBudget};
 use plg_testkit::everything;
 use uuid::Uuid;
 
@@ -286,6 +287,93 @@ async fn appends_are_offered_and_served_only_when_allowed() -> anyhow::Result<()
         Some(tonic::Code::PermissionDenied),
         "administrators do not write raw events"
     );
+    server.stop().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn appends_are_bounded_in_size_and_by_the_keys_requests_in_flight() -> anyhow::Result<()> {
+    let server = plg_testkit::TestServer::start_with(tempfile::tempdir()?, |config| Config {
+        kurrentdb_listen: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
+        kurrentdb_allow_raw_writes: true,
+        budget: KeyBudget {
+            requests_per_second: 10_000,
+            burst: 10_000,
+            concurrent_requests: 1,
+        },
+        ..config
+    })
+    .await?;
+    let operator = client(&server, server.operator_key()?)?;
+    let stream = format!("raw-{}", Uuid::new_v4().simple());
+    let options = AppendToStreamOptions::default().stream_state(StreamState::Any);
+    let event = || EventData::json("Small", &serde_json::json!({}));
+
+    // Over the count: KurrentDB's maximum-append-size-exceeded, and nothing written.
+    let too_many = (0..1_001).map(|_| event()).collect::<Result<Vec<_>, _>>()?;
+    let refused = operator
+        .append_to_stream(stream.as_str(), &options, too_many)
+        .await;
+    assert!(
+        matches!(&refused, Err(kurrentdb::Error::Grpc { code, .. }) if format!("{code:?}") == "InvalidArgument"),
+        "{refused:?}"
+    );
+    let missing = operator
+        .read_stream(stream.as_str(), &ReadStreamOptions::default())
+        .await?
+        .next()
+        .await;
+    assert!(matches!(missing, Err(kurrentdb::Error::ResourceNotFound)));
+
+    // An open batch append call is the key's one request in flight.
+    let mut raw = raw_client(&server, server.operator_key()?).await?;
+    let (open, requests) = tokio::sync::mpsc::channel(1);
+    let opened = chunk(
+        &correlation(),
+        Some((&stream, ExpectedStreamPosition::Any(()))),
+        vec![proposed("Open", b"{}")],
+        true,
+    );
+    open.send(opened).await?;
+    let mut replies = raw
+        .batch_append(futures::stream::unfold(
+            requests,
+            |mut requests| async move { requests.recv().await.map(|request| (request, requests)) },
+        ))
+        .await?
+        .into_inner();
+    let first = tokio::time::timeout(WAIT, replies.message()).await??;
+    assert_eq!(first.as_ref().and_then(revision), Some(0));
+    let busy = operator
+        .append_to_stream(stream.as_str(), &options, event()?)
+        .await;
+    assert!(
+        matches!(&busy, Err(kurrentdb::Error::Grpc { code, .. }) if format!("{code:?}") == "ResourceExhausted"),
+        "{busy:?}"
+    );
+    drop(open);
+    assert!(
+        tokio::time::timeout(WAIT, replies.message())
+            .await??
+            .is_none()
+    );
+    let written = tokio::time::timeout(WAIT, async {
+        loop {
+            match operator
+                .append_to_stream(stream.as_str(), &options, event()?)
+                .await
+            {
+                Err(kurrentdb::Error::Grpc { code, .. })
+                    if format!("{code:?}") == "ResourceExhausted" =>
+                {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                other => break anyhow::Ok(other?),
+            }
+        }
+    })
+    .await??;
+    assert_eq!(written.next_expected_version, 1);
     server.stop().await?;
     Ok(())
 }

@@ -14,8 +14,8 @@ mod kurrentdb_support;
 use kurrentdb_support::{client, start_serving_kurrentdb};
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_research_view_skips_raw_events_it_cannot_decode_and_follows_on()
--> anyhow::Result<()> {
+async fn the_research_view_skips_raw_events_it_cannot_decode_and_follows_on() -> anyhow::Result<()>
+{
     let server = start_serving_kurrentdb(true).await?;
     let operator = client(&server, server.operator_key()?)?;
     let school_stream = || format!("school-{}", Uuid::new_v4());
@@ -23,7 +23,11 @@ async fn the_research_view_skips_raw_events_it_cannot_decode_and_follows_on()
         // A category the view projects, a type it does not know.
         (school_stream(), "NoSuchEvent", json!({"anything": 1})),
         // A type it knows, with data that is not that event.
-        (school_stream(), "SchoolRegistered", json!({"garbage": true})),
+        (
+            school_stream(),
+            "SchoolRegistered",
+            json!({"garbage": true}),
+        ),
         // A category it does not project at all.
         (format!("forged-{}", Uuid::new_v4()), "Forged", json!([])),
     ];
@@ -74,6 +78,9 @@ async fn the_research_view_skips_raw_events_it_cannot_decode_and_follows_on()
     assert_eq!(rebuilt.position.0, result.position);
     let unknown_category = positions.pop();
     assert_eq!(rebuilt.skipped.into_iter().collect::<Vec<_>>(), positions);
-    assert!(unknown_category.is_some(), "events of other categories are not projected");
+    assert!(
+        unknown_category.is_some(),
+        "events of other categories are not projected"
+    );
     Ok(())
 }
