@@ -2,7 +2,9 @@
 //! clients against plgd's KurrentDB listener, each through a script under `tests/clients`
 //! that prints what it read as JSON lines, which this side compares with the event log: reads
 //! of a stream and of `$all`, both ways; the client's own errors for a missing stream and a
-//! wrong secret; catch-up subscriptions to `$all` and to a stream that catch up and go live.
+//! wrong secret; catch-up subscriptions to `$all` and to a stream that catch up and go live;
+//! appends (`BatchAppend` and `Append`), idempotent by event id, with the client's own
+//! error for a wrong expected revision.
 //! The clients are installed on first use (`kurrentdb_clients/install.rs`); without node or
 //! python3 these tests fail, saying what to install.
 
@@ -45,6 +47,7 @@ async fn serve() -> anyhow::Result<Served> {
     let server = TestServer::start_with(tempfile::tempdir()?, |config| Config {
         kurrentdb_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
         tls: Some(tls),
+        kurrentdb_allow_raw_writes: true,
         ..without_budget(config)
     })
     .await?;
@@ -120,11 +123,15 @@ fn reversed(mut events: Vec<Value>) -> Vec<Value> {
 struct ClientErrors {
     stream_not_found: &'static str,
     unauthenticated: &'static str,
+    wrong_expected_version: &'static str,
 }
 
-/// Runs a client's `reads_and_subscriptions` script against a fresh plgd and checks what it
-/// read against the event log.
-async fn reads_and_subscriptions(
+/// Where the scripts append.
+const APPEND_STREAM: &str = "client-appends";
+
+/// Runs a client's `against_plgd` script against a fresh plgd and checks what it read and
+/// wrote against the event log.
+async fn against_plgd(
     mut command: tokio::process::Command,
     errors: ClientErrors,
 ) -> anyhow::Result<()> {
@@ -154,7 +161,8 @@ async fn reads_and_subscriptions(
         .env(
             "PLG_MISSING_STREAM",
             "study-00000000000000000000000000000000",
-        );
+        )
+        .env("PLG_APPEND_STREAM", APPEND_STREAM);
     let mut script = Script::spawn(command)?;
 
     let reads = script.message("reads").await?;
@@ -192,38 +200,62 @@ async fn reads_and_subscriptions(
         subscriptions["stream"],
         json!({"events": stream_after, "caught_up_after": stream_before.len()})
     );
+
+    // Two events in a new stream, the same two again (nothing written), a conflict, then one
+    // at the stream's revision; the event log holds exactly what was sent, and the client
+    // reads it back as the log has it.
+    let appends = script.message("appends").await?;
+    let logged = served.administrator.read_stream(APPEND_STREAM).await?;
+    let positions: Vec<u64> = logged.iter().map(|event| event.position).collect();
+    assert_eq!(positions.len(), 3, "{appends}");
+    assert_eq!(appends["created"], positions[1]);
+    assert_eq!(
+        appends["again"], positions[1],
+        "the same event ids append nothing and answer as the first time"
+    );
+    assert_eq!(appends["conflict"], errors.wrong_expected_version);
+    assert_eq!(appends["alone"], positions[2]);
+    assert_eq!(appends["alone_conflict"], errors.wrong_expected_version);
+    let logged_as_sent: Vec<Value> = expected(&logged)?
+        .into_iter()
+        .map(|event| json!({"id": event["id"], "type": event["type"], "data": event["data"]}))
+        .collect();
+    assert_eq!(appends["sent"], json!(logged_as_sent));
+    assert_eq!(appends["read_back"], json!(expected(&logged)?));
     script.finish().await?;
     served.server.stop().await?;
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_node_client_reads_and_follows_subscriptions_live() -> anyhow::Result<()> {
+async fn the_node_client_reads_follows_subscriptions_live_and_appends() -> anyhow::Result<()> {
     let modules = tokio::task::spawn_blocking(install::node_client).await??;
     let mut command = tokio::process::Command::new("node");
     command
-        .arg(install::clients_dir().join("node/reads_and_subscriptions.mjs"))
+        .arg(install::clients_dir().join("node/against_plgd.mjs"))
         .env("KURRENTDB_NODE_MODULES", modules);
-    reads_and_subscriptions(
+    against_plgd(
         command,
         ClientErrors {
             stream_not_found: "StreamNotFoundError",
             unauthenticated: "AccessDeniedError",
+            wrong_expected_version: "WrongExpectedVersionError",
         },
     )
     .await
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_python_client_reads_and_follows_subscriptions_live() -> anyhow::Result<()> {
+async fn the_python_client_reads_follows_subscriptions_live_and_appends() -> anyhow::Result<()> {
     let python = tokio::task::spawn_blocking(install::python_client).await??;
     let mut command = tokio::process::Command::new(python);
-    command.arg(install::clients_dir().join("python/reads_and_subscriptions.py"));
-    reads_and_subscriptions(
+    command.arg(install::clients_dir().join("python/against_plgd.py"));
+    against_plgd(
         command,
         ClientErrors {
             stream_not_found: "NotFoundError",
             unauthenticated: "UnauthenticatedError",
+            wrong_expected_version: "WrongCurrentVersionError",
         },
     )
     .await

@@ -1,16 +1,20 @@
 // KurrentDB's official Node client against plgd's KurrentDB listener, driven by
-// services/plgd/tests/kurrentdb_clients.rs, which asserts on what this prints: one JSON
-// object a line on stdout. It reads, then follows two catch-up subscriptions, and waits on
-// stdin for the Rust side to write the live events.
+// services/plgd/tests/kurrentdb_clients, which asserts on what this prints: one JSON object
+// a line on stdout. It reads, follows two catch-up subscriptions (waiting on stdin for the
+// Rust side to write the live events), then appends.
 //
 // Environment: KURRENTDB_CONNECTION_STRING (an operator key), KURRENTDB_WRONG_CONNECTION_STRING
 // (a wrong secret), PLG_STREAM (a stream with events), PLG_MISSING_STREAM (a stream never
-// written), KURRENTDB_NODE_MODULES (the directory whose node_modules holds the client).
+// written), PLG_APPEND_STREAM (a new stream to append to), KURRENTDB_NODE_MODULES (the
+// directory whose node_modules holds the client).
+import { randomUUID } from "node:crypto";
 import { createRequire } from "node:module";
 import { createInterface } from "node:readline";
 
 const require = createRequire(`${process.env.KURRENTDB_NODE_MODULES}/`);
-const { KurrentDBClient, FORWARDS, BACKWARDS, START, END } = require("@kurrent/kurrentdb-client");
+const { KurrentDBClient, FORWARDS, BACKWARDS, START, END, NO_STREAM, jsonEvent } = require(
+  "@kurrent/kurrentdb-client",
+);
 
 const client = KurrentDBClient.connectionString(process.env.KURRENTDB_CONNECTION_STRING);
 const stream = process.env.PLG_STREAM;
@@ -34,9 +38,9 @@ const collect = async (read) => {
 };
 
 // The client's own error class, or null when the call succeeded.
-const errorOf = async (read) => {
+const errorOf = async (call) => {
   try {
-    await collect(read);
+    await call;
     return null;
   } catch (error) {
     return error.constructor.name;
@@ -49,9 +53,9 @@ print({
     stream_backwards: await collect(client.readStream(stream, { direction: BACKWARDS, fromRevision: END })),
     all_forwards: await collect(client.readAll({ direction: FORWARDS, fromPosition: START })),
     all_backwards: await collect(client.readAll({ direction: BACKWARDS, fromPosition: END })),
-    missing_stream: await errorOf(client.readStream(process.env.PLG_MISSING_STREAM)),
+    missing_stream: await errorOf(collect(client.readStream(process.env.PLG_MISSING_STREAM))),
     wrong_credentials: await errorOf(
-      KurrentDBClient.connectionString(process.env.KURRENTDB_WRONG_CONNECTION_STRING).readAll(),
+      collect(KurrentDBClient.connectionString(process.env.KURRENTDB_WRONG_CONNECTION_STRING).readAll()),
     ),
   },
 });
@@ -76,6 +80,7 @@ const follow = (subscription) => {
     process.exit(1);
   });
   return {
+    subscription,
     followed,
     caughtUp: caughtUpNow,
     until: (count) =>
@@ -96,4 +101,38 @@ const { value: line } = await lines[Symbol.asyncIterator]().next();
 const expected = JSON.parse(line);
 await Promise.all([all.until(expected.all), one.until(expected.stream)]);
 print({ subscriptions: { all: all.followed, stream: one.followed } });
+await Promise.all([all.subscription.unsubscribe(), one.subscription.unsubscribe()]);
+
+// Appends, which plgd allows operator keys here: a new stream with BatchAppend (what this
+// client uses when the server lists it), the same events again, a conflict, then one event
+// through Append (what it uses for a call with credentials of its own).
+const appendStream = process.env.PLG_APPEND_STREAM;
+const { username, password } = new URL(process.env.KURRENTDB_CONNECTION_STRING);
+const credentials = { username: decodeURIComponent(username), password: decodeURIComponent(password) };
+const batch = [0, 1].map((n) =>
+  jsonEvent({ id: randomUUID(), type: "ClientAppended", data: { client: "node", n } }),
+);
+const single = jsonEvent({ id: randomUUID(), type: "ClientAppendedAlone", data: { client: "node" } });
+const conflicting = jsonEvent({ type: "ClientConflicted", data: {} });
+// The commit position of the last event appended, as the Python client answers.
+const position = (result) => Number(result.position.commit);
+const created = await client.appendToStream(appendStream, batch, { streamState: NO_STREAM });
+print({
+  appends: {
+    sent: [...batch, single].map(({ id, type, data }) => ({ id, type, data })),
+    created: position(created),
+    again: position(await client.appendToStream(appendStream, batch, { streamState: NO_STREAM })),
+    conflict: await errorOf(client.appendToStream(appendStream, conflicting, { streamState: NO_STREAM })),
+    alone: position(
+      await client.appendToStream(appendStream, single, {
+        streamState: created.nextExpectedRevision,
+        credentials,
+      }),
+    ),
+    alone_conflict: await errorOf(
+      client.appendToStream(appendStream, conflicting, { streamState: 0n, credentials }),
+    ),
+    read_back: await collect(client.readStream(appendStream)),
+  },
+});
 process.exit(0);

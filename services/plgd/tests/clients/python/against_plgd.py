@@ -1,19 +1,29 @@
 """KurrentDB's official Python client against plgd's KurrentDB listener.
 
-Driven by services/plgd/tests/kurrentdb_clients.rs, which asserts on what this prints: one
-JSON object a line on stdout. It reads, then follows two catch-up subscriptions, and waits on
-stdin for the Rust side to write the live events.
+Driven by services/plgd/tests/kurrentdb_clients, which asserts on what this prints: one JSON
+object a line on stdout. It reads, follows two catch-up subscriptions (waiting on stdin for
+the Rust side to write the live events), then appends.
 
 Environment: KURRENTDB_CONNECTION_STRING (an operator key), KURRENTDB_WRONG_CONNECTION_STRING
 (a wrong secret), PLG_STREAM (a stream with events), PLG_MISSING_STREAM (a stream never
-written).
+written), PLG_APPEND_STREAM (a new stream to append to).
 """
 
 import json
 import os
 import sys
+import uuid
 
-from kurrentdbclient import KurrentDBClient
+from kurrentdbclient import KurrentDBClient, NewEvent, StreamState
+
+
+
+def exit_on_error(kind, error, traceback):
+    sys.__excepthook__(kind, error, traceback)
+    os._exit(1)  # the clients' gRPC threads would keep a failed script alive
+
+
+sys.excepthook = exit_on_error
 
 client = KurrentDBClient(os.environ["KURRENTDB_CONNECTION_STRING"])
 # Kept referenced: a client closes its channel when collected, cancelling its reads.
@@ -38,10 +48,10 @@ def summary(event):
     }
 
 
-def error_of(read):
+def error_of(call):
     """The client's own error class, or None when the call succeeded."""
     try:
-        list(read())
+        call()
         return None
     except Exception as error:  # noqa: BLE001 - the class is the answer
         return type(error).__name__
@@ -59,7 +69,7 @@ emit(
             "missing_stream": error_of(
                 lambda: client.get_stream(os.environ["PLG_MISSING_STREAM"])
             ),
-            "wrong_credentials": error_of(wrong_secret.read_all),
+            "wrong_credentials": error_of(lambda: list(wrong_secret.read_all())),
         }
     }
 )
@@ -102,5 +112,43 @@ one.until(expected["stream"])
 emit({"subscriptions": {"all": everything.report(), "stream": one.report()}})
 everything.stop()
 one.stop()
+
+
+def json_event(event_type, data):
+    return NewEvent(type=event_type, data=json.dumps(data).encode(), id=uuid.uuid4())
+
+
+# Appends, which plgd allows operator keys here: a new stream with BatchAppend (what this
+# client uses for a list of events), the same events again, a conflict, then one event
+# through Append (what it uses for a single event).
+append_stream = os.environ["PLG_APPEND_STREAM"]
+batch = [json_event("ClientAppended", {"client": "python", "n": n}) for n in range(2)]
+alone = json_event("ClientAppendedAlone", {"client": "python"})
+conflicting = json_event("ClientConflicted", {})
+
+
+def append(events, current_version):
+    """The commit position of the last event, which is what this client answers."""
+    return client.append_to_stream(
+        append_stream, events=events, current_version=current_version
+    )
+
+
+emit(
+    {
+        "appends": {
+            "sent": [
+                {"id": str(e.id), "type": e.type, "data": json.loads(e.data)}
+                for e in [*batch, alone]
+            ],
+            "created": append(batch, StreamState.NO_STREAM),
+            "again": append(batch, StreamState.NO_STREAM),
+            "conflict": error_of(lambda: append([conflicting], StreamState.NO_STREAM)),
+            "alone": append(alone, len(batch) - 1),
+            "alone_conflict": error_of(lambda: append(conflicting, 0)),
+            "read_back": [summary(e) for e in client.get_stream(append_stream)],
+        }
+    }
+)
 client.close()
 wrong_secret.close()
