@@ -1,12 +1,12 @@
 //! KurrentDB's official Node (`@kurrent/kurrentdb-client`) and Python (`kurrentdbclient`)
 //! clients against plgd's KurrentDB listener, each through a script under `tests/clients`
-//! that prints what it read as JSON lines, which this side compares with the event log: reads
-//! of a stream and of `$all`, both ways; the client's own errors for a missing stream and a
-//! wrong secret; catch-up subscriptions to `$all` and to a stream that catch up and go live;
-//! appends (`BatchAppend` and `Append`), idempotent by event id, with the client's own
-//! error for a wrong expected revision.
-//! The clients are installed on first use (`kurrentdb_clients/install.rs`); without node or
-//! python3 these tests fail, saying what to install.
+//! that prints what it read and wrote as JSON lines, which this side compares with the event
+//! log: reads of a stream and of `$all`, both ways; the client's own errors for a missing
+//! stream and a wrong secret; catch-up subscriptions to `$all` and to a stream that catch up
+//! and go live; appends (`BatchAppend` and `Append`), idempotent by event id, with the
+//! client's own error for a wrong expected revision. The clients are installed on first use
+//! (`kurrentdb_clients/install.rs`); without node or python3 these tests fail, saying what to
+//! install.
 
 mod install;
 mod script;
@@ -142,7 +142,7 @@ async fn against_plgd(
     let stream_before = expected(&tool.read_stream(&stream).await?)?;
     assert!(
         stream_before.len() >= 2,
-        "the study stream has events to page"
+        "the study stream has stored events"
     );
     let all_before = expected(&served.administrator.read_all().await?.1)?;
     let operator_key = served.server.operator_key()?;

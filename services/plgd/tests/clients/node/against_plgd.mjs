@@ -112,19 +112,19 @@ const credentials = { username: decodeURIComponent(username), password: decodeUR
 const batch = [0, 1].map((n) =>
   jsonEvent({ id: randomUUID(), type: "ClientAppended", data: { client: "node", n } }),
 );
-const single = jsonEvent({ id: randomUUID(), type: "ClientAppendedAlone", data: { client: "node" } });
+const alone = jsonEvent({ id: randomUUID(), type: "ClientAppendedAlone", data: { client: "node" } });
 const conflicting = jsonEvent({ type: "ClientConflicted", data: {} });
 // The commit position of the last event appended, as the Python client answers.
 const position = (result) => Number(result.position.commit);
 const created = await client.appendToStream(appendStream, batch, { streamState: NO_STREAM });
 print({
   appends: {
-    sent: [...batch, single].map(({ id, type, data }) => ({ id, type, data })),
+    sent: [...batch, alone].map(({ id, type, data }) => ({ id, type, data })),
     created: position(created),
     again: position(await client.appendToStream(appendStream, batch, { streamState: NO_STREAM })),
     conflict: await errorOf(client.appendToStream(appendStream, conflicting, { streamState: NO_STREAM })),
     alone: position(
-      await client.appendToStream(appendStream, single, {
+      await client.appendToStream(appendStream, alone, {
         streamState: created.nextExpectedRevision,
         credentials,
       }),
