@@ -11,14 +11,13 @@ use kurrentdb::{
     SubscribeToStreamOptions, SubscriptionEvent, SubscriptionFilter,
 };
 use plg_proto::v1;
-use plg_server::{
-    app::AppError,
-    config::{Config, KeyBudget},
-};
+use plg_server::{app::AppError, config::Config};
 use plg_testkit::TestServer;
 
 mod kurrentdb_support;
-use kurrentdb_support::{WAIT, all_of, client, start_serving_kurrentdb};
+use kurrentdb_support::{
+    WAIT, all_of, client, start_serving_kurrentdb, start_with_one_request_in_flight,
+};
 
 async fn start() -> anyhow::Result<TestServer> {
     start_serving_kurrentdb(false).await
@@ -318,16 +317,7 @@ async fn only_operators_and_administrators_within_their_scope_read() -> anyhow::
 #[tokio::test(flavor = "multi_thread")]
 async fn a_subscription_counts_against_its_keys_requests_in_flight_on_both_listeners()
 -> anyhow::Result<()> {
-    let server = TestServer::start_with(tempfile::tempdir()?, |config| Config {
-        kurrentdb_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
-        budget: KeyBudget {
-            requests_per_second: 10_000,
-            burst: 10_000,
-            concurrent_requests: 1,
-        },
-        ..config
-    })
-    .await?;
+    let server = start_with_one_request_in_flight(false).await?;
     let operator = client(&server, server.operator_key()?)?;
     let mut admin = server.operator().await?.admin;
     let mut subscription = operator

@@ -16,12 +16,14 @@ use plg_kurrentdb_wire::event_store::client::{
     wrong_expected_version::{CurrentStreamRevisionOption, ExpectedStreamPositionOption},
 };
 use plg_proto::v1;
-use plg_server::config::{Config, KeyBudget};
 use plg_testkit::everything;
 use uuid::Uuid;
 
 mod kurrentdb_support;
-use kurrentdb_support::{WAIT, all_of, client, proposed, raw_client, start_serving_kurrentdb};
+use kurrentdb_support::{
+    WAIT, all_of, client, never_written, proposed, raw_client, start_serving_kurrentdb,
+    start_with_one_request_in_flight,
+};
 
 fn correlation() -> WireUuid {
     WireUuid {
@@ -293,17 +295,7 @@ async fn appends_are_offered_and_served_only_when_allowed() -> anyhow::Result<()
 
 #[tokio::test(flavor = "multi_thread")]
 async fn appends_are_bounded_in_size_and_by_the_keys_requests_in_flight() -> anyhow::Result<()> {
-    let server = plg_testkit::TestServer::start_with(tempfile::tempdir()?, |config| Config {
-        kurrentdb_listen: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
-        kurrentdb_allow_raw_writes: true,
-        budget: KeyBudget {
-            requests_per_second: 10_000,
-            burst: 10_000,
-            concurrent_requests: 1,
-        },
-        ..config
-    })
-    .await?;
+    let server = start_with_one_request_in_flight(true).await?;
     let operator = client(&server, server.operator_key()?)?;
     let stream = format!("raw-{}", Uuid::new_v4().simple());
     let options = AppendToStreamOptions::default().stream_state(StreamState::Any);
@@ -318,12 +310,7 @@ async fn appends_are_bounded_in_size_and_by_the_keys_requests_in_flight() -> any
         matches!(&refused, Err(kurrentdb::Error::Grpc { code, .. }) if format!("{code:?}") == "InvalidArgument"),
         "{refused:?}"
     );
-    let missing = operator
-        .read_stream(stream.as_str(), &ReadStreamOptions::default())
-        .await?
-        .next()
-        .await;
-    assert!(matches!(missing, Err(kurrentdb::Error::ResourceNotFound)));
+    assert!(never_written(&operator, &stream).await?);
 
     // An open batch append call is the key's one request in flight.
     let mut raw = raw_client(&server, server.operator_key()?).await?;

@@ -22,7 +22,9 @@ use serde_json::json;
 use uuid::Uuid;
 
 mod kurrentdb_support;
-use kurrentdb_support::{WAIT, all_of, client, proposed, raw_client, start_serving_kurrentdb};
+use kurrentdb_support::{
+    WAIT, all_of, client, never_written, proposed, raw_client, start_serving_kurrentdb,
+};
 
 fn append_options(stream: &str) -> AppendReq {
     AppendReq {
@@ -376,15 +378,7 @@ async fn content_the_store_cannot_keep_is_refused_and_nothing_of_the_append_is_w
         refused.message().contains("proposed_message[1].data"),
         "{refused:?}"
     );
-    let missing = operator
-        .read_stream(stream.as_str(), &ReadStreamOptions::default())
-        .await?
-        .next()
-        .await;
-    assert!(
-        matches!(missing, Err(kurrentdb::Error::ResourceNotFound)),
-        "nothing written: {missing:?}"
-    );
+    assert!(never_written(&operator, &stream).await?, "nothing written");
 
     // System and metadata streams: access denied, as to a KurrentDB user who is no admin.
     for system in ["$system", "$$raw-stream"] {
@@ -430,12 +424,7 @@ async fn only_operators_write_and_only_when_plgd_allows_raw_writes() -> anyhow::
         ));
     }
     let operator = client(&server, server.operator_key()?)?;
-    let missing = operator
-        .read_stream(stream.as_str(), &ReadStreamOptions::default())
-        .await?
-        .next()
-        .await;
-    assert!(matches!(missing, Err(kurrentdb::Error::ResourceNotFound)));
+    assert!(never_written(&operator, &stream).await?);
     server.stop().await?;
     Ok(())
 }

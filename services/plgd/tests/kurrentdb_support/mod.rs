@@ -13,7 +13,7 @@ use plg_kurrentdb_wire::event_store::client::{
     streams::{ProposedMessage, streams_client::StreamsClient},
     uuid as wire_uuid,
 };
-use plg_server::config::Config;
+use plg_server::config::{Config, KeyBudget};
 use plg_testkit::{TestServer, without_budget};
 use tonic::Status;
 use uuid::Uuid;
@@ -29,6 +29,31 @@ pub async fn start_serving_kurrentdb(raw_writes: bool) -> anyhow::Result<TestSer
         ..without_budget(config)
     })
     .await
+}
+
+/// A plgd serving KurrentDB's protocol whose keys may each have one request in flight.
+pub async fn start_with_one_request_in_flight(raw_writes: bool) -> anyhow::Result<TestServer> {
+    TestServer::start_with(tempfile::tempdir()?, |config| Config {
+        kurrentdb_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+        kurrentdb_allow_raw_writes: raw_writes,
+        budget: KeyBudget {
+            requests_per_second: 10_000,
+            burst: 10_000,
+            concurrent_requests: 1,
+        },
+        ..config
+    })
+    .await
+}
+
+/// Whether `stream` reads as never written.
+pub async fn never_written(client: &Client, stream: &str) -> anyhow::Result<bool> {
+    let read = client
+        .read_stream(stream, &kurrentdb::ReadStreamOptions::default())
+        .await?
+        .next()
+        .await;
+    Ok(matches!(read, Err(kurrentdb::Error::ResourceNotFound)))
 }
 
 /// A client of the listener, sending `key` (`plg_<id>_<secret>`) as basic credentials.
