@@ -1,12 +1,12 @@
 //! `$all`'s server-side filters: on stream name or event type, by prefixes or a regex, with
 //! checkpoints so a client whose filter skips long runs still learns how far the log is read.
 
+use fancy_regex::Regex;
 use plg_eventstore::RecordedEvent;
 use plg_kurrentdb_wire::event_store::client::streams::read_req::options::{
     FilterOption, FilterOptions,
     filter_options::{Expression, Filter as Target, Window},
 };
-use regex::Regex;
 use tonic::Status;
 
 /// What a filter matches against.
@@ -16,7 +16,10 @@ enum On {
     EventType,
 }
 
-/// KurrentDB matches prefixes when any are given, else the regex.
+/// KurrentDB matches prefixes when any are given, else the regex. Its regexes are .NET's,
+/// with look-around, which clients use: the Python client's default `$all` filter excludes
+/// system events with `^(?!(\$.+$|…))`. `fancy_regex` has look-around and backtracks only
+/// for it (and back-references), within its backtracking limit.
 #[derive(Debug)]
 enum Matcher {
     Prefixes(Vec<String>),
@@ -83,7 +86,9 @@ impl Filter {
         };
         match &self.matcher {
             Matcher::Prefixes(prefixes) => prefixes.iter().any(|prefix| text.starts_with(prefix)),
-            Matcher::Regex(regex) => regex.is_match(text),
+            // Over the backtracking limit (a pathological regex), an event counts as not
+            // matching rather than stopping the whole read.
+            Matcher::Regex(regex) => regex.is_match(text).unwrap_or(false),
         }
     }
 
