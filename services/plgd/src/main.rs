@@ -150,7 +150,8 @@ fn print_migrated(config: &Config, migrated: &plgd::migrate::Migrated) {
     );
     println!(
         "the research view and the projections' checkpoints are not copied (positions differ \
-         on kurrentdb): plgd rebuilds the view when it first runs on the new store"
+         on kurrentdb): plgd rebuilds the view when it first runs on the new store; keys.db \
+         is not in the log: keep it with the data directory"
     );
 }
 
