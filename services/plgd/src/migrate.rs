@@ -323,17 +323,13 @@ async fn copy_requests(
 ) -> Result<u64, MigrateError> {
     let mut progress = Progress::requests(total);
     let mut copied = 0;
-    let mut after = None;
+    let mut pages = RequestPages::default();
     loop {
-        let page = source
-            .request_records(after.clone(), REQUEST_PAGE)
-            .await
-            .map_err(MigrateError::Source)?;
-        let Some(last) = page.last() else {
+        let page = pages.next(source).await?;
+        if page.is_empty() {
             progress.finish();
             return Ok(copied);
-        };
-        after = Some(last.key.key.clone());
+        }
         for record in &page {
             let events = request_events(source, record).await?;
             match target.import_request(&record.key, &events).await {
@@ -348,6 +344,27 @@ async fn copy_requests(
                 Err(error) => return Err(MigrateError::Target(error)),
             }
         }
+    }
+}
+
+/// The source's request records, a page at a time in key order.
+#[derive(Debug, Default)]
+struct RequestPages {
+    after: Option<String>,
+}
+
+impl RequestPages {
+    /// The next page; empty once all were read.
+    async fn next(
+        &mut self,
+        source: &SqliteEventStore,
+    ) -> Result<Vec<RequestRecord>, MigrateError> {
+        let page = source
+            .request_records(self.after.take(), REQUEST_PAGE)
+            .await
+            .map_err(MigrateError::Source)?;
+        self.after = page.last().map(|last| last.key.key.clone());
+        Ok(page)
     }
 }
 

@@ -10,7 +10,7 @@ use plg_eventstore::kurrentdb::KurrentDbEventStore;
 use plg_eventstore::sqlite::SqliteEventStore;
 use plg_eventstore::{
     AppendRequest, Direction, EventStore, ExpectedRevision, IdempotencyKey, NewEvent, ReadFrom,
-    RecordedEvent, StoreError,
+    RecordedEvent, StoreError, StreamName,
 };
 use plg_proto::v1;
 use plg_server::config::Config;
@@ -115,6 +115,22 @@ fn another_event() -> NewEvent {
         data: json!({"note": "not from the source"}),
         metadata: json!({}),
     }
+}
+
+/// A new stream on the target, with one event the source does not have.
+async fn write_not_from_the_source(
+    target: &KurrentDbEventStore,
+    stream: &StreamName,
+) -> anyhow::Result<()> {
+    target
+        .append(AppendRequest {
+            stream: stream.clone(),
+            expected: ExpectedRevision::NoStream,
+            events: vec![another_event()],
+            idempotency: None,
+        })
+        .await?;
+    Ok(())
 }
 
 #[tokio::test]
@@ -262,14 +278,7 @@ async fn a_target_whose_stream_differs_from_the_source_is_refused() -> anyhow::R
     source.close().await;
     let stream = log[0].stream.clone();
     let target = KurrentDbEventStore::connect(&to).await?;
-    target
-        .append(AppendRequest {
-            stream: stream.clone(),
-            expected: ExpectedRevision::NoStream,
-            events: vec![another_event()],
-            idempotency: None,
-        })
-        .await?;
+    write_not_from_the_source(&target, &stream).await?;
 
     let output = migrate(data_dir.path(), &to, &[]).await?;
     assert!(!output.status.success(), "{output:?}");
@@ -289,15 +298,8 @@ async fn a_target_holding_streams_the_source_lacks_fails_the_verification() -> a
     let data_dir = TestServer::start().await?.stop().await?;
     let (_target_plgd, to) = kurrentdb().await?;
     let target = KurrentDbEventStore::connect(&to).await?;
-    let extra = plg_eventstore::StreamName::new("note-1")?;
-    target
-        .append(AppendRequest {
-            stream: extra.clone(),
-            expected: ExpectedRevision::NoStream,
-            events: vec![another_event()],
-            idempotency: None,
-        })
-        .await?;
+    let extra = StreamName::new("note-1")?;
+    write_not_from_the_source(&target, &extra).await?;
 
     let output = migrate(data_dir.path(), &to, &[]).await?;
     assert!(!output.status.success(), "{output:?}");

@@ -11,7 +11,7 @@ use plg_eventstore::{
     Direction, EventStore, Position, ReadFrom, RecordedEvent, StreamName, StreamRevision,
 };
 
-use super::{MigrateError, PAGE, REQUEST_PAGE};
+use super::{MigrateError, PAGE, RequestPages};
 
 /// Every stream of a log as read: its count, head and the first break of its chain.
 #[derive(Debug, Default)]
@@ -111,16 +111,12 @@ pub(super) async fn requests(
     target: &KurrentDbEventStore,
 ) -> Result<Vec<String>, MigrateError> {
     let mut problems = Vec::new();
-    let mut after = None;
+    let mut pages = RequestPages::default();
     loop {
-        let page = source
-            .request_records(after.clone(), REQUEST_PAGE)
-            .await
-            .map_err(MigrateError::Source)?;
-        let Some(last) = page.last() else {
+        let page = pages.next(source).await?;
+        if page.is_empty() {
             return Ok(problems);
-        };
-        after = Some(last.key.key.clone());
+        }
         for record in page {
             let expected = &record.outcome;
             let found = target.find_idempotent_outcome(&record.key).await;
