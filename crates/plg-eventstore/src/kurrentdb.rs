@@ -7,6 +7,7 @@
 
 mod append;
 mod envelope;
+mod import;
 mod read;
 mod requests;
 
@@ -14,6 +15,8 @@ use std::fmt;
 
 use ::kurrentdb::{Client, ClientSettings, ReadAllOptions, StreamPosition};
 use async_trait::async_trait;
+
+pub use import::Imported;
 
 use crate::{
     AppendOutcome, AppendRequest, Direction, EventStore, IdempotencyKey, Position, ReadFrom,

@@ -98,6 +98,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
 mod heads;
+mod inventory;
 mod open;
 mod read;
 mod stored;
@@ -117,6 +118,8 @@ use read::{
     stream_head,
 };
 use stored::StoredNames;
+
+pub use inventory::RequestRecord;
 
 /// The schema version this build writes, kept in `PRAGMA user_version`.
 pub const SCHEMA_VERSION: i64 = 2;

@@ -1,6 +1,8 @@
 //! plgd: every PLG Ledger service in one process, on the embedded event store, with the
 //! research view's projections following the log alongside.
 
+pub mod migrate;
+
 use std::sync::Arc;
 
 use plg_eventstore::{EventStore, sqlite::SqliteEventStore};

@@ -63,6 +63,19 @@ enum Command {
         #[arg(long)]
         from: PathBuf,
     },
+    /// Copy the data directory's event log and request records into KurrentDB, as they are
+    /// (ids, revisions, timestamps, hashes), then verify the copy. Resumable: run it again
+    /// after an interruption. Refuses while plgd serves the data directory. The research view
+    /// is not copied: plgd rebuilds it on the new store.
+    Migrate {
+        /// The KurrentDB to copy into: a connection string, kurrentdb://user:password@host:2113
+        /// (TLS and credentials as KurrentDB's clients take them).
+        #[arg(long)]
+        to: String,
+        /// Stop once this run has appended this many events, as if interrupted (for tests).
+        #[arg(long, hide = true)]
+        stop_after_events: Option<u64>,
+    },
     /// Load a synthetic demo study into a running plgd through its gRPC API.
     Demo {
         /// The plgd to load into, such as https://plg.example.org:50051; by default the
@@ -108,6 +121,38 @@ fn demo_address(config: &Config) -> String {
         "http"
     };
     format!("{scheme}://{listen}")
+}
+
+/// The summary of `plgd migrate` (the connection string is never repeated: it holds the
+/// secret).
+fn print_migrated(config: &Config, migrated: &plgd::migrate::Migrated) {
+    println!(
+        "copied {} of {} events ({} already there) in {} streams from {} to kurrentdb",
+        migrated.copied,
+        migrated.events,
+        migrated.already_there,
+        migrated.streams,
+        config.data_dir.display()
+    );
+    if migrated.stopped {
+        println!("stopped as asked (--stop-after-events): run plgd migrate again to continue");
+        return;
+    }
+    println!(
+        "copied {} of {} request records ({} already there)",
+        migrated.requests_copied,
+        migrated.requests,
+        migrated.requests - migrated.requests_copied
+    );
+    println!(
+        "verified: every stream's count, head revision and head hash are equal on both sides, \
+         every chain verifies on kurrentdb, and every request record replays"
+    );
+    println!(
+        "the research view and the projections' checkpoints are not copied (positions differ \
+         on kurrentdb): plgd rebuilds the view when it first runs on the new store; keys.db \
+         is not in the log: keep it with the data directory"
+    );
 }
 
 #[tokio::main]
@@ -160,6 +205,13 @@ async fn main() -> anyhow::Result<()> {
                 config.data_dir.display(),
                 manifest.position
             );
+        }
+        Command::Migrate {
+            to,
+            stop_after_events,
+        } => {
+            let migrated = plgd::migrate::migrate(&config, &to, stop_after_events).await?;
+            print_migrated(&config, &migrated);
         }
         Command::Demo {
             address,

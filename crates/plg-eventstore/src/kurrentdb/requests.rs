@@ -26,15 +26,15 @@ const ATTEMPT_TYPE: &str = "plg-request-attempt";
 
 /// One attempt at a request, as its request stream records it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct Attempt {
-    key: String,
-    fingerprint: String,
+pub(super) struct Attempt {
+    pub key: String,
+    pub fingerprint: String,
     /// 1 for the first attempt; attempt `k` is the request stream's revision `k - 1`.
-    attempt: u32,
-    stream: StreamName,
+    pub attempt: u32,
+    pub stream: StreamName,
     /// The revision the events are appended right after; `None`: as a new stream's first.
-    after: Option<StreamRevision>,
-    events: Vec<PreparedEvent>,
+    pub after: Option<StreamRevision>,
+    pub events: Vec<PreparedEvent>,
 }
 
 /// What became of an attempt.
@@ -148,7 +148,7 @@ impl KurrentDbEventStore {
         }
     }
 
-    async fn last_attempt(&self, key: &str) -> Result<Option<Attempt>, StoreError> {
+    pub(super) async fn last_attempt(&self, key: &str) -> Result<Option<Attempt>, StoreError> {
         let Some(record) = self.last_event(&request_stream(key)).await? else {
             return Ok(None);
         };
@@ -170,7 +170,7 @@ impl KurrentDbEventStore {
 
     /// Records `attempt` as its request stream's next event; false when another process
     /// recorded that attempt first.
-    async fn record(&self, attempt: &Attempt) -> Result<bool, StoreError> {
+    pub(super) async fn record(&self, attempt: &Attempt) -> Result<bool, StoreError> {
         let state = match attempt.attempt {
             1 => StreamState::NoStream,
             number => StreamState::StreamRevision(u64::from(number) - 2),

@@ -299,15 +299,26 @@ pub(super) fn load_idempotent_outcome(
     let Some((fingerprint, stream, first_revision, revision, position)) = row else {
         return Ok(None);
     };
+    let outcome = stored_outcome(key, stream, first_revision, revision, position)?;
+    Ok(Some((fingerprint, outcome)))
+}
+
+/// An idempotency row's outcome, from its columns `stream` to `position`.
+pub(super) fn stored_outcome(
+    key: &str,
+    stream: String,
+    first_revision: i64,
+    revision: i64,
+    position: i64,
+) -> Result<AppendOutcome, StoreError> {
     let stream = StreamName::new(stream).map_err(|error| {
         StoreError::Corrupt(format!("idempotency key {key}: bad stream name: {error}"))
     })?;
-    let outcome = AppendOutcome {
+    Ok(AppendOutcome {
         stream,
         first_revision: StreamRevision(to_u64(first_revision)?),
         revision: StreamRevision(to_u64(revision)?),
         position: Position(to_u64(position)?),
         replayed: false,
-    };
-    Ok(Some((fingerprint, outcome)))
+    })
 }
