@@ -125,9 +125,10 @@ impl<'de> Deserialize<'de> for StoreChoice {
 
 /// An open event store, of either kind.
 #[derive(Debug, Clone)]
-pub enum OpenStore {
-    Embedded(SqliteEventStore),
-    KurrentDb(KurrentDbEventStore),
+pub struct OpenStore {
+    shared: Arc<dyn EventStore>,
+    /// Kept to be closed: the embedded store's writes are on disk once it is.
+    embedded: Option<SqliteEventStore>,
 }
 
 impl OpenStore {
@@ -139,30 +140,34 @@ impl OpenStore {
         sharing: Sharing,
     ) -> Result<Self, StoreError> {
         match choice {
-            StoreChoice::Embedded => Ok(Self::Embedded(
-                SqliteEventStore::open_with(data_dir.join(EVENT_STORE_FILE), sharing).await?,
-            )),
+            StoreChoice::Embedded => {
+                let store =
+                    SqliteEventStore::open_with(data_dir.join(EVENT_STORE_FILE), sharing).await?;
+                Ok(Self {
+                    shared: Arc::new(store.clone()),
+                    embedded: Some(store),
+                })
+            }
             StoreChoice::KurrentDb(connection) => {
                 // KurrentDB's client sets up TLS with the process's crypto provider.
                 crate::app::select_tls_crypto();
-                Ok(Self::KurrentDb(
-                    KurrentDbEventStore::connect(connection.expose()).await?,
-                ))
+                let store = KurrentDbEventStore::connect(connection.expose()).await?;
+                Ok(Self {
+                    shared: Arc::new(store),
+                    embedded: None,
+                })
             }
         }
     }
 
     pub fn shared(&self) -> Arc<dyn EventStore> {
-        match self {
-            Self::Embedded(store) => Arc::new(store.clone()),
-            Self::KurrentDb(store) => Arc::new(store.clone()),
-        }
+        Arc::clone(&self.shared)
     }
 
     /// Closes the embedded store, so every acknowledged write is on disk; KurrentDB holds
     /// its writes itself.
     pub async fn close(&self) {
-        if let Self::Embedded(store) = self {
+        if let Some(store) = &self.embedded {
             store.close().await;
         }
     }
