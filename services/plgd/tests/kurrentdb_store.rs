@@ -3,7 +3,7 @@
 //! its research view surviving a restart, and the first one's log holding the events in the
 //! backend's envelope.
 
-use std::{net::SocketAddr, time::Duration};
+use std::net::SocketAddr;
 
 use kurrentdb::{Client, ClientSettings, ReadStreamOptions};
 use plg_eventstore::{
@@ -18,21 +18,8 @@ use plg_server::{
 use plg_testkit::{TestServer, health, options_waiting_for_view, school_code, without_budget};
 use serde_json::Value;
 
-/// Long enough for any step here, short enough that a hang fails the test.
-const WAIT: Duration = Duration::from_secs(30);
-
-/// The KurrentDB side: a plgd on the embedded store serving KurrentDB's protocol with raw
-/// writes, in insecure local mode so that its log starts empty (with keys, its own first
-/// operator key would be the log's first event).
-async fn kurrentdb_plgd() -> anyhow::Result<TestServer> {
-    TestServer::start_with(tempfile::tempdir()?, |config| Config {
-        insecure_local: true,
-        kurrentdb_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
-        kurrentdb_allow_raw_writes: true,
-        ..without_budget(config)
-    })
-    .await
-}
+mod kurrentdb_support;
+use kurrentdb_support::{WAIT, all_of, insecure_plgd};
 
 fn connection_string(kurrentdb: &TestServer) -> anyhow::Result<String> {
     let address = kurrentdb
@@ -64,7 +51,7 @@ fn register(request_id: &str) -> v1::RegisterSchoolRequest {
 #[tokio::test(flavor = "multi_thread")]
 async fn plgd_runs_on_another_plgds_kurrentdb_listener_and_survives_a_restart() -> anyhow::Result<()>
 {
-    let kurrentdb = kurrentdb_plgd().await?;
+    let kurrentdb = insecure_plgd().await?;
     let store = on_kurrentdb(&kurrentdb)?;
     let on_store = |config| Config {
         store: store.clone(),
@@ -179,14 +166,14 @@ async fn raw_events(
 ) -> anyhow::Result<Vec<kurrentdb::RecordedEvent>> {
     let settings: ClientSettings = connection_string(kurrentdb)?.parse()?;
     let client = Client::new(settings).map_err(|error| anyhow::anyhow!("{error}"))?;
-    let mut read = client
+    let read = client
         .read_stream(stream, &ReadStreamOptions::default())
         .await?;
-    let mut events = Vec::new();
-    while let Some(resolved) = tokio::time::timeout(WAIT, read.next()).await?? {
-        events.extend(resolved.event);
-    }
-    Ok(events)
+    Ok(all_of(read)
+        .await?
+        .into_iter()
+        .filter_map(|resolved| resolved.event)
+        .collect())
 }
 
 /// A self-signed certificate for 127.0.0.1 and localhost, and the config naming it.
@@ -251,7 +238,7 @@ async fn plgd_on_kurrentdb_over_tls_serves_over_tls() -> anyhow::Result<()> {
 /// stops ends, with an error, and the research view following it stops rather than spins.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_subscription_to_a_plgd_that_stops_ends_with_an_error() -> anyhow::Result<()> {
-    let kurrentdb = kurrentdb_plgd().await?;
+    let kurrentdb = insecure_plgd().await?;
     let store = KurrentDbEventStore::connect(&connection_string(&kurrentdb)?).await?;
     store
         .append(AppendRequest {
