@@ -4,10 +4,7 @@
 
 use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
 
-use plg_eventstore::{
-    StoreError,
-    sqlite::{Sharing, SqliteEventStore},
-};
+use plg_eventstore::{StoreError, sqlite::Sharing};
 use plg_vault::{VAULT_FILE, Vault};
 use tokio::{net::TcpListener, sync::watch};
 
@@ -22,11 +19,11 @@ use crate::{
     lock::{Claim, DataDirLock, LockError},
     private,
     server::{ServeError, ServiceSet, Serving, Stopping, shutdown_signal},
+    store::OpenStore,
     streams::Streams,
 };
 
-/// The embedded store's file inside the data directory.
-pub const EVENT_STORE_FILE: &str = "events.db";
+pub use crate::store::EVENT_STORE_FILE;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -70,6 +67,12 @@ pub enum AppError {
     InsecureNotLocal(SocketAddr),
     #[error("--kurrentdb-allow-raw-writes needs the KurrentDB listener: set --kurrentdb-listen")]
     RawWritesWithoutKurrentdb,
+    #[error(
+        "plgd {0} works on the embedded store's file only, and `store` names KurrentDB: back \
+         up KurrentDB with its own tools, and the key store (keys.db in the data directory) \
+         as a file, with plgd stopped"
+    )]
+    EmbeddedStoreOnly(&'static str),
 }
 
 /// What every service is built from: the write core, the server's bounds on streams and
@@ -87,7 +90,7 @@ pub struct Runtime {
 #[derive(Debug)]
 pub struct App {
     config: Config,
-    store: SqliteEventStore,
+    store: OpenStore,
     listener: TcpListener,
     services: ServiceSet,
     serving: Serving,
@@ -97,7 +100,8 @@ pub struct App {
 }
 
 impl App {
-    /// Builds over `config.data_dir`, refusing unless `claim` on it can be taken at once.
+    /// Builds on `config.store`, with the key store and the research view in
+    /// `config.data_dir`, refusing unless `claim` on the directory can be taken at once.
     pub async fn build<E>(
         config: Config,
         claim: Claim,
@@ -122,10 +126,9 @@ impl App {
             Claim::Whole => Sharing::Exclusive,
             Claim::Store | Claim::View => Sharing::Shared,
         };
-        let store =
-            SqliteEventStore::open_with(config.data_dir.join(EVENT_STORE_FILE), sharing).await?;
+        let store = OpenStore::open(&config.store, &config.data_dir, sharing).await?;
         let vault = Vault::open(config.data_dir.join(VAULT_FILE))?;
-        let ledger = Ledger::new(Arc::new(store.clone())).with_vault(Arc::new(vault));
+        let ledger = Ledger::new(store.shared()).with_vault(Arc::new(vault));
         ledger.finish_erasures().await.map_err(AppError::Erasures)?;
         let tls = config.tls.as_ref().map(server_tls).transpose()?;
         let runtime = Runtime {
@@ -208,6 +211,7 @@ impl App {
         tracing::info!(
             %address,
             data_dir = %self.config.data_dir.display(),
+            store = %self.config.store,
             services = ?self.services.names(),
             tls = self.config.tls.is_some(),
             "serving"
@@ -246,7 +250,7 @@ impl App {
 /// Selects ring, the provider the workspace's tonic is built with (`tls-ring`), as the
 /// process's TLS crypto: once a dependency also enables aws-lc-rs (KurrentDB's client does),
 /// rustls cannot choose between them and panics on the first TLS setup.
-fn select_tls_crypto() {
+pub(crate) fn select_tls_crypto() {
     // Fails only when a provider is installed already, which serves as well.
     let _ = rustls::crypto::ring::default_provider().install_default();
 }

@@ -11,13 +11,14 @@ use figment::{
 use plg_telemetry::LogFormat;
 use serde::{Deserialize, Serialize};
 
-use crate::streams::StreamLimits;
+use crate::{store::StoreChoice, streams::StreamLimits};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
 
 /// The settings the environment may set, as `PLG_<SETTING>`.
-const SETTINGS: [&str; 10] = [
+const SETTINGS: [&str; 11] = [
     "listen",
+    "store",
     "kurrentdb_listen",
     "data_dir",
     "log_format",
@@ -64,7 +65,12 @@ pub struct Config {
     /// `kurrentdb_allow_raw_writes`), for KurrentDB's official clients; off when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kurrentdb_listen: Option<SocketAddr>,
-    /// Where the embedded store keeps its files.
+    /// The event store: `"embedded"` (the file `events.db` in the data directory), or a
+    /// `kurrentdb://…` connection string, with TLS and credentials as KurrentDB's clients
+    /// take them. Shown with its password redacted.
+    #[serde(default)]
+    pub store: StoreChoice,
+    /// Where the embedded store, the key store and the research view keep their files.
     pub data_dir: PathBuf,
     pub log_format: LogFormat,
     /// A `RUST_LOG`-style filter.
@@ -162,6 +168,7 @@ impl Default for Config {
                 .parse()
                 .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 50051))),
             kurrentdb_listen: None,
+            store: StoreChoice::Embedded,
             data_dir: PathBuf::from("data"),
             log_format: LogFormat::Pretty,
             log_filter: "info".to_owned(),
@@ -192,7 +199,13 @@ pub struct Flags {
     #[arg(long, global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kurrentdb_listen: Option<SocketAddr>,
-    /// Directory of the embedded event store [default: ./data]
+    /// The event store: embedded, or a kurrentdb:// connection string (its password is
+    /// visible to other local users here: prefer the file or PLG_STORE) [default: embedded]
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store: Option<String>,
+    /// Directory of the embedded event store, the key store and the research view
+    /// [default: ./data]
     #[arg(long, global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data_dir: Option<PathBuf>,

@@ -18,6 +18,7 @@ pub mod limits;
 pub mod lock;
 mod private;
 pub mod server;
+pub mod store;
 pub mod streams;
 mod write;
 

@@ -334,7 +334,8 @@ fn caught_up(stream_revision: Option<StreamRevision>, position: Option<Position>
 }
 
 /// Sends a subscription's events that pass `filter`, and `CaughtUp` once (at once when
-/// `live`, else after the first event that `reaches_head`), until the client leaves.
+/// `live`, else after the first event that `reaches_head`), until the client leaves or the
+/// store closes.
 async fn follow(
     mut events: BoxStream<'static, Result<RecordedEvent, StoreError>>,
     filter: Option<Filter>,
@@ -353,8 +354,13 @@ async fn follow(
             event = events.next() => event,
             () = replies.closed() => return Err(Stop::Gone),
         };
+        // The store's subscriptions end only when it closes, as plgd stops. Never ended
+        // cleanly: KurrentDB's Rust client (1.1.0) spins on a subscription that ends without
+        // an error, so it is told to subscribe again elsewhere.
         let Some(event) = event.transpose()? else {
-            return Ok(());
+            return Err(Stop::Failed(Status::unavailable(
+                "the server is stopping: subscribe again",
+            )));
         };
         if filter.as_ref().is_none_or(|filter| filter.matches(&event)) {
             send(replies, read_resp(&event, form)).await?;

@@ -1,22 +1,27 @@
-//! plgd: every PLG Ledger service in one process, on the embedded event store, with the
-//! research view's projections following the log alongside.
+//! plgd: every PLG Ledger service in one process, on the configured event store (the embedded
+//! one by default, or KurrentDB), with the research view's projections following the log
+//! alongside.
 
 pub mod migrate;
 
 use std::sync::Arc;
 
-use plg_eventstore::{EventStore, sqlite::SqliteEventStore};
+use plg_eventstore::{
+    EventStore,
+    sqlite::{Sharing, SqliteEventStore},
+};
 use plg_kurrentdb::{Keys, Writes};
 use plg_ledger::Ledger;
 use plg_projections::{ProjectionError, RESEARCH_DB_FILE, Rebuilt};
 use plg_research::ResearchHost;
 use plg_server::{
     Runtime,
-    app::{App, AppError, EVENT_STORE_FILE},
+    app::{App, AppError},
     auth,
     config::Config,
     lock::{Claim, DataDirLock},
     server::ServiceSet,
+    store::{OpenStore, StoreChoice},
 };
 use tokio::net::TcpListener;
 
@@ -35,8 +40,8 @@ pub fn services(runtime: &Runtime) -> ServiceSet {
 /// The name of the listener serving KurrentDB's client protocol, for [`App::side_addr`].
 pub const KURRENTDB_LISTENER: &str = "kurrentdb";
 
-/// Opens the store and the research view in `config.data_dir`, which it owns alone while it
-/// runs, binds `config.listen` (and `config.kurrentdb_listen`, if set) and builds every
+/// Opens the configured store, and the research view in `config.data_dir`, which it owns
+/// alone while it runs, binds `config.listen` (and `config.kurrentdb_listen`, if set) and builds every
 /// service, with the projections to run beside them.
 pub async fn build(config: Config) -> Result<App, AppError> {
     let data_dir = config.data_dir.clone();
@@ -78,13 +83,13 @@ pub async fn build(config: Config) -> Result<App, AppError> {
     .await
 }
 
-/// Issues an operator key directly into the store, with plgd stopped: the way back in when
-/// every operator key is lost or revoked. Refuses while another process uses the data
-/// directory.
+/// Issues an operator key directly into the configured store, with plgd stopped: the way
+/// back in when every operator key is lost or revoked. Refuses while another process uses the
+/// data directory.
 pub async fn issue_operator_key(config: &Config, identity: &str) -> Result<String, AppError> {
     let _lock = DataDirLock::acquire(&config.data_dir, Claim::Whole)?;
-    let store = SqliteEventStore::open(config.data_dir.join(EVENT_STORE_FILE)).await?;
-    let issued = auth::another_operator_key(&Ledger::new(Arc::new(store.clone())), identity).await;
+    let store = OpenStore::open(&config.store, &config.data_dir, Sharing::Exclusive).await?;
+    let issued = auth::another_operator_key(&Ledger::new(store.shared()), identity).await;
     store.close().await;
     issued.map_err(|error| AppError::Services(error.into()))
 }
@@ -94,10 +99,22 @@ pub async fn issue_operator_key(config: &Config, identity: &str) -> Result<Strin
 /// rebuilt view is current to and the events it skipped as unreadable.
 pub async fn rebuild(config: &Config, projections: &[String]) -> Result<Rebuilt, AppError> {
     let _lock = DataDirLock::acquire(&config.data_dir, Claim::View)?;
-    let store = SqliteEventStore::open(config.data_dir.join(EVENT_STORE_FILE)).await?;
-    let shared: Arc<dyn EventStore> = Arc::new(store.clone());
-    let rebuilt =
-        plg_projections::rebuild(shared, config.data_dir.join(RESEARCH_DB_FILE), projections).await;
+    let store = OpenStore::open(&config.store, &config.data_dir, Sharing::Shared).await?;
+    let rebuilt = plg_projections::rebuild(
+        store.shared(),
+        config.data_dir.join(RESEARCH_DB_FILE),
+        projections,
+    )
+    .await;
     store.close().await;
     rebuilt.map_err(|error| AppError::Services(error.into()))
+}
+
+/// Refuses `command` (`backup`, `restore`) unless plgd runs on the embedded store: they copy
+/// its file. KurrentDB is backed up with its own tools.
+pub fn embedded_only(config: &Config, command: &'static str) -> Result<(), AppError> {
+    match config.store {
+        StoreChoice::Embedded => Ok(()),
+        StoreChoice::KurrentDb(_) => Err(AppError::EmbeddedStoreOnly(command)),
+    }
 }

@@ -50,14 +50,15 @@ enum Command {
     },
     /// Copy the event store and the key store into a new or empty directory, consistently,
     /// while plgd may serve, checked and with a manifest written last. The research view is
-    /// rebuilt from the log after a restore.
+    /// rebuilt from the log after a restore. The embedded store only.
     Backup {
         /// The directory to copy into.
         #[arg(long)]
         to: PathBuf,
     },
     /// Copy a complete backup (one with its manifest, whose files match it) into the data
-    /// directory, which must be new or empty. Start plgd on it afterwards.
+    /// directory, which must be new or empty. Start plgd on it afterwards. The embedded store
+    /// only.
     Restore {
         /// The directory a backup was made into.
         #[arg(long)]
@@ -189,6 +190,7 @@ async fn main() -> anyhow::Result<()> {
             println!("{key}");
         }
         Command::Backup { to } => {
+            plgd::embedded_only(&config, "backup")?;
             let manifest = backup::backup(&config.data_dir, &to)?;
             println!(
                 "backed up {} to {}, up to log position {}",
@@ -198,6 +200,7 @@ async fn main() -> anyhow::Result<()> {
             );
         }
         Command::Restore { from } => {
+            plgd::embedded_only(&config, "restore")?;
             let manifest = backup::restore(&from, &config.data_dir)?;
             println!(
                 "restored {} into {}, up to log position {}",

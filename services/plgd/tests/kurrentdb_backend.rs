@@ -19,18 +19,8 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-/// A plgd serving KurrentDB's protocol with raw writes on a free loopback port. Insecure
-/// local mode, so that its log starts empty: with keys, plgd's first start writes its first
-/// operator key to the log.
-async fn insecure_plgd() -> anyhow::Result<TestServer> {
-    TestServer::start_with(tempfile::tempdir()?, |config| Config {
-        insecure_local: true,
-        kurrentdb_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
-        kurrentdb_allow_raw_writes: true,
-        ..without_budget(config)
-    })
-    .await
-}
+mod kurrentdb_support;
+use kurrentdb_support::insecure_plgd;
 
 /// A plgd with keys serving KurrentDB's protocol with raw writes.
 async fn plgd_with_keys() -> anyhow::Result<TestServer> {

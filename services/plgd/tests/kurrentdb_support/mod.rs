@@ -31,6 +31,19 @@ pub async fn start_serving_kurrentdb(raw_writes: bool) -> anyhow::Result<TestSer
     .await
 }
 
+/// A plgd serving KurrentDB's protocol with raw writes on a free loopback port. Insecure
+/// local mode, so that its log starts empty: with keys, plgd's first start writes its first
+/// operator key to the log.
+pub async fn insecure_plgd() -> anyhow::Result<TestServer> {
+    TestServer::start_with(tempfile::tempdir()?, |config| Config {
+        insecure_local: true,
+        kurrentdb_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+        kurrentdb_allow_raw_writes: true,
+        ..without_budget(config)
+    })
+    .await
+}
+
 /// A plgd serving KurrentDB's protocol whose keys may each have one request in flight.
 pub async fn start_with_one_request_in_flight(raw_writes: bool) -> anyhow::Result<TestServer> {
     TestServer::start_with(tempfile::tempdir()?, |config| Config {
