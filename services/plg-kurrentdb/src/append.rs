@@ -14,9 +14,15 @@ use uuid::Uuid;
 
 /// The most events one append may carry: the main API's longest list (`attendance`).
 pub(crate) const MAX_EVENTS: usize = 1_000;
-/// The most bytes of data and custom metadata one append may carry: gRPC's usual 4 MiB
-/// message, which a request to the main API cannot exceed either.
+/// The most bytes one append may carry, counting each event's id, metadata (its type
+/// included), custom metadata and data: gRPC's usual 4 MiB message, which a request to the
+/// main API cannot exceed either.
 pub(crate) const MAX_APPEND_BYTES: usize = 4 * 1024 * 1024;
+/// The longest event type, in bytes: as long as the longest stream name, since the store
+/// keeps and indexes both alike.
+pub(crate) const MAX_EVENT_TYPE_BYTES: usize = 200;
+/// What an event's id counts towards [`MAX_APPEND_BYTES`]: its 16 bytes.
+const ID_BYTES: usize = 16;
 /// The schema version of every raw event: the domain's first.
 const RAW_SCHEMA_VERSION: u32 = 1;
 const JSON: &str = "application/json";
@@ -26,7 +32,8 @@ const JSON: &str = "application/json";
 pub(crate) enum Refusal {
     /// A proposed event or the stream name is malformed: `INVALID_ARGUMENT`.
     Invalid(FieldViolation),
-    /// Over [`MAX_EVENTS`] or [`MAX_APPEND_BYTES`]: KurrentDB's `MaximumAppendSizeExceeded`.
+    /// Over [`MAX_EVENTS`] or [`MAX_APPEND_BYTES`] (for a batch append, also the bytes of all
+    /// the call's open batches together): KurrentDB's `MaximumAppendSizeExceeded`.
     TooLarge,
     /// A `$`-prefixed name: KurrentDB's system and metadata streams, which only its
     /// administrators write and which the store does not hold. `AccessDenied`.
@@ -57,6 +64,11 @@ pub(crate) struct Proposal {
 }
 
 impl Proposal {
+    /// The bytes counted so far towards [`MAX_APPEND_BYTES`].
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
     /// Adds one proposed event; `field` names it in a refusal (`proposed_messages[2]`).
     pub(crate) fn push(
         &mut self,
@@ -66,8 +78,14 @@ impl Proposal {
         custom_metadata: &[u8],
         data: &[u8],
     ) -> Result<(), Refusal> {
+        let metadata_bytes = metadata
+            .iter()
+            .map(|(key, value)| key.len().saturating_add(value.len()))
+            .fold(0_usize, usize::saturating_add);
         self.bytes = self
             .bytes
+            .saturating_add(ID_BYTES)
+            .saturating_add(metadata_bytes)
             .saturating_add(data.len())
             .saturating_add(custom_metadata.len());
         if self.events.len() >= MAX_EVENTS || self.bytes > MAX_APPEND_BYTES {
@@ -81,6 +99,12 @@ impl Proposal {
             .get("type")
             .filter(|event_type| !event_type.is_empty())
             .ok_or_else(|| invalid("metadata.type", "an event type is required".to_owned()))?;
+        if event_type.len() > MAX_EVENT_TYPE_BYTES {
+            return Err(invalid(
+                "metadata.type",
+                format!("an event type is at most {MAX_EVENT_TYPE_BYTES} bytes"),
+            ));
+        }
         match metadata.get("content-type").map(String::as_str) {
             Some(JSON) => {}
             other => {
@@ -156,7 +180,9 @@ pub(crate) async fn append(
     proposal: Proposal,
 ) -> Result<Outcome, StoreError> {
     let events = proposal.events;
-    if let Some(outcome) = appended_before(store, stream, expected, &events).await? {
+    // Kept for a retry's check: the ids alone, not a second copy of the events.
+    let ids: Vec<Uuid> = events.iter().map(|event| event.id).collect();
+    if let Some(outcome) = appended_before(store, stream, expected, &ids).await? {
         return Ok(outcome);
     }
     if events.is_empty() {
@@ -176,7 +202,6 @@ pub(crate) async fn append(
         events,
         idempotency: None,
     };
-    let retry = request.events.clone();
     match store.append(request).await {
         Ok(outcome) => Ok(Outcome::Success {
             revision: Some(outcome.revision),
@@ -185,7 +210,7 @@ pub(crate) async fn append(
         Err(StoreError::WrongExpectedRevision { actual, .. }) => {
             // Another append of these same events may have won the race: answer as its
             // retry would.
-            let again = appended_before(store, stream, expected, &retry).await?;
+            let again = appended_before(store, stream, expected, &ids).await?;
             Ok(again.unwrap_or(Outcome::WrongExpectedVersion { current: actual }))
         }
         Err(error) => Err(error),
@@ -200,12 +225,12 @@ async fn appended_before(
     store: &dyn EventStore,
     stream: &StreamName,
     expected: ExpectedRevision,
-    events: &[NewEvent],
+    ids: &[Uuid],
 ) -> Result<Option<Outcome>, StoreError> {
-    if events.is_empty() {
+    if ids.is_empty() {
         return Ok(None);
     }
-    let count = events.len();
+    let count = ids.len();
     let targeted = match expected {
         ExpectedRevision::Exact(StreamRevision(revision)) => match revision.checked_add(1) {
             Some(next) => {
@@ -229,17 +254,15 @@ async fn appended_before(
             last
         }
     };
-    let same = |(found, proposed): (&RecordedEvent, &NewEvent)| found.id == proposed.id;
-    if targeted.len() == count && targeted.iter().zip(events).all(same) {
+    let same = |(found, proposed): (&RecordedEvent, &Uuid)| found.id == *proposed;
+    if targeted.len() == count && targeted.iter().zip(ids).all(same) {
         let last = &targeted[count - 1];
         return Ok(Some(Outcome::Success {
             revision: Some(last.revision),
             position: Some(last.position),
         }));
     }
-    let partly = targeted
-        .iter()
-        .any(|found| events.iter().any(|proposed| proposed.id == found.id));
+    let partly = targeted.iter().any(|found| ids.contains(&found.id));
     if partly {
         let current = store.stream_revision(stream).await?;
         return Ok(Some(Outcome::WrongExpectedVersion { current }));

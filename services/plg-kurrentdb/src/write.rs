@@ -87,8 +87,8 @@ pub(crate) fn refusal_status(refusal: Refusal) -> Status {
 
 pub(crate) fn too_large_message() -> String {
     format!(
-        "an append carries at most {} events and {MAX_APPEND_BYTES} bytes of data and custom \
-         metadata",
+        "an append carries at most {} events and {MAX_APPEND_BYTES} bytes of ids, metadata, \
+         custom metadata and data (a batch append call: in all its open batches together)",
         append::MAX_EVENTS
     )
 }
