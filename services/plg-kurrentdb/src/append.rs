@@ -12,6 +12,8 @@ use plg_kurrentdb_wire::event_store::client::{Uuid as WireUuid, uuid as wire_uui
 use plg_ledger::FieldViolation;
 use uuid::Uuid;
 
+use crate::read::PAGE;
+
 /// The most events one append may carry: the main API's longest list (`attendance`).
 pub(crate) const MAX_EVENTS: usize = 1_000;
 /// The most bytes one append may carry, counting each event's id, metadata (its type
@@ -158,6 +160,20 @@ fn event_id(id: Option<&WireUuid>) -> Option<Uuid> {
     }
 }
 
+/// Why an append that reached the store was not answered with an [`Outcome`].
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// The caller's mistake the store found (an event id it already holds).
+    Refused(Refusal),
+    Store(StoreError),
+}
+
+impl From<StoreError> for Failure {
+    fn from(error: StoreError) -> Self {
+        Self::Store(error)
+    }
+}
+
 /// How an append ended, as KurrentDB answers it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Outcome {
@@ -178,7 +194,7 @@ pub(crate) async fn append(
     stream: &StreamName,
     expected: ExpectedRevision,
     proposal: Proposal,
-) -> Result<Outcome, StoreError> {
+) -> Result<Outcome, Failure> {
     let events = proposal.events;
     // Kept for a retry's check: the ids alone, not a second copy of the events.
     let ids: Vec<Uuid> = events.iter().map(|event| event.id).collect();
@@ -213,8 +229,59 @@ pub(crate) async fn append(
             let again = appended_before(store, stream, expected, &ids).await?;
             Ok(again.unwrap_or(Outcome::WrongExpectedVersion { current: actual }))
         }
-        Err(error) => Err(error),
+        Err(StoreError::DuplicateEventId(id)) => {
+            // Under `any` or `stream_exists` a racing append of these same events is seen
+            // only by the store's unique ids: answer as its retry would.
+            if let Some(outcome) = appended_before(store, stream, expected, &ids).await? {
+                return Ok(outcome);
+            }
+            duplicate_id(store, stream, &ids, id).await
+        }
+        Err(error) => Err(error.into()),
     }
+}
+
+/// An id the store already holds, not from a retry of this append: a conflict when this
+/// stream holds it (KurrentDB's partial match), else the caller's mistake: the id twice in
+/// the append, or held by another stream (which KurrentDB would write again; the store
+/// cannot).
+async fn duplicate_id(
+    store: &dyn EventStore,
+    stream: &StreamName,
+    ids: &[Uuid],
+    id: Uuid,
+) -> Result<Outcome, Failure> {
+    let index = ids.iter().position(|proposed| *proposed == id).unwrap_or(0);
+    let refusal = |description: String| {
+        Refusal::Invalid(FieldViolation::new(
+            format!("proposed_messages[{index}].id"),
+            description,
+        ))
+    };
+    if ids.iter().filter(|proposed| **proposed == id).count() > 1 {
+        return Err(Failure::Refused(refusal(format!(
+            "event id {id} appears twice in the append"
+        ))));
+    }
+    let mut from = ReadFrom::Start;
+    loop {
+        let page = store
+            .read_stream(stream, Direction::Forward, from, PAGE)
+            .await?;
+        if page.iter().any(|found| found.id == id) {
+            let current = store.stream_revision(stream).await?;
+            return Ok(Outcome::WrongExpectedVersion { current });
+        }
+        match page.last() {
+            Some(last) if page.len() == PAGE => {
+                from = ReadFrom::At(StreamRevision(last.revision.0 + 1));
+            }
+            _ => break,
+        }
+    }
+    Err(Failure::Refused(refusal(format!(
+        "event id {id} is already stored in another stream: ids are unique in the store"
+    ))))
 }
 
 /// KurrentDB's idempotency by event id: `Success` when the events at the revisions the append

@@ -30,7 +30,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Code, Request, Response, Status, Streaming};
 
 use crate::{
-    append::{self, MAX_APPEND_BYTES, Outcome, Proposal, Refusal},
+    append::{self, Failure, MAX_APPEND_BYTES, Outcome, Proposal, Refusal},
     read::Streams,
     write::{store_status, system_stream_message, too_large_message},
 };
@@ -232,7 +232,8 @@ async fn settle(
             })
         }
         Ok(Outcome::WrongExpectedVersion { current }) => wrong_expected_version(current, expected),
-        Err(error) => store_failure(error),
+        Err(Failure::Refused(refusal)) => refusal_status(refusal),
+        Err(Failure::Store(error)) => store_failure(error),
     }
 }
 

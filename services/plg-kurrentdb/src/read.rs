@@ -39,7 +39,7 @@ use crate::{
 };
 
 /// Events read from the store at a time: a read of any count is streamed in pages of this.
-const PAGE: usize = 4096;
+pub(crate) const PAGE: usize = 4096;
 /// Replies queued for a slow client before reading waits for it.
 const QUEUE: usize = 64;
 

@@ -27,7 +27,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tonic::{Request, Response, Status, Streaming, metadata::MetadataValue};
 
 use crate::{
-    append::{self, MAX_APPEND_BYTES, Outcome, Proposal, Refusal},
+    append::{self, Failure, MAX_APPEND_BYTES, Outcome, Proposal, Refusal},
     read::Streams,
 };
 
@@ -158,7 +158,10 @@ pub(crate) async fn append(
     }
     let outcome = append::append(streams.store().as_ref(), &stream, expected, proposal)
         .await
-        .map_err(store_status)?;
+        .map_err(|failure| match failure {
+            Failure::Refused(refusal) => refusal_status(refusal),
+            Failure::Store(error) => store_status(error),
+        })?;
     Ok(Response::new(append_resp(outcome, expected)))
 }
 
