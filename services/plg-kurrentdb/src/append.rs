@@ -66,6 +66,11 @@ pub(crate) struct Proposal {
 }
 
 impl Proposal {
+    /// The events proposed so far.
+    pub(crate) fn len(&self) -> usize {
+        self.events.len()
+    }
+
     /// The bytes counted so far towards [`MAX_APPEND_BYTES`].
     pub(crate) fn bytes(&self) -> usize {
         self.bytes

@@ -24,15 +24,16 @@ use plg_kurrentdb_wire::{
     },
     google::rpc,
 };
+use plg_ledger::Caller;
 use prost::Message as _;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::{Code, Request, Response, Status, Streaming};
+use tonic::{Code, Request, Response, Status, Streaming, metadata::MetadataMap};
 
 use crate::{
     append::{self, Failure, MAX_APPEND_BYTES, Outcome, Proposal, Refusal},
     read::Streams,
-    write::{store_status, system_stream_message, too_large_message},
+    write::{log_raw_write, store_status, system_stream_message, too_large_message},
 };
 
 /// Batches a call may have open (options received, not yet final) at once.
@@ -71,7 +72,8 @@ pub(crate) async fn batch_append(
     request: Request<Streaming<BatchAppendReq>>,
 ) -> Result<Response<Replies>, Status> {
     let (_, permit) = streams.writer(&request).await?;
-    let store = streams.store();
+    let streams = streams.clone();
+    let credentials = request.metadata().clone();
     let mut requests = request.into_inner();
     let (replies, received) = mpsc::channel(QUEUE);
     tokio::spawn(async move {
@@ -84,7 +86,7 @@ pub(crate) async fn batch_append(
             };
             // The client ended the call, or broke it: nobody left to answer.
             let Ok(Some(request)) = request else { return };
-            if let Some(reply) = receive(store.as_ref(), &mut open, request).await
+            if let Some(reply) = receive(&streams, &credentials, &mut open, request).await
                 && replies.send(Ok(reply)).await.is_err()
             {
                 return;
@@ -97,7 +99,8 @@ pub(crate) async fn batch_append(
 /// Takes one chunk of a batch; the batch's reply once it is final, or at once when it is
 /// refused (then only once: its later chunks are ignored).
 async fn receive(
-    store: &dyn EventStore,
+    streams: &Streams,
+    credentials: &MetadataMap,
     open: &mut OpenBatches,
     request: BatchAppendReq,
 ) -> Option<BatchAppendResp> {
@@ -188,13 +191,24 @@ async fn receive(
         return None;
     };
     open.bytes -= proposal.bytes();
-    let result = settle(store, options.clone(), proposal).await;
+    // Who may write is checked again for every batch: a key revoked while the call is
+    // open writes no more.
+    let result = match streams.may_write(credentials).await {
+        Ok(caller) => settle(streams.store().as_ref(), &caller, options.clone(), proposal).await,
+        Err(status) => failed(
+            status.code(),
+            status.message().to_owned(),
+            "event_store.client.AccessDenied",
+            &AccessDenied {},
+        ),
+    };
     Some(reply(correlation_id, Some(&options), result))
 }
 
 /// Appends a final batch, or says why not.
 async fn settle(
     store: &dyn EventStore,
+    caller: &Caller,
     options: batch_append_req::Options,
     proposal: Proposal,
 ) -> batch_append_resp::Result {
@@ -215,7 +229,10 @@ async fn settle(
         Some(ExpectedStreamPosition::StreamExists(())) => ExpectedRevision::StreamExists,
         None => return bad_request("options.expected_stream_position is required"),
     };
-    match append::append(store, &stream, expected, proposal).await {
+    let events = proposal.len();
+    let appended = append::append(store, &stream, expected, proposal).await;
+    log_raw_write("batch append", caller, &stream, events, &appended);
+    match appended {
         Ok(Outcome::Success { revision, position }) => {
             batch_append_resp::Result::Success(batch_append_resp::Success {
                 current_revision_option: Some(
