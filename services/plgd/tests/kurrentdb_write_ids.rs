@@ -41,6 +41,24 @@ async fn append(
     Ok(client.append_to_stream(stream, &any(), events).await)
 }
 
+/// `written` was `INVALID_ARGUMENT` naming `id`, and nothing reached `stream`.
+async fn assert_refused_naming(
+    client: &Client,
+    stream: &str,
+    written: &kurrentdb::Result<kurrentdb::WriteResult>,
+    id: Uuid,
+) -> anyhow::Result<()> {
+    assert_eq!(
+        refused_code(written).as_deref(),
+        Some("InvalidArgument"),
+        "{written:?}"
+    );
+    let message = format!("{written:?}");
+    assert!(message.contains(&id.to_string()), "names the id: {message}");
+    assert!(never_written(client, stream).await?, "nothing written");
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_id_twice_in_an_append_or_held_by_another_stream_is_the_callers_mistake()
 -> anyhow::Result<()> {
@@ -49,32 +67,12 @@ async fn an_id_twice_in_an_append_or_held_by_another_stream_is_the_callers_mista
 
     let (stream, twice) = (new_stream(), Uuid::new_v4());
     let written = append(&operator, &stream, &[twice, twice]).await?;
-    assert_eq!(
-        refused_code(&written).as_deref(),
-        Some("InvalidArgument"),
-        "{written:?}"
-    );
-    let message = format!("{:?}", written.err());
-    assert!(
-        message.contains(&twice.to_string()),
-        "names the id: {message}"
-    );
-    assert!(never_written(&operator, &stream).await?, "nothing written");
+    assert_refused_naming(&operator, &stream, &written, twice).await?;
 
     let (first, second, held) = (new_stream(), new_stream(), Uuid::new_v4());
     append(&operator, &first, &[held]).await??;
     let written = append(&operator, &second, &[Uuid::new_v4(), held]).await?;
-    assert_eq!(
-        refused_code(&written).as_deref(),
-        Some("InvalidArgument"),
-        "{written:?}"
-    );
-    let message = format!("{:?}", written.err());
-    assert!(
-        message.contains(&held.to_string()),
-        "names the id: {message}"
-    );
-    assert!(never_written(&operator, &second).await?, "nothing written");
+    assert_refused_naming(&operator, &second, &written, held).await?;
     server.stop().await?;
     Ok(())
 }

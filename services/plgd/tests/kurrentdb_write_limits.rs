@@ -3,10 +3,9 @@
 //! type's length, and the bytes a `BatchAppend` call holds across all its open batches.
 
 use plg_kurrentdb_wire::event_store::client::{
-    Empty, MaximumAppendSizeExceeded, StreamIdentifier, Uuid as WireUuid,
+    MaximumAppendSizeExceeded, StreamIdentifier, Uuid as WireUuid,
     streams::{
-        AppendReq, BatchAppendReq, BatchAppendResp, ProposedMessage,
-        append_req::{self, options::ExpectedStreamRevision},
+        BatchAppendReq, BatchAppendResp, ProposedMessage,
         batch_append_req::{Options, options::ExpectedStreamPosition},
         batch_append_resp,
     },
@@ -17,30 +16,14 @@ use uuid::Uuid;
 
 mod kurrentdb_support;
 use kurrentdb_support::{
-    WAIT, client, never_written, proposed, raw_client, start_serving_kurrentdb,
+    WAIT, append_event, append_options, client, never_written, proposed, raw_client,
+    start_serving_kurrentdb,
 };
 
 const MIB: usize = 1024 * 1024;
 
 fn new_stream() -> String {
     format!("raw-{}", Uuid::new_v4().simple())
-}
-
-fn append_options(stream: &str) -> AppendReq {
-    AppendReq {
-        content: Some(append_req::Content::Options(append_req::Options {
-            stream_identifier: Some(StreamIdentifier {
-                stream_name: stream.as_bytes().to_vec(),
-            }),
-            expected_stream_revision: Some(ExpectedStreamRevision::Any(Empty {})),
-        })),
-    }
-}
-
-fn append_event(event: ProposedMessage) -> AppendReq {
-    AppendReq {
-        content: Some(append_req::Content::ProposedMessage(event)),
-    }
 }
 
 /// A small JSON event whose metadata carries `key` set to `bytes` bytes.
