@@ -12,6 +12,10 @@ pub enum StoreError {
     IdempotencyKeyReused(String),
     #[error("invalid stream name {0:?}")]
     InvalidStreamName(String),
+    /// An event id the store already holds, in any stream (or twice in one append): event
+    /// ids are unique across the whole store.
+    #[error("an event with id {0} is already stored")]
+    DuplicateEventId(uuid::Uuid),
     #[error("an append must carry at least one event")]
     EmptyAppend,
     #[error("stored event is unreadable: {0}")]

@@ -869,7 +869,7 @@ fn insert_error(error: rusqlite::Error, event_id: Uuid) -> StoreError {
                 && message.contains("events.event_id")
     );
     if duplicate_id {
-        StoreError::Storage(format!("an event with id {event_id} is already stored"))
+        StoreError::DuplicateEventId(event_id)
     } else {
         storage(error)
     }

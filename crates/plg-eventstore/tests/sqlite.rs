@@ -293,13 +293,14 @@ async fn a_duplicate_event_id_is_refused_and_writes_nothing() {
         .await
         .expect_err("a reused event id is refused");
     match error {
-        StoreError::Storage(message) => {
+        StoreError::DuplicateEventId(id) => {
+            assert_eq!(id, first.id);
             assert!(
-                message.contains(&first.id.to_string()),
-                "the message names the id: {message}"
+                error.to_string().contains(&first.id.to_string()),
+                "the message names the id: {error}"
             )
         }
-        other => panic!("expected a storage error, got {other:?}"),
+        other => panic!("expected a duplicate event id, got {other:?}"),
     }
     assert_eq!(
         read_everything(&store).await.len(),

@@ -138,6 +138,14 @@ pub fn status(error: ServiceError) -> Status {
                 format!("{} is not a valid stream name", limits::echo(&name)),
             ),
         ),
+        ServiceError::Store(StoreError::DuplicateEventId(id)) => Status::with_error_details(
+            Code::InvalidArgument,
+            message,
+            ErrorDetails::with_bad_request_violation(
+                "id",
+                format!("event id {id} is already stored (event ids are unique in the store)"),
+            ),
+        ),
         ServiceError::Unauthenticated(_) => Status::unauthenticated(message),
         ServiceError::PermissionDenied(_) => Status::permission_denied(message),
         ServiceError::ResourceExhausted(_) => Status::resource_exhausted(message),

@@ -12,11 +12,19 @@ use plg_kurrentdb_wire::event_store::client::{Uuid as WireUuid, uuid as wire_uui
 use plg_ledger::FieldViolation;
 use uuid::Uuid;
 
+use crate::read::PAGE;
+
 /// The most events one append may carry: the main API's longest list (`attendance`).
 pub(crate) const MAX_EVENTS: usize = 1_000;
-/// The most bytes of data and custom metadata one append may carry: gRPC's usual 4 MiB
-/// message, which a request to the main API cannot exceed either.
+/// The most bytes one append may carry, counting each event's id, metadata (its type
+/// included), custom metadata and data: gRPC's usual 4 MiB message, which a request to the
+/// main API cannot exceed either.
 pub(crate) const MAX_APPEND_BYTES: usize = 4 * 1024 * 1024;
+/// The longest event type, in bytes: as long as the longest stream name, since the store
+/// keeps and indexes both alike.
+pub(crate) const MAX_EVENT_TYPE_BYTES: usize = 200;
+/// What an event's id counts towards [`MAX_APPEND_BYTES`]: its 16 bytes.
+const ID_BYTES: usize = 16;
 /// The schema version of every raw event: the domain's first.
 const RAW_SCHEMA_VERSION: u32 = 1;
 const JSON: &str = "application/json";
@@ -26,7 +34,8 @@ const JSON: &str = "application/json";
 pub(crate) enum Refusal {
     /// A proposed event or the stream name is malformed: `INVALID_ARGUMENT`.
     Invalid(FieldViolation),
-    /// Over [`MAX_EVENTS`] or [`MAX_APPEND_BYTES`]: KurrentDB's `MaximumAppendSizeExceeded`.
+    /// Over [`MAX_EVENTS`] or [`MAX_APPEND_BYTES`] (for a batch append, also the bytes of all
+    /// the call's open batches together): KurrentDB's `MaximumAppendSizeExceeded`.
     TooLarge,
     /// A `$`-prefixed name: KurrentDB's system and metadata streams, which only its
     /// administrators write and which the store does not hold. `AccessDenied`.
@@ -57,6 +66,16 @@ pub(crate) struct Proposal {
 }
 
 impl Proposal {
+    /// The events proposed so far.
+    pub(crate) fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    /// The bytes counted so far towards [`MAX_APPEND_BYTES`].
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
     /// Adds one proposed event; `field` names it in a refusal (`proposed_messages[2]`).
     pub(crate) fn push(
         &mut self,
@@ -66,8 +85,14 @@ impl Proposal {
         custom_metadata: &[u8],
         data: &[u8],
     ) -> Result<(), Refusal> {
+        let metadata_bytes = metadata
+            .iter()
+            .map(|(key, value)| key.len().saturating_add(value.len()))
+            .fold(0_usize, usize::saturating_add);
         self.bytes = self
             .bytes
+            .saturating_add(ID_BYTES)
+            .saturating_add(metadata_bytes)
             .saturating_add(data.len())
             .saturating_add(custom_metadata.len());
         if self.events.len() >= MAX_EVENTS || self.bytes > MAX_APPEND_BYTES {
@@ -81,6 +106,12 @@ impl Proposal {
             .get("type")
             .filter(|event_type| !event_type.is_empty())
             .ok_or_else(|| invalid("metadata.type", "an event type is required".to_owned()))?;
+        if event_type.len() > MAX_EVENT_TYPE_BYTES {
+            return Err(invalid(
+                "metadata.type",
+                format!("an event type is at most {MAX_EVENT_TYPE_BYTES} bytes"),
+            ));
+        }
         match metadata.get("content-type").map(String::as_str) {
             Some(JSON) => {}
             other => {
@@ -134,6 +165,20 @@ fn event_id(id: Option<&WireUuid>) -> Option<Uuid> {
     }
 }
 
+/// Why an append that reached the store was not answered with an [`Outcome`].
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// The caller's mistake the store found (an event id it already holds).
+    Refused(Refusal),
+    Store(StoreError),
+}
+
+impl From<StoreError> for Failure {
+    fn from(error: StoreError) -> Self {
+        Self::Store(error)
+    }
+}
+
 /// How an append ended, as KurrentDB answers it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Outcome {
@@ -154,9 +199,11 @@ pub(crate) async fn append(
     stream: &StreamName,
     expected: ExpectedRevision,
     proposal: Proposal,
-) -> Result<Outcome, StoreError> {
+) -> Result<Outcome, Failure> {
     let events = proposal.events;
-    if let Some(outcome) = appended_before(store, stream, expected, &events).await? {
+    // Kept for a retry's check: the ids alone, not a second copy of the events.
+    let ids: Vec<Uuid> = events.iter().map(|event| event.id).collect();
+    if let Some(outcome) = appended_before(store, stream, expected, &ids).await? {
         return Ok(outcome);
     }
     if events.is_empty() {
@@ -176,7 +223,6 @@ pub(crate) async fn append(
         events,
         idempotency: None,
     };
-    let retry = request.events.clone();
     match store.append(request).await {
         Ok(outcome) => Ok(Outcome::Success {
             revision: Some(outcome.revision),
@@ -185,11 +231,62 @@ pub(crate) async fn append(
         Err(StoreError::WrongExpectedRevision { actual, .. }) => {
             // Another append of these same events may have won the race: answer as its
             // retry would.
-            let again = appended_before(store, stream, expected, &retry).await?;
+            let again = appended_before(store, stream, expected, &ids).await?;
             Ok(again.unwrap_or(Outcome::WrongExpectedVersion { current: actual }))
         }
-        Err(error) => Err(error),
+        Err(StoreError::DuplicateEventId(id)) => {
+            // Under `any` or `stream_exists` a racing append of these same events is seen
+            // only by the store's unique ids: answer as its retry would.
+            if let Some(outcome) = appended_before(store, stream, expected, &ids).await? {
+                return Ok(outcome);
+            }
+            duplicate_id(store, stream, &ids, id).await
+        }
+        Err(error) => Err(error.into()),
     }
+}
+
+/// An id the store already holds, not from a retry of this append: a conflict when this
+/// stream holds it (KurrentDB's partial match), else the caller's mistake: the id twice in
+/// the append, or held by another stream (which KurrentDB would write again; the store
+/// cannot).
+async fn duplicate_id(
+    store: &dyn EventStore,
+    stream: &StreamName,
+    ids: &[Uuid],
+    id: Uuid,
+) -> Result<Outcome, Failure> {
+    let index = ids.iter().position(|proposed| *proposed == id).unwrap_or(0);
+    let refusal = |description: String| {
+        Refusal::Invalid(FieldViolation::new(
+            format!("proposed_messages[{index}].id"),
+            description,
+        ))
+    };
+    if ids.iter().filter(|proposed| **proposed == id).count() > 1 {
+        return Err(Failure::Refused(refusal(format!(
+            "event id {id} appears twice in the append"
+        ))));
+    }
+    let mut from = ReadFrom::Start;
+    loop {
+        let page = store
+            .read_stream(stream, Direction::Forward, from, PAGE)
+            .await?;
+        if page.iter().any(|found| found.id == id) {
+            let current = store.stream_revision(stream).await?;
+            return Ok(Outcome::WrongExpectedVersion { current });
+        }
+        match page.last() {
+            Some(last) if page.len() == PAGE => {
+                from = ReadFrom::At(StreamRevision(last.revision.0 + 1));
+            }
+            _ => break,
+        }
+    }
+    Err(Failure::Refused(refusal(format!(
+        "event id {id} is already stored in another stream: ids are unique in the store"
+    ))))
 }
 
 /// KurrentDB's idempotency by event id: `Success` when the events at the revisions the append
@@ -200,12 +297,12 @@ async fn appended_before(
     store: &dyn EventStore,
     stream: &StreamName,
     expected: ExpectedRevision,
-    events: &[NewEvent],
+    ids: &[Uuid],
 ) -> Result<Option<Outcome>, StoreError> {
-    if events.is_empty() {
+    if ids.is_empty() {
         return Ok(None);
     }
-    let count = events.len();
+    let count = ids.len();
     let targeted = match expected {
         ExpectedRevision::Exact(StreamRevision(revision)) => match revision.checked_add(1) {
             Some(next) => {
@@ -229,17 +326,15 @@ async fn appended_before(
             last
         }
     };
-    let same = |(found, proposed): (&RecordedEvent, &NewEvent)| found.id == proposed.id;
-    if targeted.len() == count && targeted.iter().zip(events).all(same) {
+    let same = |(found, proposed): (&RecordedEvent, &Uuid)| found.id == *proposed;
+    if targeted.len() == count && targeted.iter().zip(ids).all(same) {
         let last = &targeted[count - 1];
         return Ok(Some(Outcome::Success {
             revision: Some(last.revision),
             position: Some(last.position),
         }));
     }
-    let partly = targeted
-        .iter()
-        .any(|found| events.iter().any(|proposed| proposed.id == found.id));
+    let partly = targeted.iter().any(|found| ids.contains(&found.id));
     if partly {
         let current = store.stream_revision(stream).await?;
         return Ok(Some(Outcome::WrongExpectedVersion { current }));

@@ -24,15 +24,16 @@ use plg_kurrentdb_wire::{
     },
     google::rpc,
 };
+use plg_ledger::Caller;
 use prost::Message as _;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::{Code, Request, Response, Status, Streaming};
+use tonic::{Code, Request, Response, Status, Streaming, metadata::MetadataMap};
 
 use crate::{
-    append::{self, MAX_APPEND_BYTES, Outcome, Proposal, Refusal},
+    append::{self, Failure, MAX_APPEND_BYTES, Outcome, Proposal, Refusal},
     read::Streams,
-    write::{store_status, system_stream_message, too_large_message},
+    write::{log_raw_write, store_status, system_stream_message, too_large_message},
 };
 
 /// Batches a call may have open (options received, not yet final) at once.
@@ -43,13 +44,26 @@ const QUEUE: usize = 64;
 pub(crate) type Replies = futures::stream::BoxStream<'static, Result<BatchAppendResp, Status>>;
 
 /// A batch whose final chunk has not come yet.
-struct Batch {
-    /// Echoed in the reply.
-    options: batch_append_req::Options,
-    proposal: Proposal,
-    received: usize,
-    /// Set at the first refusal: the rest of the batch is read and dropped.
-    refused: Option<Refusal>,
+enum Batch {
+    /// Being received; its events are held until its final chunk.
+    Open {
+        /// Echoed in the reply.
+        options: batch_append_req::Options,
+        proposal: Proposal,
+        received: usize,
+    },
+    /// Refused and already answered: its events were dropped, and its later chunks are
+    /// read and ignored until its final one.
+    Refused,
+}
+
+/// The batches of one call not yet final, and the bytes they hold together: bounded by
+/// [`MAX_APPEND_BYTES`] for the whole call, so that many open batches cannot each hold one
+/// append's worth.
+#[derive(Default)]
+struct OpenBatches {
+    batches: HashMap<Vec<u8>, Batch>,
+    bytes: usize,
 }
 
 /// Serves one `BatchAppend` call: its batches one at a time, in the order they become final.
@@ -58,12 +72,13 @@ pub(crate) async fn batch_append(
     request: Request<Streaming<BatchAppendReq>>,
 ) -> Result<Response<Replies>, Status> {
     let (_, permit) = streams.writer(&request).await?;
-    let store = streams.store();
+    let streams = streams.clone();
+    let credentials = request.metadata().clone();
     let mut requests = request.into_inner();
     let (replies, received) = mpsc::channel(QUEUE);
     tokio::spawn(async move {
         let _permit = permit;
-        let mut open = HashMap::new();
+        let mut open = OpenBatches::default();
         loop {
             let request = tokio::select! {
                 request = requests.message() => request,
@@ -71,7 +86,7 @@ pub(crate) async fn batch_append(
             };
             // The client ended the call, or broke it: nobody left to answer.
             let Ok(Some(request)) = request else { return };
-            if let Some(reply) = receive(store.as_ref(), &mut open, request).await
+            if let Some(reply) = receive(&streams, &credentials, &mut open, request).await
                 && replies.send(Ok(reply)).await.is_err()
             {
                 return;
@@ -81,10 +96,12 @@ pub(crate) async fn batch_append(
     Ok(Response::new(ReceiverStream::new(received).boxed()))
 }
 
-/// Takes one chunk of a batch; the batch's reply once it is final.
+/// Takes one chunk of a batch; the batch's reply once it is final, or at once when it is
+/// refused (then only once: its later chunks are ignored).
 async fn receive(
-    store: &dyn EventStore,
-    open: &mut HashMap<Vec<u8>, Batch>,
+    streams: &Streams,
+    credentials: &MetadataMap,
+    open: &mut OpenBatches,
     request: BatchAppendReq,
 ) -> Option<BatchAppendResp> {
     let BatchAppendReq {
@@ -97,61 +114,104 @@ async fn receive(
         .as_ref()
         .map(|id| id.encode_to_vec())
         .unwrap_or_default();
-    let is_open = open.len() < OPEN_BATCHES;
-    let batch = match open.entry(key.clone()) {
+    let has_room = open.batches.len() < OPEN_BATCHES;
+    let batch = match open.batches.entry(key.clone()) {
         Entry::Occupied(batch) => batch.into_mut(),
         Entry::Vacant(entry) => {
             let Some(options) = options else {
                 let refused = bad_request("a batch's first message carries its options");
                 return Some(reply(correlation_id, None, refused));
             };
-            if !is_open {
+            if !has_room {
                 let message = format!("a call has at most {OPEN_BATCHES} batches open at once");
                 return Some(reply(correlation_id, Some(&options), bad_request(&message)));
             }
-            entry.insert(Batch {
+            entry.insert(Batch::Open {
                 options,
                 proposal: Proposal::default(),
                 received: 0,
-                refused: None,
             })
         }
     };
-    for event in proposed_messages {
-        if batch.refused.is_some() {
-            break;
+    let Batch::Open {
+        options,
+        proposal,
+        received,
+    } = batch
+    else {
+        if is_final {
+            open.batches.remove(&key);
         }
-        let field = format!("proposed_messages[{}]", batch.received);
-        batch.received += 1;
-        let id = event.id.as_ref();
-        if let Err(refusal) = batch.proposal.push(
+        return None;
+    };
+    let held_before = proposal.bytes();
+    let mut refusal = None;
+    for event in proposed_messages {
+        let field = format!("proposed_messages[{received}]");
+        *received += 1;
+        let pushed = proposal.push(
             &field,
-            id,
+            event.id.as_ref(),
             &event.metadata,
             &event.custom_metadata,
             &event.data,
-        ) {
-            batch.refused = Some(refusal);
+        );
+        let held = open.bytes - held_before + proposal.bytes();
+        if let Err(refused) = pushed {
+            refusal = Some(refused);
+        } else if held > MAX_APPEND_BYTES {
+            refusal = Some(Refusal::TooLarge);
         }
+        if refusal.is_some() {
+            break;
+        }
+    }
+    open.bytes = open.bytes - held_before + proposal.bytes();
+    if let Some(refusal) = refusal {
+        let options = options.clone();
+        open.bytes -= proposal.bytes();
+        if is_final {
+            open.batches.remove(&key);
+        } else {
+            *batch = Batch::Refused;
+        }
+        return Some(reply(
+            correlation_id,
+            Some(&options),
+            refusal_status(refusal),
+        ));
     }
     if !is_final {
         return None;
     }
-    let batch = open.remove(&key)?;
-    let result = settle(store, batch.options.clone(), batch.proposal, batch.refused).await;
-    Some(reply(correlation_id, Some(&batch.options), result))
+    let Some(Batch::Open {
+        options, proposal, ..
+    }) = open.batches.remove(&key)
+    else {
+        return None;
+    };
+    open.bytes -= proposal.bytes();
+    // Who may write is checked again for every batch: a key revoked while the call is
+    // open writes no more.
+    let result = match streams.may_write(credentials).await {
+        Ok(caller) => settle(streams.store().as_ref(), &caller, options.clone(), proposal).await,
+        Err(status) => failed(
+            status.code(),
+            status.message().to_owned(),
+            "event_store.client.AccessDenied",
+            &AccessDenied {},
+        ),
+    };
+    Some(reply(correlation_id, Some(&options), result))
 }
 
 /// Appends a final batch, or says why not.
 async fn settle(
     store: &dyn EventStore,
+    caller: &Caller,
     options: batch_append_req::Options,
     proposal: Proposal,
-    refused: Option<Refusal>,
 ) -> batch_append_resp::Result {
-    if let Some(refusal) = refused {
-        return refusal_status(refusal);
-    }
     let name = options
         .stream_identifier
         .map(|identifier| identifier.stream_name)
@@ -169,7 +229,10 @@ async fn settle(
         Some(ExpectedStreamPosition::StreamExists(())) => ExpectedRevision::StreamExists,
         None => return bad_request("options.expected_stream_position is required"),
     };
-    match append::append(store, &stream, expected, proposal).await {
+    let events = proposal.len();
+    let appended = append::append(store, &stream, expected, proposal).await;
+    log_raw_write("batch append", caller, &stream, events, &appended);
+    match appended {
         Ok(Outcome::Success { revision, position }) => {
             batch_append_resp::Result::Success(batch_append_resp::Success {
                 current_revision_option: Some(
@@ -186,7 +249,8 @@ async fn settle(
             })
         }
         Ok(Outcome::WrongExpectedVersion { current }) => wrong_expected_version(current, expected),
-        Err(error) => store_failure(error),
+        Err(Failure::Refused(refusal)) => refusal_status(refusal),
+        Err(Failure::Store(error)) => store_failure(error),
     }
 }
 

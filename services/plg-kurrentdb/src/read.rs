@@ -28,7 +28,7 @@ use plg_ledger::{Caller, Ledger};
 use plg_server::Budgets;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::{Request, Response, Status, Streaming};
+use tonic::{Request, Response, Status, Streaming, metadata::MetadataMap};
 
 use crate::{
     auth::{self, Keys},
@@ -39,7 +39,7 @@ use crate::{
 };
 
 /// Events read from the store at a time: a read of any count is streamed in pages of this.
-const PAGE: usize = 4096;
+pub(crate) const PAGE: usize = 4096;
 /// Replies queued for a slow client before reading waits for it.
 const QUEUE: usize = 64;
 
@@ -67,7 +67,12 @@ impl Streams {
     }
 
     pub(crate) async fn caller(&self, request: &Request<impl Sized>) -> Result<Caller, Status> {
-        auth::caller(&self.ledger, self.keys, request.metadata()).await
+        self.caller_named_in(request.metadata()).await
+    }
+
+    /// The caller the credentials in `metadata` name.
+    pub(crate) async fn caller_named_in(&self, metadata: &MetadataMap) -> Result<Caller, Status> {
+        auth::caller(&self.ledger, self.keys, metadata).await
     }
 }
 

@@ -4,7 +4,7 @@
 //! batch append call holds one for as long as it lasts.
 
 use plg_domain::access::Role;
-use plg_eventstore::{ExpectedRevision, StoreError, StreamRevision};
+use plg_eventstore::{ExpectedRevision, StoreError, StreamName, StreamRevision};
 use plg_kurrentdb_wire::event_store::client::{
     Empty,
     streams::{
@@ -24,10 +24,13 @@ use plg_kurrentdb_wire::event_store::client::{
 };
 use plg_ledger::{Caller, ServiceError};
 use tokio::sync::OwnedSemaphorePermit;
-use tonic::{Request, Response, Status, Streaming, metadata::MetadataValue};
+use tonic::{
+    Request, Response, Status, Streaming,
+    metadata::{MetadataMap, MetadataValue},
+};
 
 use crate::{
-    append::{self, MAX_APPEND_BYTES, Outcome, Proposal, Refusal},
+    append::{self, Failure, MAX_APPEND_BYTES, Outcome, Proposal, Refusal},
     read::Streams,
 };
 
@@ -52,15 +55,23 @@ impl Streams {
         &self,
         request: &Request<impl Sized>,
     ) -> Result<(Caller, OwnedSemaphorePermit), Status> {
-        let caller = self.caller(request).await?;
+        let caller = self.may_write(request.metadata()).await?;
+        let permit = self.budgets.admit(&caller.principal())?;
+        Ok((caller, permit))
+    }
+
+    /// The caller the credentials name, if it may write raw events now: checked for every
+    /// append, and for every batch of a batch append call, so that a key revoked while a
+    /// call is open writes no more (one key lookup, as any call of the main API makes).
+    pub(crate) async fn may_write(&self, metadata: &MetadataMap) -> Result<Caller, Status> {
+        let caller = self.caller_named_in(metadata).await?;
         if self.writes == Writes::Refused {
             return Err(refused_write());
         }
         caller
             .require_any(&[Role::Operator])
             .map_err(plg_server::status)?;
-        let permit = self.budgets.admit(&caller.principal())?;
-        Ok((caller, permit))
+        Ok(caller)
     }
 }
 
@@ -87,8 +98,8 @@ pub(crate) fn refusal_status(refusal: Refusal) -> Status {
 
 pub(crate) fn too_large_message() -> String {
     format!(
-        "an append carries at most {} events and {MAX_APPEND_BYTES} bytes of data and custom \
-         metadata",
+        "an append carries at most {} events and {MAX_APPEND_BYTES} bytes of ids, metadata, \
+         custom metadata and data (a batch append call: in all its open batches together)",
         append::MAX_EVENTS
     )
 }
@@ -110,7 +121,7 @@ pub(crate) async fn append(
     streams: &Streams,
     request: Request<Streaming<AppendReq>>,
 ) -> Result<Response<AppendResp>, Status> {
-    let (_, _permit) = streams.writer(&request).await?;
+    let (caller, _permit) = streams.writer(&request).await?;
     let mut messages = request.into_inner();
     let Some(append_req::Content::Options(options)) =
         messages.message().await?.and_then(|first| first.content)
@@ -156,10 +167,38 @@ pub(crate) async fn append(
             .map_err(refusal_status)?;
         index += 1;
     }
-    let outcome = append::append(streams.store().as_ref(), &stream, expected, proposal)
-        .await
-        .map_err(store_status)?;
+    let events = proposal.len();
+    let appended = append::append(streams.store().as_ref(), &stream, expected, proposal).await;
+    log_raw_write("append", &caller, &stream, events, &appended);
+    let outcome = appended.map_err(|failure| match failure {
+        Failure::Refused(refusal) => refusal_status(refusal),
+        Failure::Store(error) => store_status(error),
+    })?;
     Ok(Response::new(append_resp(outcome, expected)))
+}
+
+/// Attributes a raw write that reached the store to its key: raw writes bypass the domain,
+/// so the log says who made each (never what it carried).
+pub(crate) fn log_raw_write(
+    kind: &str,
+    caller: &Caller,
+    stream: &StreamName,
+    events: usize,
+    appended: &Result<Outcome, Failure>,
+) {
+    let outcome = match appended {
+        Ok(Outcome::Success { .. }) => "written",
+        Ok(Outcome::WrongExpectedVersion { .. }) => "wrong expected version",
+        Err(Failure::Refused(_)) => "refused",
+        Err(Failure::Store(_)) => "store failure",
+    };
+    tracing::info!(
+        key = %caller.principal(),
+        stream = %stream.as_str(),
+        events,
+        outcome,
+        "raw {kind} through the kurrentdb listener"
+    );
 }
 
 fn append_resp(outcome: Outcome, expected: ExpectedRevision) -> AppendResp {

@@ -172,7 +172,7 @@ async fn record_crashed_attempt(
     let client = Client::new(settings).map_err(|error| anyhow::anyhow!("{error}"))?;
     client
         .append_to_stream(
-            format!("plg-request-{digest}"),
+            format!("plgrequest-{digest}"),
             &AppendToStreamOptions::default().stream_state(StreamState::NoStream),
             EventData::json("plg-request-attempt", &attempt)?.metadata_as_json(&json!({}))?,
         )
@@ -412,5 +412,29 @@ async fn credentials_travel_in_the_connection_string() -> anyhow::Result<()> {
         other => panic!("expected a storage error, got {other:?}"),
     }
     server.stop().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn request_records_sit_outside_the_domains_categories() -> anyhow::Result<()> {
+    let server = insecure_plgd().await?;
+    let store = connect(&server).await?;
+    let orders = StreamName::new("order-1")?;
+    store
+        .append(keyed(
+            &orders,
+            ExpectedRevision::NoStream,
+            &key("place-order-1"),
+        ))
+        .await?;
+    // The listener plgd's research view reads the request record too: nothing of it is
+    // taken for a domain event it cannot decode.
+    let data_dir = server.stop().await?;
+    let config = Config {
+        data_dir: data_dir.path().to_owned(),
+        ..Config::default()
+    };
+    let rebuilt = plgd::rebuild(&config, &[]).await?;
+    assert!(rebuilt.skipped.is_empty(), "{:?}", rebuilt.skipped);
     Ok(())
 }

@@ -364,3 +364,58 @@ async fn appends_are_bounded_in_size_and_by_the_keys_requests_in_flight() -> any
     server.stop().await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_revoked_while_a_batch_append_call_is_open_writes_no_more() -> anyhow::Result<()> {
+    let server = start_serving_kurrentdb(true).await?;
+    let issued = server
+        .issue_key("migration", v1::Role::Operator, v1::Scope::default())
+        .await?;
+    let mut raw = raw_client(&server, &issued.api_key).await?;
+    let (before, after) = (
+        format!("raw-{}", Uuid::new_v4().simple()),
+        format!("raw-{}", Uuid::new_v4().simple()),
+    );
+    let (send, requests) = tokio::sync::mpsc::channel(1);
+    let mut replies = raw
+        .batch_append(futures::stream::unfold(
+            requests,
+            |mut requests| async move { requests.recv().await.map(|request| (request, requests)) },
+        ))
+        .await?
+        .into_inner();
+    let batch = |stream: &str| {
+        chunk(
+            &correlation(),
+            Some((stream, ExpectedStreamPosition::Any(()))),
+            vec![proposed("Migrated", b"{}")],
+            true,
+        )
+    };
+    send.send(batch(&before)).await?;
+    let written = tokio::time::timeout(WAIT, replies.message()).await??;
+    assert_eq!(written.as_ref().and_then(revision), Some(0), "{written:?}");
+
+    server
+        .operator()
+        .await?
+        .admin
+        .revoke_api_key(v1::RevokeApiKeyRequest {
+            options: plg_testkit::options(),
+            key_id: issued.key_id.clone(),
+            reason: "revoked mid-call".to_owned(),
+        })
+        .await?;
+    send.send(batch(&after)).await?;
+    let refused = tokio::time::timeout(WAIT, replies.message())
+        .await??
+        .ok_or_else(|| anyhow::anyhow!("no reply to the batch after the revocation"))?;
+    let (code, _, AccessDenied {}) =
+        error_detail::<AccessDenied>(&refused, "event_store.client.AccessDenied")?;
+    assert_eq!(code, tonic::Code::Unauthenticated);
+    let operator = client(&server, server.operator_key()?)?;
+    assert!(never_written(&operator, &after).await?, "nothing written");
+    drop(send);
+    server.stop().await?;
+    Ok(())
+}

@@ -8,13 +8,7 @@ use kurrentdb::{
     RecordedEvent, ResolvedEvent, StreamPosition, StreamState, SubscribeToStreamOptions,
     SubscriptionEvent, SubscriptionFilter, WriteResult,
 };
-use plg_kurrentdb_wire::event_store::client::{
-    Empty, StreamIdentifier,
-    streams::{
-        AppendReq, ProposedMessage,
-        append_req::{self, options::ExpectedStreamRevision},
-    },
-};
+use plg_kurrentdb_wire::event_store::client::streams::ProposedMessage;
 use plg_proto::v1;
 use plg_server::{app::AppError, config::Config};
 use plg_testkit::everything;
@@ -23,25 +17,9 @@ use uuid::Uuid;
 
 mod kurrentdb_support;
 use kurrentdb_support::{
-    WAIT, all_of, client, never_written, proposed, raw_client, start_serving_kurrentdb,
+    WAIT, all_of, append_event, append_options, client, never_written, proposed, raw_client,
+    start_serving_kurrentdb,
 };
-
-fn append_options(stream: &str) -> AppendReq {
-    AppendReq {
-        content: Some(append_req::Content::Options(append_req::Options {
-            stream_identifier: Some(StreamIdentifier {
-                stream_name: stream.as_bytes().to_vec(),
-            }),
-            expected_stream_revision: Some(ExpectedStreamRevision::Any(Empty {})),
-        })),
-    }
-}
-
-fn append_event(event: ProposedMessage) -> AppendReq {
-    AppendReq {
-        content: Some(append_req::Content::ProposedMessage(event)),
-    }
-}
 
 fn new_stream() -> String {
     format!("raw-{}", Uuid::new_v4().simple())

@@ -13,9 +13,9 @@ use crate::{
     NewEvent, Position, RecordedEvent, StoreError, StoredEvent, StreamName, StreamRevision,
 };
 
-/// The prefix of the streams that record idempotent requests (`plg-request-<sha256>`):
+/// The prefix of the streams that record idempotent requests (`plgrequest-<sha256>`):
 /// reserved on this backend, and hidden from reads of the log.
-pub(super) const REQUEST_STREAM_PREFIX: &str = "plg-request-";
+pub(super) const REQUEST_STREAM_PREFIX: &str = "plgrequest-";
 
 /// A plg event's custom metadata on KurrentDB.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

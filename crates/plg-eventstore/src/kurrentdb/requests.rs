@@ -44,7 +44,7 @@ enum Settled {
     Dead,
 }
 
-/// `plg-request-<sha256 of the key>`, lowercase hex.
+/// `plgrequest-<sha256 of the key>`, lowercase hex.
 fn request_stream(key: &str) -> StreamName {
     let digest = Sha256::digest(key.as_bytes());
     let hex: String = digest.iter().map(|byte| format!("{byte:02x}")).collect();

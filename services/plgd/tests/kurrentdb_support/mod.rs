@@ -9,8 +9,12 @@ use std::{net::SocketAddr, time::Duration};
 
 use kurrentdb::{Client, ClientSettings, ReadStream, ResolvedEvent};
 use plg_kurrentdb_wire::event_store::client::{
-    Uuid as WireUuid,
-    streams::{ProposedMessage, streams_client::StreamsClient},
+    Empty, StreamIdentifier, Uuid as WireUuid,
+    streams::{
+        AppendReq, ProposedMessage,
+        append_req::{self, options::ExpectedStreamRevision},
+        streams_client::StreamsClient,
+    },
     uuid as wire_uuid,
 };
 use plg_server::config::{Config, KeyBudget};
@@ -132,5 +136,24 @@ pub fn proposed(event_type: &str, data: &[u8]) -> ProposedMessage {
             .collect(),
         custom_metadata: Vec::new(),
         data: data.to_vec(),
+    }
+}
+
+/// The options of an `Append` to `stream` at any revision.
+pub fn append_options(stream: &str) -> AppendReq {
+    AppendReq {
+        content: Some(append_req::Content::Options(append_req::Options {
+            stream_identifier: Some(StreamIdentifier {
+                stream_name: stream.as_bytes().to_vec(),
+            }),
+            expected_stream_revision: Some(ExpectedStreamRevision::Any(Empty {})),
+        })),
+    }
+}
+
+/// One event of an `Append`.
+pub fn append_event(event: ProposedMessage) -> AppendReq {
+    AppendReq {
+        content: Some(append_req::Content::ProposedMessage(event)),
     }
 }
