@@ -4,12 +4,7 @@
 
 pub mod migrate;
 
-use std::sync::Arc;
-
-use plg_eventstore::{
-    EventStore,
-    sqlite::{Sharing, SqliteEventStore},
-};
+use plg_eventstore::sqlite::Sharing;
 use plg_kurrentdb::{Keys, Writes};
 use plg_ledger::Ledger;
 use plg_projections::{ProjectionError, RESEARCH_DB_FILE, Rebuilt};
