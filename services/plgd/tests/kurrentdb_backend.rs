@@ -283,6 +283,42 @@ async fn a_retry_lands_the_attempt_a_crashed_writer_recorded() -> anyhow::Result
     Ok(())
 }
 
+/// As above, with the retried append itself settling the attempt (no lookup before it).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retried_append_lands_the_attempt_a_crashed_writer_recorded() -> anyhow::Result<()> {
+    let Crashed {
+        server,
+        store,
+        orders,
+        request,
+        crashed,
+    } = crashed_request().await?;
+
+    let retried = store
+        .append(keyed(&orders, ExpectedRevision::NoStream, &request))
+        .await?;
+    assert!(
+        retried.replayed,
+        "the crashed writer's attempt is the answer"
+    );
+    let stored = store
+        .read_stream(&orders, Direction::Forward, ReadFrom::Start, 10)
+        .await?;
+    assert_eq!(stored.len(), 1, "written once: {stored:?}");
+    assert_eq!(
+        stored[0].id, crashed.id,
+        "the recorded event, not the retry's"
+    );
+    assert_eq!(stored[0].position, retried.position);
+    assert_eq!(
+        store.find_idempotent_outcome(&request).await?,
+        Some(retried),
+        "a later lookup answers the same"
+    );
+    server.stop().await?;
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_attempt_overtaken_by_other_writes_never_lands_and_the_retry_writes()
 -> anyhow::Result<()> {

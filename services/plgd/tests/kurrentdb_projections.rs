@@ -76,11 +76,9 @@ async fn the_research_view_skips_raw_events_it_cannot_decode_and_follows_on() ->
     };
     let rebuilt = plgd::rebuild(&config, &[]).await?;
     assert_eq!(rebuilt.position.0, result.position);
-    let unknown_category = positions.pop();
+    // The two in projected categories are named; the forged category is not projected at
+    // all, so its event is not among them.
+    positions.pop();
     assert_eq!(rebuilt.skipped.into_iter().collect::<Vec<_>>(), positions);
-    assert!(
-        unknown_category.is_some(),
-        "events of other categories are not projected"
-    );
     Ok(())
 }
