@@ -448,6 +448,17 @@ async fn credentials_travel_in_the_connection_string() -> anyhow::Result<()> {
         other => panic!("expected a storage error, got {other:?}"),
     }
     server.stop().await?;
+
+    // Connected once, the store's later errors do not carry the secret either.
+    let unreachable = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        store.append(new_order(&StreamName::new("order-2")?, 0)),
+    )
+    .await?;
+    match unreachable {
+        Err(error) => assert!(!error.to_string().contains(secret), "{error}"),
+        Ok(outcome) => panic!("appended to a stopped server: {outcome:?}"),
+    }
     Ok(())
 }
 
