@@ -243,80 +243,79 @@ async fn crashed_request() -> anyhow::Result<Crashed> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_retry_lands_the_attempt_a_crashed_writer_recorded() -> anyhow::Result<()> {
-    let Crashed {
-        server,
-        store,
-        orders,
-        request,
-        crashed,
-    } = crashed_request().await?;
+    let crashed = crashed_request().await?;
 
-    let found = store.find_idempotent_outcome(&request).await?;
-    let retried = store
-        .append(keyed(&orders, ExpectedRevision::NoStream, &request))
+    let found = crashed
+        .store
+        .find_idempotent_outcome(&crashed.request)
         .await?;
-    assert!(
-        retried.replayed,
-        "the crashed writer's attempt is the answer"
-    );
+    let retried = crashed.retry().await?;
     assert_eq!(found, Some(retried.clone()), "a lookup settles it alike");
-    assert_eq!(
-        (retried.first_revision, retried.revision),
-        (StreamRevision(0), StreamRevision(0))
-    );
-    let stored = store
-        .read_stream(&orders, Direction::Forward, ReadFrom::Start, 10)
-        .await?;
-    assert_eq!(stored.len(), 1, "written once: {stored:?}");
-    assert_eq!(
-        stored[0].id, crashed.id,
-        "the recorded event, not the retry's"
-    );
-    assert_eq!(stored[0].data, crashed.data);
-    assert_eq!(stored[0].position, retried.position);
-    chain::verify(&stored)?;
-    let log = store
-        .read_all(Direction::Forward, ReadFrom::Start, 10)
-        .await?;
-    assert_eq!(log, stored, "the request record is not in the log");
-    server.stop().await?;
+    crashed.landed_once_as(&retried).await?;
+    crashed.server.stop().await?;
     Ok(())
 }
 
 /// As above, with the retried append itself settling the attempt (no lookup before it).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_retried_append_lands_the_attempt_a_crashed_writer_recorded() -> anyhow::Result<()> {
-    let Crashed {
-        server,
-        store,
-        orders,
-        request,
-        crashed,
-    } = crashed_request().await?;
+    let crashed = crashed_request().await?;
 
-    let retried = store
-        .append(keyed(&orders, ExpectedRevision::NoStream, &request))
-        .await?;
-    assert!(
-        retried.replayed,
-        "the crashed writer's attempt is the answer"
-    );
-    let stored = store
-        .read_stream(&orders, Direction::Forward, ReadFrom::Start, 10)
-        .await?;
-    assert_eq!(stored.len(), 1, "written once: {stored:?}");
+    let retried = crashed.retry().await?;
+    crashed.landed_once_as(&retried).await?;
     assert_eq!(
-        stored[0].id, crashed.id,
-        "the recorded event, not the retry's"
-    );
-    assert_eq!(stored[0].position, retried.position);
-    assert_eq!(
-        store.find_idempotent_outcome(&request).await?,
+        crashed
+            .store
+            .find_idempotent_outcome(&crashed.request)
+            .await?,
         Some(retried),
         "a later lookup answers the same"
     );
-    server.stop().await?;
+    crashed.server.stop().await?;
     Ok(())
+}
+
+impl Crashed {
+    /// The request retried as it was first made: to a new stream.
+    async fn retry(&self) -> Result<AppendOutcome, StoreError> {
+        self.store
+            .append(keyed(
+                &self.orders,
+                ExpectedRevision::NoStream,
+                &self.request,
+            ))
+            .await
+    }
+
+    /// Asserts that the crashed writer's event, and only it, landed, as `retried` answers.
+    async fn landed_once_as(&self, retried: &AppendOutcome) -> anyhow::Result<()> {
+        assert!(
+            retried.replayed,
+            "the crashed writer's attempt is the answer"
+        );
+        assert_eq!(
+            (retried.first_revision, retried.revision),
+            (StreamRevision(0), StreamRevision(0))
+        );
+        let stored = self
+            .store
+            .read_stream(&self.orders, Direction::Forward, ReadFrom::Start, 10)
+            .await?;
+        assert_eq!(stored.len(), 1, "written once: {stored:?}");
+        assert_eq!(
+            stored[0].id, self.crashed.id,
+            "the recorded event, not the retry's"
+        );
+        assert_eq!(stored[0].data, self.crashed.data);
+        assert_eq!(stored[0].position, retried.position);
+        chain::verify(&stored)?;
+        let log = self
+            .store
+            .read_all(Direction::Forward, ReadFrom::Start, 10)
+            .await?;
+        assert_eq!(log, stored, "the request record is not in the log");
+        Ok(())
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
