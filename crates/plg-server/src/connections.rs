@@ -61,12 +61,25 @@ pub fn fit_to_file_limit(configured: usize) -> usize {
     max
 }
 
+/// How the kernel acknowledges what a connection receives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acks {
+    /// The kernel's default: an ACK may wait up to some 40 ms for a reply to ride on.
+    Delayed,
+    /// Every read is acknowledged at once, for clients that leave Nagle's algorithm on: such a
+    /// client holds its next small write until the last one is acknowledged, so a delayed ACK
+    /// costs it some 40 ms a write. KurrentDB's official Rust client does (`kurrentdb` up to
+    /// 1.2.0 does not set `TCP_NODELAY`).
+    Quick,
+}
+
 /// Accepts from `listener` for as long as the stream is read, at most `max` connections at
 /// once; more are closed as they arrive and logged.
 pub fn incoming(
     listener: TcpListener,
     limits: &ConnectionLimits,
     max: usize,
+    acks: Acks,
 ) -> impl Stream<Item = Result<Limited, Infallible>> + use<> {
     let timeouts = Timeouts {
         handshake: Duration::from_secs(limits.handshake_timeout_seconds),
@@ -86,7 +99,7 @@ pub fn incoming(
             match accepted {
                 Ok((stream, peer)) => match Arc::clone(&permits).try_acquire_owned() {
                     Ok(permit) => {
-                        let connection = Limited::new(stream, permit, timeouts);
+                        let connection = Limited::new(stream, permit, timeouts, acks);
                         if sender.send(connection).await.is_err() {
                             return;
                         }
@@ -156,13 +169,19 @@ pub struct Limited {
     stream: TcpStream,
     peer: Option<SocketAddr>,
     timeouts: Timeouts,
+    acks: Acks,
     opening_left: usize,
     deadline: Pin<Box<Sleep>>,
     _permit: OwnedSemaphorePermit,
 }
 
 impl Limited {
-    fn new(stream: TcpStream, permit: OwnedSemaphorePermit, timeouts: Timeouts) -> Self {
+    fn new(
+        stream: TcpStream,
+        permit: OwnedSemaphorePermit,
+        timeouts: Timeouts,
+        acks: Acks,
+    ) -> Self {
         // Replies go out as written: with Nagle's algorithm a small reply waits for the
         // client's delayed ACK, some 40 ms a call.
         if let Err(error) = stream.set_nodelay(true) {
@@ -172,6 +191,7 @@ impl Limited {
             peer: stream.peer_addr().ok(),
             stream,
             timeouts,
+            acks,
             opening_left: OPENING_BYTES,
             deadline: Box::pin(tokio::time::sleep(timeouts.handshake)),
             _permit: permit,
@@ -190,6 +210,9 @@ impl AsyncRead for Limited {
             Poll::Ready(Ok(())) => {
                 let read = buffer.filled().len() - before;
                 if read > 0 {
+                    if self.acks == Acks::Quick {
+                        acknowledge_now(&self.stream);
+                    }
                     self.opening_left = self.opening_left.saturating_sub(read);
                     if self.opening_left == 0 {
                         let idle = Instant::now() + self.timeouts.idle;
@@ -225,6 +248,19 @@ impl AsyncRead for Limited {
         }
     }
 }
+
+/// Acknowledges what has been received at once. The kernel leaves quick-ACK mode again on its
+/// own, so this is asked after every read.
+#[cfg(target_os = "linux")]
+fn acknowledge_now(stream: &TcpStream) {
+    if let Err(error) = socket2::SockRef::from(stream).set_tcp_quickack(true) {
+        tracing::debug!(%error, "cannot acknowledge at once");
+    }
+}
+
+/// Elsewhere the kernel's delayed ACKs stay.
+#[cfg(not(target_os = "linux"))]
+fn acknowledge_now(_: &TcpStream) {}
 
 impl AsyncWrite for Limited {
     fn poll_write(
@@ -272,11 +308,48 @@ mod tests {
     async fn accepted_connections_send_small_replies_at_once() {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("binds");
         let address = listener.local_addr().expect("bound");
-        let mut accepted = Box::pin(incoming(listener, &ConnectionLimits::default(), 4));
+        let mut accepted = Box::pin(incoming(
+            listener,
+            &ConnectionLimits::default(),
+            4,
+            Acks::Delayed,
+        ));
         let _client = TcpStream::connect(address).await.expect("connects");
         let Some(Ok(connection)) = accepted.next().await else {
             panic!("a connection is accepted");
         };
         assert!(connection.stream.nodelay().expect("reads the option"));
+    }
+
+    /// A server that replies at once to what it reads turns delayed ACKs on (the kernel's
+    /// "ping-pong" mode); with quick ACKs every read is acknowledged at once nonetheless.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn quick_ack_connections_acknowledge_every_read_at_once() {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("binds");
+        let address = listener.local_addr().expect("bound");
+        let mut accepted = Box::pin(incoming(
+            listener,
+            &ConnectionLimits::default(),
+            4,
+            Acks::Quick,
+        ));
+        let mut client = TcpStream::connect(address).await.expect("connects");
+        let Some(Ok(mut connection)) = accepted.next().await else {
+            panic!("a connection is accepted");
+        };
+        let mut byte = [0_u8; 1];
+        for exchange in 0..8 {
+            client.write_all(b"q").await.expect("the client writes");
+            connection.read_exact(&mut byte).await.expect("plgd reads");
+            let quick = socket2::SockRef::from(&connection.stream)
+                .tcp_quickack()
+                .expect("reads the option");
+            assert!(quick, "read {exchange} is acknowledged at once");
+            connection.write_all(b"a").await.expect("plgd replies");
+            client.read_exact(&mut byte).await.expect("the client reads");
+        }
     }
 }

@@ -14,7 +14,12 @@ use tonic::{
 };
 use tonic_health::ServingStatus;
 
-use crate::{auth::Authentication, codec::CodecStatuses, config::ConnectionLimits, connections};
+use crate::{
+    auth::Authentication,
+    codec::CodecStatuses,
+    config::ConnectionLimits,
+    connections::{self, Acks},
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -192,7 +197,8 @@ impl ServiceSet {
         let mut grace_started = stop_requested.clone();
         let names = self.names.clone();
         let max_connections = connections::fit_to_file_limit(connections.max);
-        let incoming = connections::incoming(listener, &connections, max_connections);
+        let incoming =
+            connections::incoming(listener, &connections, max_connections, Acks::Delayed);
         // Pings find dead peers that TCP alone would keep for hours.
         let mut builder = Server::builder()
             .http2_keepalive_interval(Some(Duration::from_secs(connections.keepalive_seconds)))
@@ -205,7 +211,10 @@ impl ServiceSet {
         let sides = futures::future::try_join_all(self.side.into_iter().map(|side| {
             let mut stop = stop_requested.clone();
             tracing::info!(listener = side.name, address = ?side.listener.local_addr().ok(), "serving");
-            let incoming = connections::incoming(side.listener, &connections, max_connections);
+            // Side listeners serve other products' clients (KurrentDB's), not all of which turn
+            // Nagle's algorithm off.
+            let incoming =
+                connections::incoming(side.listener, &connections, max_connections, Acks::Quick);
             builder
                 .clone()
                 .layer(CodecStatuses)
