@@ -8,9 +8,9 @@ use std::{
     sync::atomic::{AtomicUsize, Ordering},
 };
 
+use crate::kit::{Clients, Identity, TestServer, day, everything, imported, options, school_code};
 use futures::StreamExt as _;
 use plg_proto::v1;
-use plg_testkit::{Clients, Identity, TestServer, day, everything, imported, options, school_code};
 use tonic::{Code, Status};
 
 type Fut<T> = Pin<Box<dyn Future<Output = T> + Send>>;

@@ -1,8 +1,8 @@
 //! API keys over their life: issued once with a secret shown once, re-scoped and revoked with
 //! immediate effect, every change an event, and the writes of each key its own.
 
+use crate::kit::{Clients, Identity, TestServer, everything, options, violated_fields};
 use plg_proto::v1;
-use plg_testkit::{Clients, Identity, TestServer, everything, options, violated_fields};
 use tonic::Code;
 
 fn schools(school_ids: &[&str]) -> v1::Scope {
@@ -19,7 +19,7 @@ fn log(school_id: &str) -> v1::LogInterventionRequest {
         title: "Lesson study".into(),
         categories: vec![v1::InterventionCategory::Professionalisation.into()],
         level: v1::InterventionLevel::School.into(),
-        starts_on: plg_testkit::day(-10),
+        starts_on: crate::kit::day(-10),
         ..Default::default()
     }
 }
@@ -292,10 +292,11 @@ async fn a_key_whose_stored_history_was_altered_is_refused() -> anyhow::Result<(
         .issue_key("researcher", v1::Role::Researcher, everything())
         .await?;
     let data_dir = server.stop().await?;
-    let altered = rusqlite::Connection::open(data_dir.path().join("events.db"))?.execute(
-        "UPDATE events SET data = json_set(data, '$.role', 'operator') WHERE stream = ?1",
-        [format!("apikey-{}", issued.key_id)],
-    )?;
+    let altered = rusqlite::Connection::open(crate::kit::event_log_file(data_dir.path()))?
+        .execute(
+            "UPDATE events SET data = json_set(data, '$.role', 'operator') WHERE stream = ?1",
+            [format!("apikey-{}", issued.key_id)],
+        )?;
     assert_eq!(altered, 1);
 
     let server = TestServer::start_in(data_dir).await?;

@@ -1,5 +1,5 @@
+use crate::kit::{Clients, TestServer, day, options, payload, violated_fields, violated_rule};
 use plg_proto::v1;
-use plg_testkit::{Clients, TestServer, day, options, payload, violated_fields, violated_rule};
 use tonic::Code;
 
 /// A PLG with one member and an external coach: `(plg_id, member, coach)`.

@@ -1,14 +1,14 @@
 //! Erasure of personal data: sealed in the log from the start, unreadable everywhere once the
 //! person's key is destroyed, while the rest of the history and every statistic stay intact.
 
+use crate::kit::{Clients, TestServer, options, payload, violated_rule};
 use plg_proto::v1;
-use plg_testkit::{Clients, TestServer, options, payload, violated_rule};
 use tonic::Code;
 
 /// The raw bytes of every stored event's payload, as someone opening the file would see them.
 fn stored_payloads(data_dir: &std::path::Path) -> anyhow::Result<String> {
     let file = rusqlite::Connection::open_with_flags(
-        data_dir.join("events.db"),
+        crate::kit::event_log_file(data_dir),
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
     )?;
     let mut statement = file.prepare("SELECT data FROM events ORDER BY position")?;
@@ -176,7 +176,7 @@ async fn erased_personal_data_is_unreadable_everywhere_and_the_numbers_stay() ->
 /// destroys it.
 #[tokio::test]
 async fn an_erasure_recorded_before_a_crash_is_finished_on_the_next_start() -> anyhow::Result<()> {
-    use plg_eventstore::{AppendRequest, EventStore, ExpectedRevision, NewEvent, StreamName};
+    use plg_eventstore::{AppendRequest, ExpectedRevision, NewEvent, StreamName};
 
     let server = TestServer::start().await?;
     let mut clients = server.clients().await?;
@@ -184,10 +184,9 @@ async fn an_erasure_recorded_before_a_crash_is_finished_on_the_next_start() -> a
     let data_dir = server.stop().await?;
 
     let stream = format!("person-{person}");
-    let store =
-        plg_eventstore::sqlite::SqliteEventStore::open(data_dir.path().join("events.db")).await?;
-    store
-        .append(AppendRequest {
+    TestServer::append_while_stopped(
+        data_dir.path(),
+        AppendRequest {
             stream: StreamName::new(stream.as_str())?,
             expected: ExpectedRevision::Exact(plg_eventstore::StreamRevision(0)),
             events: vec![NewEvent {
@@ -198,9 +197,9 @@ async fn an_erasure_recorded_before_a_crash_is_finished_on_the_next_start() -> a
                 metadata: serde_json::json!({}),
             }],
             idempotency: None,
-        })
-        .await?;
-    store.close().await;
+        },
+    )
+    .await?;
 
     let server = TestServer::start_in(data_dir).await?;
     let mut clients = server.clients().await?;
@@ -311,14 +310,7 @@ async fn the_stored_fingerprint_of_a_registration_leaves_out_the_personal_data()
             .map(|byte| format!("{byte:02x}"))
             .collect()
     };
-    let file = rusqlite::Connection::open_with_flags(
-        server.data_dir().join("events.db"),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )?;
-    let mut statement = file.prepare("SELECT fingerprint FROM idempotency")?;
-    let fingerprints = statement
-        .query_map([], |row| row.get::<_, String>(0))?
-        .collect::<Result<Vec<_>, _>>()?;
+    let fingerprints = crate::kit::stored_fingerprints(server.data_dir())?;
     assert!(
         !fingerprints.contains(&digest(&request)),
         "a guessed name is confirmed"

@@ -4,13 +4,13 @@
 
 use std::{collections::BTreeSet, time::Duration};
 
-use anyhow::Context as _;
-use plg_proto::v1::{self, scan_service_client::ScanServiceClient};
-use plg_server::streams::StreamLimits;
-use plg_testkit::{
+use crate::kit::{
     Clients, Identity, TestServer, days_ago, imported, once_ok, options, stream_end,
     violated_fields,
 };
+use anyhow::Context as _;
+use plg_proto::v1::{self, scan_service_client::ScanServiceClient};
+use plg_server::streams::StreamLimits;
 use tonic::{Code, transport::Endpoint};
 
 /// What a wave's import needs: a study whose wave T0 closed (the scans are historical, answered

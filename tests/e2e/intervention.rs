@@ -1,5 +1,5 @@
+use crate::kit::{Clients, TestServer, day, options, payload, violated_fields, violated_rule};
 use plg_proto::v1;
-use plg_testkit::{Clients, TestServer, day, options, payload, violated_fields, violated_rule};
 use tonic::Code;
 
 fn log(school_id: &str) -> v1::LogInterventionRequest {

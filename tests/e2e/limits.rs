@@ -1,8 +1,8 @@
 //! Bounds on what one request may make the server do and what an error reply carries: a
 //! default tonic client (16 KiB of metadata at most) always gets the real status.
 
+use crate::kit::{TestServer, day, options, violated_fields, violation_descriptions};
 use plg_proto::v1;
-use plg_testkit::{TestServer, day, options, violated_fields, violation_descriptions};
 use prost::bytes::{Buf, BufMut};
 use tonic::{
     Code, Status,

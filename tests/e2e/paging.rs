@@ -1,8 +1,8 @@
 //! Replies bounded in size: the event log pages by bytes as well as by count.
 
+use crate::kit::{Clients, TestServer, large_intervention};
 use plg_proto::v1;
 use plg_server::streams::StreamLimits;
-use plg_testkit::{Clients, TestServer, large_intervention};
 use prost::Message;
 
 async fn large_events(clients: &mut Clients, count: usize) -> anyhow::Result<Vec<String>> {

@@ -1,5 +1,5 @@
+use crate::kit::{TestServer, day, options, payload, school_code, violated_fields, violated_rule};
 use plg_proto::v1;
-use plg_testkit::{TestServer, day, options, payload, school_code, violated_fields, violated_rule};
 use tonic::Code;
 
 #[tokio::test]

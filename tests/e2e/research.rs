@@ -2,10 +2,10 @@
 //! hand (the arithmetic is in the comments): 4 schools of 4 respondents (3 teachers and a
 //! school leader) in two waves, minimum group size 3, plus a fifth school with only 2.
 
-use plg_proto::v1::{self, research_service_client::ResearchServiceClient};
-use plg_testkit::{
+use crate::kit::{
     Authed, Clients, Identity, TestServer, close, day, days_ago, options, school_code,
 };
+use plg_proto::v1::{self, research_service_client::ResearchServiceClient};
 use tonic::Code;
 
 const MIN_GROUP: u32 = 3;
@@ -1091,11 +1091,10 @@ async fn a_rebuilt_research_view_answers_exactly_as_the_live_one() -> anyhow::Re
         export(&mut f, v1::ExportFormat::Items).await?,
     );
     let data_dir = f.server.stop().await?;
-    let config = plg_server::config::Config {
-        data_dir: data_dir.path().to_owned(),
-        ..Default::default()
-    };
-    let rebuilt_to = plgd::rebuild(&config, &[]).await?;
+    let rebuilt_to = TestServer::offline(data_dir.path(), |config| async move {
+        Ok(plgd::rebuild(&config, &[]).await?)
+    })
+    .await?;
     assert_eq!(rebuilt_to.position.0, f.position);
     let server = TestServer::start_in(data_dir).await?;
     let mut rebuilt = Fixture {

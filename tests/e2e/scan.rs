@@ -1,5 +1,5 @@
+use crate::kit::{Clients, TestServer, options, payload, violated_fields, violated_rule};
 use plg_proto::v1;
-use plg_testkit::{Clients, TestServer, options, payload, violated_fields, violated_rule};
 use tonic::Code;
 
 fn answer(code: &str, current: Option<u32>, desired: Option<u32>) -> v1::ItemAnswer {

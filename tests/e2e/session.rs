@@ -1,5 +1,5 @@
+use crate::kit::{Clients, TestServer, day, options, payload, violated_fields, violated_rule};
 use plg_proto::v1;
-use plg_testkit::{Clients, TestServer, day, options, payload, violated_fields, violated_rule};
 use tonic::Code;
 
 struct Plg {
@@ -288,8 +288,8 @@ async fn sessions_are_refused_for_future_dates_non_members_and_dissolved_plgs() 
     );
     assert_eq!(clients.last_position().await?, before_outsider);
     assert_eq!(
-        before_outsider,
-        before + 1,
+        clients.event_types_after(before).await?,
+        ["PersonRegistered"],
         "only the outsider's registration was written"
     );
 

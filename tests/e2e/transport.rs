@@ -1,8 +1,8 @@
 //! TLS on the gRPC listener, from the configured certificate and key, and reflection.
 
+use crate::kit::{Clients, Identity, TestServer};
 use plg_proto::v1;
 use plg_server::config::TlsConfig;
-use plg_testkit::{Clients, Identity, TestServer};
 use prost::Message as _;
 use prost_types::FileDescriptorProto;
 use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};

@@ -3,11 +3,11 @@
 
 use std::collections::BTreeSet;
 
-use plg_proto::v1;
-use plg_testkit::{
+use crate::kit::{
     Clients, Identity, TestServer, actual_revision, options, options_expecting, school_code,
     violated_fields,
 };
+use plg_proto::v1;
 use tonic::Code;
 
 fn add_member(
@@ -379,7 +379,7 @@ async fn every_service_reports_serving_and_is_discoverable_by_reflection() -> an
         "plg.v1.EventLogService",
     ] {
         assert_eq!(
-            plg_testkit::health(channel.clone(), service).await?,
+            crate::kit::health(channel.clone(), service).await?,
             1,
             "{service} serving"
         );

@@ -349,7 +349,10 @@ mod tests {
                 .expect("reads the option");
             assert!(quick, "read {exchange} is acknowledged at once");
             connection.write_all(b"a").await.expect("plgd replies");
-            client.read_exact(&mut byte).await.expect("the client reads");
+            client
+                .read_exact(&mut byte)
+                .await
+                .expect("the client reads");
         }
     }
 }

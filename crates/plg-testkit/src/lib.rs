@@ -2,12 +2,13 @@
 //! authentication on; real tonic clients holding API keys that the server's first operator key
 //! issued; fixtures for the common setup, and assertions on gRPC error details.
 
-use std::{net::SocketAddr, path::Path};
+use std::{marker::PhantomData, net::SocketAddr, path::Path};
 
 use anyhow::Context as _;
 use chrono::{DateTime, Duration, Utc};
 use plg_contract::TOOL_HEADER;
 use plg_domain::values::school_date;
+use plg_eventstore::{AppendOutcome, AppendRequest, sqlite::Sharing};
 use plg_proto::v1::{
     self, admin_service_client::AdminServiceClient, audit_service_client::AuditServiceClient,
     coaching_service_client::CoachingServiceClient,
@@ -19,6 +20,7 @@ use plg_proto::v1::{
 use plg_server::{
     app::AppError,
     config::{Config, KeyBudget},
+    store::OpenStore,
 };
 use serde::{Deserialize, Serialize};
 use tempfile::TempDir;
@@ -58,19 +60,112 @@ pub fn without_budget(config: Config) -> Config {
     }
 }
 
-/// A plgd serving on a free port over its own temporary data directory.
+/// The event store a test server's plgd runs on.
+pub trait StoreUnderTest: Send + Sync + 'static {
+    /// Starts what the store needs beside plgd, keeping its files in `data_dir`, and points
+    /// `config` at it.
+    fn prepare(
+        data_dir: &Path,
+        config: Config,
+    ) -> impl Future<Output = anyhow::Result<(Config, Option<Backing>)>> + Send;
+}
+
+/// plgd's embedded store, `events.db` in its data directory: the default.
 #[derive(Debug)]
-pub struct TestServer {
+pub struct Embedded;
+
+impl StoreUnderTest for Embedded {
+    async fn prepare(_: &Path, config: Config) -> anyhow::Result<(Config, Option<Backing>)> {
+        Ok((config, None))
+    }
+}
+
+/// The KurrentDB backend (`store = "kurrentdb://…"`), pointed at a second plgd's KurrentDB
+/// listener with raw writes: a stand-in for a KurrentDB node, whose own embedded store lives
+/// in [`KURRENTDB_BACKING_DIR`] inside the test server's data directory, so that it survives
+/// restarts with it.
+#[derive(Debug)]
+pub struct OnKurrentDb;
+
+/// Where [`OnKurrentDb`]'s backing plgd keeps its data, inside the test server's.
+pub const KURRENTDB_BACKING_DIR: &str = "kurrentdb-node";
+
+impl StoreUnderTest for OnKurrentDb {
+    async fn prepare(data_dir: &Path, config: Config) -> anyhow::Result<(Config, Option<Backing>)> {
+        // Insecure local mode, so that its log holds only what the plgd under test writes:
+        // with keys, plgd's first start writes its own first operator key to the log.
+        let node = plgd::build(without_budget(Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: data_dir.join(KURRENTDB_BACKING_DIR),
+            insecure_local: true,
+            kurrentdb_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            kurrentdb_allow_raw_writes: true,
+            shutdown_grace_seconds: 5,
+            ..Config::default()
+        }))
+        .await?;
+        let address = node
+            .side_addr(plgd::KURRENTDB_LISTENER)
+            .context("the backing plgd serves no KurrentDB listener")?;
+        let store = format!("kurrentdb://{address}?tls=false")
+            .parse()
+            .map_err(anyhow::Error::msg)?;
+        Ok((Config { store, ..config }, Some(Backing::serve(node))))
+    }
+}
+
+/// Something a test server runs beside its plgd, stopped after it.
+#[derive(Debug)]
+pub struct Backing(Serving);
+
+impl Backing {
+    fn serve(app: plg_server::app::App) -> Self {
+        Self(Serving::start(app))
+    }
+}
+
+/// A plgd served by a task of its own until told to stop.
+#[derive(Debug)]
+struct Serving {
+    stop: oneshot::Sender<()>,
+    served: JoinHandle<Result<(), AppError>>,
+}
+
+impl Serving {
+    fn start(app: plg_server::app::App) -> Self {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let served = tokio::spawn(app.run_until(async {
+            let _ = stopped.await;
+        }));
+        Self { stop, served }
+    }
+
+    /// Shuts down gracefully.
+    async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(());
+        self.served.await.context("server task panicked")??;
+        Ok(())
+    }
+}
+
+/// A plgd serving on a free port over its own temporary data directory, on the embedded store.
+pub type TestServer = Server<Embedded>;
+
+/// A plgd serving on a free port over its own temporary data directory, on the event store
+/// `S`.
+#[derive(Debug)]
+pub struct Server<S> {
     address: SocketAddr,
     kurrentdb_address: Option<SocketAddr>,
     data_dir: TempDir,
-    stop: oneshot::Sender<()>,
-    served: JoinHandle<Result<(), AppError>>,
+    serving: Serving,
+    backing: Option<Backing>,
     operator_key: Option<String>,
     partner_tool_key: OnceCell<String>,
+    store: PhantomData<S>,
 }
 
-impl TestServer {
+impl<S: StoreUnderTest> Server<S> {
     pub async fn start() -> anyhow::Result<Self> {
         Self::start_in(tempfile::tempdir()?).await
     }
@@ -90,13 +185,17 @@ impl TestServer {
         data_dir: TempDir,
         configure: impl FnOnce(Config) -> Config,
     ) -> anyhow::Result<Self> {
-        let config = configure(Config {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            data_dir: data_dir.path().to_owned(),
-            shutdown_grace_seconds: 5,
-            ..Config::default()
-        });
-        let app = plgd::build(config).await?;
+        let (config, backing) = S::prepare(
+            data_dir.path(),
+            Config {
+                listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+                data_dir: data_dir.path().to_owned(),
+                shutdown_grace_seconds: 5,
+                ..Config::default()
+            },
+        )
+        .await?;
+        let app = plgd::build(configure(config)).await?;
         let keys_file = data_dir.path().join(KEYS_FILE);
         let mut keys: Keys = match std::fs::read(&keys_file) {
             Ok(bytes) => serde_json::from_slice(&bytes)?,
@@ -108,19 +207,16 @@ impl TestServer {
         }
         let address = app.local_addr();
         let kurrentdb_address = app.side_addr(plgd::KURRENTDB_LISTENER);
-        let (stop, stopped) = oneshot::channel::<()>();
-        let served = tokio::spawn(app.run_until(async {
-            let _ = stopped.await;
-        }));
         let partner_tool_key = OnceCell::new_with(keys.partner_tool);
         Ok(Self {
             address,
             kurrentdb_address,
             data_dir,
-            stop,
-            served,
+            serving: Serving::start(app),
+            backing,
             operator_key: keys.operator,
             partner_tool_key,
+            store: PhantomData,
         })
     }
 
@@ -144,10 +240,50 @@ impl TestServer {
         self.data_dir.path()
     }
 
-    /// Shuts down gracefully and hands back the data directory.
+    /// Runs `task` with the configuration a server over `data_dir` starts with, while its
+    /// store can be reached but no plgd serves: for plgd's offline commands (`rebuild`), and
+    /// for writing behind plgd's back.
+    pub async fn offline<T, F>(data_dir: &Path, task: impl FnOnce(Config) -> F) -> anyhow::Result<T>
+    where
+        F: Future<Output = anyhow::Result<T>>,
+    {
+        let (config, backing) = S::prepare(
+            data_dir,
+            Config {
+                data_dir: data_dir.to_owned(),
+                ..Config::default()
+            },
+        )
+        .await?;
+        let done = task(config).await;
+        if let Some(Backing(backing)) = backing {
+            backing.stop().await?;
+        }
+        done
+    }
+
+    /// Appends to the event log of a server stopped over `data_dir`, behind plgd's back: as
+    /// a crash between two of plgd's steps leaves it.
+    pub async fn append_while_stopped(
+        data_dir: &Path,
+        request: AppendRequest,
+    ) -> anyhow::Result<AppendOutcome> {
+        Self::offline(data_dir, |config| async move {
+            let store =
+                OpenStore::open(&config.store, &config.data_dir, Sharing::Exclusive).await?;
+            let appended = store.shared().append(request).await;
+            store.close().await;
+            Ok(appended?)
+        })
+        .await
+    }
+
+    /// Shuts down gracefully, then what runs beside it, and hands back the data directory.
     pub async fn stop(self) -> anyhow::Result<TempDir> {
-        let _ = self.stop.send(());
-        self.served.await.context("server task panicked")??;
+        self.serving.stop().await?;
+        if let Some(Backing(backing)) = self.backing {
+            backing.stop().await?;
+        }
         Ok(self.data_dir)
     }
 
@@ -560,6 +696,14 @@ impl Clients {
             .into_iter()
             .map(|event| event.event_type)
             .collect())
+    }
+
+    /// The types of the events this key may read that the global log gained after `after`,
+    /// oldest first. Positions order the log but do not count it (KurrentDB's are sparse), so
+    /// what a call wrote is read, not computed from positions.
+    pub async fn event_types_after(&mut self, after: u64) -> anyhow::Result<Vec<String>> {
+        let (_, events) = self.read_all_after(after).await?;
+        Ok(events.into_iter().map(|event| event.event_type).collect())
     }
 
     /// The global log's last position (0 when empty), including events this key may not read.

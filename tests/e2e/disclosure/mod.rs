@@ -10,8 +10,8 @@ mod study;
 
 use std::collections::BTreeMap;
 
+use crate::kit::TestServer;
 use plg_proto::v1;
-use plg_testkit::TestServer;
 use tonic::Code;
 
 use self::{

@@ -2,8 +2,8 @@
 //! changes. Scores show only once a closed wave is released, a released wave takes no more
 //! scans, and a school-wave that changes afterwards (a withdrawal of consent) is hidden for good.
 
+use crate::kit::{TestServer, days_ago, options, options_waiting_for_view, violated_rule};
 use plg_proto::v1;
-use plg_testkit::{TestServer, days_ago, options, options_waiting_for_view, violated_rule};
 use tonic::Code;
 
 use super::{

@@ -3,8 +3,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::kit::Authed;
 use plg_proto::v1::{self, research_service_client::ResearchServiceClient};
-use plg_testkit::Authed;
 
 use super::study::{
     CODES, MEASURES, MIN, Measure, ROLES, SCHOOLS, Truth, WAVES, code_of, label, role_of,

@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::kit::{Clients, day, days_ago, options, school_code};
 use plg_proto::v1;
-use plg_testkit::{Clients, day, days_ago, options, school_code};
 
 pub const MIN: usize = 5;
 /// Label, opens and closes (days from today), and when its respondents answered (days ago).
