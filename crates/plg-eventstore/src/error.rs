@@ -20,6 +20,11 @@ pub enum StoreError {
     EmptyAppend,
     #[error("stored event is unreadable: {0}")]
     Corrupt(String),
+    /// The store refused an append as it stands, so that retrying it can never succeed: more
+    /// bytes than the store takes in one append (KurrentDB's maximum append size, 1 MiB by
+    /// default), say.
+    #[error("the event store refused the append: {0}")]
+    AppendRefused(String),
     #[error("storage failure: {0}")]
     Storage(String),
     #[error("the event store is shut down")]

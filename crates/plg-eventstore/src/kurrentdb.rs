@@ -84,6 +84,20 @@ fn storage(error: ::kurrentdb::Error) -> StoreError {
     }
 }
 
+/// An append's client error as the store reports it. KurrentDB answers `INVALID_ARGUMENT` to
+/// an append it will never take (over its maximum append size); the client keeps only the
+/// code and the message of it.
+fn append_error(error: ::kurrentdb::Error) -> StoreError {
+    // gRPC's code number: the client's `tonic` is another version than the workspace's.
+    const INVALID_ARGUMENT: i32 = 3;
+    match error {
+        ::kurrentdb::Error::Grpc { code, message } if i32::from(code) == INVALID_ARGUMENT => {
+            StoreError::AppendRefused(message)
+        }
+        other => storage(other),
+    }
+}
+
 fn to_kurrentdb(position: Position) -> ::kurrentdb::Position {
     ::kurrentdb::Position {
         commit: position.0,

@@ -149,6 +149,9 @@ pub fn status(error: ServiceError) -> Status {
         ServiceError::Unauthenticated(_) => Status::unauthenticated(message),
         ServiceError::PermissionDenied(_) => Status::permission_denied(message),
         ServiceError::ResourceExhausted(_) => Status::resource_exhausted(message),
+        // Larger than the store takes: a limit, as gRPC's own message size limit is, and
+        // never worth retrying unchanged.
+        ServiceError::Store(StoreError::AppendRefused(_)) => Status::resource_exhausted(message),
         ServiceError::Store(StoreError::Storage(_) | StoreError::Closed) => {
             tracing::error!(error = %message, "storage unavailable");
             Status::unavailable("storage is unavailable; retry with the same request id")
@@ -242,6 +245,11 @@ mod tests {
             (
                 ServiceError::PermissionDenied("out of scope".into()),
                 Code::PermissionDenied,
+            ),
+            // Not UNAVAILABLE, which callers retry: the same write is refused every time.
+            (
+                StoreError::AppendRefused("Maximum Append Size of 1048576 Exceeded.".into()).into(),
+                Code::ResourceExhausted,
             ),
         ];
         for (error, code) in cases {

@@ -484,3 +484,63 @@ async fn request_records_sit_outside_the_domains_categories() -> anyhow::Result<
     assert!(rebuilt.skipped.is_empty(), "{:?}", rebuilt.skipped);
     Ok(())
 }
+
+/// More bytes in one append than KurrentDB takes by default (1 MiB; plgd's listener takes
+/// 4 MiB) is refused as such, never as a storage failure that callers would retry in vain,
+/// and writes nothing: neither the events nor, for a keyed append, its request record. Just
+/// under it lands.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_append_larger_than_kurrentdb_takes_is_refused_and_writes_nothing() {
+    let on = fresh_store().await;
+    let sized = |stream: &StreamName, kib: usize, idempotency: Option<IdempotencyKey>| {
+        let filler = "x".repeat(kib * 1024 / 2);
+        AppendRequest {
+            stream: stream.clone(),
+            expected: ExpectedRevision::NoStream,
+            events: (0..2)
+                .map(|n| NewEvent {
+                    data: json!({ "n": n, "filler": filler }),
+                    ..order_event(n)
+                })
+                .collect(),
+            idempotency,
+        }
+    };
+    for idempotency in [None, Some(key("large-request"))] {
+        let stream = StreamName::new(format!("order-{}", Uuid::new_v4())).expect("valid name");
+        let refused = on
+            .append(sized(&stream, 1100, idempotency.clone()))
+            .await
+            .expect_err("too large for kurrentdb");
+        assert!(
+            matches!(refused, StoreError::AppendRefused(_)),
+            "{idempotency:?}: {refused:?}"
+        );
+        let stored = on
+            .read_stream(&stream, Direction::Forward, ReadFrom::Start, 10)
+            .await
+            .expect("the stream reads");
+        assert_eq!(stored, [], "{idempotency:?}");
+        if let Some(idempotency) = &idempotency {
+            let outcome = on
+                .find_idempotent_outcome(idempotency)
+                .await
+                .expect("the record reads");
+            assert!(outcome.is_none());
+        }
+    }
+    let log = on
+        .read_all(Direction::Forward, ReadFrom::Start, 10)
+        .await
+        .expect("the log reads");
+    assert_eq!(log, [], "nothing was written, no request record either");
+
+    for idempotency in [None, Some(key("large-but-not-too-large"))] {
+        let stream = StreamName::new(format!("order-{}", Uuid::new_v4())).expect("valid name");
+        let landed = on
+            .append(sized(&stream, 1000, idempotency.clone()))
+            .await
+            .expect("under 1 MiB lands");
+        assert_eq!(landed.revision, StreamRevision(1), "{idempotency:?}");
+    }
+}

@@ -4,7 +4,7 @@
 use ::kurrentdb::{AppendToStreamOptions, CurrentRevision, StreamState};
 
 use super::envelope::{self, PreparedEvent};
-use super::{KurrentDbEventStore, storage};
+use super::{KurrentDbEventStore, append_error};
 use crate::{
     AppendOutcome, AppendRequest, Direction, ExpectedRevision, Position, ReadFrom, StoreError,
     StreamName, StreamRevision,
@@ -96,6 +96,7 @@ impl KurrentDbEventStore {
         after: Option<StreamRevision>,
         events: &[PreparedEvent],
     ) -> Result<Appended, StoreError> {
+        envelope::within_append_size(events.iter().map(PreparedEvent::size).sum())?;
         let data = events
             .iter()
             .map(PreparedEvent::to_event_data)
@@ -116,7 +117,7 @@ impl KurrentDbEventStore {
                     CurrentRevision::NoStream => None,
                 }));
             }
-            Err(error) => return Err(storage(error)),
+            Err(error) => return Err(append_error(error)),
         };
         let first_revision = after.map_or(StreamRevision(0), StreamRevision::next);
         // Events are never empty here: appends of none are refused before.

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::append::{Appended, MAX_ATTEMPTS, conflict, conflict_is_final, revision_of};
 use super::envelope::{self, PreparedEvent, REQUEST_STREAM_PREFIX};
-use super::{KurrentDbEventStore, storage};
+use super::{KurrentDbEventStore, append_error};
 use crate::{
     AppendOutcome, AppendRequest, Direction, IdempotencyKey, NewEvent, Position, ReadFrom,
     StoreError, StreamName, StreamRevision,
@@ -177,6 +177,7 @@ impl KurrentDbEventStore {
         };
         // A fresh id: two processes recording one attempt must not both succeed, as they
         // would with one id (KurrentDB's idempotence).
+        envelope::within_append_size(ATTEMPT_TYPE.len() + envelope::encoded_size(attempt))?;
         let record = EventData::json(ATTEMPT_TYPE, attempt)
             .map_err(|error| StoreError::Corrupt(format!("request record: {error}")))?
             .id(Uuid::new_v4())
@@ -194,7 +195,7 @@ impl KurrentDbEventStore {
         {
             Ok(_) => Ok(true),
             Err(::kurrentdb::Error::WrongExpectedVersion { .. }) => Ok(false),
-            Err(error) => Err(storage(error)),
+            Err(error) => Err(append_error(error)),
         }
     }
 
