@@ -14,6 +14,8 @@ mod verify;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
+use futures::StreamExt as _;
+
 use plg_eventstore::kurrentdb::{Imported, KurrentDbEventStore};
 use plg_eventstore::sqlite::{RequestRecord, Sharing, SqliteEventStore};
 use plg_eventstore::{
@@ -43,6 +45,11 @@ const PROBLEMS_SHOWN: usize = 50;
 
 /// Request records read from the source at a time.
 const REQUEST_PAGE: usize = 256;
+/// Request records copied or checked at once: each is its own stream, so their order does not
+/// matter, and each costs a round trip or two (more with a client that delays its small
+/// writes: docs/kurrentdb.md, "Migrating"). The log's events are copied one append after
+/// another, in the log's order.
+pub(super) const REQUESTS_AT_ONCE: usize = 16;
 
 /// What a migration did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -330,9 +337,14 @@ async fn copy_requests(
             progress.finish();
             return Ok(copied);
         }
-        for record in &page {
-            let events = request_events(source, record).await?;
-            match target.import_request(&record.key, &events).await {
+        let mut imported = futures::stream::iter(&page)
+            .map(|record| async move {
+                let events = request_events(source, record).await?;
+                Ok::<_, MigrateError>(target.import_request(&record.key, &events).await)
+            })
+            .buffered(REQUESTS_AT_ONCE);
+        while let Some(result) = imported.next().await {
+            match result? {
                 Ok(Imported::Written) => {
                     copied += 1;
                     progress.events(1, 0);

@@ -4,6 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use futures::StreamExt as _;
+
 use plg_eventstore::chain::{ChainBreak, ChainVerifier};
 use plg_eventstore::kurrentdb::KurrentDbEventStore;
 use plg_eventstore::sqlite::SqliteEventStore;
@@ -11,7 +13,7 @@ use plg_eventstore::{
     Direction, EventStore, Position, ReadFrom, RecordedEvent, StreamName, StreamRevision,
 };
 
-use super::{MigrateError, PAGE, RequestPages};
+use super::{MigrateError, PAGE, REQUESTS_AT_ONCE, RequestPages};
 
 /// Every stream of a log as read: its count, head and the first break of its chain.
 #[derive(Debug, Default)]
@@ -117,9 +119,13 @@ pub(super) async fn requests(
         if page.is_empty() {
             return Ok(problems);
         }
-        for record in page {
+        let mut found = futures::stream::iter(&page)
+            .map(
+                |record| async move { (record, target.find_idempotent_outcome(&record.key).await) },
+            )
+            .buffered(REQUESTS_AT_ONCE);
+        while let Some((record, found)) = found.next().await {
             let expected = &record.outcome;
-            let found = target.find_idempotent_outcome(&record.key).await;
             let problem = match found {
                 Ok(Some(outcome))
                     if (&outcome.stream, outcome.first_revision, outcome.revision)
