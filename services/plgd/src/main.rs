@@ -150,9 +150,9 @@ fn print_migrated(config: &Config, migrated: &plgd::migrate::Migrated) {
          every chain verifies on kurrentdb, and every request record replays"
     );
     println!(
-        "the research view and the projections' checkpoints are not copied (positions differ \
-         on kurrentdb): plgd rebuilds the view when it first runs on the new store; keys.db \
-         is not in the log: keep it with the data directory"
+        "the research view was removed, not copied (its checkpoints are the embedded store's \
+         positions): plgd builds it anew when it first runs on the new store; keys.db is not \
+         in the log: keep it with the data directory"
     );
 }
 

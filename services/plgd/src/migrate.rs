@@ -12,7 +12,7 @@ mod progress;
 mod verify;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use futures::StreamExt as _;
 
@@ -22,6 +22,7 @@ use plg_eventstore::{
     Direction, EventStore, Position, ReadFrom, RecordedEvent, StoreError, StreamName,
     StreamRevision,
 };
+use plg_projections::RESEARCH_DB_FILE;
 use plg_server::{
     app::EVENT_STORE_FILE,
     config::Config,
@@ -106,6 +107,11 @@ pub enum MigrateError {
     RequestDiffers(String),
     #[error("the copy does not verify:\n{}", .0.join("\n"))]
     Verification(Vec<String>),
+    #[error("the copy verified, but the research view {path} cannot be removed: {source}")]
+    ResearchView {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// Copies the log of `config.data_dir` into the KurrentDB at `to` and verifies the copy,
@@ -129,7 +135,27 @@ pub async fn migrate(
         Err(error) => Err(MigrateError::Target(error)),
     };
     source.close().await;
+    if migrated.as_ref().is_ok_and(|migrated| !migrated.stopped) {
+        forget_research_view(&config.data_dir)?;
+    }
     migrated
+}
+
+/// Removes the data directory's research view once the copy is verified. Its checkpoints are
+/// the embedded store's positions, which on KurrentDB fall on other events (or on none), so
+/// a plgd on KurrentDB that kept it would skip events or apply them twice; without it, plgd
+/// builds the view anew from KurrentDB's log when it first runs there (and from the
+/// embedded log, were it started on that again).
+fn forget_research_view(data_dir: &Path) -> Result<(), MigrateError> {
+    for suffix in ["", "-wal", "-shm"] {
+        let path = data_dir.join(format!("{RESEARCH_DB_FILE}{suffix}"));
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(MigrateError::ResearchView { path, source }),
+        }
+    }
+    Ok(())
 }
 
 async fn copy_and_verify(

@@ -14,7 +14,7 @@ use plg_eventstore::{
 };
 use plg_proto::v1;
 use plg_server::config::Config;
-use plg_testkit::{TestServer, options, without_budget};
+use plg_testkit::{TestServer, options, options_waiting_for_view, school_code, without_budget};
 use serde_json::json;
 use tempfile::TempDir;
 use uuid::Uuid;
@@ -325,5 +325,102 @@ async fn migrate_refuses_while_plgd_serves_the_data_directory() -> anyhow::Resul
     let target = KurrentDbEventStore::connect(&to).await?;
     assert_eq!(target_log(&target).await?, [], "nothing copied");
     serving.stop().await?;
+    Ok(())
+}
+
+/// The whole study of a research export, `format`, as its chunks' bytes.
+async fn exported(
+    server: &TestServer,
+    study_id: &str,
+    format: v1::ExportFormat,
+) -> anyhow::Result<Vec<u8>> {
+    let mut research = server.respondent_data_researcher().await?.research;
+    let mut chunks = research
+        .export_study(v1::ExportStudyRequest {
+            study_id: study_id.into(),
+            format: format.into(),
+        })
+        .await?
+        .into_inner();
+    let mut bytes = Vec::new();
+    while let Some(message) = chunks.message().await? {
+        bytes.extend(message.chunk);
+    }
+    Ok(bytes)
+}
+
+/// The demo study (`plgd demo`: 15 schools, 3 waves, some 2,900 writes) moves into KurrentDB
+/// and verifies, and plgd on the copy, with the same data directory, rebuilds a research view
+/// that exports byte for byte what the embedded store's did.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_demo_study_migrates_verifies_and_exports_as_before() -> anyhow::Result<()> {
+    let server = TestServer::start_without_budget().await?;
+    let study_id = plg_demo::load(
+        server.channel().await?,
+        Some(server.partner_tool_key().await?),
+        7,
+    )
+    .await?
+    .study_id;
+    let formats = [v1::ExportFormat::Long, v1::ExportFormat::Items];
+    let mut before = Vec::new();
+    for format in formats {
+        before.push(exported(&server, &study_id, format).await?);
+    }
+    let data_dir = server.stop().await?;
+
+    let (_kurrentdb, to) = kurrentdb().await?;
+    let output = migrate(data_dir.path(), &to, &[]).await?;
+    assert!(output.status.success(), "{output:?}");
+    assert!(
+        stdout_lines(&output)
+            .iter()
+            .any(|line| line.starts_with("verified: ")),
+        "{output:?}"
+    );
+
+    // Its checkpoints are the embedded store's positions, which mean other events on KurrentDB.
+    assert!(
+        !data_dir.path().join("research.db").exists(),
+        "the research view is removed, to be built anew"
+    );
+
+    let store = to.parse().map_err(anyhow::Error::msg)?;
+    let on_kurrentdb = TestServer::start_with(data_dir, |config| Config {
+        store,
+        ..without_budget(config)
+    })
+    .await?;
+    // The view is built anew as plgd starts following KurrentDB: a write that waits for it
+    // comes after every migrated event.
+    let written = on_kurrentdb
+        .clients()
+        .await?
+        .registry
+        .register_school(v1::RegisterSchoolRequest {
+            options: options_waiting_for_view(),
+            name: "De Nieuwe Opslag".into(),
+            country: v1::Country::Nl.into(),
+            sector: v1::Sector::Primary.into(),
+            school_code: school_code(),
+            board: "Stichting Elders".into(),
+        })
+        .await?
+        .into_inner()
+        .result
+        .ok_or_else(|| anyhow::anyhow!("no write result"))?;
+    assert!(
+        written.research_view_position >= written.position,
+        "the view caught up: {written:?}"
+    );
+    let mut after = Vec::new();
+    for format in formats {
+        after.push(exported(&on_kurrentdb, &study_id, format).await?);
+    }
+    assert!(
+        before.iter().all(|export| export.len() > 1_000),
+        "real exports"
+    );
+    assert!(before == after, "the exports differ after the migration");
     Ok(())
 }
