@@ -251,22 +251,25 @@ async fn request_ids_belong_to_the_key_that_chose_them() -> anyhow::Result<()> {
 #[tokio::test]
 async fn the_first_start_issues_an_operator_key_once() -> anyhow::Result<()> {
     let data_dir = tempfile::tempdir()?;
-    let config = plg_server::config::Config {
-        listen: "127.0.0.1:0".parse()?,
-        data_dir: data_dir.path().to_owned(),
-        ..Default::default()
-    };
-    let first = plgd::build(config.clone()).await?;
-    let key = first.first_operator_key().map(str::to_owned);
-    assert!(key.as_deref().is_some_and(|key| key.starts_with("plg_")));
-    first.run_until(async {}).await?;
-    let second = plgd::build(config).await?;
-    assert_eq!(
-        second.first_operator_key(),
-        None,
-        "shown on the first start only"
-    );
-    second.run_until(async {}).await?;
+    TestServer::offline(data_dir.path(), |config| async move {
+        let config = plg_server::config::Config {
+            listen: "127.0.0.1:0".parse()?,
+            ..config
+        };
+        let first = plgd::build(config.clone()).await?;
+        let key = first.first_operator_key().map(str::to_owned);
+        assert!(key.as_deref().is_some_and(|key| key.starts_with("plg_")));
+        first.run_until(async {}).await?;
+        let second = plgd::build(config).await?;
+        assert_eq!(
+            second.first_operator_key(),
+            None,
+            "shown on the first start only"
+        );
+        second.run_until(async {}).await?;
+        Ok(())
+    })
+    .await?;
 
     // Without keys only on this machine: refused before anything is opened.
     let exposed = plgd::build(plg_server::config::Config {

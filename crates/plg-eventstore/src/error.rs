@@ -22,7 +22,8 @@ pub enum StoreError {
     Corrupt(String),
     /// The store refused an append as it stands, so that retrying it can never succeed: more
     /// bytes than the store takes in one append (KurrentDB's maximum append size, 1 MiB by
-    /// default), say.
+    /// default), as KurrentDB answers it (`INVALID_ARGUMENT`) or as the KurrentDB backend
+    /// finds it of a request record before sending it.
     #[error("the event store refused the append: {0}")]
     AppendRefused(String),
     #[error("storage failure: {0}")]

@@ -19,7 +19,7 @@ use async_trait::async_trait;
 pub use import::Imported;
 
 use crate::{
-    AppendOutcome, AppendRequest, Direction, EventStore, IdempotencyKey, Position, ReadFrom,
+    AppendOutcome, AppendRequest, Direction, EventStore, IdempotencyKey, Log, Position, ReadFrom,
     RecordedEvent, StoreError, StoredEvent, StoredSubscription, StreamName, StreamRevision,
     Subscription,
 };
@@ -85,8 +85,8 @@ fn storage(error: ::kurrentdb::Error) -> StoreError {
 }
 
 /// An append's client error as the store reports it. KurrentDB answers `INVALID_ARGUMENT` to
-/// an append it will never take (over its maximum append size); the client keeps only the
-/// code and the message of it.
+/// an append it will never take (over its maximum append size; the backend's own appends are
+/// otherwise well formed); the client keeps only the code and the message of it.
 fn append_error(error: ::kurrentdb::Error) -> StoreError {
     // gRPC's code number: the client's `tonic` is another version than the workspace's.
     const INVALID_ARGUMENT: i32 = 3;
@@ -198,5 +198,9 @@ impl EventStore for KurrentDbEventStore {
         after: Option<StreamRevision>,
     ) -> Subscription {
         read::recorded(self.follow_stream(stream, after))
+    }
+
+    fn log(&self) -> Log {
+        Log::KurrentDb
     }
 }

@@ -123,4 +123,27 @@ pub trait EventStore: Send + Sync + std::fmt::Debug + 'static {
         stream: StreamName,
         after: Option<StreamRevision>,
     ) -> Subscription;
+
+    /// The log whose positions this store reports: a position taken from one log means
+    /// nothing in another (the embedded store counts 1, 2, 3…; KurrentDB's are byte offsets).
+    fn log(&self) -> Log;
+}
+
+/// Which log positions count in ([`EventStore::log`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Log {
+    /// The embedded store's `events.db`.
+    Embedded,
+    /// A KurrentDB (or a plgd's KurrentDB listener).
+    KurrentDb,
+}
+
+impl Log {
+    /// The name a research view records beside its checkpoints.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Embedded => "embedded",
+            Self::KurrentDb => "kurrentdb",
+        }
+    }
 }

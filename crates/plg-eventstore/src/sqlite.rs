@@ -106,7 +106,7 @@ mod stored;
 use crate::chain;
 use crate::wal::{self, Checkpointed, WalCycle};
 use crate::{
-    AppendOutcome, AppendRequest, Direction, EventStore, IdempotencyKey, Position, ReadFrom,
+    AppendOutcome, AppendRequest, Direction, EventStore, IdempotencyKey, Log, Position, ReadFrom,
     RecordedEvent, StoreError, StoredEvent, StoredSubscription, StreamName, StreamRevision,
     Subscription,
 };
@@ -591,6 +591,10 @@ impl EventStore for SqliteEventStore {
             Target::Stream(stream),
             after.map_or(0, |revision| revision.0.saturating_add(1)),
         )
+    }
+
+    fn log(&self) -> Log {
+        Log::Embedded
     }
 }
 

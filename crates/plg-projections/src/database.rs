@@ -2,6 +2,8 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior};
 
+use plg_eventstore::Log;
+
 use crate::{Projection, ProjectionError};
 
 /// The research view's file inside the data directory.
@@ -26,6 +28,12 @@ const SCHEMAS: &str = "CREATE TABLE IF NOT EXISTS projection_schemas (
     schema     TEXT NOT NULL
 ) STRICT;";
 
+/// The log the checkpoints count in: one row.
+const FOLLOWED_LOG: &str = "CREATE TABLE IF NOT EXISTS followed_log (
+    id  INTEGER PRIMARY KEY CHECK (id = 1),
+    log TEXT NOT NULL
+) STRICT;";
+
 /// The research view's SQLite database: the projections' tables and their checkpoints.
 #[derive(Debug, Clone)]
 pub struct ResearchDb {
@@ -43,9 +51,25 @@ impl ResearchDb {
     /// released with only part of its respondents, a cell never shown before, whose
     /// difference with the whole one singles a respondent out. Reset together, the
     /// projections advance through the log together, through states the view had before.
+    ///
+    /// This opens a view of the embedded store's log; [`ResearchDb::open_following`] names
+    /// the log.
     pub fn open(
         path: impl AsRef<Path>,
         projections: &[&dyn Projection],
+    ) -> Result<Self, ProjectionError> {
+        Self::open_following(path, projections, Log::Embedded)
+    }
+
+    /// Opens the view as [`ResearchDb::open`] does, for following `log`. A view whose
+    /// checkpoints were taken in another log (plgd moved between the embedded store and
+    /// KurrentDB, or a file copied from elsewhere) is reset as after a schema change: its
+    /// positions would skip events of this log or apply them twice. A view from before the
+    /// log was recorded followed the embedded store's.
+    pub fn open_following(
+        path: impl AsRef<Path>,
+        projections: &[&dyn Projection],
+        log: Log,
     ) -> Result<Self, ProjectionError> {
         let db = Self {
             path: path.as_ref().to_owned(),
@@ -54,6 +78,14 @@ impl ResearchDb {
         let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
         transaction.execute_batch(CHECKPOINTS)?;
         transaction.execute_batch(SCHEMAS)?;
+        transaction.execute_batch(FOLLOWED_LOG)?;
+        let followed: Option<String> = transaction
+            .query_row("SELECT log FROM followed_log", [], |row| row.get(0))
+            .optional()?;
+        let other_log = followed
+            .as_deref()
+            .is_some_and(|followed| followed != log.as_str())
+            || (followed.is_none() && log != Log::Embedded);
         let mut changed = Vec::new();
         for projection in projections {
             let built_with: Option<(i64, String)> = transaction
@@ -71,7 +103,7 @@ impl ResearchDb {
                 changed.push(projection.name());
             }
         }
-        if !changed.is_empty() {
+        if !changed.is_empty() || other_log {
             let built: Option<i64> = transaction.query_row(
                 "SELECT MAX(position) FROM projection_checkpoints",
                 [],
@@ -80,13 +112,20 @@ impl ResearchDb {
             if built.is_some_and(|position| position > 0) {
                 tracing::warn!(
                     changed = ?changed,
-                    "projection schemas changed: rebuilding the research view from the log"
+                    followed = followed.as_deref().unwrap_or(Log::Embedded.as_str()),
+                    log = log.as_str(),
+                    "projection schemas or the log changed: rebuilding the research view from the log"
                 );
             }
             for projection in projections {
                 reset(&transaction, *projection)?;
             }
         }
+        transaction.execute(
+            "INSERT INTO followed_log (id, log) VALUES (1, ?1) \
+             ON CONFLICT (id) DO UPDATE SET log = excluded.log",
+            [log.as_str()],
+        )?;
         transaction.commit()?;
         Ok(db)
     }

@@ -89,7 +89,7 @@ async fn rebuild_in(
     names: &[String],
 ) -> Result<Rebuilt, ProjectionError> {
     let refs: Vec<&dyn Projection> = projections.iter().map(|p| p.as_ref()).collect();
-    let db = ResearchDb::open(path, &refs)?;
+    let db = ResearchDb::open_following(path, &refs, store.log())?;
     let mut rebuilding = Vec::new();
     for projection in projections
         .iter()

@@ -57,7 +57,7 @@ impl Projections {
     ) -> Result<Self, ProjectionError> {
         let projections = projections::all();
         let refs: Vec<&dyn Projection> = projections.iter().map(|p| p.as_ref()).collect();
-        let db = ResearchDb::open(path, &refs)?;
+        let db = ResearchDb::open_following(path, &refs, store.log())?;
         let connection = db.write_connection()?;
         let cursors = projections
             .into_iter()

@@ -18,7 +18,7 @@ use plg_domain::{
     },
 };
 use plg_eventstore::{
-    AppendOutcome, AppendRequest, Direction, EventStore, ExpectedRevision, IdempotencyKey,
+    AppendOutcome, AppendRequest, Direction, EventStore, ExpectedRevision, IdempotencyKey, Log,
     NewEvent, Position, ReadFrom, RecordedEvent, StoreError, StoredEvent, StoredSubscription,
     StreamName, StreamRevision, Subscription, sqlite::SqliteEventStore,
 };
@@ -455,6 +455,61 @@ fn checkpoints(db: &std::path::Path) -> Vec<String> {
     )
 }
 
+/// Checkpoints count in the log they were taken from: a view opened to follow another log
+/// (plgd moved from the embedded store to KurrentDB, or back) starts again from its start,
+/// and one opened to follow the same log keeps its place.
+#[tokio::test]
+async fn a_view_built_on_another_log_rebuilds_every_projection_on_open() {
+    let Fixture {
+        dir: _dir,
+        db,
+        store,
+        study,
+    } = Fixture::new().await;
+    let (response_id, _, event) = submitted(&study, "r-a", 2, None);
+    let last = append::<ScanResponse>(&store, response_id, &[event]).await;
+    project_until(&store, &db, last).await;
+    let all = all_projections();
+    let projections: Vec<&dyn Projection> = all.iter().map(AsRef::as_ref).collect();
+    let at_last = [format!("Integer({})", last.0)];
+    let positions = || rows(&db, "SELECT DISTINCT position FROM projection_checkpoints");
+
+    ResearchDb::open_following(&db, &projections, Log::Embedded).expect("opens");
+    assert_eq!(
+        positions(),
+        at_last,
+        "the same log: the view keeps its place"
+    );
+    let live = dump(&db);
+    ResearchDb::open_following(&db, &projections, Log::KurrentDb).expect("opens");
+    assert_eq!(positions(), ["Integer(0)"], "another log: from the start");
+    assert!(statuses(&db).is_empty(), "the scans' tables start empty");
+    ResearchDb::open_following(&db, &projections, Log::KurrentDb).expect("opens");
+    assert_eq!(
+        rows(&db, "SELECT log FROM followed_log"),
+        ["Text(\"kurrentdb\")"]
+    );
+    // Back on the embedded store (this test's): from the start again, to the same view.
+    project_until(&store, &db, last).await;
+    assert_eq!(positions(), at_last);
+    assert_eq!(dump(&db), live);
+
+    // A view from before the log was recorded followed the embedded store.
+    Connection::open(&db)
+        .expect("opens")
+        .execute_batch("DROP TABLE followed_log")
+        .expect("drops");
+    ResearchDb::open_following(&db, &projections, Log::Embedded).expect("opens");
+    assert_eq!(positions(), at_last);
+    Connection::open(&db)
+        .expect("opens")
+        .execute_batch("DROP TABLE followed_log")
+        .expect("drops");
+    ResearchDb::open_following(&db, &projections, Log::KurrentDb).expect("opens");
+    assert_eq!(positions(), ["Integer(0)"]);
+    store.close().await;
+}
+
 #[tokio::test]
 async fn a_view_built_with_another_schema_rebuilds_every_projection_from_the_log_on_open() {
     let Fixture {
@@ -817,6 +872,10 @@ impl EventStore for CountingReads {
         after: Option<StreamRevision>,
     ) -> Subscription {
         self.store.subscribe_to_stream(stream, after)
+    }
+
+    fn log(&self) -> Log {
+        self.store.log()
     }
 }
 

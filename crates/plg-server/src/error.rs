@@ -150,8 +150,14 @@ pub fn status(error: ServiceError) -> Status {
         ServiceError::PermissionDenied(_) => Status::permission_denied(message),
         ServiceError::ResourceExhausted(_) => Status::resource_exhausted(message),
         // Larger than the store takes: a limit, as gRPC's own message size limit is, and
-        // never worth retrying unchanged.
-        ServiceError::Store(StoreError::AppendRefused(_)) => Status::resource_exhausted(message),
+        // never worth retrying unchanged. What the store said stays in the log.
+        ServiceError::Store(StoreError::AppendRefused(_)) => {
+            tracing::warn!(error = %message, "the event store refused a write");
+            Status::resource_exhausted(
+                "the event store refused this write as larger than it takes; it cannot succeed \
+                 as sent",
+            )
+        }
         ServiceError::Store(StoreError::Storage(_) | StoreError::Closed) => {
             tracing::error!(error = %message, "storage unavailable");
             Status::unavailable("storage is unavailable; retry with the same request id")

@@ -20,7 +20,7 @@ use plg_proto::v1::{
 use plg_server::{
     app::AppError,
     config::{Config, KeyBudget},
-    store::OpenStore,
+    store::{EVENT_STORE_FILE, OpenStore},
 };
 use serde::{Deserialize, Serialize};
 use tempfile::TempDir;
@@ -68,6 +68,12 @@ pub trait StoreUnderTest: Send + Sync + 'static {
         data_dir: &Path,
         config: Config,
     ) -> impl Future<Output = anyhow::Result<(Config, Option<Backing>)>> + Send;
+
+    /// Fails when plgd, started over `data_dir`, runs on another store than this one: a
+    /// test's `configure` that set the store back would otherwise pass on the wrong one.
+    fn check_ran_on(_data_dir: &Path) -> anyhow::Result<()> {
+        Ok(())
+    }
 }
 
 /// plgd's embedded store, `events.db` in its data directory: the default.
@@ -111,6 +117,15 @@ impl StoreUnderTest for OnKurrentDb {
             .parse()
             .map_err(anyhow::Error::msg)?;
         Ok((Config { store, ..config }, Some(Backing::serve(node))))
+    }
+
+    fn check_ran_on(data_dir: &Path) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            !data_dir.join(EVENT_STORE_FILE).exists(),
+            "plgd opened its embedded store in {}, not the KurrentDB node",
+            data_dir.display()
+        );
+        Ok(())
     }
 }
 
@@ -196,6 +211,7 @@ impl<S: StoreUnderTest> Server<S> {
         )
         .await?;
         let app = plgd::build(configure(config)).await?;
+        S::check_ran_on(data_dir.path())?;
         let keys_file = data_dir.path().join(KEYS_FILE);
         let mut keys: Keys = match std::fs::read(&keys_file) {
             Ok(bytes) => serde_json::from_slice(&bytes)?,
@@ -259,6 +275,7 @@ impl<S: StoreUnderTest> Server<S> {
         if let Some(Backing(backing)) = backing {
             backing.stop().await?;
         }
+        S::check_ran_on(data_dir)?;
         done
     }
 

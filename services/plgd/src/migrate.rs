@@ -50,7 +50,7 @@ const REQUEST_PAGE: usize = 256;
 /// matter, and each costs a round trip or two (more with a client that delays its small
 /// writes: docs/kurrentdb.md, "Migrating"). The log's events are copied one append after
 /// another, in the log's order.
-pub(super) const REQUESTS_AT_ONCE: usize = 16;
+const REQUESTS_AT_ONCE: usize = 16;
 
 /// What a migration did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -107,7 +107,7 @@ pub enum MigrateError {
     RequestDiffers(String),
     #[error("the copy does not verify:\n{}", .0.join("\n"))]
     Verification(Vec<String>),
-    #[error("the copy verified, but the research view {path} cannot be removed: {source}")]
+    #[error("the copy verified, but the research view {path} cannot be removed")]
     ResearchView {
         path: PathBuf,
         source: std::io::Error,
@@ -147,7 +147,8 @@ pub async fn migrate(
 /// builds the view anew from KurrentDB's log when it first runs there (and from the
 /// embedded log, were it started on that again).
 fn forget_research_view(data_dir: &Path) -> Result<(), MigrateError> {
-    for suffix in ["", "-wal", "-shm"] {
+    // The main file last: a WAL left beside a new view would be read as the new view's.
+    for suffix in ["-wal", "-shm", ""] {
         let path = data_dir.join(format!("{RESEARCH_DB_FILE}{suffix}"));
         match std::fs::remove_file(&path) {
             Ok(()) => {}

@@ -96,7 +96,6 @@ impl KurrentDbEventStore {
         after: Option<StreamRevision>,
         events: &[PreparedEvent],
     ) -> Result<Appended, StoreError> {
-        envelope::within_append_size(events.iter().map(PreparedEvent::size).sum())?;
         let data = events
             .iter()
             .map(PreparedEvent::to_event_data)

@@ -39,34 +39,26 @@ pub(super) struct PreparedEvent {
     pub envelope: Envelope,
 }
 
-/// The most bytes sent to KurrentDB in one append (each event's type, data and custom
-/// metadata, as KurrentDB counts them, and more): KurrentDB's default maximum append size
-/// (`MaxAppendSize`). Larger appends are refused before they are sent, so that a node keeping
-/// the default never half-takes a request; the ledger's own appends are far smaller.
-pub(super) const MAX_APPEND_BYTES: usize = 1024 * 1024;
+/// The most bytes of a request record (its type and its JSON, which holds every event of its
+/// attempt): KurrentDB's default maximum append size (`MaxAppendSize`). A record is one
+/// message to the server, refused over the server's message limit as `RESOURCE_EXHAUSTED`,
+/// which a caller cannot tell from a passing limit and would retry in vain; refused here
+/// before it is sent, it is a final refusal and nothing is written. Appends of events are
+/// left to the server, which refuses one over its maximum as `INVALID_ARGUMENT`.
+pub(super) const MAX_RECORD_BYTES: usize = 1024 * 1024;
 
-/// Refuses an append of `bytes` that KurrentDB would refuse for its size.
-pub(super) fn within_append_size(bytes: usize) -> Result<(), StoreError> {
-    if bytes > MAX_APPEND_BYTES {
+/// Refuses a request record of `bytes` over [`MAX_RECORD_BYTES`].
+pub(super) fn within_record_size(bytes: usize) -> Result<(), StoreError> {
+    if bytes > MAX_RECORD_BYTES {
         return Err(StoreError::AppendRefused(format!(
-            "{bytes} bytes in one append, over kurrentdb's maximum append size of \
-             {MAX_APPEND_BYTES} bytes"
+            "a request record of {bytes} bytes, over kurrentdb's default maximum append size \
+             of {MAX_RECORD_BYTES} bytes"
         )));
     }
     Ok(())
 }
 
-/// The bytes `value` encodes to, as it is sent.
-pub(super) fn encoded_size(value: &impl Serialize) -> usize {
-    serde_json::to_vec(value).map_or(0, |encoded| encoded.len())
-}
-
 impl PreparedEvent {
-    /// The bytes of this event KurrentDB counts towards its maximum append size.
-    pub fn size(&self) -> usize {
-        self.event_type.len() + encoded_size(&self.data) + encoded_size(&self.envelope)
-    }
-
     pub fn to_event_data(&self) -> Result<EventData, StoreError> {
         let encoding = |error: serde_json::Error| {
             StoreError::Corrupt(format!("event {} does not encode: {error}", self.id))

@@ -177,7 +177,9 @@ impl KurrentDbEventStore {
         };
         // A fresh id: two processes recording one attempt must not both succeed, as they
         // would with one id (KurrentDB's idempotence).
-        envelope::within_append_size(ATTEMPT_TYPE.len() + envelope::encoded_size(attempt))?;
+        let encoded = serde_json::to_vec(attempt)
+            .map_err(|error| StoreError::Corrupt(format!("request record: {error}")))?;
+        envelope::within_record_size(ATTEMPT_TYPE.len() + encoded.len())?;
         let record = EventData::json(ATTEMPT_TYPE, attempt)
             .map_err(|error| StoreError::Corrupt(format!("request record: {error}")))?
             .id(Uuid::new_v4())
