@@ -60,6 +60,18 @@ pub fn without_budget(config: Config) -> Config {
     }
 }
 
+/// `config` for a stand-in KurrentDB node: plgd serving KurrentDB's protocol with raw writes
+/// on a free loopback port, without budgets, in insecure local mode so that its log starts
+/// empty (with keys, plgd's first start writes its own first operator key to the log).
+pub fn kurrentdb_node(config: Config) -> Config {
+    Config {
+        insecure_local: true,
+        kurrentdb_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+        kurrentdb_allow_raw_writes: true,
+        ..without_budget(config)
+    }
+}
+
 /// The event store a test server's plgd runs on.
 pub trait StoreUnderTest: Send + Sync + 'static {
     /// Starts what the store needs beside plgd, keeping its files in `data_dir`, and points
@@ -98,14 +110,9 @@ pub const KURRENTDB_BACKING_DIR: &str = "kurrentdb-node";
 
 impl StoreUnderTest for OnKurrentDb {
     async fn prepare(data_dir: &Path, config: Config) -> anyhow::Result<(Config, Option<Backing>)> {
-        // Insecure local mode, so that its log holds only what the plgd under test writes:
-        // with keys, plgd's first start writes its own first operator key to the log.
-        let node = plgd::build(without_budget(Config {
+        let node = plgd::build(kurrentdb_node(Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: data_dir.join(KURRENTDB_BACKING_DIR),
-            insecure_local: true,
-            kurrentdb_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
-            kurrentdb_allow_raw_writes: true,
             shutdown_grace_seconds: 5,
             ..Config::default()
         }))

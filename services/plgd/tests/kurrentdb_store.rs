@@ -3,8 +3,6 @@
 //! its research view surviving a restart, and the first one's log holding the events in the
 //! backend's envelope.
 
-use std::net::SocketAddr;
-
 use kurrentdb::{Client, ClientSettings, ReadStreamOptions};
 use plg_eventstore::{
     AppendRequest, EventStore, ExpectedRevision, NewEvent, StreamName,
@@ -15,7 +13,9 @@ use plg_server::{
     config::{Config, TlsConfig},
     store::StoreChoice,
 };
-use plg_testkit::{TestServer, health, options_waiting_for_view, school_code, without_budget};
+use plg_testkit::{
+    TestServer, health, kurrentdb_node, options_waiting_for_view, school_code, without_budget,
+};
 use serde_json::Value;
 
 mod kurrentdb_support;
@@ -193,11 +193,8 @@ async fn plgd_on_kurrentdb_over_tls_serves_over_tls() -> anyhow::Result<()> {
     let certs = tempfile::tempdir()?;
     let tls = certificate(certs.path())?;
     let kurrentdb = TestServer::start_with(tempfile::tempdir()?, |config| Config {
-        insecure_local: true,
-        kurrentdb_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
-        kurrentdb_allow_raw_writes: true,
         tls: Some(tls.clone()),
-        ..without_budget(config)
+        ..kurrentdb_node(config)
     })
     .await?;
     let address = kurrentdb

@@ -2,7 +2,6 @@
 //! KurrentDB (a second plgd's KurrentDB listener with raw writes allowed) as it is, resumably,
 //! verified; and a target that is not a copy of the source is refused.
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -14,7 +13,9 @@ use plg_eventstore::{
 };
 use plg_proto::v1;
 use plg_server::config::Config;
-use plg_testkit::{TestServer, options, options_waiting_for_view, school_code, without_budget};
+use plg_testkit::{
+    TestServer, kurrentdb_node, options, options_waiting_for_view, school_code, without_budget,
+};
 use serde_json::json;
 use tempfile::TempDir;
 use uuid::Uuid;
@@ -54,13 +55,7 @@ async fn filled_data_dir() -> anyhow::Result<TempDir> {
 /// A plgd serving KurrentDB's protocol with raw writes, its log empty (insecure local mode:
 /// no first operator key), and the connection string to it.
 async fn kurrentdb() -> anyhow::Result<(TestServer, String)> {
-    let server = TestServer::start_with(tempfile::tempdir()?, |config| Config {
-        insecure_local: true,
-        kurrentdb_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
-        kurrentdb_allow_raw_writes: true,
-        ..without_budget(config)
-    })
-    .await?;
+    let server = TestServer::start_with(tempfile::tempdir()?, kurrentdb_node).await?;
     let address = server
         .kurrentdb_address()
         .ok_or_else(|| anyhow::anyhow!("no kurrentdb listener"))?;

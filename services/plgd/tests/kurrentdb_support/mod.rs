@@ -18,7 +18,7 @@ use plg_kurrentdb_wire::event_store::client::{
     uuid as wire_uuid,
 };
 use plg_server::config::{Config, KeyBudget};
-use plg_testkit::{TestServer, without_budget};
+use plg_testkit::{TestServer, kurrentdb_node, without_budget};
 use tonic::Status;
 use uuid::Uuid;
 
@@ -35,17 +35,10 @@ pub async fn start_serving_kurrentdb(raw_writes: bool) -> anyhow::Result<TestSer
     .await
 }
 
-/// A plgd serving KurrentDB's protocol with raw writes on a free loopback port. Insecure
-/// local mode, so that its log starts empty: with keys, plgd's first start writes its first
-/// operator key to the log.
+/// A plgd serving KurrentDB's protocol with raw writes on a free loopback port, its log
+/// empty ([`kurrentdb_node`]).
 pub async fn insecure_plgd() -> anyhow::Result<TestServer> {
-    TestServer::start_with(tempfile::tempdir()?, |config| Config {
-        insecure_local: true,
-        kurrentdb_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
-        kurrentdb_allow_raw_writes: true,
-        ..without_budget(config)
-    })
-    .await
+    TestServer::start_with(tempfile::tempdir()?, kurrentdb_node).await
 }
 
 /// A plgd serving KurrentDB's protocol whose keys may each have one request in flight.
