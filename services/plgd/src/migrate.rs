@@ -142,10 +142,10 @@ pub async fn migrate(
 }
 
 /// Removes the data directory's research view once the copy is verified. Its checkpoints are
-/// the embedded store's positions, which on KurrentDB fall on other events (or on none), so
-/// a plgd on KurrentDB that kept it would skip events or apply them twice; without it, plgd
-/// builds the view anew from KurrentDB's log when it first runs there (and from the
-/// embedded log, were it started on that again).
+/// the embedded store's positions, which on KurrentDB fall on other events (or on none). The
+/// view would find that out itself when opened on KurrentDB (it records the log it follows)
+/// and start over; removed here, it starts over whatever build opens it, and its space is
+/// freed at once. plgd builds it anew from the log it then runs on.
 fn forget_research_view(data_dir: &Path) -> Result<(), MigrateError> {
     // The main file last: a WAL left beside a new view would be read as the new view's.
     for suffix in ["-wal", "-shm", ""] {
