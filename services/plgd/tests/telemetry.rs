@@ -32,10 +32,13 @@ use tonic::{Request, Response, Status};
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CALLER_SPAN_ID: &str = "00f067aa0ba902b7";
 
-/// What an OTLP receiver was sent: each span with the resource it came from.
+/// A span as received, with the resource it came from.
+type Received = (Option<Resource>, Span);
+
+/// What an OTLP receiver was sent.
 #[derive(Debug, Clone, Default)]
 struct Receiver {
-    spans: Arc<Mutex<Vec<(Option<Resource>, Span)>>>,
+    spans: Arc<Mutex<Vec<Received>>>,
 }
 
 #[tonic::async_trait]
@@ -76,7 +79,7 @@ impl Receiver {
         Ok((receiver, address))
     }
 
-    fn spans(&self) -> Vec<(Option<Resource>, Span)> {
+    fn spans(&self) -> Vec<Received> {
         self.spans
             .lock()
             .map(|spans| spans.clone())
@@ -128,7 +131,7 @@ async fn submit_scan_in_the_callers_trace(tool: &mut Clients) -> anyhow::Result<
 }
 
 /// Checks the SubmitScan's server span and its children among `spans`, and returns it.
-fn check_submit_scan_tree(spans: &[(Option<Resource>, Span)]) -> anyhow::Result<Span> {
+fn check_submit_scan_tree(spans: &[Received]) -> anyhow::Result<Span> {
     let server = spans
         .iter()
         .map(|(_, span)| span)
