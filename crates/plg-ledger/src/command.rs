@@ -7,6 +7,7 @@ use plg_eventstore::{
     AppendOutcome, AppendRequest, Direction, ExpectedRevision, IdempotencyKey, NewEvent, Position,
     ReadFrom, StoreError,
 };
+use tracing::{Instrument as _, field::Empty};
 
 use crate::{CommandContext, Ledger, ServiceError, Subject};
 
@@ -68,6 +69,12 @@ impl<E> Written<E> {
     }
 }
 
+/// A count or position as a span field: trace exporters get unsigned fields as text, signed
+/// ones as numbers.
+fn number(value: impl TryInto<i64>) -> i64 {
+    value.try_into().unwrap_or(i64::MAX)
+}
+
 /// What a command's events are.
 pub type EventOf<C> = <<C as Command>::Aggregate as Aggregate>::Event;
 
@@ -84,7 +91,16 @@ impl Ledger {
         let wait_for = context
             .wait_for_research_view
             .then_some(written.outcome.position);
-        written.research_view_position = self.research_view_position(wait_for).await;
+        let waiting = match wait_for {
+            Some(position) => {
+                tracing::info_span!("wait_for_research_view", position = number(position.0))
+            }
+            None => tracing::Span::none(),
+        };
+        written.research_view_position = self
+            .research_view_position(wait_for)
+            .instrument(waiting)
+            .await;
         Ok(written)
     }
 
@@ -94,6 +110,9 @@ impl Ledger {
         command: Result<C, ServiceError>,
     ) -> Result<Written<EventOf<C>>, ServiceError> {
         let key = context.idempotency_key();
+        // Loading, checking and deciding, up to the append: its span is entered around each
+        // step that waits, and closed before the append.
+        let mut deciding = tracing::info_span!("decide", stream = Empty, attempt = 1);
         // A request that does not parse, or that the caller may not send, may still be a
         // retry: `replayed_or` answers it with the original's result.
         let command = match command {
@@ -102,26 +121,38 @@ impl Ledger {
         };
         let id = command.target();
         let stream = Self::stream::<C::Aggregate>(&id);
+        deciding.record("stream", tracing::field::display(&stream));
         let subject = command.subject();
         if let SubjectOf::Request(subject) = &subject
-            && let Err(error) = self.authorize(&context.caller, subject).await
+            && let Err(error) = self
+                .authorize(&context.caller, subject)
+                .instrument(deciding.clone())
+                .await
         {
             return self.replayed_or::<C::Aggregate>(&key, error).await;
         }
         // A retry is answered with the original's result before the state is looked at.
         let (mut state, mut revision) = match self
             .load_unless_replayed::<C::Aggregate>(&stream, &key)
+            .instrument(deciding.clone())
             .await?
         {
             Ok(loaded) => loaded,
             Err(outcome) => return self.replayed::<C::Aggregate>(outcome).await,
         };
         if let SubjectOf::Target(subject_of) = subject
-            && let Err(error) = self.authorize(&context.caller, &subject_of(&state)).await
+            && let Err(error) = self
+                .authorize(&context.caller, &subject_of(&state))
+                .instrument(deciding.clone())
+                .await
         {
             return self.replayed_or::<C::Aggregate>(&key, error).await;
         }
-        let decision = match command.prepare(self, context).await {
+        let decision = match command
+            .prepare(self, context)
+            .instrument(deciding.clone())
+            .await
+        {
             Ok(decision) => decision,
             Err(error) => return self.replayed_or::<C::Aggregate>(&key, error).await,
         };
@@ -132,7 +163,9 @@ impl Ledger {
             // An erasure whose key survived (its destruction failed) is finished by the next
             // write to the stream, a new request to erase it again included.
             if state.personal_data_erased() {
-                self.destroy_key(&stream).await?;
+                self.destroy_key(&stream)
+                    .instrument(deciding.clone())
+                    .await?;
             }
             if let Some(expected) = context
                 .expected_revision
@@ -164,7 +197,10 @@ impl Ledger {
                     event_type: encoded.event_type,
                     schema_version: encoded.schema_version,
                     // Sealed with a key that is durable before this append is queued.
-                    data: self.seal(&stream, encoded.data).await?,
+                    data: self
+                        .seal(&stream, encoded.data)
+                        .instrument(deciding.clone())
+                        .await?,
                     metadata: metadata.clone(),
                 });
             }
@@ -175,7 +211,27 @@ impl Ledger {
                 events: new_events,
                 idempotency: Some(key.clone()),
             };
-            match self.append(request, erases).await {
+            let appending = tracing::info_span!(
+                "append",
+                stream = %stream,
+                events = number(request.events.len()),
+                revision = Empty,
+                position = Empty,
+                replayed = Empty,
+            );
+            // Decided: what follows is the append's.
+            drop(deciding);
+            let appended = self
+                .append(request, erases)
+                .instrument(appending.clone())
+                .await;
+            if let Ok(outcome) = &appended {
+                appending.record("revision", number(outcome.revision.0));
+                appending.record("position", number(outcome.position.0));
+                appending.record("replayed", outcome.replayed);
+            }
+            drop(appending);
+            match appended {
                 Ok(outcome) if outcome.replayed => {
                     return self.replayed::<C::Aggregate>(outcome).await;
                 }
@@ -206,7 +262,12 @@ impl Ledger {
                 {
                     attempt += 1;
                     tracing::debug!(%stream, attempt, "concurrent write, deciding again");
-                    (state, revision) = self.load::<C::Aggregate>(&stream).await?;
+                    deciding =
+                        tracing::info_span!("decide", stream = %stream, attempt = number(attempt));
+                    (state, revision) = self
+                        .load::<C::Aggregate>(&stream)
+                        .instrument(deciding.clone())
+                        .await?;
                 }
                 Err(error) => return Err(error),
             }

@@ -5,6 +5,7 @@
 use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
 
 use plg_eventstore::{StoreError, sqlite::Sharing};
+use plg_telemetry::Telemetry;
 use plg_vault::{VAULT_FILE, Vault};
 use tokio::{net::TcpListener, sync::watch};
 
@@ -287,21 +288,41 @@ pub async fn run(
     flags: &Flags,
     services: impl FnOnce(&Runtime) -> ServiceSet,
 ) -> Result<(), AppError> {
-    let config = load_and_start_telemetry(flags)?;
-    App::build(config, Claim::Store, |runtime| {
-        Ok::<_, Infallible>(services(runtime))
-    })
-    .await?
-    .run_until(shutdown_signal())
-    .await
+    let (config, telemetry) = load_and_start_telemetry(flags)?;
+    let served = async {
+        App::build(config, Claim::Store, |runtime| {
+            Ok::<_, Infallible>(services(runtime))
+        })
+        .await?
+        .run_until(shutdown_signal())
+        .await
+    }
+    .await;
+    telemetry.shutdown().await;
+    served
 }
 
-/// The layered configuration, with logging started as it says.
-pub fn load_and_start_telemetry(flags: &Flags) -> Result<Config, AppError> {
+/// The layered configuration, with logging (and trace export) started as it says. Shut the
+/// telemetry down once the work is done, so that the last spans are exported.
+pub fn load_and_start_telemetry(flags: &Flags) -> Result<(Config, Telemetry), AppError> {
     let config = Config::load(flags)?;
-    plg_telemetry::init(config.log_format, &config.log_filter)?;
+    let telemetry = start_telemetry(&config)?;
     for variable in config::unknown_environment() {
         tracing::warn!(%variable, "unknown PLG_ environment variable ignored: a typo?");
     }
-    Ok(config)
+    Ok((config, telemetry))
+}
+
+/// Starts logging, and exporting traces, as `config` and the standard `OTEL_*` variables say.
+/// Call once per process, inside its Tokio runtime.
+pub fn start_telemetry(config: &Config) -> Result<Telemetry, AppError> {
+    let telemetry = plg_telemetry::init(
+        config.log_format,
+        &config.log_filter,
+        config.otlp_endpoint.as_deref(),
+    )?;
+    if let Some(endpoint) = telemetry.traces_endpoint() {
+        tracing::info!(endpoint, "exporting traces over OTLP");
+    }
+    Ok(telemetry)
 }

@@ -24,6 +24,7 @@ use crate::{
     config::KeyBudget,
     context::context_by,
     error::status,
+    rpc_span,
 };
 
 /// What the first operator key is recorded as.
@@ -183,87 +184,81 @@ where
             .get(CORRELATION_HEADER)
             .and_then(|value| value.to_str().ok())
             .map(|value| crate::limits::truncate(value, crate::limits::MAX_FIELD_BYTES));
-        let span = tracing::info_span!(
-            "rpc",
-            rpc.method = %rpc,
-            key_id = tracing::field::Empty,
-            correlation_id,
-        );
-        Box::pin(
-            async move {
-                let caller = match authentication.caller(request.headers()).await {
-                    Ok(caller) => caller,
-                    Err(Refused { key_id, error }) => {
-                        let status = status(error);
-                        tracing::warn!(
-                            %rpc,
-                            key_id = key_id.map(|id| id.to_string()),
-                            code = ?status.code(),
-                            reason = status.message(),
-                            "request refused"
-                        );
-                        return Ok(status.into_http());
-                    }
-                };
-                if let Some(key_id) = caller.key_id() {
-                    tracing::Span::current().record("key_id", key_id.to_string());
-                }
-                // Fail closed: an RPC the table does not list is served to nobody.
-                let allowed = access::roles(&rpc).map_or_else(
-                    || {
-                        Err(ServiceError::PermissionDenied(
-                            "this call is not served".into(),
-                        ))
-                    },
-                    |roles| caller.require_any(roles),
-                );
-                if let Err(error) = allowed {
+        let span = rpc_span::open(&rpc, request.headers(), correlation_id.as_deref());
+        let served = async move {
+            let caller = match authentication.caller(request.headers()).await {
+                Ok(caller) => caller,
+                Err(Refused { key_id, error }) => {
                     let status = status(error);
                     tracing::warn!(
                         %rpc,
-                        key_id = caller.key_id().map(|id| id.to_string()),
-                        identity = caller.identity(),
+                        key_id = key_id.map(|id| id.to_string()),
                         code = ?status.code(),
                         reason = status.message(),
                         "request refused"
                     );
                     return Ok(status.into_http());
                 }
-                let permit = match authentication.budgets.admit(&caller.principal()) {
-                    Ok(permit) => permit,
-                    Err(status) => return Ok(status.into_http()),
-                };
-                request.extensions_mut().insert(caller.clone());
-                let response = inner
-                    .call(request)
-                    .await?
-                    .map(|body| budget::hold(body, permit));
-                let code = response
-                    .headers()
-                    .get("grpc-status")
-                    .and_then(|code| code.to_str().ok()?.parse::<i32>().ok())
-                    .map(tonic::Code::from);
-                if let Some(code @ (tonic::Code::PermissionDenied | tonic::Code::Unauthenticated)) =
-                    code
-                {
-                    // Percent-encoded on the wire (gRPC's own encoding of the message).
-                    let reason = response
-                        .headers()
-                        .get("grpc-message")
-                        .and_then(|message| message.to_str().ok())
-                        .unwrap_or_default();
-                    tracing::warn!(
-                        %rpc,
-                        key_id = caller.key_id().map(|id| id.to_string()),
-                        identity = caller.identity(),
-                        ?code,
-                        reason,
-                        "request refused"
-                    );
-                }
-                Ok(response)
+            };
+            if let Some(key_id) = caller.key_id() {
+                tracing::Span::current().record("key_id", key_id.to_string());
             }
-            .instrument(span),
-        )
+            // Fail closed: an RPC the table does not list is served to nobody.
+            let allowed = access::roles(&rpc).map_or_else(
+                || {
+                    Err(ServiceError::PermissionDenied(
+                        "this call is not served".into(),
+                    ))
+                },
+                |roles| caller.require_any(roles),
+            );
+            if let Err(error) = allowed {
+                let status = status(error);
+                tracing::warn!(
+                    %rpc,
+                    key_id = caller.key_id().map(|id| id.to_string()),
+                    identity = caller.identity(),
+                    code = ?status.code(),
+                    reason = status.message(),
+                    "request refused"
+                );
+                return Ok(status.into_http());
+            }
+            let permit = match authentication.budgets.admit(&caller.principal()) {
+                Ok(permit) => permit,
+                Err(status) => return Ok(status.into_http()),
+            };
+            request.extensions_mut().insert(caller.clone());
+            let response = inner
+                .call(request)
+                .await?
+                .map(|body| budget::hold(body, permit));
+            let code = rpc_span::grpc_status(response.headers());
+            if let Some(code @ (tonic::Code::PermissionDenied | tonic::Code::Unauthenticated)) =
+                code
+            {
+                // Percent-encoded on the wire (gRPC's own encoding of the message).
+                let reason = response
+                    .headers()
+                    .get("grpc-message")
+                    .and_then(|message| message.to_str().ok())
+                    .unwrap_or_default();
+                tracing::warn!(
+                    %rpc,
+                    key_id = caller.key_id().map(|id| id.to_string()),
+                    identity = caller.identity(),
+                    ?code,
+                    reason,
+                    "request refused"
+                );
+            }
+            Ok::<_, S::Error>(response)
+        }
+        .instrument(span.clone());
+        Box::pin(async move {
+            served
+                .await
+                .map(|response| rpc_span::until_sent(response, span))
+        })
     }
 }

@@ -16,7 +16,7 @@ use crate::{store::StoreChoice, streams::StreamLimits};
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
 
 /// The settings the environment may set, as `PLG_<SETTING>`.
-const SETTINGS: [&str; 11] = [
+const SETTINGS: [&str; 12] = [
     "listen",
     "store",
     "kurrentdb_listen",
@@ -28,6 +28,7 @@ const SETTINGS: [&str; 11] = [
     "streams",
     "connections",
     "budget",
+    "otlp_endpoint",
 ];
 
 /// `PLG_` variables read elsewhere: by clap (`Flags::config`, `plgd demo --api-key`).
@@ -89,6 +90,11 @@ pub struct Config {
     /// What each API key may ask, so that one cannot starve the others.
     #[serde(default)]
     pub budget: KeyBudget,
+    /// Where traces are exported over OTLP/gRPC, such as `http://127.0.0.1:4317`. When
+    /// absent, the standard `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` or
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` names it; with none of them, no traces are exported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub otlp_endpoint: Option<String>,
     /// Serves without authentication, for development on one machine. Only the
     /// `--insecure-local` flag sets it: never a file or the environment.
     #[serde(skip)]
@@ -177,6 +183,7 @@ impl Default for Config {
             streams: StreamLimits::default(),
             connections: ConnectionLimits::default(),
             budget: KeyBudget::default(),
+            otlp_endpoint: None,
             insecure_local: false,
             kurrentdb_allow_raw_writes: false,
         }
@@ -456,6 +463,38 @@ mod tests {
                 ..Flags::default()
             };
             assert!(allowed(&flagged)?);
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[expect(
+        clippy::result_large_err,
+        reason = "figment::Jail fixes the closure's error type"
+    )]
+    fn traces_are_exported_where_the_file_or_the_environment_says() {
+        figment::Jail::expect_with(|jail| {
+            let endpoint = |flags: &Flags| {
+                Config::load(flags)
+                    .map(|config| config.otlp_endpoint)
+                    .map_err(|error| error.to_string())
+            };
+            assert_eq!(endpoint(&Flags::default())?, None);
+            jail.create_file("plg.toml", "otlp_endpoint = \"http://collector:4317\"")?;
+            let from_file = Flags {
+                config: Some("plg.toml".into()),
+                ..Flags::default()
+            };
+            assert_eq!(
+                endpoint(&from_file)?.as_deref(),
+                Some("http://collector:4317")
+            );
+            jail.set_env("PLG_OTLP_ENDPOINT", "http://127.0.0.1:4317");
+            assert_eq!(
+                endpoint(&from_file)?.as_deref(),
+                Some("http://127.0.0.1:4317")
+            );
+            assert!(unknown_environment().is_empty());
             Ok(())
         });
     }

@@ -17,6 +17,7 @@ pub mod import;
 pub mod limits;
 pub mod lock;
 mod private;
+mod rpc_span;
 pub mod server;
 pub mod store;
 pub mod streams;

@@ -2,11 +2,21 @@
 //! The filter follows `RUST_LOG` syntax (`info`, `plg_server=debug,info`, …). Logs go to
 //! stderr, so that stdout carries only what a command is asked for (such as a new key), and
 //! are coloured only on a terminal.
+//!
+//! With an OTLP endpoint (configured, or the standard `OTEL_EXPORTER_OTLP_*` variables), the
+//! same spans are exported as OpenTelemetry traces, and each log line written inside one
+//! carries its trace and span ids.
+
+mod ids;
+mod traces;
 
 use std::io::IsTerminal as _;
 
+use opentelemetry_sdk::trace::SdkTracerProvider;
 use serde::{Deserialize, Serialize};
-use tracing_subscriber::{EnvFilter, fmt, prelude::*};
+use tracing_subscriber::{EnvFilter, fmt, fmt::MakeWriter, prelude::*};
+
+pub use traces::{Telemetry, continue_trace};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -25,21 +35,183 @@ pub enum TelemetryError {
     },
     #[error("a global logger is already installed")]
     AlreadyInstalled,
+    #[error("cannot export traces to {endpoint}: {source}")]
+    Exporter {
+        endpoint: String,
+        source: opentelemetry_otlp::ExporterBuildError,
+    },
 }
 
-/// Installs the global subscriber. Call once, from a binary's `main`.
-pub fn init(format: LogFormat, filter: &str) -> Result<(), TelemetryError> {
+/// Installs the global subscriber, exporting traces to `otlp_endpoint` or, when it is `None`,
+/// to the endpoint the standard `OTEL_*` variables name, if any. Call once, from a binary's
+/// `main`, inside its Tokio runtime, and [`Telemetry::shutdown`] the result before it returns.
+pub fn init(
+    format: LogFormat,
+    filter: &str,
+    otlp_endpoint: Option<&str>,
+) -> Result<Telemetry, TelemetryError> {
     let env_filter = EnvFilter::try_new(filter).map_err(|source| TelemetryError::Filter {
         filter: filter.to_owned(),
         source,
     })?;
-    let registry = tracing_subscriber::registry().with(env_filter);
-    let layer = fmt::layer()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal());
-    let installed = match format {
-        LogFormat::Pretty => registry.with(layer.with_target(true)).try_init(),
-        LogFormat::Json => registry.with(layer.json().flatten_event(true)).try_init(),
+    let telemetry = traces::start(otlp_endpoint)?;
+    subscriber(
+        format,
+        env_filter,
+        telemetry.provider(),
+        std::io::stderr,
+        std::io::stderr().is_terminal(),
+    )
+    .try_init()
+    .map_err(|_| TelemetryError::AlreadyInstalled)?;
+    Ok(telemetry)
+}
+
+/// The log layer writing to `writer`, the trace layer exporting through `provider`, if any,
+/// and `filter` over both.
+fn subscriber<W>(
+    format: LogFormat,
+    filter: EnvFilter,
+    provider: Option<&SdkTracerProvider>,
+    writer: W,
+    ansi: bool,
+) -> impl tracing::Subscriber + Send + Sync + use<W>
+where
+    W: for<'writer> MakeWriter<'writer> + Send + Sync + 'static,
+{
+    let log = fmt::layer().with_writer(writer).with_ansi(ansi);
+    let log = match format {
+        LogFormat::Pretty => log
+            .event_format(ids::WithTraceIds::text(fmt::format().with_target(true)))
+            .boxed(),
+        LogFormat::Json => log
+            .json()
+            .event_format(ids::WithTraceIds::json(
+                fmt::format().json().flatten_event(true),
+            ))
+            .boxed(),
     };
-    installed.map_err(|_| TelemetryError::AlreadyInstalled)
+    tracing_subscriber::registry()
+        .with(provider.map(traces::layer))
+        .with(log)
+        .with(filter)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use opentelemetry::trace::TraceContextExt as _;
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+    use super::*;
+
+    /// What a subscriber wrote, line by line.
+    #[derive(Debug, Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .map_err(|_| std::io::Error::other("poisoned"))?
+                .extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Captured {
+        fn lines(&self) -> Vec<String> {
+            let bytes = self.0.lock().map(|bytes| bytes.clone()).unwrap_or_default();
+            String::from_utf8_lossy(&bytes)
+                .lines()
+                .map(str::to_owned)
+                .collect()
+        }
+    }
+
+    /// Logs "inside" in a span and "outside" after it, on a subscriber that traces (with no
+    /// exporter: ids are made all the same), and returns the lines and the span's ids.
+    fn log_in_a_span(format: LogFormat) -> (Vec<String>, String, String) {
+        let provider = SdkTracerProvider::builder().build();
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = subscriber(
+            format,
+            EnvFilter::new("info"),
+            Some(&provider),
+            move || writer.clone(),
+            false,
+        );
+        let (trace_id, span_id) = tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("work");
+            let ids = {
+                let _entered = span.enter();
+                tracing::info!("inside");
+                let context = span.context();
+                let span_context = context.span().span_context().clone();
+                (
+                    span_context.trace_id().to_string(),
+                    span_context.span_id().to_string(),
+                )
+            };
+            drop(span);
+            tracing::info!("outside");
+            ids
+        });
+        (captured.lines(), trace_id, span_id)
+    }
+
+    #[test]
+    fn json_lines_inside_a_span_carry_its_trace_and_span_ids_as_fields() {
+        let (lines, trace_id, span_id) = log_in_a_span(LogFormat::Json);
+        let entries: Vec<serde_json::Value> = lines
+            .iter()
+            .map(|line| serde_json::from_str(line).expect("a JSON line"))
+            .collect();
+        assert_eq!(entries.len(), 2, "{lines:?}");
+        assert_eq!(entries[0]["message"], "inside");
+        assert_eq!(entries[0]["trace_id"], trace_id.as_str());
+        assert_eq!(entries[0]["span_id"], span_id.as_str());
+        assert_eq!(entries[0]["span"]["name"], "work", "the rest is as before");
+        assert_eq!(trace_id.len(), 32);
+        assert_eq!(span_id.len(), 16);
+        assert_eq!(entries[1]["message"], "outside");
+        assert!(entries[1].get("trace_id").is_none(), "{lines:?}");
+    }
+
+    #[test]
+    fn text_lines_inside_a_span_end_with_its_trace_and_span_ids() {
+        let (lines, trace_id, span_id) = log_in_a_span(LogFormat::Pretty);
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(
+            lines[0].ends_with(&format!("inside trace_id={trace_id} span_id={span_id}")),
+            "{lines:?}"
+        );
+        assert!(lines[1].ends_with("outside"), "{lines:?}");
+    }
+
+    #[test]
+    fn without_tracing_lines_are_as_before() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = subscriber(
+            LogFormat::Json,
+            EnvFilter::new("info"),
+            None,
+            move || writer.clone(),
+            false,
+        );
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info_span!("work").in_scope(|| tracing::info!("inside"));
+        });
+        let lines = captured.lines();
+        let entry: serde_json::Value = serde_json::from_str(&lines[0]).expect("a JSON line");
+        assert_eq!(entry["message"], "inside");
+        assert!(entry.get("trace_id").is_none(), "{lines:?}");
+    }
 }

@@ -11,14 +11,18 @@ use plg_server::{
 /// ResearchService on its own: owns the research view, keeping it current from the log.
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let config = app::load_and_start_telemetry(&Flags::parse())?;
+    let (config, telemetry) = app::load_and_start_telemetry(&Flags::parse())?;
     let data_dir = config.data_dir.clone();
-    App::build(config, Claim::View, |runtime| {
-        let host = ResearchHost::open(runtime.ledger.store().clone(), &data_dir)?;
-        Ok::<_, ProjectionError>(host.attach(runtime, |_| ServiceSet::default()))
-    })
-    .await?
-    .run_until(shutdown_signal())
-    .await?;
-    Ok(())
+    let served = async {
+        App::build(config, Claim::View, |runtime| {
+            let host = ResearchHost::open(runtime.ledger.store().clone(), &data_dir)?;
+            Ok::<_, ProjectionError>(host.attach(runtime, |_| ServiceSet::default()))
+        })
+        .await?
+        .run_until(shutdown_signal())
+        .await
+    }
+    .await;
+    telemetry.shutdown().await;
+    Ok(served?)
 }

@@ -159,8 +159,15 @@ fn print_migrated(config: &Config, migrated: &plgd::migrate::Migrated) {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let config = app::load_and_start_telemetry(&cli.flags)?;
-    match cli.command.unwrap_or(Command::Serve) {
+    let (config, telemetry) = app::load_and_start_telemetry(&cli.flags)?;
+    let done = run(cli.command.unwrap_or(Command::Serve), config).await;
+    // After the drain, so that the spans of the last requests are exported too.
+    telemetry.shutdown().await;
+    done
+}
+
+async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    match command {
         Command::Serve => {
             plgd::build(config)
                 .await?

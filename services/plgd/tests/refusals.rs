@@ -123,7 +123,8 @@ async fn what_a_call_logs_carries_its_rpc_key_and_correlation_id() -> anyhow::Re
     let entry = next_entry(&plgd.log, "events appended")?;
     let span = &entry["span"];
     assert_eq!(span["name"], "rpc");
-    assert_eq!(span["rpc.method"], "/plg.v1.AdminService/IssueApiKey");
+    assert_eq!(span["rpc.service"], "plg.v1.AdminService");
+    assert_eq!(span["rpc.method"], "IssueApiKey");
     assert_eq!(span["correlation_id"], "onboarding-42");
     let key_id = operator_key.get(4..36).context("key id")?;
     assert_eq!(
