@@ -837,6 +837,24 @@ pub async fn health(channel: Channel, service: &str) -> anyhow::Result<i32> {
     Ok(response.into_inner().status)
 }
 
+/// A teacher's scan in wave T1 with one answer (E5.1: 4 now, 5 desired).
+pub fn one_answer_scan(study_id: &str, school_id: &str) -> v1::SubmitScanRequest {
+    v1::SubmitScanRequest {
+        options: options(),
+        study_id: study_id.into(),
+        school_id: school_id.into(),
+        wave: "T1".into(),
+        respondent: "resp-0042".into(),
+        role: v1::RespondentRole::Teacher.into(),
+        answers: vec![v1::ItemAnswer {
+            item_code: "E5.1".into(),
+            current: Some(4),
+            desired: Some(5),
+        }],
+        instrument_version: String::new(),
+    }
+}
+
 /// An intervention whose description is near the 10,000-character limit, so that its event is
 /// about 10 KB; `n` tells them apart.
 pub fn large_intervention(school_id: &str, n: usize) -> v1::LogInterventionRequest {

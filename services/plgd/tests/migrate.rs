@@ -14,7 +14,8 @@ use plg_eventstore::{
 use plg_proto::v1;
 use plg_server::config::Config;
 use plg_testkit::{
-    TestServer, kurrentdb_node, options, options_waiting_for_view, school_code, without_budget,
+    TestServer, kurrentdb_node, one_answer_scan, options_waiting_for_view, school_code,
+    without_budget,
 };
 use serde_json::json;
 use tempfile::TempDir;
@@ -30,20 +31,7 @@ async fn filled_data_dir() -> anyhow::Result<TempDir> {
     let mut tool = server.clients().await?;
     let (study_id, school_id) = tool.enrolled_school().await?;
     tool.scans
-        .submit_scan(v1::SubmitScanRequest {
-            options: options(),
-            study_id: study_id.clone(),
-            school_id,
-            wave: "T1".into(),
-            respondent: "resp-0042".into(),
-            role: v1::RespondentRole::Teacher.into(),
-            answers: vec![v1::ItemAnswer {
-                item_code: "E5.1".into(),
-                current: Some(4),
-                desired: Some(5),
-            }],
-            instrument_version: String::new(),
-        })
+        .submit_scan(one_answer_scan(&study_id, &school_id))
         .await?;
     tool.register_person("Anna de Vries").await?;
     // The study's second event, after others: a stream that an interrupted run leaves half

@@ -24,7 +24,7 @@ use opentelemetry_proto::tonic::{
 };
 use plg_proto::v1;
 use plg_server::{app, config::Config};
-use plg_testkit::{Clients, Identity, TestServer, options_waiting_for_view};
+use plg_testkit::{Clients, Identity, TestServer, one_answer_scan, options_waiting_for_view};
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::{Request, Response, Status};
 
@@ -110,17 +110,7 @@ async fn submit_scan_in_the_callers_trace(tool: &mut Clients) -> anyhow::Result<
     let (study_id, school_id) = tool.enrolled_school().await?;
     let mut request = Request::new(v1::SubmitScanRequest {
         options: options_waiting_for_view(),
-        study_id,
-        school_id,
-        wave: "T1".into(),
-        respondent: "resp-0042".into(),
-        role: v1::RespondentRole::Teacher.into(),
-        answers: vec![v1::ItemAnswer {
-            item_code: "E5.1".into(),
-            current: Some(4),
-            desired: Some(5),
-        }],
-        instrument_version: String::new(),
+        ..one_answer_scan(&study_id, &school_id)
     });
     request.metadata_mut().insert(
         "traceparent",
