@@ -112,7 +112,10 @@ impl Ledger {
         let key = context.idempotency_key();
         // Loading, checking and deciding, up to the append: its span is entered around each
         // step that waits, and closed before the append.
-        let mut deciding = tracing::info_span!("decide", stream = Empty, attempt = 1);
+        // Spans name the stream's category only, never the stream: they may be exported to a
+        // collector, and a scan's or consent's stream id is a digest of a pseudonym that
+        // anyone who guesses the pseudonym can compute (docs/disclosure-control.md).
+        let mut deciding = tracing::info_span!("decide", category = Empty, attempt = 1);
         // A request that does not parse, or that the caller may not send, may still be a
         // retry: `replayed_or` answers it with the original's result.
         let command = match command {
@@ -121,7 +124,7 @@ impl Ledger {
         };
         let id = command.target();
         let stream = Self::stream::<C::Aggregate>(&id);
-        deciding.record("stream", tracing::field::display(&stream));
+        deciding.record("category", stream.category());
         let subject = command.subject();
         if let SubjectOf::Request(subject) = &subject
             && let Err(error) = self
@@ -213,7 +216,7 @@ impl Ledger {
             };
             let appending = tracing::info_span!(
                 "append",
-                stream = %stream,
+                category = stream.category(),
                 events = number(request.events.len()),
                 revision = Empty,
                 position = Empty,
@@ -262,8 +265,11 @@ impl Ledger {
                 {
                     attempt += 1;
                     tracing::debug!(%stream, attempt, "concurrent write, deciding again");
-                    deciding =
-                        tracing::info_span!("decide", stream = %stream, attempt = number(attempt));
+                    deciding = tracing::info_span!(
+                        "decide",
+                        category = stream.category(),
+                        attempt = number(attempt)
+                    );
                     (state, revision) = self
                         .load::<C::Aggregate>(&stream)
                         .instrument(deciding.clone())

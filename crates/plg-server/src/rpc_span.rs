@@ -18,8 +18,13 @@ pub(crate) fn open(
     headers: &http::HeaderMap,
     correlation_id: Option<&str>,
 ) -> tracing::Span {
-    let name = path.trim_start_matches('/');
-    let (service, method) = name.split_once('/').unwrap_or((name, ""));
+    // A path no RPC has is the caller's text: named `_OTHER`, as the conventions ask, so that
+    // no caller makes up span names or attribute values.
+    let name = match crate::access::roles(path) {
+        Some(_) => path.trim_start_matches('/'),
+        None => "_OTHER",
+    };
+    let (service, method) = name.split_once('/').unwrap_or(("", ""));
     let span = tracing::info_span!(
         "rpc",
         otel.name = name,

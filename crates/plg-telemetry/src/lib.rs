@@ -40,6 +40,10 @@ pub enum TelemetryError {
         endpoint: String,
         source: opentelemetry_otlp::ExporterBuildError,
     },
+    #[error(
+        "invalid OTLP endpoint {0:?}: give an http:// or https:// address, such as http://127.0.0.1:4317"
+    )]
+    Endpoint(String),
 }
 
 /// Installs the global subscriber, exporting traces to `otlp_endpoint` or, when it is `None`,

@@ -58,16 +58,27 @@ pub(crate) fn start(configured: Option<&str>) -> Result<Telemetry, TelemetryErro
     let Some(endpoint) = endpoint(configured, |name| std::env::var(name).ok()) else {
         return Ok(Telemetry { exporting: None });
     };
+    // A gRPC endpoint names its scheme: without one the exporter would assume https and
+    // find no roots to trust.
+    let scheme = endpoint
+        .parse::<http::Uri>()
+        .ok()
+        .and_then(|uri| uri.scheme_str().map(str::to_ascii_lowercase));
+    let secure = match scheme.as_deref() {
+        Some("https") => true,
+        Some("http") => false,
+        _ => return Err(TelemetryError::Endpoint(redacted(&endpoint))),
+    };
     let mut exporter = SpanExporter::builder()
         .with_tonic()
         .with_endpoint(endpoint.as_str());
-    if endpoint.starts_with("https://") {
+    if secure {
         exporter = exporter.with_tls_config(ClientTlsConfig::new().with_native_roots());
     }
     let exporter = exporter
         .build()
         .map_err(|source| TelemetryError::Exporter {
-            endpoint: endpoint.clone(),
+            endpoint: redacted(&endpoint),
             source,
         })?;
     // The SDK reads OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER(_ARG) and
@@ -81,8 +92,21 @@ pub(crate) fn start(configured: Option<&str>) -> Result<Telemetry, TelemetryErro
         .with_resource(resource.build())
         .build();
     Ok(Telemetry {
-        exporting: Some((provider, endpoint)),
+        exporting: Some((provider, redacted(&endpoint))),
     })
+}
+
+/// `endpoint` without the user and password it may carry, to be shown.
+fn redacted(endpoint: &str) -> String {
+    let (scheme, rest) = match endpoint.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        None => (String::new(), endpoint),
+    };
+    let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
+    match authority.rfind('@') {
+        Some(at) => format!("{scheme}***@{}", &rest[at + 1..]),
+        None => endpoint.to_owned(),
+    }
 }
 
 /// The trace layer, exporting through `provider`.
@@ -90,10 +114,16 @@ pub(crate) fn layer(provider: &SdkTracerProvider) -> impl Layer<Registry> + Send
     tracing_opentelemetry::layer()
         .with_tracer(provider.tracer("plg-ledger"))
         .with_tracked_inactivity(false)
+        // Neither the source's paths nor the threads: nothing a collector needs.
+        .with_location(false)
+        .with_threads(false)
+        // Spans only: log events stay in the log. Their fields (a key holder's identity,
+        // refusal reasons, errors) are for the operator's log, not for a collector.
         .with_filter(filter_fn(|metadata| {
-            !TRANSPORT_TARGETS
-                .iter()
-                .any(|target| metadata.target().starts_with(target))
+            metadata.is_span()
+                && !TRANSPORT_TARGETS
+                    .iter()
+                    .any(|target| metadata.target().starts_with(target))
         }))
 }
 
@@ -163,6 +193,25 @@ mod tests {
     fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
         let pairs: HashMap<_, _> = pairs.iter().copied().collect();
         move |name| pairs.get(name).map(|value| (*value).to_owned())
+    }
+
+    #[test]
+    fn an_endpoint_without_its_scheme_is_refused_naming_it_without_its_secret() {
+        // The exporter would take it for https and trust no roots: every export would fail.
+        let refused = start(Some("user:token@collector:4317")).expect_err("no scheme");
+        assert!(
+            matches!(&refused, TelemetryError::Endpoint(shown) if !shown.contains("token")),
+            "{refused:?}"
+        );
+        assert_eq!(
+            redacted("https://user:token@collector:4317/v1"),
+            "https://***@collector:4317/v1"
+        );
+        assert_eq!(redacted("http://collector:4317"), "http://collector:4317");
+        assert_eq!(
+            redacted("http://collector:4317/a@b"),
+            "http://collector:4317/a@b"
+        );
     }
 
     #[test]

@@ -176,14 +176,24 @@ fn check_submit_scan_tree(spans: &[Received]) -> anyhow::Result<Span> {
         .find(|span| span.name == "append")
         .context("append")?;
     assert_eq!(
-        attribute(&append.attributes, "stream")
-            .and_then(|stream| match stream {
-                Value::StringValue(stream) => Some(stream),
-                _ => None,
-            })
-            .map(|stream| stream.starts_with("scan-")),
-        Some(true)
+        attribute(&append.attributes, "category"),
+        Some(Value::StringValue("scan".into()))
     );
+    // No stream id leaves plgd: a scan's is a digest of its respondent's pseudonym.
+    for (_, span) in spans {
+        for pair in &span.attributes {
+            let text = format!("{:?}", pair.value);
+            assert!(
+                !text.contains("scan-") && !text.contains("consent-"),
+                "{} carries a stream id: {text}",
+                pair.key
+            );
+        }
+        assert!(
+            span.events.is_empty(),
+            "log events stay in the log: {span:?}"
+        );
+    }
     assert!(
         matches!(attribute(&append.attributes, "events"), Some(Value::IntValue(events)) if events >= 1),
         "{append:?}"
@@ -214,6 +224,17 @@ async fn a_submit_scan_is_exported_as_a_server_span_in_the_callers_trace_with_it
         .await
         .expect_err("no key");
     assert_eq!(refused.code(), tonic::Code::Unauthenticated);
+    // A path no RPC has: the caller's text names no span and no attribute.
+    let mut grpc = tonic::client::Grpc::new(server.channel().await?);
+    grpc.ready().await?;
+    let made_up: Result<Response<()>, Status> = grpc
+        .unary(
+            Request::new(()),
+            tonic::codegen::http::uri::PathAndQuery::from_static("/plg.v1.MadeUp/AnyName"),
+            tonic_prost::ProstCodec::<(), ()>::default(),
+        )
+        .await;
+    assert!(made_up.is_err(), "{made_up:?}");
     server.stop().await?;
     telemetry.shutdown().await;
 
@@ -231,6 +252,17 @@ async fn a_submit_scan_is_exported_as_a_server_span_in_the_callers_trace_with_it
         })
         .collect();
     assert_eq!(refusals.len(), 1, "a refusal is a span with its status");
+    assert!(
+        spans.iter().any(|(_, span)| span.name == "_OTHER"),
+        "the made-up call is a span"
+    );
+    for (_, span) in &spans {
+        let text = format!("{span:?}");
+        assert!(
+            !text.contains("MadeUp") && !text.contains("AnyName"),
+            "{text}"
+        );
+    }
     assert_ne!(hex(&refusals[0].trace_id), TRACE_ID, "a trace of its own");
     Ok(())
 }
