@@ -17,6 +17,7 @@ use plg_kurrentdb_wire::event_store::client::{
 };
 use plg_proto::v1;
 use plg_testkit::everything;
+use tokio_stream::wrappers::ReceiverStream;
 use uuid::Uuid;
 
 mod kurrentdb_support;
@@ -323,10 +324,7 @@ async fn appends_are_bounded_in_size_and_by_the_keys_requests_in_flight() -> any
     );
     open.send(opened).await?;
     let mut replies = raw
-        .batch_append(futures::stream::unfold(
-            requests,
-            |mut requests| async move { requests.recv().await.map(|request| (request, requests)) },
-        ))
+        .batch_append(ReceiverStream::new(requests))
         .await?
         .into_inner();
     let first = tokio::time::timeout(WAIT, replies.message()).await??;
@@ -378,10 +376,7 @@ async fn a_key_revoked_while_a_batch_append_call_is_open_writes_no_more() -> any
     );
     let (send, requests) = tokio::sync::mpsc::channel(1);
     let mut replies = raw
-        .batch_append(futures::stream::unfold(
-            requests,
-            |mut requests| async move { requests.recv().await.map(|request| (request, requests)) },
-        ))
+        .batch_append(ReceiverStream::new(requests))
         .await?
         .into_inner();
     let batch = |stream: &str| {
