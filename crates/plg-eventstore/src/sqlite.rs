@@ -99,6 +99,7 @@ use uuid::Uuid;
 
 mod heads;
 mod inventory;
+mod metrics;
 mod open;
 mod read;
 mod stored;
@@ -651,6 +652,7 @@ impl Writer {
         let started = std::time::Instant::now();
         let results = match self.try_commit_batch(batch) {
             Ok(results) => {
+                metrics::record_commit(batch.len());
                 tracing::debug!(
                     batch_size = batch.len(),
                     appended = results.iter().filter(|result| result.is_ok()).count(),

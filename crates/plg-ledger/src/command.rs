@@ -9,7 +9,7 @@ use plg_eventstore::{
 };
 use tracing::{Instrument as _, field::Empty};
 
-use crate::{CommandContext, Ledger, ServiceError, Subject};
+use crate::{CommandContext, EventMetadata, Ledger, ServiceError, Subject, telemetry};
 
 /// How often a write without an expected revision decides again after losing a race. Every
 /// round has a winner, so this bounds only pathological contention on one stream (dozens of
@@ -159,8 +159,6 @@ impl Ledger {
             Ok(decision) => decision,
             Err(error) => return self.replayed_or::<C::Aggregate>(&key, error).await,
         };
-        let metadata = serde_json::to_value(&context.metadata)
-            .map_err(|error| StoreError::Corrupt(format!("metadata does not encode: {error}")))?;
         let mut attempt = 1;
         loop {
             // An erasure whose key survived (its destruction failed) is finished by the next
@@ -193,20 +191,38 @@ impl Ledger {
             };
             // Encoded first: no borrow of the domain events is held across the sealing.
             let encoded: Vec<_> = events.iter().map(event::encode).collect::<Result<_, _>>()?;
-            let mut new_events = Vec::with_capacity(encoded.len());
+            let mut sealed = Vec::with_capacity(encoded.len());
             for encoded in encoded {
-                new_events.push(NewEvent {
-                    id: uuid::Uuid::new_v4(),
-                    event_type: encoded.event_type,
-                    schema_version: encoded.schema_version,
-                    // Sealed with a key that is durable before this append is queued.
-                    data: self
-                        .seal(&stream, encoded.data)
-                        .instrument(deciding.clone())
-                        .await?,
-                    metadata: metadata.clone(),
-                });
+                // Sealed with a key that is durable before this append is queued.
+                let data = self
+                    .seal(&stream, encoded.data)
+                    .instrument(deciding.clone())
+                    .await?;
+                sealed.push((encoded.event_type, encoded.schema_version, data));
             }
+            let appending = tracing::info_span!(
+                "append",
+                category = stream.category(),
+                events = number(sealed.len()),
+                revision = Empty,
+                position = Empty,
+                replayed = Empty,
+            );
+            let metadata = serde_json::to_value(EventMetadata {
+                traceparent: telemetry::traceparent(&appending),
+                ..context.metadata.clone()
+            })
+            .map_err(|error| StoreError::Corrupt(format!("metadata does not encode: {error}")))?;
+            let new_events = sealed
+                .into_iter()
+                .map(|(event_type, schema_version, data)| NewEvent {
+                    id: uuid::Uuid::new_v4(),
+                    event_type,
+                    schema_version,
+                    data,
+                    metadata: metadata.clone(),
+                })
+                .collect();
             let erases = events.iter().any(DomainEvent::erases_personal_data);
             let request = AppendRequest {
                 stream: stream.clone(),
@@ -214,14 +230,6 @@ impl Ledger {
                 events: new_events,
                 idempotency: Some(key.clone()),
             };
-            let appending = tracing::info_span!(
-                "append",
-                category = stream.category(),
-                events = number(request.events.len()),
-                revision = Empty,
-                position = Empty,
-                replayed = Empty,
-            );
             // Decided: what follows is the append's.
             drop(deciding);
             let appended = self
@@ -239,6 +247,7 @@ impl Ledger {
                     return self.replayed::<C::Aggregate>(outcome).await;
                 }
                 Ok(outcome) => {
+                    telemetry::count_appended(stream.category(), events.len());
                     // The log itself records each append with its metadata: at info level this
                     // line cost a few percent of a light command's CPU.
                     tracing::debug!(

@@ -36,6 +36,10 @@ pub struct EventMetadata {
     pub request_id: String,
     /// When it happened in the school.
     pub occurred_at: DateTime<Utc>,
+    /// The W3C trace context of the append that wrote it, when traces are exported: the
+    /// research view's span for the event links back to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 /// What a transport found valid about a command's delivery: the pieces of its context that
@@ -65,6 +69,7 @@ impl CommandContext {
                 correlation_id: delivery.correlation_id,
                 request_id: delivery.request_id.clone(),
                 occurred_at: delivery.occurred_at,
+                traceparent: None,
             },
             request_id: delivery.request_id,
             expected_revision: delivery.expected_revision,

@@ -11,6 +11,7 @@ mod error;
 mod keys;
 mod ledger;
 mod scope;
+mod telemetry;
 
 pub use caller::{Caller, Subject};
 pub use command::{Command, EventOf, SubjectOf, Written};

@@ -28,6 +28,8 @@ pub struct LogEvent {
     /// The id part of the stream name: the aggregate's id.
     pub entity_id: String,
     pub occurred_at: DateTime<Utc>,
+    /// The W3C trace context of the write that appended it, when that write was traced.
+    pub traceparent: Option<String>,
     pub payload: Payload,
 }
 
@@ -68,6 +70,11 @@ impl LogEvent {
             .and_then(serde_json::Value::as_str)
             .and_then(|text| text.parse().ok())
             .unwrap_or(recorded.recorded_at);
+        let traceparent = recorded
+            .metadata
+            .get("traceparent")
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned);
         let payload = payload(
             recorded.stream.category(),
             &recorded.event_type,
@@ -82,7 +89,7 @@ impl LogEvent {
             recorded.position,
             &recorded.stream,
             recorded.revision.0,
-            occurred_at,
+            (occurred_at, traceparent),
             payload,
         ))
     }
@@ -109,7 +116,7 @@ impl LogEvent {
                 stored.position,
                 &stored.stream,
                 stored.revision.0,
-                occurred_at,
+                (occurred_at, metadata.traceparent.map(Cow::into_owned)),
                 payload,
             ))
         };
@@ -119,11 +126,13 @@ impl LogEvent {
         }
     }
 
+    /// An event of `stream` at `revision`, with what its metadata says: when it happened and
+    /// the trace of its write.
     fn new(
         position: Position,
         stream: &StreamName,
         revision: u64,
-        occurred_at: DateTime<Utc>,
+        (occurred_at, traceparent): (DateTime<Utc>, Option<String>),
         payload: Payload,
     ) -> Self {
         let category = stream.category();
@@ -139,6 +148,7 @@ impl LogEvent {
             revision,
             entity_id,
             occurred_at,
+            traceparent,
             payload,
         }
     }
@@ -149,6 +159,8 @@ impl LogEvent {
 struct Metadata<'a> {
     #[serde(borrow)]
     occurred_at: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    traceparent: Option<Cow<'a, str>>,
 }
 
 /// A payload's JSON: parsed, or the text it is stored as.

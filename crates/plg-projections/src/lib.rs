@@ -12,6 +12,7 @@ mod event;
 mod projections;
 mod rebuild;
 mod runner;
+mod telemetry;
 
 pub use database::{RESEARCH_DB_FILE, ResearchDb, view_position};
 pub use event::{LogEvent, Payload};

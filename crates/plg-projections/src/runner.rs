@@ -12,6 +12,7 @@ use crate::{
     Projection, ResearchDb,
     batch::{self, Cursor},
     projections,
+    telemetry::{self, LAG},
 };
 
 /// Events after which a batch takes no further page of the log: bounds a transaction's size
@@ -97,6 +98,7 @@ impl Projections {
             shutdown.await;
             let _ = stop.send(true);
         });
+        telemetry::observe_lag();
         let cycle = WalCycle::default();
         let folding = tokio::spawn(fold_log(
             self.db.clone(),
@@ -196,11 +198,16 @@ impl Writer {
     /// waiting for it need not wait for the hand-back to the follower's task), then, between
     /// this batch and the next, starts the WAL afresh when that is due.
     fn apply(&mut self, batch: Vec<StoredEvent>) -> Result<(), ProjectionError> {
+        let (read, last_recorded) = (batch.len(), batch.last().map(|event| event.recorded_at));
         // Skipped events are logged as they are met; following, there is no one to tell.
         let Some(batch) = batch::decode(batch, &mut BTreeSet::new()) else {
             return Ok(());
         };
-        let failed = batch::apply(&mut self.connection, &mut self.following, &batch)?;
+        let failed = telemetry::batch_span(&batch.events)
+            .in_scope(|| batch::apply(&mut self.connection, &mut self.following, &batch))?;
+        if let Some(last_recorded) = last_recorded {
+            LAG.applied(read, last_recorded);
+        }
         // Removed from the last, so the indices of the others stay valid.
         for failure in failed.into_iter().rev() {
             let cursor = self.following.remove(failure.index);
@@ -246,6 +253,9 @@ async fn read_ahead(
     ahead: mpsc::Sender<Result<Vec<StoredEvent>, StoreError>>,
 ) {
     while let Some(page) = log.next().await {
+        if let Ok(events) = &page {
+            LAG.read(events);
+        }
         if ahead.send(page).await.is_err() {
             return;
         }

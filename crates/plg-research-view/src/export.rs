@@ -1,5 +1,8 @@
 //! A study's data as CSV for R, SPSS and pandas; docs/codebook.md describes every column.
 
+use std::sync::LazyLock;
+
+use opentelemetry::{KeyValue, metrics::Counter};
 use plg_domain::scan::RespondentRole;
 use rusqlite::Transaction;
 
@@ -12,6 +15,15 @@ use crate::{
 
 /// Rows per flush of the writer: bounds memory while streaming a large export.
 const ROWS_PER_CHUNK: usize = 256;
+
+/// Rows exported, made on first use from the global provider as telemetry left it.
+static EXPORTED_ROWS: LazyLock<Counter<u64>> = LazyLock::new(|| {
+    opentelemetry::global::meter("plg-research-view")
+        .u64_counter("plg.export.rows")
+        .with_unit("{row}")
+        .with_description("Rows of study exports handed to their readers, headers not counted")
+        .build()
+});
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -42,12 +54,23 @@ pub fn export(
     mut emit: impl FnMut(Vec<u8>) -> Result<(), ResearchError>,
 ) -> Result<(), ResearchError> {
     let scored = load_scored(transaction, context, None, None)?;
+    let format_name = KeyValue::new(
+        "format",
+        match format {
+            Format::Long => "long",
+            Format::Items => "items",
+        },
+    );
     let mut writer = csv::Writer::from_writer(Vec::new());
     let mut rows = 0;
+    // Rows in the writer that are not the header.
+    let mut unsent = 0;
+    let sent = |rows: u64| EXPORTED_ROWS.add(rows, std::slice::from_ref(&format_name));
     let mut write = |record: &[String]| -> Result<(), ResearchError> {
         writer
             .write_record(record)
             .map_err(|error| ResearchError::Export(error.to_string()))?;
+        unsent += u64::from(rows > 0);
         rows += 1;
         if rows % ROWS_PER_CHUNK == 0 {
             let full = std::mem::replace(&mut writer, csv::Writer::from_writer(Vec::new()));
@@ -55,6 +78,7 @@ pub fn export(
                 full.into_inner()
                     .map_err(|error| ResearchError::Export(error.to_string()))?,
             )?;
+            sent(std::mem::take(&mut unsent));
         }
         Ok(())
     };
@@ -67,6 +91,7 @@ pub fn export(
         .map_err(|error| ResearchError::Export(error.to_string()))?;
     if !rest.is_empty() {
         emit(rest)?;
+        sent(unsent);
     }
     Ok(())
 }

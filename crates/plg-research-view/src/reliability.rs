@@ -487,6 +487,7 @@ mod tests {
                 revision: 0,
                 entity_id: String::new(),
                 occurred_at: Utc.with_ymd_and_hms(2016, 2, 1, 10, 0, 0).unwrap(),
+                traceparent: None,
                 payload,
             };
             for projection in &projections {

@@ -5,7 +5,7 @@
 use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
 
 use plg_eventstore::{StoreError, sqlite::Sharing};
-use plg_telemetry::Telemetry;
+use plg_telemetry::{Exports, Telemetry};
 use plg_vault::{VAULT_FILE, Vault};
 use tokio::{net::TcpListener, sync::watch};
 
@@ -18,7 +18,7 @@ use crate::{
     budget::Budgets,
     config::{self, Config, ConfigError, Flags, TlsConfig},
     lock::{Claim, DataDirLock, LockError},
-    private,
+    metrics, private,
     server::{ServeError, ServiceSet, Serving, Stopping, shutdown_signal},
     store::OpenStore,
     streams::Streams,
@@ -93,6 +93,8 @@ pub struct App {
     config: Config,
     store: OpenStore,
     listener: TcpListener,
+    /// Prometheus' scrape endpoint, when `metrics_listen` asks for one.
+    metrics_listener: Option<TcpListener>,
     services: ServiceSet,
     serving: Serving,
     first_operator_key: Option<String>,
@@ -146,6 +148,14 @@ impl App {
                 address: config.listen,
                 source,
             })?;
+        let metrics_listener = match config.metrics_listen {
+            Some(address) => Some(
+                TcpListener::bind(address)
+                    .await
+                    .map_err(|source| AppError::Bind { address, source })?,
+            ),
+            None => None,
+        };
         // Last, once nothing else can fail, and shown at once: a key issued but never shown
         // would lock the newcomer out.
         let (authentication, first_operator_key) = if config.insecure_local {
@@ -176,6 +186,7 @@ impl App {
             config,
             store,
             listener,
+            metrics_listener,
             services,
             serving,
             first_operator_key,
@@ -195,6 +206,13 @@ impl App {
     /// The address actually bound (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.listener.local_addr().unwrap_or(self.config.listen)
+    }
+
+    /// The address metrics are served on for Prometheus, if they are.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|listener| listener.local_addr().ok())
     }
 
     /// The address a side listener (such as KurrentDB's) is bound to, if it serves one.
@@ -226,12 +244,18 @@ impl App {
         }
         // Background work outlives the drain: writes in flight may wait for it.
         let (stop, stopped) = watch::channel(false);
-        let background: Vec<_> = self
+        let mut background: Vec<_> = self
             .services
             .take_background()
             .into_iter()
             .map(|work| tokio::spawn(work.start(Stopping::new(stopped.clone()))))
             .collect();
+        if let Some(listener) = self.metrics_listener.take() {
+            background.push(tokio::spawn(metrics::serve_scrape(
+                listener,
+                Stopping::new(stopped.clone()),
+            )));
+        }
         let served = self
             .services
             .serve(self.listener, self.serving, shutdown)
@@ -313,16 +337,23 @@ pub fn load_and_start_telemetry(flags: &Flags) -> Result<(Config, Telemetry), Ap
     Ok((config, telemetry))
 }
 
-/// Starts logging, and exporting traces, as `config` and the standard `OTEL_*` variables say.
-/// Call once per process, inside its Tokio runtime.
+/// Starts logging, exporting traces and metrics, and keeping metrics for Prometheus, as
+/// `config` and the standard `OTEL_*` variables say. Call once per process, inside its Tokio
+/// runtime, before the app is built: instruments are made from the provider this installs.
 pub fn start_telemetry(config: &Config) -> Result<Telemetry, AppError> {
     let telemetry = plg_telemetry::init(
         config.log_format,
         &config.log_filter,
-        config.otlp_endpoint.as_deref(),
+        Exports {
+            otlp_endpoint: config.otlp_endpoint.as_deref(),
+            prometheus: config.metrics_listen.is_some(),
+        },
     )?;
     if let Some(endpoint) = telemetry.traces_endpoint() {
         tracing::info!(endpoint, "exporting traces over OTLP");
+    }
+    if let Some(endpoint) = telemetry.metrics_endpoint() {
+        tracing::info!(endpoint, "exporting metrics over OTLP");
     }
     Ok(telemetry)
 }

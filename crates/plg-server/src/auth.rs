@@ -24,6 +24,7 @@ use crate::{
     config::KeyBudget,
     context::context_by,
     error::status,
+    metrics::{self, Refusal},
     rpc_span,
 };
 
@@ -184,12 +185,14 @@ where
             .get(CORRELATION_HEADER)
             .and_then(|value| value.to_str().ok())
             .map(|value| crate::limits::truncate(value, crate::limits::MAX_FIELD_BYTES));
-        let span = rpc_span::open(&rpc, request.headers(), correlation_id.as_deref());
+        let call = rpc_span::open(&rpc, request.headers(), correlation_id.as_deref());
+        let span = call.span.clone();
         let served = async move {
             let caller = match authentication.caller(request.headers()).await {
                 Ok(caller) => caller,
                 Err(Refused { key_id, error }) => {
                     let status = status(error);
+                    metrics::count_refusal(status.code(), Refusal::Unauthenticated);
                     tracing::warn!(
                         %rpc,
                         key_id = key_id.map(|id| id.to_string()),
@@ -214,6 +217,7 @@ where
             );
             if let Err(error) = allowed {
                 let status = status(error);
+                metrics::count_refusal(status.code(), Refusal::Role);
                 tracing::warn!(
                     %rpc,
                     key_id = caller.key_id().map(|id| id.to_string()),
@@ -226,7 +230,10 @@ where
             }
             let permit = match authentication.budgets.admit(&caller.principal()) {
                 Ok(permit) => permit,
-                Err(status) => return Ok(status.into_http()),
+                Err(status) => {
+                    metrics::count_refusal(status.code(), Refusal::Budget);
+                    return Ok(status.into_http());
+                }
             };
             request.extensions_mut().insert(caller.clone());
             let response = inner
@@ -237,6 +244,7 @@ where
             if let Some(code @ (tonic::Code::PermissionDenied | tonic::Code::Unauthenticated)) =
                 code
             {
+                metrics::count_refusal(code, Refusal::Scope);
                 // Percent-encoded on the wire (gRPC's own encoding of the message).
                 let reason = response
                     .headers()
@@ -254,11 +262,11 @@ where
             }
             Ok::<_, S::Error>(response)
         }
-        .instrument(span.clone());
+        .instrument(span);
         Box::pin(async move {
             served
                 .await
-                .map(|response| rpc_span::until_sent(response, span))
+                .map(|response| rpc_span::until_sent(response, call))
         })
     }
 }

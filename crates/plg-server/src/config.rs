@@ -16,7 +16,7 @@ use crate::{store::StoreChoice, streams::StreamLimits};
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
 
 /// The settings the environment may set, as `PLG_<SETTING>`.
-const SETTINGS: [&str; 12] = [
+const SETTINGS: [&str; 13] = [
     "listen",
     "store",
     "kurrentdb_listen",
@@ -29,6 +29,7 @@ const SETTINGS: [&str; 12] = [
     "connections",
     "budget",
     "otlp_endpoint",
+    "metrics_listen",
 ];
 
 /// `PLG_` variables read elsewhere: by clap (`Flags::config`, `plgd demo --api-key`).
@@ -95,6 +96,11 @@ pub struct Config {
     /// `OTEL_EXPORTER_OTLP_ENDPOINT` names it; with none of them, no traces are exported.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub otlp_endpoint: Option<String>,
+    /// Where metrics are served in Prometheus' text format, at `GET /metrics`, such as
+    /// `0.0.0.0:9464`; off when absent. Plain HTTP without authentication: the figures name
+    /// no school or person, but bind it where only the scraper reaches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_listen: Option<SocketAddr>,
     /// Serves without authentication, for development on one machine. Only the
     /// `--insecure-local` flag sets it: never a file or the environment.
     #[serde(skip)]
@@ -184,6 +190,7 @@ impl Default for Config {
             connections: ConnectionLimits::default(),
             budget: KeyBudget::default(),
             otlp_endpoint: None,
+            metrics_listen: None,
             insecure_local: false,
             kurrentdb_allow_raw_writes: false,
         }
@@ -224,6 +231,11 @@ pub struct Flags {
     #[arg(long, global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_filter: Option<String>,
+    /// Serve metrics for Prometheus at GET /metrics on this address, such as 0.0.0.0:9464
+    /// [default: off]
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_listen: Option<SocketAddr>,
     /// Serve without API keys: anyone who reaches the port may do anything. For development
     /// on one machine only
     #[arg(long, global = true)]
@@ -494,6 +506,36 @@ mod tests {
                 endpoint(&from_file)?.as_deref(),
                 Some("http://127.0.0.1:4317")
             );
+            assert!(unknown_environment().is_empty());
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[expect(
+        clippy::result_large_err,
+        reason = "figment::Jail fixes the closure's error type"
+    )]
+    fn metrics_are_served_where_the_file_the_environment_or_a_flag_says() {
+        figment::Jail::expect_with(|jail| {
+            let listen = |flags: &Flags| {
+                Config::load(flags)
+                    .map(|config| config.metrics_listen)
+                    .map_err(|error| error.to_string())
+            };
+            assert_eq!(listen(&Flags::default())?, None);
+            jail.create_file("plg.toml", "metrics_listen = \"127.0.0.1:9464\"")?;
+            let mut flags = Flags {
+                config: Some("plg.toml".into()),
+                ..Flags::default()
+            };
+            assert_eq!(listen(&flags)?, Some(([127, 0, 0, 1], 9464).into()));
+            jail.set_env("PLG_METRICS_LISTEN", "0.0.0.0:9465");
+            assert_eq!(listen(&flags)?, Some(([0, 0, 0, 0], 9465).into()));
+            flags.metrics_listen = Some(([127, 0, 0, 1], 9466).into());
+            assert_eq!(listen(&flags)?, Some(([127, 0, 0, 1], 9466).into()));
+            jail.set_env("PLG_METRICS_LISTEN", "not an address");
+            assert!(listen(&Flags::default()).is_err());
             assert!(unknown_environment().is_empty());
             Ok(())
         });

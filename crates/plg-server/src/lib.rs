@@ -16,6 +16,7 @@ mod error;
 pub mod import;
 pub mod limits;
 pub mod lock;
+mod metrics;
 mod private;
 mod rpc_span;
 pub mod server;

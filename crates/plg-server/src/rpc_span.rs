@@ -1,33 +1,41 @@
 //! The span each RPC is served in, described as OpenTelemetry's gRPC conventions (v1.37) ask:
 //! a server span named `plg.v1.ScanService/SubmitScan`, with `rpc.system`, `rpc.service`,
 //! `rpc.method` and the reply's `rpc.grpc.status_code`, continuing the caller's trace when
-//! the request carries W3C trace context, and open until the reply's last frame.
+//! the request carries W3C trace context, and open until the reply's last frame; when the
+//! status is known, the call's duration is recorded with it (`rpc.server.duration`).
 
 use std::{
     pin::Pin,
     task::{Context, Poll},
+    time::Instant,
 };
 
 use tonic::{Code, Status, body::Body, codegen::Bytes};
 use tracing::field::Empty;
 
+/// A call being served: its span, its method and when it began.
+#[derive(Debug)]
+pub(crate) struct Call {
+    pub span: tracing::Span,
+    /// `plg.v1.ScanService/SubmitScan`, or `_OTHER`.
+    name: String,
+    started: Instant,
+}
+
 /// Opens the span of a call to `path` (`/plg.v1.ScanService/SubmitScan`), in the trace that
 /// `headers` name, if any.
-pub(crate) fn open(
-    path: &str,
-    headers: &http::HeaderMap,
-    correlation_id: Option<&str>,
-) -> tracing::Span {
+pub(crate) fn open(path: &str, headers: &http::HeaderMap, correlation_id: Option<&str>) -> Call {
+    let started = Instant::now();
     // A path no RPC has is the caller's text: named `_OTHER`, as the conventions ask, so that
     // no caller makes up span names or attribute values.
     let name = match crate::access::roles(path) {
-        Some(_) => path.trim_start_matches('/'),
-        None => "_OTHER",
+        Some(_) => path.trim_start_matches('/').to_owned(),
+        None => "_OTHER".to_owned(),
     };
     let (service, method) = name.split_once('/').unwrap_or(("", ""));
     let span = tracing::info_span!(
         "rpc",
-        otel.name = name,
+        otel.name = name.as_str(),
         otel.kind = "server",
         otel.status_code = Empty,
         rpc.system = "grpc",
@@ -38,24 +46,28 @@ pub(crate) fn open(
         correlation_id,
     );
     plg_telemetry::continue_trace(&span, headers);
-    span
+    Call {
+        span,
+        name,
+        started,
+    }
 }
 
-/// Records the reply's status on `span`: from the headers of a reply without a body (a
-/// refusal), else from the trailers that end the body, which keeps the span open until then.
-pub(crate) fn until_sent(
-    response: http::Response<Body>,
-    span: tracing::Span,
-) -> http::Response<Body> {
-    // A span the log filter turned off records nothing.
-    if span.is_disabled() {
-        return response;
-    }
+/// Records the reply's status on the call's span and its duration: from the headers of a
+/// reply without a body (a refusal), else from the trailers that end the body, which keeps
+/// the span open until then. A reply whose body ends without a status (the caller went away)
+/// records none.
+pub(crate) fn until_sent(response: http::Response<Body>, call: Call) -> http::Response<Body> {
     if let Some(code) = grpc_status(response.headers()) {
-        record(&span, code);
+        call.record(code);
         return response;
     }
-    response.map(|body| Body::new(Traced { body, span }))
+    response.map(|body| {
+        Body::new(Traced {
+            body,
+            call: Some(call),
+        })
+    })
 }
 
 /// The status in a reply's headers (a reply without a body) or trailers.
@@ -66,19 +78,24 @@ pub(crate) fn grpc_status(headers: &http::HeaderMap) -> Option<Code> {
         .map(Code::from)
 }
 
-fn record(span: &tracing::Span, code: Code) {
-    span.record("rpc.grpc.status_code", i64::from(i32::from(code)));
-    // The conventions count these as the server's errors; the others are the caller's.
-    if matches!(
-        code,
-        Code::Unknown
-            | Code::DeadlineExceeded
-            | Code::Unimplemented
-            | Code::Internal
-            | Code::Unavailable
-            | Code::DataLoss
-    ) {
-        span.record("otel.status_code", "error");
+impl Call {
+    fn record(&self, code: Code) {
+        let (service, method) = self.name.split_once('/').unwrap_or(("", ""));
+        crate::metrics::record_call(service, method, code, self.started.elapsed());
+        self.span
+            .record("rpc.grpc.status_code", i64::from(i32::from(code)));
+        // The conventions count these as the server's errors; the others are the caller's.
+        if matches!(
+            code,
+            Code::Unknown
+                | Code::DeadlineExceeded
+                | Code::Unimplemented
+                | Code::Internal
+                | Code::Unavailable
+                | Code::DataLoss
+        ) {
+            self.span.record("otel.status_code", "error");
+        }
     }
 }
 
@@ -86,7 +103,8 @@ fn record(span: &tracing::Span, code: Code) {
 #[derive(Debug)]
 struct Traced {
     body: Body,
-    span: tracing::Span,
+    /// Until its status is recorded.
+    call: Option<Call>,
 }
 
 impl http_body::Body for Traced {
@@ -98,12 +116,13 @@ impl http_body::Body for Traced {
         context: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<Bytes>, Status>>> {
         let this = &mut *self;
-        let _entered = this.span.enter();
+        let _entered = this.call.as_ref().map(|call| call.span.enter());
         let polled = Pin::new(&mut this.body).poll_frame(context);
         if let Poll::Ready(Some(Ok(frame))) = &polled
             && let Some(code) = frame.trailers_ref().and_then(grpc_status)
+            && let Some(call) = &this.call
         {
-            record(&this.span, code);
+            call.record(code);
         }
         polled
     }

@@ -5,18 +5,23 @@
 //!
 //! With an OTLP endpoint (configured, or the standard `OTEL_EXPORTER_OTLP_*` variables), the
 //! same spans are exported as OpenTelemetry traces, and each log line written inside one
-//! carries its trace and span ids.
+//! carries its trace and span ids; metrics go there too, and to Prometheus' text format when
+//! asked ([`metrics`]).
 
 mod ids;
+pub mod metrics;
+mod otlp;
 mod traces;
 
 use std::io::IsTerminal as _;
 
-use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry_sdk::{metrics::SdkMeterProvider, trace::SdkTracerProvider};
 use serde::{Deserialize, Serialize};
 use tracing_subscriber::{EnvFilter, fmt, fmt::MakeWriter, prelude::*};
 
-pub use traces::{Telemetry, continue_trace};
+pub use traces::continue_trace;
+
+use crate::otlp::Exporting;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -44,25 +49,90 @@ pub enum TelemetryError {
         "invalid OTLP endpoint {0:?}: give an http:// or https:// address, such as http://127.0.0.1:4317"
     )]
     Endpoint(String),
+    #[error("cannot start the Prometheus metrics: {0}")]
+    Prometheus(String),
 }
 
-/// Installs the global subscriber, exporting traces to `otlp_endpoint` or, when it is `None`,
-/// to the endpoint the standard `OTEL_*` variables name, if any. Call once, from a binary's
-/// `main`, inside its Tokio runtime, and [`Telemetry::shutdown`] the result before it returns.
+/// Where telemetry goes besides the log.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Exports<'a> {
+    /// The OTLP/gRPC endpoint for traces and metrics; the standard `OTEL_*` variables name one
+    /// when this is `None`.
+    pub otlp_endpoint: Option<&'a str>,
+    /// Keep metrics in Prometheus' text format, for a scrape endpoint ([`metrics::scrape`]).
+    pub prometheus: bool,
+}
+
+/// What [`init`] started: hold it until the process ends, then shut it down.
+#[derive(Debug)]
+pub struct Telemetry {
+    traces: Option<Exporting<SdkTracerProvider>>,
+    metrics: Option<metrics::Metering>,
+}
+
+impl Telemetry {
+    /// Where traces are exported to, if they are.
+    pub fn traces_endpoint(&self) -> Option<&str> {
+        self.traces
+            .as_ref()
+            .map(|exporting| exporting.endpoint.as_str())
+    }
+
+    /// Where metrics are exported to over OTLP, if they are.
+    pub fn metrics_endpoint(&self) -> Option<&str> {
+        self.metrics.as_ref()?.endpoint.as_deref()
+    }
+
+    /// Exports the spans and metrics still buffered and stops exporting. Each is sent by a
+    /// thread of its own over a connection that this runtime drives, so the wait happens off
+    /// the runtime's threads.
+    pub async fn shutdown(self) {
+        let tracer = self.traces.map(|exporting| exporting.provider);
+        let meter: Option<SdkMeterProvider> = self.metrics.map(|metering| metering.provider);
+        let shut = tokio::task::spawn_blocking(move || {
+            (
+                tracer.map(|provider| provider.shutdown()),
+                meter.map(|provider| provider.shutdown()),
+            )
+        })
+        .await;
+        match shut {
+            Ok((traces, metrics)) => {
+                if let Some(Err(error)) = traces {
+                    tracing::warn!(%error, "traces not all exported at shutdown");
+                }
+                if let Some(Err(error)) = metrics {
+                    tracing::warn!(%error, "metrics not all exported at shutdown");
+                }
+            }
+            Err(error) => tracing::warn!(%error, "exporting telemetry at shutdown failed"),
+        }
+    }
+}
+
+/// Installs the global subscriber, exporting traces and metrics as `exports` say. Call once,
+/// from a binary's `main`, inside its Tokio runtime, and [`Telemetry::shutdown`] the result
+/// before it returns.
 pub fn init(
     format: LogFormat,
     filter: &str,
-    otlp_endpoint: Option<&str>,
+    exports: Exports<'_>,
 ) -> Result<Telemetry, TelemetryError> {
     let env_filter = EnvFilter::try_new(filter).map_err(|source| TelemetryError::Filter {
         filter: filter.to_owned(),
         source,
     })?;
-    let telemetry = traces::start(otlp_endpoint)?;
+    let telemetry = Telemetry {
+        traces: traces::start(exports.otlp_endpoint)?,
+        metrics: metrics::start(exports.otlp_endpoint, exports.prometheus)?,
+    };
     subscriber(
         format,
         env_filter,
-        telemetry.provider(),
+        telemetry
+            .traces
+            .as_ref()
+            .map(|exporting| &exporting.provider),
         std::io::stderr,
         std::io::stderr().is_terminal(),
     )

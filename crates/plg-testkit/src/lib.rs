@@ -179,6 +179,7 @@ pub type TestServer = Server<Embedded>;
 pub struct Server<S> {
     address: SocketAddr,
     kurrentdb_address: Option<SocketAddr>,
+    metrics_address: Option<SocketAddr>,
     data_dir: TempDir,
     serving: Serving,
     backing: Option<Backing>,
@@ -230,10 +231,12 @@ impl<S: StoreUnderTest> Server<S> {
         }
         let address = app.local_addr();
         let kurrentdb_address = app.side_addr(plgd::KURRENTDB_LISTENER);
+        let metrics_address = app.metrics_addr();
         let partner_tool_key = OnceCell::new_with(keys.partner_tool);
         Ok(Self {
             address,
             kurrentdb_address,
+            metrics_address,
             data_dir,
             serving: Serving::start(app),
             backing,
@@ -255,6 +258,11 @@ impl<S: StoreUnderTest> Server<S> {
     }
 
     /// Where KurrentDB's client protocol is served, when the configuration asked for it.
+    /// Where metrics are served for Prometheus, when `metrics_listen` is configured.
+    pub fn metrics_address(&self) -> Option<SocketAddr> {
+        self.metrics_address
+    }
+
     pub fn kurrentdb_address(&self) -> Option<SocketAddr> {
         self.kurrentdb_address
     }

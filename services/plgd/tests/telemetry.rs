@@ -4,88 +4,25 @@
 //! attributes and the write core's steps as its children. A test binary of its own: the
 //! subscriber and tracer a plgd in this process installs are the process's.
 
+mod otlp;
 mod support;
 
-use std::{
-    net::SocketAddr,
-    process::Command,
-    sync::{Arc, Mutex},
-};
+use std::process::Command;
 
 use anyhow::Context as _;
 use opentelemetry_proto::tonic::{
-    collector::trace::v1::{
-        ExportTraceServiceRequest, ExportTraceServiceResponse,
-        trace_service_server::{TraceService, TraceServiceServer},
-    },
     common::v1::any_value::Value,
-    resource::v1::Resource,
     trace::v1::{Span, span::SpanKind},
 };
+use otlp::{Received, Receiver};
 use plg_proto::v1;
 use plg_server::{app, config::Config};
 use plg_testkit::{Clients, Identity, TestServer, one_answer_scan, options_waiting_for_view};
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::{Request, Response, Status};
 
 /// The caller's trace and span, as its `traceparent` names them.
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CALLER_SPAN_ID: &str = "00f067aa0ba902b7";
-
-/// A span as received, with the resource it came from.
-type Received = (Option<Resource>, Span);
-
-/// What an OTLP receiver was sent.
-#[derive(Debug, Clone, Default)]
-struct Receiver {
-    spans: Arc<Mutex<Vec<Received>>>,
-}
-
-#[tonic::async_trait]
-impl TraceService for Receiver {
-    async fn export(
-        &self,
-        request: Request<ExportTraceServiceRequest>,
-    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        let mut spans = self
-            .spans
-            .lock()
-            .map_err(|_| Status::internal("poisoned"))?;
-        for resource_spans in request.into_inner().resource_spans {
-            for scope_spans in resource_spans.scope_spans {
-                for span in scope_spans.spans {
-                    spans.push((resource_spans.resource.clone(), span));
-                }
-            }
-        }
-        Ok(Response::new(ExportTraceServiceResponse {
-            partial_success: None,
-        }))
-    }
-}
-
-impl Receiver {
-    /// Serves on a free port of 127.0.0.1.
-    async fn start() -> anyhow::Result<(Self, SocketAddr)> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let address = listener.local_addr()?;
-        let receiver = Self::default();
-        let service = TraceServiceServer::new(receiver.clone());
-        tokio::spawn(
-            tonic::transport::Server::builder()
-                .add_service(service)
-                .serve_with_incoming(TcpListenerStream::new(listener)),
-        );
-        Ok((receiver, address))
-    }
-
-    fn spans(&self) -> Vec<Received> {
-        self.spans
-            .lock()
-            .map(|spans| spans.clone())
-            .unwrap_or_default()
-    }
-}
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
@@ -198,6 +135,30 @@ fn check_submit_scan_tree(spans: &[Received]) -> anyhow::Result<Span> {
         matches!(attribute(&append.attributes, "events"), Some(Value::IntValue(events)) if events >= 1),
         "{append:?}"
     );
+    // The research view's work on the scan: a span of its own trace, linked to the append.
+    let project = spans
+        .iter()
+        .map(|(_, span)| span)
+        .find(|span| {
+            span.name == "project" && span.links.iter().any(|link| link.span_id == append.span_id)
+        })
+        .with_context(|| format!("no projection span links to the append: {spans:?}"))?;
+    let link = project
+        .links
+        .iter()
+        .find(|link| link.span_id == append.span_id)
+        .context("the link")?;
+    assert_eq!(hex(&link.trace_id), TRACE_ID, "the write's trace");
+    assert_ne!(hex(&project.trace_id), TRACE_ID, "a trace of its own");
+    assert!(project.parent_span_id.is_empty(), "a root: {project:?}");
+    assert!(
+        project.start_time_unix_nano >= append.start_time_unix_nano,
+        "applied once appended"
+    );
+    assert!(
+        matches!(attribute(&project.attributes, "events"), Some(Value::IntValue(events)) if events >= 1),
+        "{project:?}"
+    );
     Ok(server.clone())
 }
 
@@ -210,7 +171,7 @@ async fn a_submit_scan_is_exported_as_a_server_span_in_the_callers_trace_with_it
     let telemetry = app::start_telemetry(&Config {
         otlp_endpoint: Some(format!("http://{address}")),
         // The call's span and the write core's are at info level.
-        log_filter: "warn,plg_server=info,plg_ledger=info".into(),
+        log_filter: "warn,plg_server=info,plg_ledger=info,plg_projections=info".into(),
         ..Config::default()
     })?;
     let server = TestServer::start().await?;

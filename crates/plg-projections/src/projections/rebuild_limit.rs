@@ -66,6 +66,7 @@ pub(super) fn submissions_then_retractions(count: usize) -> Vec<LogEvent> {
             revision: 0,
             entity_id: position.to_string(),
             occurred_at: Utc::now(),
+            traceparent: None,
             payload: Payload::Scan(event),
         })
         .collect()
