@@ -219,6 +219,9 @@ struct Inner {
 struct WriteRequest {
     append: AppendRequest,
     reply: oneshot::Sender<Result<AppendOutcome, StoreError>>,
+    /// The caller's span, on which the writer records the group commit the append joined
+    /// (`metrics::record_commit`).
+    span: tracing::Span,
 }
 
 impl SqliteEventStore {
@@ -421,6 +424,7 @@ impl EventStore for SqliteEventStore {
             .send(WriteRequest {
                 append: request,
                 reply,
+                span: tracing::Span::current(),
             })
             .await
             .map_err(|_| StoreError::Closed)?;
@@ -652,7 +656,7 @@ impl Writer {
         let started = std::time::Instant::now();
         let results = match self.try_commit_batch(batch) {
             Ok(results) => {
-                metrics::record_commit(batch.len());
+                metrics::record_commit(batch.iter().map(|request| &request.span));
                 tracing::debug!(
                     batch_size = batch.len(),
                     appended = results.iter().filter(|result| result.is_ok()).count(),

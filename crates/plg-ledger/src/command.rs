@@ -200,6 +200,8 @@ impl Ledger {
                     .await?;
                 sealed.push((encoded.event_type, encoded.schema_version, data));
             }
+            // The embedded store records the group commit the append joined: its number in
+            // this process and how many appends it carried.
             let appending = tracing::info_span!(
                 "append",
                 category = stream.category(),
@@ -207,6 +209,8 @@ impl Ledger {
                 revision = Empty,
                 position = Empty,
                 replayed = Empty,
+                commit = Empty,
+                commit_appends = Empty,
             );
             let metadata = serde_json::to_value(EventMetadata {
                 traceparent: telemetry::traceparent(&appending),

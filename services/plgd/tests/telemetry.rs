@@ -135,6 +135,16 @@ fn check_submit_scan_tree(spans: &[Received]) -> anyhow::Result<Span> {
         matches!(attribute(&append.attributes, "events"), Some(Value::IntValue(events)) if events >= 1),
         "{append:?}"
     );
+    // The group commit it joined: its number, and how many appends it carried (this one
+    // among them).
+    assert!(
+        matches!(attribute(&append.attributes, "commit"), Some(Value::IntValue(commit)) if commit >= 1),
+        "{append:?}"
+    );
+    assert!(
+        matches!(attribute(&append.attributes, "commit_appends"), Some(Value::IntValue(appends)) if appends >= 1),
+        "{append:?}"
+    );
     // The research view's work on the scan: a span of its own trace, linked to the append.
     let project = spans
         .iter()
