@@ -12,6 +12,7 @@ mod consent;
 mod damaged_file;
 mod disclosure;
 mod erasure;
+mod health;
 mod import;
 mod intervention;
 mod limits;

@@ -21,6 +21,8 @@ mod consent;
 mod disclosure;
 #[path = "erasure.rs"]
 mod erasure;
+#[path = "health.rs"]
+mod health;
 #[path = "import.rs"]
 mod import;
 #[path = "intervention.rs"]

@@ -24,6 +24,7 @@ pub use projections::{
 };
 pub use rebuild::{Rebuilt, rebuild};
 pub use runner::{ProjectionError, Projections};
+pub use telemetry::view_lag;
 
 /// One projection: the tables it owns and how an event changes them.
 pub trait Projection: Send + Sync + std::fmt::Debug + 'static {

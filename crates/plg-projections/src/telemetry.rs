@@ -7,6 +7,7 @@ use std::{
         LazyLock,
         atomic::{AtomicI64, AtomicU64, Ordering},
     },
+    time::Duration,
 };
 
 use chrono::{DateTime, Utc};
@@ -70,6 +71,12 @@ impl Lag {
             since => ((now.timestamp_micros() - since).max(0) as f64) / 1e6,
         }
     }
+}
+
+/// How far the research view lags behind what the follower has read of the log: seconds
+/// since the oldest event it does not hold yet was recorded, 0 when caught up.
+pub fn view_lag() -> Duration {
+    Duration::from_secs_f64(LAG.seconds(Utc::now()))
 }
 
 fn count(events: usize) -> u64 {

@@ -4,7 +4,7 @@
 
 use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
 
-use plg_eventstore::{StoreError, sqlite::Sharing};
+use plg_eventstore::{Direction, ReadFrom, StoreError, sqlite::Sharing};
 use plg_telemetry::{Exports, Telemetry};
 use plg_vault::{VAULT_FILE, Vault};
 use tokio::{net::TcpListener, sync::watch};
@@ -17,6 +17,7 @@ use crate::{
     auth::{self, Authentication},
     budget::Budgets,
     config::{self, Config, ConfigError, Flags, TlsConfig},
+    health::{Check, HealthSettings},
     lock::{Claim, DataDirLock, LockError},
     metrics, private,
     server::{ServeError, ServiceSet, Serving, Stopping, shutdown_signal},
@@ -85,6 +86,8 @@ pub struct Runtime {
     /// What authentication counts each key's requests against; services that authenticate
     /// their own callers (a side listener's) count against it too.
     pub budgets: Budgets,
+    /// How health checks run and what they allow.
+    pub health: HealthSettings,
 }
 
 /// A built application: storage open, listener bound, services ready to serve.
@@ -138,8 +141,11 @@ impl App {
             ledger: ledger.clone(),
             streams: Streams::new(config.streams.clone()),
             budgets: Budgets::new(config.budget),
+            health: config.health,
         };
-        let services = services(&runtime).map_err(|error| AppError::Services(error.into()))?;
+        let services = services(&runtime)
+            .map_err(|error| AppError::Services(error.into()))?
+            .with_check(store_check(&ledger));
         // Every database is open by now, the research view's too.
         private::restrict_files(&config.data_dir).map_err(data_dir_error)?;
         let listener = TcpListener::bind(config.listen)
@@ -181,6 +187,9 @@ impl App {
             tls,
             grace: Duration::from_secs(config.shutdown_grace_seconds),
             connections: config.connections.clone(),
+            health: config.health,
+            // Replaced when the background work starts (`run_until`).
+            alive: watch::channel(true).1,
         };
         Ok(Self {
             config,
@@ -244,11 +253,24 @@ impl App {
         }
         // Background work outlives the drain: writes in flight may wait for it.
         let (stop, stopped) = watch::channel(false);
+        // Work that ends before the stop was asked for has failed: the process is not live.
+        let (alive, alive_watch) = watch::channel(true);
+        self.serving.alive = alive_watch;
         let mut background: Vec<_> = self
             .services
             .take_background()
             .into_iter()
-            .map(|work| tokio::spawn(work.start(Stopping::new(stopped.clone()))))
+            .map(|work| {
+                let (alive, stopped) = (alive.clone(), stopped.clone());
+                let work = work.start(Stopping::new(stopped.clone()));
+                tokio::spawn(async move {
+                    work.await;
+                    if !*stopped.borrow() {
+                        tracing::error!("work beside the services stopped: reporting not live");
+                        let _ = alive.send(false);
+                    }
+                })
+            })
             .collect();
         if let Some(listener) = self.metrics_listener.take() {
             background.push(tokio::spawn(metrics::serve_scrape(
@@ -270,6 +292,21 @@ impl App {
         tracing::info!("stopped");
         Ok(served?)
     }
+}
+
+/// The event store answers a read: every service needs it.
+fn store_check(ledger: &Ledger) -> Check {
+    let store = ledger.store().clone();
+    Check::for_all("event store", move || {
+        let store = store.clone();
+        async move {
+            store
+                .read_all(Direction::Forward, ReadFrom::Start, 1)
+                .await
+                .map(drop)
+                .map_err(|error| error.to_string())
+        }
+    })
 }
 
 /// Selects ring, the provider the workspace's tonic is built with (`tls-ring`), as the

@@ -11,12 +11,12 @@ use figment::{
 use plg_telemetry::LogFormat;
 use serde::{Deserialize, Serialize};
 
-use crate::{store::StoreChoice, streams::StreamLimits};
+use crate::{health::HealthSettings, store::StoreChoice, streams::StreamLimits};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
 
 /// The settings the environment may set, as `PLG_<SETTING>`.
-const SETTINGS: [&str; 13] = [
+const SETTINGS: [&str; 14] = [
     "listen",
     "store",
     "kurrentdb_listen",
@@ -30,6 +30,7 @@ const SETTINGS: [&str; 13] = [
     "budget",
     "otlp_endpoint",
     "metrics_listen",
+    "health",
 ];
 
 /// `PLG_` variables read elsewhere: by clap (`Flags::config`, `plgd demo --api-key`).
@@ -91,6 +92,9 @@ pub struct Config {
     /// What each API key may ask, so that one cannot starve the others.
     #[serde(default)]
     pub budget: KeyBudget,
+    /// How gRPC health checks what the services need.
+    #[serde(default)]
+    pub health: HealthSettings,
     /// Where traces are exported over OTLP/gRPC, such as `http://127.0.0.1:4317`. When
     /// absent, the standard `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` or
     /// `OTEL_EXPORTER_OTLP_ENDPOINT` names it; with none of them, no traces are exported.
@@ -189,6 +193,7 @@ impl Default for Config {
             streams: StreamLimits::default(),
             connections: ConnectionLimits::default(),
             budget: KeyBudget::default(),
+            health: HealthSettings::default(),
             otlp_endpoint: None,
             metrics_listen: None,
             insecure_local: false,

@@ -13,6 +13,7 @@ pub mod config;
 mod connections;
 mod context;
 mod error;
+pub mod health;
 pub mod import;
 pub mod limits;
 pub mod lock;

@@ -19,6 +19,7 @@ use crate::{
     codec::CodecStatuses,
     config::ConnectionLimits,
     connections::{self, Acks},
+    health::{self, Check, HealthSettings, LIVENESS},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +40,9 @@ pub struct Serving {
     pub tls: Option<ServerTlsConfig>,
     pub grace: Duration,
     pub connections: ConnectionLimits,
+    pub health: HealthSettings,
+    /// False once work beside the services stopped on its own (`health::LIVENESS`).
+    pub alive: tokio::sync::watch::Receiver<bool>,
 }
 
 /// The gRPC services one process serves.
@@ -48,6 +52,8 @@ pub struct ServiceSet {
     names: Vec<&'static str>,
     background: Vec<Background>,
     side: Vec<SideListener>,
+    /// What the services' readiness depends on (`health`).
+    checks: Vec<Check>,
 }
 
 /// A second listener with services of its own, such as KurrentDB's client protocol: served
@@ -122,6 +128,12 @@ impl ServiceSet {
         self
     }
 
+    /// Adds a check that health reports follow (`health`).
+    pub fn with_check(mut self, check: Check) -> Self {
+        self.checks.push(check);
+        self
+    }
+
     /// Serves `routes` on `listener` too; the routes must authenticate callers themselves.
     pub fn with_side_listener(
         mut self,
@@ -166,14 +178,15 @@ impl ServiceSet {
             tls,
             grace,
             connections,
+            health: health_settings,
+            alive,
         } = serving;
         let (health, health_service) = tonic_health::server::health_reporter();
-        for name in &self.names {
+        for name in self.names.iter().chain([&"", &LIVENESS]) {
             health
                 .set_service_status(*name, ServingStatus::Serving)
                 .await;
         }
-        health.set_service_status("", ServingStatus::Serving).await;
 
         // Both reflection versions: grpcurl and older clients still ask v1alpha. The
         // google.rpc types let clients decode error details instead of showing base64.
@@ -196,6 +209,14 @@ impl ServiceSet {
         });
         let mut grace_started = stop_requested.clone();
         let names = self.names.clone();
+        let reporting = tokio::spawn(health::keep_reporting(
+            health.clone(),
+            names.clone(),
+            self.checks,
+            health_settings,
+            alive,
+            stop_requested.clone(),
+        ));
         let max_connections = connections::fit_to_file_limit(connections.max);
         let incoming =
             connections::incoming(listener, &connections, max_connections, Acks::Delayed);
@@ -230,14 +251,14 @@ impl ServiceSet {
             .serve_with_incoming_shutdown(incoming, async move {
                 let _ = stop_requested.wait_for(|stop| *stop).await;
                 tracing::info!("shutting down: draining requests in flight");
-                for name in names {
+                // Stopped first, so that no round of checks reports after the drain began.
+                reporting.abort();
+                let _ = reporting.await;
+                for name in names.into_iter().chain(["", LIVENESS]) {
                     health
                         .set_service_status(name, ServingStatus::NotServing)
                         .await;
                 }
-                health
-                    .set_service_status("", ServingStatus::NotServing)
-                    .await;
             });
         tokio::select! {
             served = async { tokio::try_join!(server, sides) } => {

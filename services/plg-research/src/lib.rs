@@ -12,18 +12,20 @@ use plg_domain::{
 };
 use plg_eventstore::EventStore;
 use plg_ledger::ServiceError;
-use plg_projections::{ProjectionError, Projections, RESEARCH_DB_FILE};
+use plg_projections::{ProjectionError, Projections, RESEARCH_DB_FILE, ResearchDb};
 use plg_proto::v1::{
     self,
     research_service_server::{ResearchService, ResearchServiceServer},
 };
 use plg_research_view::{ResearchError, ResearchView, context::NamedSchool, export::Format};
 use plg_server::{
-    Runtime, caller_of, read,
+    Runtime, caller_of,
+    health::{Check, HealthSettings},
+    read,
     server::ServiceSet,
     streams::{ReplyStream, Streams},
 };
-use std::{path::Path, sync::Arc};
+use std::{path::Path, sync::Arc, time::Duration};
 use tonic::{Request, Response, Status};
 
 mod warm;
@@ -53,7 +55,7 @@ impl ResearchHost {
     }
 
     /// The research view's database, for services that read its indexes (the audit).
-    pub fn db(&self) -> &plg_projections::ResearchDb {
+    pub fn db(&self) -> &ResearchDb {
         self.projections.db()
     }
 
@@ -72,14 +74,49 @@ impl ResearchHost {
                 .with_research_view(self.projections.progress()),
             streams: runtime.streams.clone(),
             budgets: runtime.budgets.clone(),
+            health: runtime.health,
         };
+        let check = view_check(self.projections.db().clone(), runtime.health);
         let projections = self.projections;
         let (view, moved) = (self.view.clone(), projections.progress());
         services(&runtime)
             .with(server(self.view, runtime.streams.clone()))
+            .with_check(check)
             .with_background(move |stopping| projections.run(stopping.wait()))
             .with_background(move |stopping| warm::keep_warm(view, moved, stopping))
     }
+}
+
+/// The services that read the research view: ResearchService, and AuditService (the view's
+/// indexes of a school's streams) when the process serves it.
+const READING_THE_VIEW: [&str; 2] = [
+    <ResearchServiceServer<Research> as tonic::server::NamedService>::NAME,
+    "plg.v1.AuditService",
+];
+
+/// The research view answers a read, and lags the log by no more than `settings` allow.
+fn view_check(db: ResearchDb, settings: HealthSettings) -> Check {
+    let allowed = Duration::from_secs(settings.max_view_lag_seconds);
+    Check::for_services("research view", &READING_THE_VIEW, move || {
+        let db = db.clone();
+        async move {
+            let lag = plg_projections::view_lag();
+            if lag > allowed {
+                return Err(format!(
+                    "it lags the log by {} s, more than the {} s allowed",
+                    lag.as_secs(),
+                    allowed.as_secs()
+                ));
+            }
+            tokio::task::spawn_blocking(move || {
+                let connection = db.read_connection()?;
+                plg_projections::view_position(&connection).map(drop)
+            })
+            .await
+            .map_err(|error| error.to_string())?
+            .map_err(|error| error.to_string())
+        }
+    })
 }
 
 #[derive(Debug, Clone)]
