@@ -109,6 +109,12 @@ pub(crate) fn move_checkpoint(
     Ok(())
 }
 
+/// A count as the view stores it: an `i64`, the one integer type bound on both SQLite and
+/// PostgreSQL (`BIGINT`).
+pub(crate) fn sql_count(count: usize) -> i64 {
+    i64::try_from(count).unwrap_or(i64::MAX)
+}
+
 /// A log position as SQLite stores it.
 pub(crate) fn sql_position(position: Position) -> i64 {
     i64::try_from(position.0).unwrap_or(i64::MAX)
