@@ -212,7 +212,11 @@ fn reset(
     transaction.execute(
         "INSERT INTO projection_schemas (projection, version, schema) VALUES (?1, ?2, ?3)
          ON CONFLICT (projection) DO UPDATE SET version = ?2, schema = ?3",
-        (projection.name(), projection.version(), projection.schema()),
+        (
+            projection.name(),
+            i64::from(projection.version()),
+            projection.schema(),
+        ),
     )?;
     Ok(())
 }

@@ -39,6 +39,13 @@ pub enum ProjectionError {
     Io(std::io::Error),
     #[error("projection task failed: {0}")]
     Task(String),
+    #[error(
+        "the checkpoint of projection {projection:?} is no longer at {expected}: another writer moved it"
+    )]
+    Fenced {
+        projection: String,
+        expected: Position,
+    },
 }
 
 /// Every projection of the research view, following the log.

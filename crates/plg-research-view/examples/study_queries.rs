@@ -89,7 +89,7 @@ fn generate(dir: &Path, size: &str) -> Result<(), Error> {
                 ["professionalisation", "communication", "vision_development"][index / 3 % 3];
             sql += &format!(
                 "INSERT INTO interventions VALUES ('i-{index}', '{school}', 'An intervention', NULL,
-                     'school', '2021-06-01', NULL, 'started', '2021-06-01', NULL, NULL);
+                     'school', '2021-06-01', NULL, 'started', '2021-06-01', NULL, NULL, {index});
                  INSERT INTO intervention_categories VALUES ('i-{index}', '{category}');"
             );
         }

@@ -11,6 +11,7 @@ use rusqlite::Transaction;
 use crate::{
     ResearchError,
     context::{SchoolRef, StudyContext, parse_name},
+    scores::int,
 };
 
 #[derive(Debug, Clone, PartialEq)]
@@ -58,13 +59,18 @@ pub fn activity(
     school: Option<&SchoolRef>,
     today: NaiveDate,
 ) -> Result<Vec<PlgActivity>, ResearchError> {
+    // Sums are cast to BIGINT: PostgreSQL's SUM of BIGINTs is NUMERIC (docs/postgresql.md).
     let mut plgs = transaction.prepare(
-        "SELECT p.plg_id, p.name, p.formed_on, p.dissolved_on,
-                COUNT(s.session_id), COALESCE(SUM(s.duration_minutes), 0), COALESCE(SUM(s.present), 0),
-                COALESCE(SUM(s.absent), 0), COALESCE(SUM(s.goals), 0), COALESCE(SUM(s.goals_reached), 0)
+        "SELECT p.plg_id, p.name, p.formed_on, p.dissolved_on, COUNT(s.session_id),
+                CAST(COALESCE(SUM(s.duration_minutes), 0) AS BIGINT),
+                CAST(COALESCE(SUM(s.present), 0) AS BIGINT),
+                CAST(COALESCE(SUM(s.absent), 0) AS BIGINT),
+                CAST(COALESCE(SUM(s.goals), 0) AS BIGINT),
+                CAST(COALESCE(SUM(s.goals_reached), 0) AS BIGINT)
          FROM plgs p LEFT JOIN plg_sessions s USING (plg_id)
          WHERE p.plg_id IN (SELECT plg_id FROM plg_schools WHERE school_id IN
-                 (SELECT school_id FROM enrolments WHERE study_id = ?1 AND (?2 IS NULL OR school_id = ?2)))
+                 (SELECT school_id FROM enrolments
+                  WHERE study_id = ?1 AND (CAST(?2 AS TEXT) IS NULL OR school_id = ?2)))
          GROUP BY p.plg_id ORDER BY p.formed_on, p.plg_id",
     )?;
     let school_id = school.map(|school| school.school_id.as_str());
@@ -76,12 +82,12 @@ pub fn activity(
                 schools: Vec::new(),
                 formed_on: row.get(2)?,
                 dissolved_on: row.get(3)?,
-                sessions: row.get(4)?,
-                minutes: row.get(5)?,
-                present: row.get(6)?,
-                absent: row.get(7)?,
-                goals: row.get(8)?,
-                goals_reached: row.get(9)?,
+                sessions: int(row, 4)?,
+                minutes: int(row, 5)?,
+                present: int(row, 6)?,
+                absent: int(row, 7)?,
+                goals: int(row, 8)?,
+                goals_reached: int(row, 9)?,
                 phases: Vec::new(),
                 days_to_internal_handover: None,
             })

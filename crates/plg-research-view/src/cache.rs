@@ -359,7 +359,8 @@ pub fn stamps(
 ) -> Result<Vec<Stamped>, ResearchError> {
     let mut statement = transaction.prepare_cached(
         "SELECT school_id, wave, changed_at FROM scan_school_waves
-         WHERE study_id = ?1 AND (?2 IS NULL OR school_id = ?2) AND (?3 IS NULL OR wave = ?3)",
+         WHERE study_id = ?1 AND (CAST(?2 AS TEXT) IS NULL OR school_id = ?2)
+           AND (CAST(?3 AS TEXT) IS NULL OR wave = ?3)",
     )?;
     let schools = context.school_indexes();
     let mut rows = statement.query((&context.study_id, school_id, wave))?;

@@ -14,7 +14,10 @@ use plg_domain::{
 };
 use rusqlite::{OptionalExtension, Transaction};
 
-use crate::ResearchError;
+use crate::{
+    ResearchError,
+    scores::{flag, int},
+};
 
 /// A school as a researcher names it in a query.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,7 +162,7 @@ impl StudyContext {
             .query_row(
                 "SELECT min_group_size, identify_schools FROM studies WHERE study_id = ?1",
                 [study_id],
-                |row| Ok((row.get(0)?, row.get(1)?)),
+                |row| Ok((int(row, 0)?, flag(row, 1)?)),
             )
             .optional()?;
         let Some((min_group_size, mut identify_schools)) = settings else {
@@ -175,19 +178,20 @@ impl StudyContext {
             .query_map([study_id], |row| {
                 Ok(WaveInfo {
                     label: row.get(0)?,
-                    ordinal: row.get(1)?,
+                    ordinal: int(row, 1)?,
                     opens_on: row.get(2)?,
                     closes_on: row.get(3)?,
                 })
             })?
             .collect::<Result<_, _>>()?;
         // A named school is looked for among the candidates SQL finds by its id, pseudonym
-        // (ASCII case folded, as `names` does) or name; `names` then decides.
+        // (ASCII case folded, as `names` does: `lower` folds ASCII only, on SQLite and on
+        // PostgreSQL under the "C" collation) or name; `names` then decides.
         let (candidates, candidate) = match named {
             None => ("", None),
             Some((NamedSchool::Id(id), _)) => (" AND e.school_id = ?2", Some(id.to_string())),
             Some((NamedSchool::Label(label), _)) => (
-                " AND (e.pseudonym = ?2 COLLATE NOCASE OR s.name = ?2)",
+                " AND (lower(e.pseudonym) = lower(?2) OR s.name = ?2)",
                 Some(label.clone()),
             ),
         };

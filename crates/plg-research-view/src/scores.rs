@@ -252,6 +252,18 @@ pub(crate) fn column<'r, T: ?Sized>(
     })
 }
 
+/// An integer column read as `i64`, the one integer type both SQLite and PostgreSQL's `BIGINT`
+/// give, then narrowed to `T`: out of range fails as rusqlite's own read into `T` does.
+pub(crate) fn int<T: TryFrom<i64>>(row: &Row<'_>, index: usize) -> rusqlite::Result<T> {
+    let value: i64 = row.get(index)?;
+    T::try_from(value).map_err(|_| rusqlite::Error::IntegralValueOutOfRange(index, value))
+}
+
+/// A 0/1 column read as `i64`, as a `bool`: any value but 0 is true, as rusqlite reads it.
+pub(crate) fn flag(row: &Row<'_>, index: usize) -> rusqlite::Result<bool> {
+    Ok(row.get::<_, i64>(index)? != 0)
+}
+
 /// A summary as researchers may see it: without scores when the group is too small.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Shown {

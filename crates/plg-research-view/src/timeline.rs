@@ -10,7 +10,7 @@ use rusqlite::Transaction;
 use crate::{
     ResearchError,
     context::{SchoolRef, parse_name},
-    scores::{Shown, WaveScore},
+    scores::{Shown, WaveScore, flag, int},
 };
 
 #[derive(Debug, Clone, PartialEq)]
@@ -95,14 +95,11 @@ pub fn timeline(
         // school-wave's last respondent.
         "SELECT s.wave, w.closes_on, COUNT(*) FROM scan_submissions s
          JOIN waves w ON w.study_id = s.study_id AND w.label = s.wave
-         WHERE s.study_id = ?1 AND s.school_id = ?2 AND s.status = 'current' GROUP BY s.wave",
+         WHERE s.study_id = ?1 AND s.school_id = ?2 AND s.status = 'current'
+         GROUP BY s.wave, w.closes_on ORDER BY s.wave",
     )?;
     for wave in waves.query_map((study_id, school_id), |row| {
-        Ok((
-            row.get::<_, String>(0)?,
-            row.get(1)?,
-            row.get::<_, usize>(2)?,
-        ))
+        Ok((row.get::<_, String>(0)?, row.get(1)?, int::<usize>(row, 2)?))
     })? {
         let (wave, date, respondents) = wave?;
         let scores = scores
@@ -122,11 +119,12 @@ pub fn timeline(
         });
     }
 
+    // In the order they were logged.
     let mut interventions = transaction.prepare(
         "SELECT i.intervention_id, i.title, i.starts_on, i.started_on, i.ended_on, i.status,
-                (SELECT group_concat(category) FROM (SELECT category FROM intervention_categories c
-                   WHERE c.intervention_id = i.intervention_id ORDER BY category))
-         FROM interventions i WHERE i.school_id = ?1",
+                (SELECT string_agg(c.category, ',' ORDER BY c.category)
+                 FROM intervention_categories c WHERE c.intervention_id = i.intervention_id)
+         FROM interventions i WHERE i.school_id = ?1 ORDER BY i.position",
     )?;
     let mut contributions = transaction.prepare(
         "SELECT dimension, intended, realised FROM contribution_assessments WHERE intervention_id = ?1 ORDER BY dimension",
@@ -150,7 +148,7 @@ pub fn timeline(
             .query_map([&intervention_id], |row| {
                 Ok((
                     row.get::<_, String>(0)?,
-                    row.get::<_, bool>(1)?,
+                    flag(row, 1)?,
                     row.get::<_, String>(2)?,
                 ))
             })?
@@ -186,9 +184,12 @@ pub fn timeline(
         }
     }
 
-    let mut revisions = transaction.prepare("SELECT plan_version, revised_on, summary, rationale FROM plan_revisions WHERE school_id = ?1")?;
+    let mut revisions = transaction.prepare(
+        "SELECT plan_version, revised_on, summary, rationale FROM plan_revisions
+         WHERE school_id = ?1 ORDER BY plan_version",
+    )?;
     for row in revisions.query_map([school_id], |row| {
-        Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+        Ok((int(row, 0)?, row.get(1)?, row.get(2)?, row.get(3)?))
     })? {
         let (plan_version, date, summary, rationale) = row?;
         entries.push(TimelineEntry {
@@ -201,10 +202,11 @@ pub fn timeline(
         });
     }
     let mut reflections = transaction.prepare(
-        "SELECT held_on, summary, participants FROM reflection_conversations WHERE school_id = ?1",
+        "SELECT held_on, summary, participants FROM reflection_conversations
+         WHERE school_id = ?1 ORDER BY position",
     )?;
     for row in reflections.query_map([school_id], |row| {
-        Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        Ok((row.get(0)?, row.get(1)?, int(row, 2)?))
     })? {
         let (date, summary, participants) = row?;
         entries.push(TimelineEntry {
@@ -229,7 +231,8 @@ fn plg_entries(
 ) -> Result<(), ResearchError> {
     let of_school = "plg_id IN (SELECT plg_id FROM plg_schools WHERE school_id = ?1)";
     let mut plgs = transaction.prepare(&format!(
-        "SELECT plg_id, name, formed_on, dissolved_on, learning_question FROM plgs WHERE {of_school} ORDER BY formed_on"
+        "SELECT plg_id, name, formed_on, dissolved_on, learning_question FROM plgs
+         WHERE {of_school} ORDER BY formed_on, position"
     ))?;
     for row in plgs.query_map([school_id], |row| {
         Ok((
@@ -268,11 +271,11 @@ fn plg_entries(
             row.get::<_, String>(1)?,
             row.get::<_, String>(2)?,
             (
-                row.get(3)?,
-                row.get(4)?,
-                row.get(5)?,
-                row.get(6)?,
-                row.get(7)?,
+                int(row, 3)?,
+                int(row, 4)?,
+                int(row, 5)?,
+                int(row, 6)?,
+                int(row, 7)?,
             ),
             row.get::<_, String>(8)?,
         ))
@@ -326,7 +329,7 @@ fn plg_entries(
             row.get::<_, String>(0)?,
             row.get(1)?,
             row.get(2)?,
-            row.get::<_, bool>(3)?,
+            flag(row, 3)?,
         ))
     })? {
         let (plg_id, kind, date, via_handover) = row?;
@@ -345,4 +348,62 @@ fn plg_entries(
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use plg_projections::{ResearchDb, all_projections};
+
+    use super::*;
+
+    /// A school's interventions come in the order they were logged (their log position), not
+    /// in the order of their ids or rows, each with its categories in name order.
+    #[test]
+    fn interventions_come_in_log_order_with_their_categories_in_name_order() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let all = all_projections();
+        let projections: Vec<_> = all.iter().map(AsRef::as_ref).collect();
+        let db = ResearchDb::open(dir.path().join("research.db"), &projections).expect("opens");
+        let mut connection = db.write_connection().expect("connects");
+        connection
+            .execute_batch(
+                "INSERT INTO interventions VALUES ('i-a', 's-1', 'Second', NULL, 'school',
+                     '2024-03-01', NULL, 'planned', NULL, NULL, NULL, 20);
+                 INSERT INTO interventions VALUES ('i-c', 's-2', 'Elsewhere', NULL, 'school',
+                     '2024-03-01', NULL, 'planned', NULL, NULL, NULL, 15);
+                 INSERT INTO interventions VALUES ('i-b', 's-1', 'First', NULL, 'school',
+                     '2024-03-01', NULL, 'planned', NULL, NULL, NULL, 10);
+                 INSERT INTO intervention_categories VALUES ('i-a', 'vision_development');
+                 INSERT INTO intervention_categories VALUES ('i-a', 'communication');
+                 INSERT INTO intervention_categories VALUES ('i-a', 'professionalisation');",
+            )
+            .expect("inserts");
+        let school = SchoolRef {
+            school_id: "s-1".to_owned(),
+            pseudonym: "S01".to_owned(),
+            name: "School".to_owned(),
+        };
+        let transaction = connection.transaction().expect("begins");
+        let entries = timeline(&transaction, "study", &school, &[]).expect("reads");
+        let interventions: Vec<(&str, &[InterventionCategory])> = entries
+            .iter()
+            .filter_map(|entry| match &entry.entry {
+                Entry::Intervention {
+                    title, categories, ..
+                } => Some((title.as_str(), categories.as_slice())),
+                _ => None,
+            })
+            .collect();
+        use InterventionCategory::{Communication, Professionalisation, VisionDevelopment};
+        assert_eq!(
+            interventions,
+            [
+                ("First", &[][..]),
+                (
+                    "Second",
+                    &[Communication, Professionalisation, VisionDevelopment][..]
+                ),
+            ]
+        );
+    }
 }

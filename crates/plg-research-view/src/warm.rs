@@ -79,7 +79,7 @@ impl ResearchView {
     /// Every study of the view.
     fn study_ids(&self) -> Result<Vec<String>, ResearchError> {
         let connection = self.db.read_connection()?;
-        let mut statement = connection.prepare("SELECT study_id FROM studies")?;
+        let mut statement = connection.prepare("SELECT study_id FROM studies ORDER BY study_id")?;
         let studies = statement
             .query_map([], |row| row.get(0))?
             .collect::<Result<_, _>>()?;

@@ -156,7 +156,8 @@ impl Rows {
     fn write(&mut self, transaction: &Transaction<'_>) -> Result<(), ProjectionError> {
         if !self.whole.is_empty() {
             let mut insert = transaction.prepare_cached(
-                "INSERT OR IGNORE INTO audit_school_streams (school_id, stream) VALUES (?1, ?2)",
+                "INSERT INTO audit_school_streams (school_id, stream) VALUES (?1, ?2)
+                 ON CONFLICT DO NOTHING",
             )?;
             for row in std::mem::take(&mut self.whole) {
                 insert.execute(row)?;
@@ -164,8 +165,8 @@ impl Rows {
         }
         if !self.single.is_empty() {
             let mut insert = transaction.prepare_cached(
-                "INSERT OR IGNORE INTO audit_school_events (school_id, stream, revision)
-                 VALUES (?1, ?2, ?3)",
+                "INSERT INTO audit_school_events (school_id, stream, revision)
+                 VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
             )?;
             for row in std::mem::take(&mut self.single) {
                 insert.execute(row)?;

@@ -9,7 +9,7 @@ use rusqlite::{Transaction, params};
 
 use crate::{
     Projection, ProjectionError,
-    batch::sql_position,
+    batch::{sql_count, sql_position},
     event::{LogEvent, Payload},
 };
 
@@ -33,7 +33,8 @@ impl Projection for Interventions {
             status          TEXT NOT NULL CHECK (status IN ('planned', 'started', 'completed', 'abandoned')),
             started_on      TEXT,
             ended_on        TEXT,
-            end_note        TEXT
+            end_note        TEXT,
+            position        INTEGER NOT NULL
         ) STRICT;
         CREATE INDEX IF NOT EXISTS interventions_by_school ON interventions (school_id);
         CREATE TABLE IF NOT EXISTS intervention_categories (
@@ -76,6 +77,12 @@ impl Projection for Interventions {
         ) STRICT;"
     }
 
+    /// 2: `interventions.position`, the log position of `InterventionLogged`, which orders a
+    /// school's interventions.
+    fn version(&self) -> u32 {
+        2
+    }
+
     fn tables(&self) -> &'static [&'static str] {
         &[
             "interventions",
@@ -107,7 +114,7 @@ impl Projection for Interventions {
             }) => {
                 let intervention_id = intervention_id.to_string();
                 transaction.prepare_cached(
-                    "INSERT INTO interventions VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL, NULL, NULL)")?
+                    "INSERT INTO interventions VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL, NULL, NULL, ?9)")?
 .execute(
                     params![
                         intervention_id,
@@ -118,6 +125,7 @@ impl Projection for Interventions {
                         starts_on.to_string(),
                         planned_end_on.map(|date| date.to_string()),
                         InterventionStatus::Planned.as_str(),
+                        sql_position(event.position),
                     ],
                 )?;
                 for category in categories {
@@ -185,9 +193,9 @@ impl Projection for Interventions {
                     .execute(params![
                         id,
                         dimension.as_str(),
-                        intended,
+                        i64::from(*intended),
                         realised.as_str(),
-                        realised.rank(),
+                        i64::from(realised.rank()),
                         notes.as_ref().map(|text| text.as_str()),
                         event.occurred_on().to_string(),
                     ])?;
@@ -204,7 +212,7 @@ impl Projection for Interventions {
                     .prepare_cached("INSERT INTO plan_revisions VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
                     .execute(params![
                         school_id.to_string(),
-                        plan_version,
+                        i64::from(*plan_version),
                         revised_on.to_string(),
                         summary.as_str(),
                         serde_json::to_string(choices).unwrap_or_default(),
@@ -227,7 +235,7 @@ impl Projection for Interventions {
                         sql_position(event.position),
                         held_on.to_string(),
                         summary.as_str(),
-                        participant_ids.len(),
+                        sql_count(participant_ids.len()),
                         serde_json::to_string(agreements).unwrap_or_default(),
                     ])?;
             }

@@ -5,7 +5,7 @@ pub mod audit;
 mod interventions;
 mod plgs;
 #[cfg(test)]
-mod rebuild_limit;
+pub(crate) mod rebuild_limit;
 mod registry;
 pub mod scans;
 

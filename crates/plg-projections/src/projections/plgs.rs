@@ -5,7 +5,7 @@ use rusqlite::{Transaction, params};
 
 use crate::{
     Projection, ProjectionError,
-    batch::sql_position,
+    batch::{sql_count, sql_position},
     event::{LogEvent, Payload},
 };
 
@@ -27,7 +27,8 @@ impl Projection for Plgs {
             formed_on          TEXT NOT NULL,
             phase              TEXT,
             dissolved_on       TEXT,
-            dissolution_reason TEXT
+            dissolution_reason TEXT,
+            position           INTEGER NOT NULL
         ) STRICT;
         CREATE TABLE IF NOT EXISTS plg_schools (
             plg_id    TEXT NOT NULL,
@@ -81,6 +82,12 @@ impl Projection for Plgs {
         ) STRICT;"
     }
 
+    /// 2: `plgs.position`, the log position of `PlgFormed`, which orders PLGs formed the same
+    /// day.
+    fn version(&self) -> u32 {
+        2
+    }
+
     fn tables(&self) -> &'static [&'static str] {
         &[
             "plgs",
@@ -116,7 +123,7 @@ impl Projection for Plgs {
             } => {
                 transaction
                     .prepare_cached(
-                        "INSERT INTO plgs VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, NULL, NULL)",
+                        "INSERT INTO plgs VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, NULL, NULL, ?7)",
                     )?
                     .execute(params![
                         plg_id,
@@ -124,7 +131,8 @@ impl Projection for Plgs {
                         name.as_str(),
                         practice_need.as_str(),
                         learning_question.as_str(),
-                        formed_on.to_string()
+                        formed_on.to_string(),
+                        position
                     ])?;
                 for school_id in school_ids {
                     transaction
@@ -194,18 +202,18 @@ impl Projection for Plgs {
                         session.session_id.to_string(),
                         plg_id,
                         session.held_on.to_string(),
-                        u32::from(session.duration_minutes),
-                        present,
-                        session.attendance.len() - present,
-                        session.goals.len(),
-                        session.goals.iter().filter(|goal| goal.reached).count(),
-                        session.check_in_held,
-                        session.check_out_held,
+                        i64::from(u32::from(session.duration_minutes)),
+                        sql_count(present),
+                        sql_count(session.attendance.len() - present),
+                        sql_count(session.goals.len()),
+                        sql_count(session.goals.iter().filter(|goal| goal.reached).count()),
+                        i64::from(session.check_in_held),
+                        i64::from(session.check_out_held),
                         theme_phases.join(","),
                         serde_json::to_string(&session.methods).unwrap_or_default(),
                         session.product.as_ref().map(|text| text.as_str()),
                         session.external_input.as_ref().map(|text| text.as_str()),
-                        session.agreements.len(),
+                        sql_count(session.agreements.len()),
                     ],
                 )?;
             }

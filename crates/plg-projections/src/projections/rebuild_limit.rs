@@ -19,7 +19,7 @@ use crate::{
 
 /// `count` submissions of different respondents at two schools, then a retraction of the
 /// first and of the last.
-pub(super) fn submissions_then_retractions(count: usize) -> Vec<LogEvent> {
+pub(crate) fn submissions_then_retractions(count: usize) -> Vec<LogEvent> {
     let (study_id, wave) = (
         StudyId::new_random(),
         WaveLabel::parse("T1").expect("label"),

@@ -8,7 +8,7 @@ use rusqlite::{Transaction, params};
 
 use crate::{
     Projection, ProjectionError,
-    batch::sql_position,
+    batch::{sql_count, sql_position},
     event::{LogEvent, Payload},
 };
 
@@ -116,8 +116,8 @@ impl Projection for Registry {
                         study_id.to_string(),
                         title.as_str(),
                         description.as_ref().map(|text| text.as_str()),
-                        confidentiality.min_group_size.value(),
-                        confidentiality.identify_schools,
+                        i64::from(confidentiality.min_group_size.value()),
+                        i64::from(confidentiality.identify_schools),
                         instrument.version.as_str(),
                         event.occurred_on().to_string(),
                     ])?;
@@ -127,7 +127,7 @@ impl Projection for Registry {
                         .execute(params![
                             study_id.to_string(),
                             wave.label.as_str(),
-                            index + 1,
+                            sql_count(index + 1),
                             wave.opens_on.to_string(),
                             wave.closes_on.to_string(),
                         ])?;
@@ -154,12 +154,13 @@ impl Projection for Registry {
                     ])?;
             }
             Payload::Study(StudyEvent::SchoolEnrolled { school_id }) => {
-                // Pseudonyms follow enrolment order, so a rebuild gives every school the same one.
+                // Pseudonyms follow enrolment order, so a rebuild gives every school the same one:
+                // `S` and the number, two digits at least (`S07`, `S42`, `S100`).
                 transaction
                     .prepare_cached(
                         "INSERT INTO enrolments
-                     SELECT ?1, ?2, n, printf('S%02d', n), ?3
-                     FROM (SELECT COUNT(*) + 1 AS n FROM enrolments WHERE study_id = ?1)",
+                     SELECT ?1, ?2, e.n, 'S' || CASE WHEN e.n < 10 THEN '0' ELSE '' END || e.n, ?3
+                     FROM (SELECT COUNT(*) + 1 AS n FROM enrolments WHERE study_id = ?1) e",
                     )?
                     .execute(params![
                         event.entity_id,

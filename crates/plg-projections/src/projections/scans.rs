@@ -216,15 +216,22 @@ fn apply(
             let (study_id, school_id) = (study_id.to_string(), school_id.to_string());
             // ScanService refuses scans after a withdrawal, but one that raced it can land
             // later in the log: it never counts either.
-            let withdrawn: bool = transaction
+            // Read as 0 or 1, an integer on both SQLite and PostgreSQL (docs/postgresql.md).
+            let withdrawn: i64 = transaction
                 .prepare_cached(
-                    "SELECT EXISTS (SELECT 1 FROM consent_withdrawals
-                                    WHERE study_id = ?1 AND school_id = ?2 AND respondent = ?3)",
+                    "SELECT CASE WHEN EXISTS (SELECT 1 FROM consent_withdrawals
+                                              WHERE study_id = ?1 AND school_id = ?2
+                                                AND respondent = ?3)
+                            THEN 1 ELSE 0 END",
                 )?
                 .query_row(params![study_id, school_id, respondent.as_str()], |row| {
                     row.get(0)
                 })?;
-            let status = if withdrawn { "withdrawn" } else { "current" };
+            let status = if withdrawn != 0 {
+                "withdrawn"
+            } else {
+                "current"
+            };
             let submission = Kept {
                 study_id,
                 school_id,
@@ -276,7 +283,8 @@ fn apply(
             let (study_id, school_id) = (study_id.to_string(), school_id.to_string());
             transaction
                 .prepare_cached(
-                    "INSERT OR IGNORE INTO consent_withdrawals VALUES (?1, ?2, ?3, ?4, ?5)",
+                    "INSERT INTO consent_withdrawals VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT DO NOTHING",
                 )?
                 .execute(params![
                     study_id,
@@ -409,7 +417,9 @@ impl Pending {
             "INSERT INTO scan_school_waves (study_id, school_id, wave, changed_at)
              VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (study_id, school_id, wave)
-             DO UPDATE SET changed_at = max(changed_at, excluded.changed_at)",
+             DO UPDATE SET changed_at = CASE
+                 WHEN excluded.changed_at > scan_school_waves.changed_at
+                 THEN excluded.changed_at ELSE scan_school_waves.changed_at END",
         )?;
         for ((study_id, school_id, wave), changed_at) in &self.school_waves {
             upsert.execute(params![study_id, school_id, wave, changed_at])?;
