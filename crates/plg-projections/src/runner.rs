@@ -1,4 +1,12 @@
-use std::{collections::BTreeSet, path::Path, sync::Arc, time::Duration};
+use std::{
+    collections::BTreeSet,
+    path::Path,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use futures::StreamExt;
 use plg_eventstore::{
@@ -12,7 +20,7 @@ use crate::{
     Projection, ResearchDb,
     batch::{self, Cursor},
     projections,
-    telemetry::{self, LAG},
+    telemetry::{self, FOLLOWERS, LAG},
 };
 
 /// Events after which a batch takes no further page of the log: bounds a transaction's size
@@ -55,6 +63,8 @@ pub struct Projections {
     db: ResearchDb,
     cursors: Vec<Cursor>,
     progress: Arc<watch::Sender<Position>>,
+    /// True until the follower stops, asked to or not.
+    following: Arc<AtomicBool>,
 }
 
 impl Projections {
@@ -83,11 +93,19 @@ impl Projections {
             db,
             cursors,
             progress: Arc::new(watch::Sender::new(lowest)),
+            following: Arc::new(AtomicBool::new(true)),
         })
     }
 
     pub fn db(&self) -> &ResearchDb {
         &self.db
+    }
+
+    /// Whether the follower still runs (or has yet to start): false once [`Projections::run`]
+    /// has returned, asked to stop or not.
+    pub fn following(&self) -> impl Fn() -> bool + Send + Sync + 'static {
+        let following = Arc::clone(&self.following);
+        move || following.load(Ordering::Relaxed)
     }
 
     /// The position up to which the whole view is current, as it advances.
@@ -124,10 +142,13 @@ impl Projections {
             progress: self.progress,
             cycle,
         };
+        FOLLOWERS.fetch_add(1, Ordering::Relaxed);
         match follower.follow(self.cursors, pages, &mut stopped).await {
             Ok(()) => tracing::debug!("projections stopped"),
             Err(error) => tracing::error!(%error, "projections failed"),
         }
+        FOLLOWERS.fetch_sub(1, Ordering::Relaxed);
+        self.following.store(false, Ordering::Relaxed);
         folding.abort();
         reading.abort();
     }

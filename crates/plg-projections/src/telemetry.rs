@@ -35,17 +35,22 @@ pub(crate) struct Lag {
 
 pub(crate) static LAG: LazyLock<Lag> = LazyLock::new(Lag::default);
 
+/// Followers running in this process: one in plgd, from its start until it stops, asked to
+/// or not.
+pub(crate) static FOLLOWERS: AtomicU64 = AtomicU64::new(0);
+
 impl Lag {
     /// The reader sent `page` on to the follower.
     pub(crate) fn read(&self, page: &[StoredEvent]) {
         let Some(first) = page.first() else { return };
+        // Counted first: the follower, seeing more read than applied, keeps a time set.
+        self.read.fetch_add(count(page.len()), Ordering::Relaxed);
         let _ = self.waiting_since.compare_exchange(
             0,
             first.recorded_at.timestamp_micros(),
             Ordering::Relaxed,
             Ordering::Relaxed,
         );
-        self.read.fetch_add(count(page.len()), Ordering::Relaxed);
     }
 
     /// The follower committed `events` read from the log, the last recorded at `last`.
@@ -85,7 +90,13 @@ fn count(events: usize) -> u64 {
 
 /// The gauges, observed from [`LAG`] whenever metrics are collected; made once the follower
 /// starts, from the global provider as telemetry left it.
-static GAUGES: LazyLock<(ObservableGauge<u64>, ObservableGauge<f64>)> = LazyLock::new(|| {
+type Gauges = (
+    ObservableGauge<u64>,
+    ObservableGauge<f64>,
+    ObservableGauge<u64>,
+);
+
+static GAUGES: LazyLock<Gauges> = LazyLock::new(|| {
     let meter = opentelemetry::global::meter("plg-projections");
     (
         meter
@@ -102,6 +113,11 @@ static GAUGES: LazyLock<(ObservableGauge<u64>, ObservableGauge<f64>)> = LazyLock
                 "Seconds since the oldest event the research view does not hold yet was recorded",
             )
             .with_callback(|observer| observer.observe(LAG.seconds(Utc::now()), &[]))
+            .build(),
+        meter
+            .u64_observable_gauge("plg.projection.running")
+            .with_description("Research view followers running: 1 in plgd, 0 once it stopped")
+            .with_callback(|observer| observer.observe(FOLLOWERS.load(Ordering::Relaxed), &[]))
             .build(),
     )
 });

@@ -95,9 +95,10 @@ pub struct Config {
     /// How gRPC health checks what the services need.
     #[serde(default)]
     pub health: HealthSettings,
-    /// Where traces are exported over OTLP/gRPC, such as `http://127.0.0.1:4317`. When
-    /// absent, the standard `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` or
-    /// `OTEL_EXPORTER_OTLP_ENDPOINT` names it; with none of them, no traces are exported.
+    /// Where traces and metrics are exported over OTLP/gRPC, such as
+    /// `http://127.0.0.1:4317`. When absent, the standard `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`
+    /// (`…_METRICS_ENDPOINT`) or `OTEL_EXPORTER_OTLP_ENDPOINT` names it; with none of them,
+    /// nothing is exported.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub otlp_endpoint: Option<String>,
     /// Where metrics are served in Prometheus' text format, at `GET /metrics`, such as

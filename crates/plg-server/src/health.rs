@@ -11,7 +11,7 @@
 //!
 //! A drain sets every status to NOT_SERVING (`server.rs`).
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
@@ -20,6 +20,9 @@ use tonic_health::{ServingStatus, server::HealthReporter};
 
 /// The service name liveness probes ask for.
 pub const LIVENESS: &str = "liveness";
+
+/// Rounds in a row a check must fail before the services that need it are not ready.
+const FAILURES_BEFORE_NOT_READY: u32 = 2;
 
 /// How checks run, and what the research view's may lag. Every field may be left out of the
 /// file: it keeps its default.
@@ -117,26 +120,38 @@ pub(crate) async fn keep_reporting(
     let mut interval =
         tokio::time::interval(Duration::from_secs(settings.check_interval_seconds.max(1)));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    // What failed in the last round, so a change is logged once.
-    let mut failing: Vec<&'static str> = Vec::new();
+    // How many rounds in a row each check has failed: one slow answer (a busy disk, a
+    // KurrentDB election) does not take a service out; FAILURES_BEFORE_NOT_READY do.
+    let mut failures: HashMap<&'static str, u32> = HashMap::new();
     loop {
         tokio::select! {
             _ = interval.tick() => {}
-            _ = alive.changed() => {}
+            Ok(()) = alive.changed() => {}
             _ = stop.wait_for(|stop| *stop) => return,
         }
         let failed = run(&checks, timeout).await;
         for check in &checks {
-            let was = failing.contains(&check.what);
+            let count = failures.entry(check.what).or_default();
             match failed.iter().find(|(what, _)| *what == check.what) {
-                Some((what, reason)) if !was => {
-                    tracing::warn!(check = what, %reason, "health check failing: not ready");
+                Some((what, reason)) => {
+                    *count += 1;
+                    if *count == FAILURES_BEFORE_NOT_READY {
+                        tracing::warn!(check = what, %reason, "health check failing: not ready");
+                    }
                 }
-                None if was => tracing::info!(check = check.what, "health check passing again"),
-                _ => {}
+                None => {
+                    if *count >= FAILURES_BEFORE_NOT_READY {
+                        tracing::info!(check = check.what, "health check passing again");
+                    }
+                    *count = 0;
+                }
             }
         }
-        failing = failed.iter().map(|(what, _)| *what).collect();
+        let failing: Vec<&'static str> = failures
+            .iter()
+            .filter(|(_, count)| **count >= FAILURES_BEFORE_NOT_READY)
+            .map(|(what, _)| *what)
+            .collect();
         // The drain may have begun while the checks ran: it has the last word.
         let draining = *stop.borrow();
         if draining {

@@ -2,14 +2,21 @@
 //! Prometheus scrape endpoint (`metrics_listen`). Names and attributes as docs/telemetry.md
 //! lists them.
 
-use std::{sync::LazyLock, time::Duration};
+use std::{
+    convert::Infallible,
+    sync::{Arc, LazyLock},
+    time::Duration,
+};
 
-use axum::{Router, http::StatusCode, http::header::CONTENT_TYPE, routing::get};
+use http::{HeaderValue, Method, Request, Response, StatusCode, header::CONTENT_TYPE};
+use http_body_util::Full;
+use hyper::{body::Bytes, body::Incoming, server::conn::http1, service::service_fn};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use opentelemetry::{
     KeyValue,
     metrics::{Counter, Histogram},
 };
-use tokio::net::TcpListener;
+use tokio::{net::TcpListener, sync::Semaphore};
 use tonic::Code;
 
 use crate::server::Stopping;
@@ -95,31 +102,82 @@ pub(crate) fn count_refusal(code: Code, reason: Refusal) {
     );
 }
 
+/// Connections to the scrape endpoint served at once: a scraper needs one.
+const SCRAPE_CONNECTIONS: usize = 8;
+
+/// How long a scrape connection may take to send its request's head, and in all: a peer that
+/// stalls holds nothing for long.
+const SCRAPE_HEAD_TIMEOUT: Duration = Duration::from_secs(5);
+const SCRAPE_TIMEOUT: Duration = Duration::from_secs(15);
+
 /// Serves `GET /metrics` in Prometheus' text format on `listener` until `stopping` says the
-/// server has drained.
+/// server has drained: one request per connection, at most [`SCRAPE_CONNECTIONS`] at once
+/// (more are closed as they arrive), none longer than [`SCRAPE_TIMEOUT`], and nothing waited
+/// for at the stop.
 pub(crate) async fn serve_scrape(listener: TcpListener, stopping: Stopping) {
-    let address = listener.local_addr().ok();
-    let router = Router::new().route("/metrics", get(scrape));
-    tracing::info!(address = ?address, "serving metrics for Prometheus at /metrics");
-    let served = axum::serve(listener, router)
-        .with_graceful_shutdown(stopping.wait())
-        .await;
-    if let Err(error) = served {
-        tracing::warn!(%error, "the metrics endpoint stopped");
+    tracing::info!(address = ?listener.local_addr().ok(), "serving metrics for Prometheus at /metrics");
+    let slots = Arc::new(Semaphore::new(SCRAPE_CONNECTIONS));
+    let stop = stopping.wait();
+    tokio::pin!(stop);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    // Out of file descriptors, most likely: try again shortly.
+                    tracing::warn!(%error, "the metrics endpoint cannot accept");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut stop => return,
+        };
+        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+            continue;
+        };
+        tokio::spawn(async move {
+            let connection = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(SCRAPE_HEAD_TIMEOUT)
+                .keep_alive(false)
+                .serve_connection(TokioIo::new(stream), service_fn(answer));
+            let _ = tokio::time::timeout(SCRAPE_TIMEOUT, connection).await;
+            drop(slot);
+        });
     }
 }
 
-async fn scrape() -> (StatusCode, [(http::HeaderName, &'static str); 1], String) {
-    match plg_telemetry::metrics::scrape() {
-        Some(text) => (
+async fn answer(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let reply = |status, content_type, body: String| {
+        let mut response = Response::new(Full::new(Bytes::from(body)));
+        *response.status_mut() = status;
+        response
+            .headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        response
+    };
+    if request.uri().path() != "/metrics" {
+        return Ok(reply(StatusCode::NOT_FOUND, TEXT, "not found\n".to_owned()));
+    }
+    if request.method() != Method::GET {
+        return Ok(reply(
+            StatusCode::METHOD_NOT_ALLOWED,
+            TEXT,
+            "GET only\n".to_owned(),
+        ));
+    }
+    Ok(match plg_telemetry::metrics::scrape() {
+        Some(text) => reply(
             StatusCode::OK,
-            [(CONTENT_TYPE, plg_telemetry::metrics::SCRAPE_CONTENT_TYPE)],
+            plg_telemetry::metrics::SCRAPE_CONTENT_TYPE,
             text,
         ),
-        None => (
+        None => reply(
             StatusCode::SERVICE_UNAVAILABLE,
-            [(CONTENT_TYPE, "text/plain; charset=utf-8")],
+            TEXT,
             "metrics are not kept for Prometheus in this process\n".to_owned(),
         ),
-    }
+    })
 }
+
+const TEXT: &str = "text/plain; charset=utf-8";

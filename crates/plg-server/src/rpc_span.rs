@@ -6,6 +6,7 @@
 
 use std::{
     pin::Pin,
+    sync::atomic::{AtomicBool, Ordering},
     task::{Context, Poll},
     time::Instant,
 };
@@ -20,6 +21,9 @@ pub(crate) struct Call {
     /// `plg.v1.ScanService/SubmitScan`, or `_OTHER`.
     name: String,
     started: Instant,
+    /// Whether its status was recorded: a call dropped before (its caller went away, its
+    /// deadline passed) is recorded as CANCELLED when dropped.
+    recorded: AtomicBool,
 }
 
 /// Opens the span of a call to `path` (`/plg.v1.ScanService/SubmitScan`), in the trace that
@@ -50,13 +54,14 @@ pub(crate) fn open(path: &str, headers: &http::HeaderMap, correlation_id: Option
         span,
         name,
         started,
+        recorded: AtomicBool::new(false),
     }
 }
 
 /// Records the reply's status on the call's span and its duration: from the headers of a
 /// reply without a body (a refusal), else from the trailers that end the body, which keeps
 /// the span open until then. A reply whose body ends without a status (the caller went away)
-/// records none.
+/// records CANCELLED.
 pub(crate) fn until_sent(response: http::Response<Body>, call: Call) -> http::Response<Body> {
     if let Some(code) = grpc_status(response.headers()) {
         call.record(code);
@@ -78,8 +83,19 @@ pub(crate) fn grpc_status(headers: &http::HeaderMap) -> Option<Code> {
         .map(Code::from)
 }
 
+impl Drop for Call {
+    fn drop(&mut self) {
+        if !self.recorded.load(Ordering::Relaxed) {
+            self.record(Code::Cancelled);
+        }
+    }
+}
+
 impl Call {
     fn record(&self, code: Code) {
+        if self.recorded.swap(true, Ordering::Relaxed) {
+            return;
+        }
         let (service, method) = self.name.split_once('/').unwrap_or(("", ""));
         crate::metrics::record_call(service, method, code, self.started.elapsed());
         self.span

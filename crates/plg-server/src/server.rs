@@ -217,6 +217,8 @@ impl ServiceSet {
             alive,
             stop_requested.clone(),
         ));
+        // Stopped however serving ends, a failure included.
+        let stop_reporting = reporting.abort_handle();
         let max_connections = connections::fit_to_file_limit(connections.max);
         let incoming =
             connections::incoming(listener, &connections, max_connections, Acks::Delayed);
@@ -244,9 +246,11 @@ impl ServiceSet {
                     let _ = stop.wait_for(|stop| *stop).await;
                 })
         }));
+        // Authentication (which records each call's status) outside the codec's restatement,
+        // so that what it records is what the caller gets.
         let server = builder
-            .layer(CodecStatuses)
             .layer(authentication)
+            .layer(CodecStatuses)
             .add_routes(self.routes.routes())
             .serve_with_incoming_shutdown(incoming, async move {
                 let _ = stop_requested.wait_for(|stop| *stop).await;
@@ -260,16 +264,18 @@ impl ServiceSet {
                         .await;
                 }
             });
-        tokio::select! {
-            served = async { tokio::try_join!(server, sides) } => {
-                served?;
-            }
+        let served = tokio::select! {
+            served = async { tokio::try_join!(server, sides) } => served.map(drop),
             () = async {
                 let _ = grace_started.wait_for(|stop| *stop).await;
                 tokio::time::sleep(grace).await;
-            } => tracing::warn!(grace_seconds = grace.as_secs(), "requests still in flight after the grace period; stopping"),
-        }
-        Ok(())
+            } => {
+                tracing::warn!(grace_seconds = grace.as_secs(), "requests still in flight after the grace period; stopping");
+                Ok(())
+            }
+        };
+        stop_reporting.abort();
+        Ok(served?)
     }
 }
 

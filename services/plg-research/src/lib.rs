@@ -76,7 +76,11 @@ impl ResearchHost {
             budgets: runtime.budgets.clone(),
             health: runtime.health,
         };
-        let check = view_check(self.projections.db().clone(), runtime.health);
+        let check = view_check(
+            self.projections.db().clone(),
+            self.projections.following(),
+            runtime.health,
+        );
         let projections = self.projections;
         let (view, moved) = (self.view.clone(), projections.progress());
         services(&runtime)
@@ -94,12 +98,21 @@ const READING_THE_VIEW: [&str; 2] = [
     "plg.v1.AuditService",
 ];
 
-/// The research view answers a read, and lags the log by no more than `settings` allow.
-fn view_check(db: ResearchDb, settings: HealthSettings) -> Check {
+/// The research view's follower runs, the view answers a read, and it lags the log by no more
+/// than `settings` allow.
+fn view_check(
+    db: ResearchDb,
+    following: impl Fn() -> bool + Send + Sync + 'static,
+    settings: HealthSettings,
+) -> Check {
+    let following = Arc::new(following);
     let allowed = Duration::from_secs(settings.max_view_lag_seconds);
     Check::for_services("research view", &READING_THE_VIEW, move || {
-        let db = db.clone();
+        let (db, following) = (db.clone(), Arc::clone(&following));
         async move {
+            if !following() {
+                return Err("its follower has stopped: restart plgd".to_owned());
+            }
             let lag = plg_projections::view_lag();
             if lag > allowed {
                 return Err(format!(
