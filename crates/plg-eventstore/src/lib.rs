@@ -46,6 +46,14 @@ pub trait EventStore: Send + Sync + std::fmt::Debug + 'static {
     /// Returns only once the events are durable.
     async fn append(&self, request: AppendRequest) -> Result<AppendOutcome, StoreError>;
 
+    /// Whether the store can serve now, as health checks ask: by default, whether it answers a
+    /// read of the log.
+    async fn check(&self) -> Result<(), StoreError> {
+        self.read_all(Direction::Forward, ReadFrom::Start, 1)
+            .await
+            .map(drop)
+    }
+
     /// The outcome recorded for an idempotency key, if an append with that key succeeded.
     ///
     /// Answers as a retried append would: the first outcome with `replayed = true`, or

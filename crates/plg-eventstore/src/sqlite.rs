@@ -87,6 +87,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -211,6 +212,9 @@ struct Inner {
     /// The position of the last event committed by this process's writer; its sender lives
     /// on the writer thread, so the channel closes when that thread ends.
     committed: watch::Receiver<Position>,
+    /// Whether the writer's last batch failed to commit (a full disk, a lock held too long):
+    /// until one commits again, appends fail, and health checks say so.
+    last_commit_failed: Arc<AtomicBool>,
     /// The directory of a store made by [`SqliteEventStore::open_temporary`], deleted with it
     /// (declared last, so dropped last).
     _temp_dir: Option<tempfile::TempDir>,
@@ -287,7 +291,10 @@ impl SqliteEventStore {
         let (queue, requests) = mpsc::channel(QUEUE_CAPACITY);
         let (committed_tx, committed) = watch::channel(last_position);
         let cycle = WalCycle::default();
-        let writer = Writer::new(connection, heads.clone(), cycle.clone()).map_err(storage)?;
+        let last_commit_failed = Arc::new(AtomicBool::new(false));
+        let writer = Writer::new(connection, heads.clone(), cycle.clone())
+            .map_err(storage)?
+            .reporting_failures_to(Arc::clone(&last_commit_failed));
         std::thread::Builder::new()
             .name("plg-eventstore-writer".to_owned())
             .spawn(move || run_writer(writer, requests, committed_tx))
@@ -309,6 +316,7 @@ impl SqliteEventStore {
                 path,
                 queue: Mutex::new(Some(queue)),
                 committed,
+                last_commit_failed,
                 _temp_dir: temp_dir,
             }),
         })
@@ -414,6 +422,22 @@ impl Drop for Inner {
 
 #[async_trait]
 impl EventStore for SqliteEventStore {
+    /// Also whether the writer runs and its last batch committed: reads alone would pass while
+    /// every append fails.
+    async fn check(&self) -> Result<(), StoreError> {
+        if self.inner.committed.has_changed().is_err() {
+            return Err(StoreError::Closed);
+        }
+        if self.inner.last_commit_failed.load(Ordering::Relaxed) {
+            return Err(StoreError::Storage(
+                "the writer's last batch failed to commit".to_owned(),
+            ));
+        }
+        self.read_all(Direction::Forward, ReadFrom::Start, 1)
+            .await
+            .map(drop)
+    }
+
     async fn append(&self, request: AppendRequest) -> Result<AppendOutcome, StoreError> {
         if request.events.is_empty() {
             return Err(StoreError::EmptyAppend);
@@ -624,6 +648,8 @@ struct Writer {
     data_version: i64,
     /// Told by the regular checkpoints when to start the WAL afresh.
     cycle: WalCycle,
+    /// Set when a batch fails to commit, cleared when one commits.
+    last_commit_failed: Arc<AtomicBool>,
 }
 
 impl Writer {
@@ -638,7 +664,15 @@ impl Writer {
             heads,
             data_version,
             cycle,
+            last_commit_failed: Arc::default(),
         })
+    }
+
+    fn reporting_failures_to(self, last_commit_failed: Arc<AtomicBool>) -> Self {
+        Self {
+            last_commit_failed,
+            ..self
+        }
     }
 
     /// Runs a batch in one transaction; returns each append's result, valid only once committed.
@@ -656,6 +690,7 @@ impl Writer {
         let started = std::time::Instant::now();
         let results = match self.try_commit_batch(batch) {
             Ok(results) => {
+                self.last_commit_failed.store(false, Ordering::Relaxed);
                 metrics::record_commit(batch.iter().map(|request| &request.span));
                 tracing::debug!(
                     batch_size = batch.len(),
@@ -666,6 +701,7 @@ impl Writer {
                 results
             }
             Err(error) => {
+                self.last_commit_failed.store(true, Ordering::Relaxed);
                 tracing::warn!(batch_size = batch.len(), %error, "event store batch failed");
                 batch
                     .iter()
@@ -1126,6 +1162,34 @@ mod tests {
 
     use super::*;
     use crate::{ExpectedRevision, NewEvent};
+
+    /// A batch that cannot commit (here: another connection holds the write lock past the
+    /// busy timeout, as a full disk would fail it) fails the store's check until one commits.
+    #[tokio::test]
+    async fn the_check_fails_while_the_writer_cannot_commit() {
+        let store = SqliteEventStore::open_temporary().await.expect("opens");
+        store.append(append(1)).await.expect("appends");
+        store.check().await.expect("serves");
+        let blocker = Connection::open(store.path()).expect("opens");
+        blocker
+            .execute_batch("BEGIN IMMEDIATE")
+            .expect("takes the write lock");
+        store
+            .append(append(2))
+            .await
+            .expect_err("no commit while another holds the lock");
+        let failing = store.check().await.expect_err("not serving");
+        assert!(
+            failing.to_string().contains("failed to commit"),
+            "{failing}"
+        );
+        blocker.execute_batch("ROLLBACK").expect("lets go");
+        store.append(append(3)).await.expect("appends again");
+        store.check().await.expect("serves again");
+        store.close().await;
+        let closed = store.check().await.expect_err("closed");
+        assert!(matches!(closed, StoreError::Closed), "{closed}");
+    }
 
     #[tokio::test]
     async fn many_readers_at_once_share_a_few_connections() {

@@ -4,7 +4,7 @@
 
 use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
 
-use plg_eventstore::{Direction, ReadFrom, StoreError, sqlite::Sharing};
+use plg_eventstore::{StoreError, sqlite::Sharing};
 use plg_telemetry::{Exports, Telemetry};
 use plg_vault::{VAULT_FILE, Vault};
 use tokio::{net::TcpListener, sync::watch};
@@ -294,18 +294,12 @@ impl App {
     }
 }
 
-/// The event store answers a read: every service needs it.
+/// The event store can serve (`EventStore::check`): every service needs it.
 fn store_check(ledger: &Ledger) -> Check {
     let store = ledger.store().clone();
     Check::for_all("event store", move || {
         let store = store.clone();
-        async move {
-            store
-                .read_all(Direction::Forward, ReadFrom::Start, 1)
-                .await
-                .map(drop)
-                .map_err(|error| error.to_string())
-        }
+        async move { store.check().await.map_err(|error| error.to_string()) }
     })
 }
 
